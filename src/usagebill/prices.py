@@ -1,0 +1,424 @@
+"""Price tables and rating: a request's token usage to an exact amount of money.
+
+Three rules from the public price list shape this module:
+
+* **Every category is a listed figure.** Cache writes and reads are stored as
+  listed, never derived from multipliers (Claude Haiku 3's are not 1.25x / 0.1x
+  of its input rate).
+* **Context tiers reprice the whole request.** When a request's prompt — its
+  uncached input plus cache writes plus cache reads — is *more than* the tier's
+  threshold, every token of that request, output included, is charged at the
+  tier's rates. A prompt exactly at the threshold stays at the standard rates.
+* **Prices have effective dates.** A model keeps every price it ever had; usage
+  is rated at the price in force at its own timestamp, so one table bills any
+  month, past or present.
+
+Modifiers multiply every token rate (batch x0.5, US-only inference x1.1) or
+swap the rates (fast mode); web search is a flat rate per request.
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import json
+import tomllib
+from collections.abc import Iterable, Mapping
+from datetime import date, datetime
+from decimal import Decimal
+from importlib import resources
+from pathlib import Path
+from typing import Any, Final
+
+import attrs
+
+from usagebill._frozendict import FrozenDict
+from usagebill.errors import (
+    InvalidValueError,
+    UnknownModelError,
+    UnsupportedModifierError,
+)
+from usagebill.money import EXACT, Money, exact_decimal
+from usagebill.usage import Modifiers, TokenUsage
+
+__all__ = [
+    "BATCH_MULTIPLIER",
+    "ContextTier",
+    "ModelListing",
+    "ModelPrice",
+    "PriceTable",
+    "Quote",
+    "Rates",
+]
+
+BATCH_MULTIPLIER: Final = Decimal("0.5")
+"""The Batch API takes 50 % off every token rate (not off web search)."""
+
+_PER_MILLION: Final = 6  # rates are listed per million tokens: 10**6
+_PER_THOUSAND: Final = 3  # web search is listed per 1,000 requests
+
+
+def _rate(value: object) -> Decimal:
+    rate = exact_decimal(value, "rate")
+    if rate < 0:
+        raise InvalidValueError("rate", value, "must not be negative")
+    return rate
+
+
+def _optional_rate(value: object) -> Decimal | None:
+    return None if value is None else _rate(value)
+
+
+def _aware(_instance: object, attribute: attrs.Attribute[Any], value: datetime | None) -> None:
+    if value is not None and (not isinstance(value, datetime) or value.utcoffset() is None):
+        raise InvalidValueError(attribute.name, value, "must be a timezone-aware datetime")
+
+
+@attrs.frozen
+class Rates:
+    """Listed prices per million tokens, one per token category.
+
+    >>> Rates(input="3", output="15", cache_write_5m="3.75", cache_write_1h="6", cache_read="0.30")
+    Rates(input=Decimal('3'), output=Decimal('15'), cache_write_5m=Decimal('3.75'), \
+cache_write_1h=Decimal('6'), cache_read=Decimal('0.30'))
+    """
+
+    input: Decimal = attrs.field(converter=_rate)
+    output: Decimal = attrs.field(converter=_rate)
+    cache_write_5m: Decimal = attrs.field(converter=_rate)
+    cache_write_1h: Decimal = attrs.field(converter=_rate)
+    cache_read: Decimal = attrs.field(converter=_rate)
+
+    def scaled(self, factor: Decimal) -> Rates:
+        """Every rate multiplied by ``factor``, exactly (e.g. x0.5 for batch)."""
+        return Rates(*(EXACT.multiply(rate, factor) for rate in attrs.astuple(self)))
+
+
+@attrs.frozen
+class ContextTier:
+    """Rates for requests whose prompt is *more than* ``above_prompt_tokens`` tokens.
+
+    The prompt counts uncached input, cache writes and cache reads; the tier's
+    rates then apply to every token of the request, output included.
+    """
+
+    above_prompt_tokens: int = attrs.field(
+        validator=[attrs.validators.instance_of(int), attrs.validators.ge(0)]
+    )
+    rates: Rates = attrs.field(validator=attrs.validators.instance_of(Rates))
+
+
+@attrs.frozen
+class ModelPrice:
+    """One model's prices from ``effective_from`` on (``None``: since the model began).
+
+    ``fast`` holds fast mode's rates where the model offers it;
+    ``us_only_multiplier`` is set where US-only inference is offered;
+    ``web_search_per_1k`` is the price of 1,000 web searches. ``source``,
+    ``as_of``, ``confidence`` and ``notes`` say where the figures come from.
+    """
+
+    rates: Rates = attrs.field(validator=attrs.validators.instance_of(Rates))
+    long_context: ContextTier | None = attrs.field(
+        default=None, validator=attrs.validators.optional(attrs.validators.instance_of(ContextTier))
+    )
+    fast: Rates | None = attrs.field(
+        default=None, validator=attrs.validators.optional(attrs.validators.instance_of(Rates))
+    )
+    web_search_per_1k: Decimal | None = attrs.field(default=Decimal(10), converter=_optional_rate)
+    us_only_multiplier: Decimal | None = attrs.field(default=None, converter=_optional_rate)
+    effective_from: datetime | None = attrs.field(default=None, validator=_aware)
+    source: str = ""
+    as_of: str = ""
+    confidence: str = "high"
+    notes: str = ""
+    _compiled: dict[int, _Compiled] = attrs.field(
+        init=False, eq=False, hash=False, repr=False, factory=dict
+    )
+
+    def __attrs_post_init__(self) -> None:
+        if self.fast is not None and self.long_context is not None:
+            raise InvalidValueError(
+                "fast",
+                self.fast,
+                "cannot be combined with long_context: no listed model has both",
+            )
+
+    def in_tier(self, usage: TokenUsage) -> bool:
+        """Tell whether ``usage`` falls in the context tier (prompt > threshold)."""
+        tier = self.long_context
+        return tier is not None and usage.prompt_tokens > tier.above_prompt_tokens
+
+    def rates_for(self, modifiers: Modifiers, *, in_tier: bool = False) -> Rates:
+        """The per-million rates a request pays: tier or fast rates, then multipliers."""
+        self._check(modifiers)
+        if modifiers.fast:
+            rates: Rates = self.fast  # type: ignore[assignment]  # _check ensures it
+        elif in_tier and self.long_context is not None:
+            rates = self.long_context.rates
+        else:
+            rates = self.rates
+        factor = Decimal(1)
+        if modifiers.batch:
+            factor = EXACT.multiply(factor, BATCH_MULTIPLIER)
+        if modifiers.us_only:
+            factor = EXACT.multiply(factor, self.us_only_multiplier)  # type: ignore[arg-type]
+        return rates if factor == 1 else rates.scaled(factor)
+
+    def _check(self, modifiers: Modifiers) -> None:
+        if modifiers.fast and self.fast is None:
+            raise UnsupportedModifierError("fast", True, "is not offered by this model")
+        if modifiers.us_only and self.us_only_multiplier is None:
+            raise UnsupportedModifierError(
+                "us_only", True, "is not offered by this model (Claude 4.6 and later only)"
+            )
+        if modifiers.batch and modifiers.fast:
+            raise UnsupportedModifierError("batch", True, "cannot be combined with fast mode")
+
+    def compiled(self, modifiers: Modifiers, in_tier: bool) -> _Compiled:
+        """The integer form of :meth:`rates_for`, memoised: the hot path of rating."""
+        key = modifiers.batch | modifiers.us_only << 1 | modifiers.fast << 2 | in_tier << 3
+        compiled = self._compiled.get(key)
+        if compiled is None:
+            compiled = self._compiled[key] = _Compiled.of(
+                self.rates_for(modifiers, in_tier=in_tier), self.web_search_per_1k
+            )
+        return compiled
+
+
+@attrs.frozen
+class _Compiled:
+    """Per-token rates as integers sharing one decimal exponent, so rating is int arithmetic.
+
+    The amount of a usage is ``sum(count * rate) * 10**-exponent``, exactly.
+    """
+
+    input: int
+    output: int
+    cache_write_5m: int
+    cache_write_1h: int
+    cache_read: int
+    web_search: int
+    exponent: int
+
+    @classmethod
+    def of(cls, rates: Rates, web_search_per_1k: Decimal | None) -> _Compiled:
+        per_unit = [rate.scaleb(-_PER_MILLION, EXACT) for rate in attrs.astuple(rates)]
+        per_unit.append(
+            Decimal(0) if web_search_per_1k is None else web_search_per_1k.scaleb(-_PER_THOUSAND)
+        )
+        exponent = max(0, *(-int(rate.as_tuple().exponent) for rate in per_unit))
+        ints = [int(rate.scaleb(exponent, EXACT)) for rate in per_unit]
+        return cls(*ints, exponent=exponent)
+
+    def amount(self, usage: TokenUsage) -> Decimal:
+        units = (
+            usage.input_tokens * self.input
+            + usage.output_tokens * self.output
+            + usage.cache_write_5m_tokens * self.cache_write_5m
+            + usage.cache_write_1h_tokens * self.cache_write_1h
+            + usage.cache_read_tokens * self.cache_read
+            + usage.web_search_requests * self.web_search
+        )
+        return Decimal(units).scaleb(-self.exponent, EXACT)
+
+
+def _sorted_prices(prices: Iterable[ModelPrice]) -> tuple[ModelPrice, ...]:
+    result = tuple(prices)
+    if not result:
+        raise InvalidValueError("prices", result, "must list at least one price")
+    for position, price in enumerate(result):
+        if not isinstance(price, ModelPrice):
+            raise InvalidValueError(f"prices[{position}]", price, "must be a ModelPrice")
+        if position and (
+            price.effective_from is None
+            or (
+                result[position - 1].effective_from is not None
+                and price.effective_from <= result[position - 1].effective_from  # type: ignore[operator]
+            )
+        ):
+            raise InvalidValueError(
+                f"prices[{position}].effective_from",
+                price.effective_from,
+                "must be later than the price before it (only the first may be None)",
+            )
+    return result
+
+
+@attrs.frozen
+class ModelListing:
+    """A model of the price table: its names and every price it has had, oldest first."""
+
+    prices: tuple[ModelPrice, ...] = attrs.field(converter=_sorted_prices)
+    display_name: str = ""
+    aliases: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    status: str = ""
+    retired: date | None = None
+
+    def price_at(self, at: datetime) -> ModelPrice:
+        """The price in force at ``at`` (a timezone-aware datetime)."""
+        for price in reversed(self.prices):  # a handful of versions at most
+            if price.effective_from is None or price.effective_from <= at:
+                return price
+        raise InvalidValueError(
+            "at", at, f"must be on or after {self.prices[0].effective_from}, the first price"
+        )
+
+
+@attrs.frozen
+class Quote:
+    """A rated request: the price version used, the rates paid, the exact amount."""
+
+    model: str
+    usage: TokenUsage
+    modifiers: Modifiers
+    price: ModelPrice
+    in_tier: bool
+    rates: Rates
+    amount: Money
+
+
+def _models(value: Mapping[str, ModelListing]) -> FrozenDict[str, ModelListing]:
+    return value if isinstance(value, FrozenDict) else FrozenDict(value)
+
+
+@attrs.frozen
+class PriceTable:
+    """Model ids and aliases to their prices, versioned by effective date.
+
+    ``version`` names the table (shown on invoices); ``currency`` is the
+    currency of every rate. Use :meth:`builtin` for the Claude price list that
+    ships with usagebill, or :meth:`from_file` for one of your own.
+
+    >>> from datetime import datetime, UTC
+    >>> table = PriceTable.builtin()
+    >>> usage = TokenUsage(input_tokens=2_000, output_tokens=1_000)
+    >>> table.cost("claude-sonnet-4-6", usage, at=datetime(2026, 10, 1, tzinfo=UTC))
+    Money('0.021', 'USD')
+    """
+
+    version: str
+    models: FrozenDict[str, ModelListing] = attrs.field(converter=_models)
+    currency: str = "USD"
+    source: str = ""
+    _index: dict[str, str] = attrs.field(init=False, eq=False, hash=False, repr=False)
+
+    def __attrs_post_init__(self) -> None:
+        index: dict[str, str] = {}
+        for model_id, listing in self.models.items():
+            for name in (model_id, *listing.aliases):
+                if index.setdefault(name, model_id) != model_id:
+                    raise InvalidValueError(
+                        f"models[{model_id!r}].aliases",
+                        name,
+                        f"is already a name of {index[name]!r}",
+                    )
+        object.__setattr__(self, "_index", index)
+
+    # --- loading ------------------------------------------------------------------------
+
+    @classmethod
+    @functools.cache
+    def builtin(cls) -> PriceTable:
+        """The Claude API price list shipped with usagebill (see ``usagebill prices``)."""
+        text = resources.files("usagebill").joinpath("data/claude_prices.json").read_text("utf-8")
+        return cls.from_dict(json.loads(text), source="usagebill/data/claude_prices.json")
+
+    @classmethod
+    def from_dict(cls, data: object, source: str = "price table") -> PriceTable:
+        """Load a table from its dict form (as :meth:`to_dict` gives), strictly."""
+        from usagebill.serde import structure  # noqa: PLC0415  (serde imports this module)
+
+        return structure(data, cls, source=source)
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> PriceTable:
+        """Load a table from a ``.json`` or ``.toml`` file."""
+        path = Path(path)
+        if path.suffix == ".toml":
+            with path.open("rb") as file:
+                data: object = tomllib.load(file)
+        else:
+            data = json.loads(path.read_text("utf-8"))
+        return cls.from_dict(data, source=str(path))
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON-ready dict form of this table."""
+        from usagebill.serde import unstructure  # noqa: PLC0415
+
+        return unstructure(self)  # type: ignore[no-any-return]
+
+    # --- lookup -------------------------------------------------------------------------
+
+    def model_ids(self) -> list[str]:
+        """Every model id and alias this table knows, sorted."""
+        return sorted(self._index)
+
+    def resolve(self, model: str) -> str:
+        """The canonical model id of ``model`` (an id or an alias)."""
+        try:
+            return self._index[model]
+        except (KeyError, TypeError):
+            suggestions = difflib.get_close_matches(str(model), self._index, n=3, cutoff=0.6)
+            raise UnknownModelError(str(model), suggestions) from None
+
+    def price(self, model: str, at: datetime) -> ModelPrice:
+        """The price of ``model`` in force at ``at``."""
+        _check_aware(at)
+        return self.models[self.resolve(model)].price_at(at)
+
+    # --- rating -------------------------------------------------------------------------
+
+    def cost(
+        self,
+        model: str,
+        usage: TokenUsage,
+        at: datetime,
+        *,
+        batch: bool = False,
+        us_only: bool = False,
+        fast: bool = False,
+    ) -> Money:
+        """The exact cost of one request, never rounded."""
+        flags = (batch, us_only, fast)
+        modifiers = (
+            _MODIFIERS[flags]
+            if type(batch) is type(us_only) is type(fast) is bool
+            else Modifiers(batch=batch, us_only=us_only, fast=fast)  # raises the type error
+        )
+        return Money(self.amount(model, usage, at, modifiers), self.currency)
+
+    def amount(self, model: str, usage: TokenUsage, at: datetime, modifiers: Modifiers) -> Decimal:
+        """:meth:`cost` as a bare Decimal in the table's currency: the hot path."""
+        price = self.price(model, at)
+        return price.compiled(modifiers, price.in_tier(usage)).amount(usage)
+
+    def quote(
+        self, model: str, usage: TokenUsage, at: datetime, modifiers: Modifiers | None = None
+    ) -> Quote:
+        """Rate one request and say how: the price version, the tier, the rates paid."""
+        modifiers = modifiers or Modifiers()
+        price = self.price(model, at)
+        in_tier = price.in_tier(usage)
+        return Quote(
+            model=self.resolve(model),
+            usage=usage,
+            modifiers=modifiers,
+            price=price,
+            in_tier=in_tier,
+            rates=price.rates_for(modifiers, in_tier=in_tier),
+            amount=Money(price.compiled(modifiers, in_tier).amount(usage), self.currency),
+        )
+
+
+_MODIFIERS: Final = {
+    (batch, us_only, fast): Modifiers(batch=batch, us_only=us_only, fast=fast)
+    for batch in (False, True)
+    for us_only in (False, True)
+    for fast in (False, True)
+}
+
+
+def _check_aware(at: object) -> None:
+    if not isinstance(at, datetime) or at.utcoffset() is None:
+        raise InvalidValueError("at", at, "must be a timezone-aware datetime")

@@ -1,0 +1,210 @@
+"""One strict cattrs converter for every value type: JSON-ready dicts and back.
+
+* Decimals travel as strings (``"0.30"``), never floats, and come back equal.
+* Datetimes are ISO 8601 strings and must carry a UTC offset.
+* Strict: unknown keys, a string where a number belongs, ``true`` where a
+  count belongs are all refused. Every problem of a document is gathered and
+  raised together as one :class:`~usagebill.errors.LoadError`, each with its
+  path, e.g. ``$.models['claude-x'].prices[0].rates.output``.
+
+>>> from usagebill import Money
+>>> to_dict(Money("12.30"))
+{'amount': '12.30', 'currency': 'USD'}
+>>> from_dict({"amount": "12.30", "currency": "USD"}, Money)
+Money('12.30', 'USD')
+"""
+
+from __future__ import annotations
+
+import json
+import typing
+from collections.abc import Callable, Mapping
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any, TypeVar
+
+import cattrs
+from cattrs.cols import homogenous_tuple_structure_factory
+from cattrs.errors import (
+    AttributeValidationNote,
+    ClassValidationError,
+    ForbiddenExtraKeysError,
+    IterableValidationError,
+)
+
+from usagebill._frozendict import FrozenDict
+from usagebill.errors import InvalidValueError, LoadError, UsageBillError
+from usagebill.money import exact_decimal
+
+__all__ = ["converter", "from_dict", "from_json", "structure", "to_dict", "to_json", "unstructure"]
+
+T = TypeVar("T")
+
+
+def _strict(kind: type, name: str) -> Callable[[object, type], Any]:
+    def structure(value: object, _type: type) -> Any:
+        if type(value) is not kind:
+            raise InvalidValueError("value", value, f"must be {name}")
+        return value
+
+    return structure
+
+
+def _decimal(value: object, _type: type) -> Decimal:
+    if isinstance(value, bool) or not isinstance(value, (str, int, Decimal)):
+        raise InvalidValueError("value", value, "must be a decimal number written as a string")
+    return exact_decimal(value, "value")
+
+
+def _datetime(value: object, _type: type) -> datetime:
+    if isinstance(value, datetime):
+        result = value
+    elif isinstance(value, str):
+        try:
+            result = datetime.fromisoformat(value)
+        except ValueError:
+            raise InvalidValueError("value", value, "must be an ISO 8601 datetime") from None
+    else:
+        raise InvalidValueError("value", value, "must be an ISO 8601 datetime string")
+    if result.utcoffset() is None:
+        raise InvalidValueError("value", value, "must carry a UTC offset (e.g. +00:00 or Z)")
+    return result
+
+
+def _date(value: object, _type: type) -> date:
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return value
+    if isinstance(value, str):
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            pass
+    raise InvalidValueError("value", value, "must be an ISO 8601 date (YYYY-MM-DD)")
+
+
+def _is_frozendict(type_: Any) -> bool:
+    return typing.get_origin(type_) is FrozenDict or type_ is FrozenDict
+
+
+def _frozendict_structure(type_: Any, conv: cattrs.Converter) -> Callable[[object, Any], Any]:
+    key, value = typing.get_args(type_) or (Any, Any)
+    as_dict = conv.get_structure_hook(dict[key, value])  # type: ignore[valid-type]
+
+    def structure(data: object, _type: Any) -> FrozenDict[Any, Any]:
+        if not isinstance(data, Mapping):
+            raise InvalidValueError("value", data, "must be a mapping")
+        return FrozenDict(as_dict(data, dict[key, value]))  # type: ignore[valid-type]
+
+    return structure
+
+
+def _is_homogeneous_tuple(type_: Any) -> bool:
+    args = typing.get_args(type_)
+    return typing.get_origin(type_) is tuple and len(args) == 2 and args[1] is Ellipsis
+
+
+def _tuple_structure(type_: Any, conv: cattrs.Converter) -> Callable[[object, Any], Any]:
+    """Tuples come from JSON lists only: a string is not a tuple of characters."""
+    items = homogenous_tuple_structure_factory(type_, conv)
+
+    def structure(data: object, _type: Any) -> tuple[Any, ...]:
+        if not isinstance(data, (list, tuple)):
+            raise InvalidValueError("value", data, "must be a list")
+        return items(data, _type)  # type: ignore[no-any-return]
+
+    return structure
+
+
+def make_converter() -> cattrs.Converter:
+    """Build the strict converter (exposed so tests and users can extend a copy)."""
+    conv = cattrs.Converter(forbid_extra_keys=True)
+    conv.register_structure_hook(str, _strict(str, "a string"))
+    conv.register_structure_hook(int, _strict(int, "an integer"))
+    conv.register_structure_hook(bool, _strict(bool, "true or false"))
+    conv.register_structure_hook(Decimal, _decimal)
+    conv.register_unstructure_hook(Decimal, str)
+    conv.register_structure_hook(datetime, _datetime)
+    conv.register_unstructure_hook(datetime, datetime.isoformat)
+    conv.register_structure_hook(date, _date)
+    conv.register_unstructure_hook(date, date.isoformat)
+    conv.register_structure_hook_factory(_is_frozendict, _frozendict_structure)
+    conv.register_structure_hook_factory(_is_homogeneous_tuple, _tuple_structure)
+    conv.register_unstructure_hook_func(
+        lambda t: _is_frozendict(t),
+        lambda mapping: {conv.unstructure(k): conv.unstructure(v) for k, v in mapping.items()},
+    )
+    conv.register_unstructure_hook_func(
+        lambda t: typing.get_origin(t) is tuple or t is tuple,
+        lambda items: [conv.unstructure(item) for item in items],
+    )
+    return conv
+
+
+converter = make_converter()
+
+
+def unstructure(value: object) -> Any:
+    """The JSON-ready form of ``value`` (dicts, lists, strings, ints, bools, None)."""
+    return converter.unstructure(value)
+
+
+to_dict = unstructure
+
+
+def structure(data: object, cls: type[T], source: str = "data") -> T:
+    """Build a ``cls`` from its dict form, strictly; :class:`LoadError` lists every problem."""
+    try:
+        return converter.structure(data, cls)
+    except (ClassValidationError, IterableValidationError, ForbiddenExtraKeysError) as error:
+        raise LoadError(source, _problems(error)) from None
+    except (UsageBillError, ValueError, TypeError, KeyError) as error:
+        raise LoadError(source, [("$", _message(error))]) from None
+
+
+def from_dict(data: object, cls: type[T], source: str = "data") -> T:
+    """Alias of :func:`structure`, named like :func:`to_dict`."""
+    return structure(data, cls, source)
+
+
+def to_json(value: object, *, indent: int | None = None) -> str:
+    """Deterministic JSON: the same value always gives the same text."""
+    return json.dumps(
+        unstructure(value), indent=indent, sort_keys=False, ensure_ascii=False, allow_nan=False
+    )
+
+
+def from_json(text: str | bytes, cls: type[T], source: str = "JSON") -> T:
+    """Parse JSON text and structure it as ``cls`` (see :func:`structure`)."""
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise LoadError(source, [(f"line {error.lineno}", error.msg)]) from None
+    return structure(data, cls, source)
+
+
+def _message(error: BaseException) -> str:
+    if isinstance(error, ForbiddenExtraKeysError):
+        return f"unknown keys {sorted(error.extra_fields)}: this format has no such field"
+    if isinstance(error, InvalidValueError):
+        return f"{error.rule} (got {error.value!r})"
+    if isinstance(error, KeyError):
+        return f"required field {error.args[0]!r} is missing"
+    return str(error)
+
+
+def _problems(error: BaseException, path: str = "$") -> list[tuple[str, str]]:
+    """Flatten cattrs' exception tree into (path, message) pairs."""
+    if isinstance(error, (ClassValidationError, IterableValidationError)):
+        with_notes, others = error.group_exceptions()
+        problems = [
+            problem
+            for child, note in with_notes
+            for problem in _problems(
+                child,
+                f"{path}.{note.name}"
+                if isinstance(note, AttributeValidationNote)
+                else f"{path}[{note.index!r}]",
+            )
+        ]
+        return problems + [problem for child in others for problem in _problems(child, path)]
+    return [(path, _message(error))]

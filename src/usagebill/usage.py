@@ -1,0 +1,178 @@
+"""What one model request used: token counts, the product it came from, its modifiers.
+
+Anthropic reports ``input_tokens`` *without* the cached tokens: cache writes
+and cache reads are reported beside it. (OpenAI's ``prompt_tokens`` includes
+cached tokens; mixing the two conventions double-counts.) :class:`TokenUsage`
+keeps every category apart, so each token is counted exactly once.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable, Mapping
+
+import attrs
+
+from usagebill.errors import InvalidValueError
+
+__all__ = ["Modifiers", "Product", "TokenUsage"]
+
+
+def _count(instance: object, attribute: attrs.Attribute[int], value: object) -> None:
+    if type(value) is not int or value < 0:
+        raise InvalidValueError(attribute.name, value, "must be a non-negative int")
+
+
+_count_field = attrs.field(default=0, validator=_count)
+
+
+class Product(enum.StrEnum):
+    """The product a request came from; seat types include some of them."""
+
+    CHAT = "chat"
+    FILE_CREATION = "file_creation"
+    CODE_EXECUTION = "code_execution"
+    CLAUDE_CODE = "claude_code"
+
+
+@attrs.frozen
+class TokenUsage:
+    """Token counts of one request (or a sum of requests), each category apart.
+
+    ``input_tokens`` excludes cache writes and reads, as Anthropic reports it.
+    Usages add up; every count is a non-negative ``int``.
+
+    >>> TokenUsage(input_tokens=1_000, output_tokens=200) + TokenUsage(cache_read_tokens=5_000)
+    TokenUsage(input_tokens=1000, output_tokens=200, cache_write_5m_tokens=0, \
+cache_write_1h_tokens=0, cache_read_tokens=5000, web_search_requests=0)
+    """
+
+    input_tokens: int = _count_field
+    output_tokens: int = _count_field
+    cache_write_5m_tokens: int = _count_field
+    cache_write_1h_tokens: int = _count_field
+    cache_read_tokens: int = _count_field
+    web_search_requests: int = _count_field
+
+    @property
+    def prompt_tokens(self) -> int:
+        """All input of the request: uncached, cache writes and cache reads.
+
+        This is what context tiers compare with their threshold.
+        """
+        return (
+            self.input_tokens
+            + self.cache_write_5m_tokens
+            + self.cache_write_1h_tokens
+            + self.cache_read_tokens
+        )
+
+    def __add__(self, other: TokenUsage) -> TokenUsage:
+        if not isinstance(other, TokenUsage):
+            return NotImplemented
+        return TokenUsage(
+            self.input_tokens + other.input_tokens,
+            self.output_tokens + other.output_tokens,
+            self.cache_write_5m_tokens + other.cache_write_5m_tokens,
+            self.cache_write_1h_tokens + other.cache_write_1h_tokens,
+            self.cache_read_tokens + other.cache_read_tokens,
+            self.web_search_requests + other.web_search_requests,
+        )
+
+    def __bool__(self) -> bool:
+        return any(attrs.astuple(self))
+
+    @classmethod
+    def from_anthropic(cls, usage: object) -> TokenUsage:
+        """Read the ``usage`` of an Anthropic Messages API response.
+
+        ``usage`` is the SDK's ``Usage`` object or the plain dict of the JSON
+        body. When the ``cache_creation`` breakdown is present it says which
+        writes had a 1-hour lifetime; without it, every cache write is a
+        5-minute one (the API's default lifetime).
+
+        >>> TokenUsage.from_anthropic({
+        ...     "input_tokens": 12, "output_tokens": 300,
+        ...     "cache_creation_input_tokens": 2_000, "cache_read_input_tokens": 40_000,
+        ...     "cache_creation": {"ephemeral_5m_input_tokens": 500,
+        ...                        "ephemeral_1h_input_tokens": 1_500},
+        ... }).cache_write_1h_tokens
+        1500
+        """
+        get = _getter(usage)
+        written = _optional_count(get("cache_creation_input_tokens"), "cache_creation_input_tokens")
+        breakdown = get("cache_creation")
+        if breakdown is None:
+            write_5m, write_1h = written, 0
+        else:
+            part = _getter(breakdown)
+            write_5m = _optional_count(
+                part("ephemeral_5m_input_tokens"), "cache_creation.ephemeral_5m_input_tokens"
+            )
+            write_1h = _optional_count(
+                part("ephemeral_1h_input_tokens"), "cache_creation.ephemeral_1h_input_tokens"
+            )
+            if get("cache_creation_input_tokens") is not None and write_5m + write_1h != written:
+                raise InvalidValueError(
+                    "cache_creation",
+                    {"ephemeral_5m_input_tokens": write_5m, "ephemeral_1h_input_tokens": write_1h},
+                    f"must add up to cache_creation_input_tokens ({written})",
+                )
+        tools = get("server_tool_use")
+        searches = 0 if tools is None else _getter(tools)("web_search_requests")
+        return cls(
+            input_tokens=_optional_count(get("input_tokens"), "input_tokens"),
+            output_tokens=_optional_count(get("output_tokens"), "output_tokens"),
+            cache_write_5m_tokens=write_5m,
+            cache_write_1h_tokens=write_1h,
+            cache_read_tokens=_optional_count(
+                get("cache_read_input_tokens"), "cache_read_input_tokens"
+            ),
+            web_search_requests=_optional_count(searches, "server_tool_use.web_search_requests"),
+        )
+
+
+@attrs.frozen
+class Modifiers:
+    """How a request was run, where that changes its price.
+
+    ``batch``: the Batch API, 50 % off every token rate. ``us_only``: US-only
+    inference (``inference_geo="us"``), x1.1 on every token category, offered by
+    Claude 4.6 and later models only. ``fast``: fast mode, priced by its own
+    listed rates. They compose with each other and with caching (the API does
+    not offer batch with fast mode).
+
+    >>> Modifiers(batch=True, us_only=True)
+    Modifiers(batch=True, us_only=True, fast=False)
+    """
+
+    batch: bool = attrs.field(default=False, validator=attrs.validators.instance_of(bool))
+    us_only: bool = attrs.field(default=False, validator=attrs.validators.instance_of(bool))
+    fast: bool = attrs.field(default=False, validator=attrs.validators.instance_of(bool))
+
+    @classmethod
+    def from_anthropic(cls, usage: object) -> Modifiers:
+        """Read the modifiers an Anthropic response reports in its ``usage``.
+
+        ``service_tier == "batch"``, ``speed == "fast"`` and ``inference_geo == "us"``.
+        """
+        get = _getter(usage)
+        return cls(
+            batch=get("service_tier") == "batch",
+            us_only=get("inference_geo") == "us",
+            fast=get("speed") == "fast",
+        )
+
+
+def _getter(source: object) -> Callable[[str], object]:
+    if isinstance(source, Mapping):
+        return source.get
+    return lambda name: getattr(source, name, None)
+
+
+def _optional_count(value: object, field: str) -> int:
+    if value is None:
+        return 0
+    if type(value) is not int or value < 0:
+        raise InvalidValueError(field, value, "must be a non-negative int")
+    return value
