@@ -81,6 +81,7 @@ def _alias(text: str) -> str:
 
 
 def main(folder: Path) -> None:
+    """Print the package's price table built from the research in ``folder``."""
     rows = json.loads((folder / "claude_prices.json").read_text("utf-8"))
     models = {}
     for row in rows:
@@ -97,7 +98,9 @@ def main(folder: Path) -> None:
             "display_name": row["display_name"],
             "aliases": [_alias(alias) for alias in row["aliases"]],
             "status": row["status"],
-            "retired": retired[:10] if retired and retired[:4].isdigit() and "not" not in retired else None,
+            "retired": retired[:10]
+            if retired and retired[:4].isdigit() and "not" not in retired
+            else None,
         }
     table = {
         "version": "claude-2026-11-25",

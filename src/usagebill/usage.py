@@ -18,7 +18,7 @@ from usagebill.errors import InvalidValueError
 __all__ = ["Modifiers", "Product", "TokenUsage"]
 
 
-def _count(instance: object, attribute: attrs.Attribute[int], value: object) -> None:
+def _count(_instance: object, attribute: attrs.Attribute[int], value: object) -> None:
     if type(value) is not int or value < 0:
         raise InvalidValueError(attribute.name, value, "must be a non-negative int")
 
