@@ -1,9 +1,11 @@
 """usagebill: exact, fast usage-based billing for seat-based AI products.
 
-Everything public is importable from here; see ``__all__``.
+Everything public is importable from here, and listed in ``__all__``.
 """
 
 from usagebill._frozendict import FrozenDict
+from usagebill.alerts import Notification, notifications
+from usagebill.decision import Binding, Decision, Level, authorize, authorize_usage
 from usagebill.errors import (
     ConflictError,
     CurrencyMismatchError,
@@ -16,7 +18,16 @@ from usagebill.errors import (
     UnsupportedModifierError,
     UsageBillError,
 )
+from usagebill.limits import EffectiveLimit, LimitSource, PoolLimit, Spend, SpendLimits
 from usagebill.money import ROUNDING, Money, minor_unit
+from usagebill.org import (
+    DEFAULT_THRESHOLDS,
+    AuditRecord,
+    IncreaseRequest,
+    LimitReportRow,
+    Organisation,
+    RequestStatus,
+)
 from usagebill.prices import (
     BATCH_MULTIPLIER,
     ContextTier,
@@ -26,31 +37,69 @@ from usagebill.prices import (
     Quote,
     Rates,
 )
+from usagebill.seats import (
+    CHAT,
+    CHAT_AND_CLAUDE_CODE,
+    HIPAA,
+    AddOn,
+    Member,
+    Role,
+    SeatCatalogue,
+    SeatChange,
+    SeatType,
+)
 from usagebill.usage import Modifiers, Product, TokenUsage
 
 __all__ = [
     "BATCH_MULTIPLIER",
+    "CHAT",
+    "CHAT_AND_CLAUDE_CODE",
+    "DEFAULT_THRESHOLDS",
+    "HIPAA",
     "ROUNDING",
+    "AddOn",
+    "AuditRecord",
+    "Binding",
     "ConflictError",
     "ContextTier",
     "CurrencyMismatchError",
+    "Decision",
+    "EffectiveLimit",
     "FrozenDict",
+    "IncreaseRequest",
     "InvalidValueError",
+    "Level",
+    "LimitReportRow",
+    "LimitSource",
     "LoadError",
+    "Member",
     "ModelListing",
     "ModelPrice",
     "Modifiers",
     "Money",
     "MoneyTypeError",
+    "Notification",
+    "Organisation",
     "PermissionDeniedError",
+    "PoolLimit",
     "PriceTable",
     "Product",
     "Quote",
     "Rates",
+    "RequestStatus",
+    "Role",
+    "SeatCatalogue",
+    "SeatChange",
+    "SeatType",
+    "Spend",
+    "SpendLimits",
     "TokenUsage",
     "UnknownModelError",
     "UnknownNameError",
     "UnsupportedModifierError",
     "UsageBillError",
+    "authorize",
+    "authorize_usage",
     "minor_unit",
+    "notifications",
 ]

@@ -1,0 +1,98 @@
+"""Spend-limit notifications: which thresholds a charge crossed.
+
+A threshold is a fraction of a limit (by default 75 %, 90 % and 100 %). It
+fires when committed spend goes from *below* it to *at or above* it. Spend only
+grows within a period, so each threshold fires at most once per scope and
+period; and because the comparison is made against the limit in force, a
+changed limit re-arms its thresholds against the new figure. Held amounts are
+reservations, not spend: they never fire a notification.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from decimal import Decimal
+
+import attrs
+
+from usagebill.decision import Level
+from usagebill.limits import Spend
+from usagebill.money import EXACT, Money
+from usagebill.org import Organisation
+
+__all__ = ["Notification", "notifications"]
+
+
+@attrs.frozen
+class Notification:
+    """Spend of ``subject`` at ``level`` crossed ``threshold`` of ``limit``."""
+
+    level: Level
+    subject: str
+    limit: Money
+    threshold: Decimal
+    spend: Money
+
+    @property
+    def message(self) -> str:
+        """One line for people, e.g. ``ada has used 90% of their 100.00 USD limit``."""
+        percent = f"{self.threshold * 100:f}".rstrip("0").rstrip(".")
+        who = {
+            Level.MEMBER: f"{self.subject} has",
+            Level.SEAT_TYPE: f"seat type {self.subject} has",
+            Level.ORGANISATION: f"organisation {self.subject} has",
+        }[self.level]
+        return (
+            f"{who} used {percent}% of the {self.limit.rounded()} limit "
+            f"({self.spend.rounded()} this period)"
+        )
+
+
+def notifications(
+    org: Organisation,
+    before: Spend,
+    after: Spend,
+    *,
+    users: Iterable[str] | None = None,
+) -> tuple[Notification, ...]:
+    """The thresholds crossed between ``before`` and ``after`` (pure; in level order).
+
+    ``users`` narrows the members looked at (e.g. the one who was charged);
+    by default every member whose spend changed.
+    """
+    thresholds = org.thresholds
+    currency = after.currency
+    found: list[Notification] = []
+
+    def check(level: Level, subject: str, limit: Money | None, old: Decimal, new: Decimal) -> None:
+        if limit is None or new <= old:
+            return
+        for threshold in thresholds:
+            mark = EXACT.multiply(threshold, limit.amount)
+            if old < mark <= new:
+                found.append(Notification(level, subject, limit, threshold, Money(new, currency)))
+
+    changed_users = _changed(before.users, after.users) if users is None else users
+    for user_id in changed_users:
+        if user_id in org.members:
+            check(
+                Level.MEMBER,
+                user_id,
+                org.effective_limit(user_id).cap,
+                before.users.get(user_id, Decimal(0)),
+                after.users.get(user_id, Decimal(0)),
+            )
+    for seat_type in _changed(before.seat_types, after.seat_types):
+        check(
+            Level.SEAT_TYPE,
+            seat_type,
+            org.limits.seat_type(seat_type).pool_cap,
+            before.seat_types.get(seat_type, Decimal(0)),
+            after.seat_types[seat_type],
+        )
+    check(Level.ORGANISATION, org.name, org.limits.organisation.pool_cap, before.total, after.total)
+    return tuple(found)
+
+
+def _changed(before: Mapping[str, Decimal], after: Mapping[str, Decimal]) -> Iterator[str]:
+    return (key for key, value in after.items() if before.get(key) != value)

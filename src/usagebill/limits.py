@@ -1,0 +1,276 @@
+"""Spend caps at three nested levels, and month-to-date spend.
+
+What each level caps (the rules of ``docs/caps.md``):
+
+* the **organisation**: a *pool cap* on everyone's summed spend, and an
+  optional *per-member default*;
+* each **seat type**: a *pool cap* on the summed spend of the members holding
+  it, and an optional *per-member default* for each of them;
+* each **user**: an *individual cap*, which overrides the defaults (higher or
+  lower: this is how an approved increase request is written).
+
+A member's *effective limit* is their individual cap, else their seat type's
+per-member default, else the organisation's per-member default, else none.
+``None`` means no cap; zero means zero.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable, Mapping
+from decimal import Decimal
+from typing import Any, Final
+
+import attrs
+
+from usagebill._frozendict import FrozenDict
+from usagebill.errors import CurrencyMismatchError, InvalidValueError
+from usagebill.money import EXACT, Money, _make
+
+__all__ = ["EffectiveLimit", "LimitSource", "PoolLimit", "Spend", "SpendLimits"]
+
+_ZERO: Final = Decimal(0)
+
+
+def _cap(field: str, value: object) -> None:
+    if value is None:
+        return
+    if not isinstance(value, Money):
+        raise InvalidValueError(field, value, "must be Money or None (no cap)")
+    if value.amount < 0:
+        raise InvalidValueError(field, value, "must not be negative (zero means no spend at all)")
+
+
+def _cap_validator(_instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    _cap(attribute.name, value)
+
+
+@attrs.frozen
+class PoolLimit:
+    """The caps of one level: a pool cap on the level's summed spend, a per-member default."""
+
+    pool_cap: Money | None = attrs.field(default=None, validator=_cap_validator)
+    member_default: Money | None = attrs.field(default=None, validator=_cap_validator)
+
+    def caps(self) -> Iterable[tuple[str, Money]]:
+        """Each set cap with its field name."""
+        for name in ("pool_cap", "member_default"):
+            cap = getattr(self, name)
+            if cap is not None:
+                yield name, cap
+
+
+def _frozen_map(value: Mapping[Any, Any] | Iterable[tuple[Any, Any]]) -> FrozenDict[Any, Any]:
+    return value if isinstance(value, FrozenDict) else FrozenDict(value)
+
+
+_NO_LIMIT: Final = PoolLimit()
+
+
+class LimitSource(enum.StrEnum):
+    """Where a member's effective limit comes from."""
+
+    INDIVIDUAL = "individual"
+    SEAT_TYPE_DEFAULT = "seat_type_default"
+    ORGANISATION_DEFAULT = "organisation_default"
+    NONE = "none"
+
+
+@attrs.frozen
+class EffectiveLimit:
+    """A member's limit (``None``: unlimited) and the level it comes from."""
+
+    cap: Money | None
+    source: LimitSource
+
+
+@attrs.frozen
+class SpendLimits:
+    """Every cap of an organisation; each part optional.
+
+    >>> limits = SpendLimits(
+    ...     organisation=PoolLimit(pool_cap=Money("10000"), member_default=Money("200")),
+    ...     seat_types={"chat": PoolLimit(member_default=Money("50"))},
+    ...     users={"ada": Money("500")},
+    ... )
+    >>> limits.effective("ada", "chat")
+    EffectiveLimit(cap=Money('500', 'USD'), source=<LimitSource.INDIVIDUAL: 'individual'>)
+    >>> limits.effective("bob", "chat").source
+    <LimitSource.SEAT_TYPE_DEFAULT: 'seat_type_default'>
+    """
+
+    organisation: PoolLimit = attrs.field(
+        default=_NO_LIMIT, validator=attrs.validators.instance_of(PoolLimit)
+    )
+    seat_types: FrozenDict[str, PoolLimit] = attrs.field(factory=FrozenDict, converter=_frozen_map)
+    users: FrozenDict[str, Money] = attrs.field(factory=FrozenDict, converter=_frozen_map)
+
+    def __attrs_post_init__(self) -> None:
+        for seat_type, limit in self.seat_types.items():
+            if not isinstance(limit, PoolLimit):
+                raise InvalidValueError(f"seat_types[{seat_type!r}]", limit, "must be a PoolLimit")
+        for user_id, cap in self.users.items():
+            if cap is None:
+                raise InvalidValueError(
+                    f"users[{user_id!r}]", cap, "must be Money (remove the entry for no cap)"
+                )
+            _cap(f"users[{user_id!r}]", cap)
+
+    def all_caps(self) -> Iterable[tuple[str, Money]]:
+        """Every set cap with a path naming it, e.g. ``seat_types['chat'].pool_cap``."""
+        for name, cap in self.organisation.caps():
+            yield f"organisation.{name}", cap
+        for seat_type, limit in self.seat_types.items():
+            for name, cap in limit.caps():
+                yield f"seat_types[{seat_type!r}].{name}", cap
+        for user_id, cap in self.users.items():
+            yield f"users[{user_id!r}]", cap
+
+    def check_currency(self, currency: str) -> None:
+        """Raise :class:`CurrencyMismatchError` unless every cap is in ``currency``."""
+        for path, cap in self.all_caps():
+            if cap.currency != currency:
+                raise CurrencyMismatchError(currency, cap.currency, path)
+
+    def seat_type(self, name: str) -> PoolLimit:
+        """The caps of seat type ``name`` (no caps if none are set)."""
+        return self.seat_types.get(name, _NO_LIMIT)
+
+    def effective(self, user_id: str, seat_type: str) -> EffectiveLimit:
+        """The member's effective limit and where it comes from."""
+        cap = self.users.get(user_id)
+        if cap is not None:
+            return EffectiveLimit(cap, LimitSource.INDIVIDUAL)
+        cap = self.seat_type(seat_type).member_default
+        if cap is not None:
+            return EffectiveLimit(cap, LimitSource.SEAT_TYPE_DEFAULT)
+        cap = self.organisation.member_default
+        if cap is not None:
+            return EffectiveLimit(cap, LimitSource.ORGANISATION_DEFAULT)
+        return EffectiveLimit(None, LimitSource.NONE)
+
+    def with_user_cap(self, user_id: str, cap: Money | None) -> SpendLimits:
+        """A copy with ``user_id``'s individual cap set (``None`` removes it)."""
+        users = self.users.without(user_id) if cap is None else self.users.set(user_id, cap)
+        return attrs.evolve(self, users=users)
+
+    def with_seat_type(self, seat_type: str, limit: PoolLimit) -> SpendLimits:
+        """A copy with ``seat_type``'s caps replaced."""
+        return attrs.evolve(self, seat_types=self.seat_types.set(seat_type, limit))
+
+
+def _amounts(value: Mapping[str, Any]) -> FrozenDict[str, Decimal]:
+    result = value if isinstance(value, FrozenDict) else FrozenDict(value)
+    for key, amount in result.items():
+        if not isinstance(amount, Decimal) or not amount.is_finite() or amount < 0:
+            raise InvalidValueError(f"[{key!r}]", amount, "must be a non-negative Decimal")
+    return result
+
+
+def _total(_instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if not isinstance(value, Decimal) or not value.is_finite() or value < 0:
+        raise InvalidValueError(attribute.name, value, "must be a non-negative Decimal")
+
+
+def _bump(amounts: FrozenDict[str, Decimal], key: str, delta: Decimal) -> FrozenDict[str, Decimal]:
+    return amounts.set(key, EXACT.add(amounts.get(key, _ZERO), delta))
+
+
+@attrs.frozen
+class Spend:
+    """Month-to-date spend: committed and held amounts per user, per seat type, in total.
+
+    A charge counts toward the seat type its member held when it was made, so
+    the organisation total equals the sum over users and the sum over seat
+    types, always. Recording returns a new Spend.
+
+    >>> spend = Spend().record("ada", "chat", Money("1.50"))
+    >>> spend = spend.record("ada", "chat_claude_code", Money("2"))
+    >>> spend.user("ada"), spend.seat_type("chat"), spend.organisation()
+    (Money('3.5', 'USD'), Money('1.5', 'USD'), Money('3.5', 'USD'))
+    """
+
+    currency: str = "USD"
+    users: FrozenDict[str, Decimal] = attrs.field(factory=FrozenDict, converter=_amounts)
+    seat_types: FrozenDict[str, Decimal] = attrs.field(factory=FrozenDict, converter=_amounts)
+    total: Decimal = attrs.field(default=_ZERO, validator=_total)
+    held_users: FrozenDict[str, Decimal] = attrs.field(factory=FrozenDict, converter=_amounts)
+    held_seat_types: FrozenDict[str, Decimal] = attrs.field(factory=FrozenDict, converter=_amounts)
+    held_total: Decimal = attrs.field(default=_ZERO, validator=_total)
+
+    def __attrs_post_init__(self) -> None:
+        for label, parts, total in (
+            ("committed", (self.users, self.seat_types), self.total),
+            ("held", (self.held_users, self.held_seat_types), self.held_total),
+        ):
+            for part in parts:
+                summed = sum(part.values(), _ZERO)
+                if summed != total:
+                    raise InvalidValueError(
+                        f"{label} total",
+                        total,
+                        f"must equal the sum over users and over seat types ({summed})",
+                    )
+
+    # --- reading --------------------------------------------------------------------------
+
+    def user(self, user_id: str) -> Money:
+        """What ``user_id`` has committed this period."""
+        return _make(self.users.get(user_id, _ZERO), self.currency)
+
+    def seat_type(self, seat_type: str) -> Money:
+        """What members holding ``seat_type`` have committed this period."""
+        return _make(self.seat_types.get(seat_type, _ZERO), self.currency)
+
+    def organisation(self) -> Money:
+        """What the whole organisation has committed this period."""
+        return _make(self.total, self.currency)
+
+    def held_by_user(self, user_id: str) -> Money:
+        """What is held (reserved, not yet settled) for ``user_id``."""
+        return _make(self.held_users.get(user_id, _ZERO), self.currency)
+
+    # --- changing -------------------------------------------------------------------------
+
+    def _amount(self, amount: Money) -> Decimal:
+        if not isinstance(amount, Money):
+            raise InvalidValueError("amount", amount, "must be Money")
+        if amount.currency != self.currency:
+            raise CurrencyMismatchError(self.currency, amount.currency, "amount")
+        if amount.amount < 0:
+            raise InvalidValueError("amount", amount, "must not be negative")
+        return amount.amount
+
+    def record(self, user_id: str, seat_type: str, amount: Money) -> Spend:
+        """Commit a charge of ``amount`` by ``user_id`` while holding ``seat_type``."""
+        delta = self._amount(amount)
+        return attrs.evolve(
+            self,
+            users=_bump(self.users, user_id, delta),
+            seat_types=_bump(self.seat_types, seat_type, delta),
+            total=EXACT.add(self.total, delta),
+        )
+
+    def hold(self, user_id: str, seat_type: str, amount: Money) -> Spend:
+        """Reserve ``amount`` on every level of the member's path."""
+        delta = self._amount(amount)
+        return attrs.evolve(
+            self,
+            held_users=_bump(self.held_users, user_id, delta),
+            held_seat_types=_bump(self.held_seat_types, seat_type, delta),
+            held_total=EXACT.add(self.held_total, delta),
+        )
+
+    def release(self, user_id: str, seat_type: str, amount: Money) -> Spend:
+        """Free ``amount`` held for ``user_id`` under ``seat_type``."""
+        delta = self._amount(amount)
+        if self.held_users.get(user_id, _ZERO) < delta or (
+            self.held_seat_types.get(seat_type, _ZERO) < delta
+        ):
+            raise InvalidValueError("amount", amount, "must not exceed what is held")
+        return attrs.evolve(
+            self,
+            held_users=_bump(self.held_users, user_id, -delta),
+            held_seat_types=_bump(self.held_seat_types, seat_type, -delta),
+            held_total=EXACT.subtract(self.held_total, delta),
+        )

@@ -1,0 +1,487 @@
+"""The organisation, and every change to it: permission-checked, timestamped, audited.
+
+An :class:`Organisation` is an immutable value. Each change takes the actor and
+a timezone-aware timestamp and returns the new organisation with an
+:class:`AuditRecord` (who, when, what, before, after). Only an owner or the
+primary owner may change caps, seats and members; anyone else gets a
+:class:`~usagebill.errors.PermissionDeniedError` and nothing changes.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, Final
+
+import attrs
+from dateutil import tz
+
+from usagebill._frozendict import FrozenDict
+from usagebill.errors import (
+    ConflictError,
+    CurrencyMismatchError,
+    InvalidValueError,
+    PermissionDeniedError,
+    UnknownNameError,
+)
+from usagebill.limits import EffectiveLimit, PoolLimit, Spend, SpendLimits
+from usagebill.money import Money
+from usagebill.seats import Member, Role, SeatCatalogue, SeatChange
+
+__all__ = [
+    "DEFAULT_THRESHOLDS",
+    "AuditRecord",
+    "IncreaseRequest",
+    "LimitReportRow",
+    "Organisation",
+    "RequestStatus",
+]
+
+DEFAULT_THRESHOLDS: Final = (Decimal("0.75"), Decimal("0.9"), Decimal(1))
+"""Notify members and owners at 75 %, 90 % and 100 % of a limit."""
+
+
+def _aware(at: object, field: str = "at") -> datetime:
+    if not isinstance(at, datetime) or at.utcoffset() is None:
+        raise InvalidValueError(field, at, "must be a timezone-aware datetime")
+    return at
+
+
+@attrs.frozen
+class AuditRecord:
+    """One change: who made it, when, what it changed, the value before and after."""
+
+    actor: str
+    at: datetime
+    action: str
+    target: str
+    before: object
+    after: object
+
+
+class RequestStatus(enum.StrEnum):
+    """Where an increase request stands; it is decided once."""
+
+    PENDING = "pending"
+    APPROVED = "approved"
+    DENIED = "denied"
+
+
+@attrs.frozen
+class IncreaseRequest:
+    """A member's request for a higher limit, and its decision."""
+
+    request_id: str
+    user_id: str
+    amount: Money
+    reason: str
+    requested_at: datetime
+    status: RequestStatus = RequestStatus.PENDING
+    decided_by: str | None = None
+    decided_at: datetime | None = None
+    note: str = ""
+
+
+@attrs.frozen
+class LimitReportRow:
+    """One member in the effective-limit report."""
+
+    user_id: str
+    seat_type: str
+    limit: EffectiveLimit
+    spent: Money
+    held: Money
+
+    @property
+    def remaining(self) -> Money | None:
+        """Room left under the member's own limit (``None``: unlimited; never negative)."""
+        if self.limit.cap is None:
+            return None
+        room = self.limit.cap - self.spent - self.held
+        return room if room.amount > 0 else Money.zero(room.currency)
+
+
+def _frozen_map(value: Mapping[Any, Any] | Iterable[tuple[Any, Any]]) -> FrozenDict[Any, Any]:
+    return value if isinstance(value, FrozenDict) else FrozenDict(value)
+
+
+def _timezone(_instance: object, _attribute: attrs.Attribute[Any], value: object) -> None:
+    if not isinstance(value, str) or tz.gettz(value) is None:
+        raise InvalidValueError("timezone", value, "must be an IANA time zone name")
+
+
+def _anchor(_instance: object, _attribute: attrs.Attribute[Any], value: object) -> None:
+    if type(value) is not int or not 1 <= value <= 31:
+        raise InvalidValueError("billing_anchor_day", value, "must be an int from 1 to 31")
+
+
+def _history(value: Iterable[SeatChange]) -> tuple[SeatChange, ...]:
+    result = tuple(value)
+    for position, change in enumerate(result):
+        if not isinstance(change, SeatChange):
+            raise InvalidValueError(f"seat_history[{position}]", change, "must be a SeatChange")
+    return result
+
+
+def _thresholds(value: Iterable[object]) -> tuple[Decimal, ...]:
+    checked = []
+    for threshold in value:
+        if not isinstance(threshold, Decimal) or not threshold > 0:
+            raise InvalidValueError("thresholds", threshold, "must be positive Decimals")
+        checked.append(threshold)
+    result = tuple(sorted(checked))
+    if len(set(result)) != len(result):
+        raise InvalidValueError("thresholds", result, "must not repeat")
+    return result
+
+
+@attrs.frozen
+class Organisation:
+    """Everything billing needs to know about one organisation, as one immutable value.
+
+    >>> from datetime import datetime, UTC
+    >>> catalogue = SeatCatalogue.enterprise(     # example fees, not Anthropic's
+    ...     chat_fee=Money("20"), chat_and_claude_code_fee=Money("40"))
+    >>> start = datetime(2026, 10, 1, tzinfo=UTC)
+    >>> org = Organisation.create(
+    ...     "acme", catalogue, [Member("olga", "primary_owner", "chat_claude_code"),
+    ...                         Member("ada", "member", "chat", {"hipaa"})], at=start)
+    >>> org, record = org.set_user_cap("olga", start, "ada", Money("100"))
+    >>> org.effective_limit("ada").cap, record.action
+    (Money('100', 'USD'), 'set_user_cap')
+    """
+
+    name: str
+    catalogue: SeatCatalogue = attrs.field(validator=attrs.validators.instance_of(SeatCatalogue))
+    members: FrozenDict[str, Member] = attrs.field(converter=_frozen_map)
+    limits: SpendLimits = attrs.field(
+        factory=SpendLimits, validator=attrs.validators.instance_of(SpendLimits)
+    )
+    timezone: str = attrs.field(default="UTC", validator=_timezone)
+    billing_anchor_day: int = attrs.field(default=1, validator=_anchor)
+    seat_history: tuple[SeatChange, ...] = attrs.field(default=(), converter=_history)
+    thresholds: tuple[Decimal, ...] = attrs.field(default=DEFAULT_THRESHOLDS, converter=_thresholds)
+    increase_requests: FrozenDict[str, IncreaseRequest] = attrs.field(
+        factory=FrozenDict, converter=_frozen_map
+    )
+
+    def __attrs_post_init__(self) -> None:
+        primary = [m.user_id for m in self.members.values() if m.role is Role.PRIMARY_OWNER]
+        if len(primary) != 1:
+            raise InvalidValueError("members", primary, "must include exactly one primary owner")
+        for user_id, member in self.members.items():
+            if member.user_id != user_id:
+                raise InvalidValueError(
+                    f"members[{user_id!r}].user_id", member.user_id, "must match its key"
+                )
+            self.catalogue.check_add_ons(member.seat_type, member.add_ons)
+        self._check_limits(self.limits)
+        self._check_history()
+
+    @classmethod
+    def create(
+        cls,
+        name: str,
+        catalogue: SeatCatalogue,
+        members: Iterable[Member],
+        *,
+        at: datetime,
+        limits: SpendLimits | None = None,
+        timezone: str = "UTC",
+        billing_anchor_day: int = 1,
+        thresholds: Iterable[Decimal] = DEFAULT_THRESHOLDS,
+    ) -> Organisation:
+        """A new organisation whose members all got their seats at ``at``."""
+        _aware(at)
+        member_list = list(members)
+        return cls(
+            name=name,
+            catalogue=catalogue,
+            members={m.user_id: m for m in member_list},
+            limits=limits or SpendLimits(),
+            timezone=timezone,
+            billing_anchor_day=billing_anchor_day,
+            seat_history=[SeatChange(m.user_id, at, m.seat_type, m.add_ons) for m in member_list],
+            thresholds=thresholds,
+        )
+
+    @property
+    def currency(self) -> str:
+        """The currency of every fee, cap and charge of this organisation."""
+        return self.catalogue.currency
+
+    # --- validation -----------------------------------------------------------------------
+
+    def _check_limits(self, limits: SpendLimits) -> None:
+        limits.check_currency(self.currency)
+        for seat_type in limits.seat_types:
+            self.catalogue.get(seat_type)
+        for user_id in limits.users:
+            self.member(user_id)
+
+    def _check_history(self) -> None:
+        last: dict[str, SeatChange] = {}
+        for position, change in enumerate(self.seat_history):
+            previous = last.get(change.user_id)
+            if previous is not None and change.at < previous.at:
+                raise InvalidValueError(
+                    f"seat_history[{position}].at", change.at, "must not go back in time"
+                )
+            if change.seat_type is not None:
+                self.catalogue.check_add_ons(change.seat_type, change.add_ons)
+            last[change.user_id] = change
+        for user_id, member in self.members.items():
+            current = last.get(user_id)
+            if current is None or (current.seat_type, current.add_ons) != (
+                member.seat_type,
+                member.add_ons,
+            ):
+                raise InvalidValueError(
+                    f"seat_history for {user_id!r}",
+                    current,
+                    f"must end with the member's current seat {member.seat_type!r}",
+                )
+
+    # --- reading --------------------------------------------------------------------------
+
+    def member(self, user_id: str) -> Member:
+        """The member ``user_id``; an unknown id is an :class:`UnknownNameError`."""
+        try:
+            return self.members[user_id]
+        except KeyError:
+            raise UnknownNameError("member", user_id) from None
+
+    def effective_limit(self, user_id: str) -> EffectiveLimit:
+        """``user_id``'s effective limit and the level it comes from."""
+        return self.limits.effective(user_id, self.member(user_id).seat_type)
+
+    def limit_report(self, spend: Spend) -> tuple[LimitReportRow, ...]:
+        """Every member's effective limit, its source, and month-to-date spend, by user id."""
+        return tuple(
+            LimitReportRow(
+                user_id,
+                member.seat_type,
+                self.limits.effective(user_id, member.seat_type),
+                spend.user(user_id),
+                spend.held_by_user(user_id),
+            )
+            for user_id, member in sorted(self.members.items())
+        )
+
+    # --- changes --------------------------------------------------------------------------
+
+    def _manager(self, actor: str, at: datetime, action: str) -> None:
+        _aware(at)
+        role = self.member(actor).role
+        if not role.may_manage:
+            raise PermissionDeniedError(actor, role.value, action)
+
+    def _changed(
+        self,
+        actor: str,
+        at: datetime,
+        action: str,
+        *,
+        target: str,
+        before: object,
+        after: object,
+        **changes: Any,  # noqa: ANN401  (forwarded to attrs.evolve, which checks them)
+    ) -> tuple[Organisation, AuditRecord]:
+        return attrs.evolve(self, **changes), AuditRecord(actor, at, action, target, before, after)
+
+    def set_limits(
+        self, actor: str, at: datetime, limits: SpendLimits
+    ) -> tuple[Organisation, AuditRecord]:
+        """Replace every cap at once."""
+        self._manager(actor, at, "set spend limits")
+        self._check_limits(limits)
+        return self._changed(
+            actor,
+            at,
+            "set_limits",
+            target="limits",
+            before=self.limits,
+            after=limits,
+            limits=limits,
+        )
+
+    def set_organisation_limit(
+        self, actor: str, at: datetime, limit: PoolLimit
+    ) -> tuple[Organisation, AuditRecord]:
+        """Set the organisation's pool cap and per-member default."""
+        self._manager(actor, at, "set the organisation's caps")
+        limits = attrs.evolve(self.limits, organisation=limit)
+        self._check_limits(limits)
+        return self._changed(
+            actor,
+            at,
+            "set_organisation_limit",
+            target="organisation",
+            before=self.limits.organisation,
+            after=limit,
+            limits=limits,
+        )
+
+    def set_seat_type_limit(
+        self, actor: str, at: datetime, seat_type: str, limit: PoolLimit
+    ) -> tuple[Organisation, AuditRecord]:
+        """Set a seat type's pool cap and per-member default."""
+        self._manager(actor, at, "set a seat type's caps")
+        limits = self.limits.with_seat_type(seat_type, limit)
+        self._check_limits(limits)
+        return self._changed(
+            actor,
+            at,
+            "set_seat_type_limit",
+            target=seat_type,
+            before=self.limits.seat_type(seat_type),
+            after=limit,
+            limits=limits,
+        )
+
+    def set_user_cap(
+        self, actor: str, at: datetime, user_id: str, cap: Money | None
+    ) -> tuple[Organisation, AuditRecord]:
+        """Set (or, with ``None``, remove) a member's individual cap."""
+        self._manager(actor, at, "set a member's cap")
+        limits = self.limits.with_user_cap(user_id, cap)
+        self._check_limits(limits)
+        return self._changed(
+            actor,
+            at,
+            "set_user_cap",
+            target=user_id,
+            before=self.limits.users.get(user_id),
+            after=cap,
+            limits=limits,
+        )
+
+    def assign_seat(
+        self,
+        actor: str,
+        at: datetime,
+        user_id: str,
+        seat_type: str,
+        add_ons: Iterable[str] = (),
+    ) -> tuple[Organisation, AuditRecord]:
+        """Give ``user_id`` a seat type (and add-ons), effective at ``at``."""
+        self._manager(actor, at, "assign seats")
+        member = self.member(user_id)
+        updated = attrs.evolve(member, seat_type=seat_type, add_ons=frozenset(add_ons))
+        self.catalogue.check_add_ons(seat_type, updated.add_ons)
+        return self._changed(
+            actor,
+            at,
+            "assign_seat",
+            target=user_id,
+            before=member,
+            after=updated,
+            members=self.members.set(user_id, updated),
+            seat_history=(*self.seat_history, SeatChange(user_id, at, seat_type, updated.add_ons)),
+        )
+
+    def add_member(
+        self, actor: str, at: datetime, member: Member
+    ) -> tuple[Organisation, AuditRecord]:
+        """Add a member (never a second primary owner), seated from ``at``."""
+        self._manager(actor, at, "add members")
+        if member.user_id in self.members:
+            raise ConflictError("user_id", member.user_id, "is already a member")
+        return self._changed(
+            actor,
+            at,
+            "add_member",
+            target=member.user_id,
+            before=None,
+            after=member,
+            members=self.members.set(member.user_id, member),
+            seat_history=(
+                *self.seat_history,
+                SeatChange(member.user_id, at, member.seat_type, member.add_ons),
+            ),
+        )
+
+    def remove_member(
+        self, actor: str, at: datetime, user_id: str
+    ) -> tuple[Organisation, AuditRecord]:
+        """Remove a member from ``at`` on: their seat ends, their spend stays on the books."""
+        self._manager(actor, at, "remove members")
+        member = self.member(user_id)
+        if member.role is Role.PRIMARY_OWNER:
+            raise InvalidValueError(
+                "user_id", user_id, "is the primary owner and cannot be removed"
+            )
+        return self._changed(
+            actor,
+            at,
+            "remove_member",
+            target=user_id,
+            before=member,
+            after=None,
+            members=self.members.without(user_id),
+            limits=self.limits.with_user_cap(user_id, None),
+            seat_history=(*self.seat_history, SeatChange(user_id, at, None)),
+        )
+
+    # --- increase requests ----------------------------------------------------------------
+
+    def request_increase(
+        self, user_id: str, at: datetime, request_id: str, amount: Money, reason: str
+    ) -> tuple[Organisation, AuditRecord]:
+        """``user_id`` asks for a higher limit; any member may ask for themselves."""
+        _aware(at)
+        current = self.effective_limit(user_id).cap
+        if current is None:
+            raise InvalidValueError("amount", amount, f"{user_id!r} has no limit to raise")
+        if amount.currency != self.currency:
+            raise CurrencyMismatchError(self.currency, amount.currency, "amount")
+        if amount <= current:
+            raise InvalidValueError(
+                "amount", amount, f"must be more than the current limit {current}"
+            )
+        if request_id in self.increase_requests:
+            raise ConflictError("request_id", request_id, "is already used")
+        request = IncreaseRequest(request_id, user_id, amount, reason, at)
+        return self._changed(
+            user_id,
+            at,
+            "request_increase",
+            target=request_id,
+            before=None,
+            after=request,
+            increase_requests=self.increase_requests.set(request_id, request),
+        )
+
+    def decide_increase(
+        self, actor: str, at: datetime, request_id: str, *, approve: bool, note: str = ""
+    ) -> tuple[Organisation, AuditRecord]:
+        """Approve (writing the member's individual cap) or deny a pending request, once."""
+        self._manager(actor, at, "decide increase requests")
+        try:
+            request = self.increase_requests[request_id]
+        except KeyError:
+            raise UnknownNameError("increase request", request_id) from None
+        if request.status is not RequestStatus.PENDING:
+            raise ConflictError("request_id", request_id, f"was already {request.status.value}")
+        decided = attrs.evolve(
+            request,
+            status=RequestStatus.APPROVED if approve else RequestStatus.DENIED,
+            decided_by=actor,
+            decided_at=at,
+            note=note,
+        )
+        limits = self.limits
+        if approve and request.user_id in self.members:
+            limits = limits.with_user_cap(request.user_id, request.amount)
+        return self._changed(
+            actor,
+            at,
+            "decide_increase",
+            target=request_id,
+            before=request,
+            after=decided,
+            increase_requests=self.increase_requests.set(request_id, decided),
+            limits=limits,
+        )

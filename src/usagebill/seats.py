@@ -1,0 +1,227 @@
+"""Seat types, add-ons, members and their roles, and the dated history of seats.
+
+The source offers two seat types, *Chat* and *Chat + Claude Code*, each with a
+monthly base fee per seat set by the organisation's contract (Anthropic
+publishes no official figure, so usagebill invents none: fees are always
+given), and a HIPAA-compliant option for Chat seats at $5 per user per month.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import Any, Final
+
+import attrs
+
+from usagebill._frozendict import FrozenDict
+from usagebill.errors import CurrencyMismatchError, InvalidValueError, UnknownNameError
+from usagebill.money import Money
+from usagebill.usage import Product
+
+__all__ = [
+    "CHAT",
+    "CHAT_AND_CLAUDE_CODE",
+    "HIPAA",
+    "AddOn",
+    "Member",
+    "Role",
+    "SeatCatalogue",
+    "SeatChange",
+    "SeatType",
+]
+
+CHAT: Final = "chat"
+CHAT_AND_CLAUDE_CODE: Final = "chat_claude_code"
+HIPAA: Final = "hipaa"
+
+
+class Role(enum.StrEnum):
+    """A member's role; only owners and the primary owner may change caps and seats."""
+
+    PRIMARY_OWNER = "primary_owner"
+    OWNER = "owner"
+    ADMIN = "admin"
+    MEMBER = "member"
+
+    @property
+    def may_manage(self) -> bool:
+        """Tell whether this role may set caps, seats and members."""
+        return self in (Role.PRIMARY_OWNER, Role.OWNER)
+
+
+def _name(_instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if not isinstance(value, str) or not value:
+        raise InvalidValueError(attribute.name, value, "must be a non-empty string")
+
+
+def _fee(_instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if not isinstance(value, Money) or value.amount < 0:
+        raise InvalidValueError(attribute.name, value, "must be a non-negative Money")
+
+
+def _frozen_map(value: Mapping[Any, Any] | Iterable[tuple[Any, Any]]) -> FrozenDict[Any, Any]:
+    return value if isinstance(value, FrozenDict) else FrozenDict(value)
+
+
+@attrs.frozen
+class AddOn:
+    """An option a seat type offers for a monthly fee per user (e.g. HIPAA compliance)."""
+
+    name: str = attrs.field(validator=_name)
+    monthly_fee: Money = attrs.field(validator=_fee)
+    display_name: str = ""
+
+
+def _products(value: Iterable[Product | str]) -> frozenset[Product]:
+    if isinstance(value, str):
+        raise InvalidValueError("includes", value, "must be a collection of products")
+    try:
+        return frozenset(Product(product) for product in value)
+    except ValueError as error:
+        raise InvalidValueError("includes", value, f"must name products ({error})") from None
+
+
+@attrs.frozen
+class SeatType:
+    """A kind of seat: its monthly base fee, the products it includes, the add-ons it offers."""
+
+    name: str = attrs.field(validator=_name)
+    monthly_fee: Money = attrs.field(validator=_fee)
+    includes: frozenset[Product] = attrs.field(converter=_products)
+    add_ons: FrozenDict[str, AddOn] = attrs.field(factory=FrozenDict, converter=_frozen_map)
+    display_name: str = ""
+
+    def __attrs_post_init__(self) -> None:
+        for key, add_on in self.add_ons.items():
+            if add_on.name != key:
+                raise InvalidValueError(f"add_ons[{key!r}].name", add_on.name, f"must be {key!r}")
+            if add_on.monthly_fee.currency != self.monthly_fee.currency:
+                raise CurrencyMismatchError(
+                    self.monthly_fee.currency,
+                    add_on.monthly_fee.currency,
+                    f"add_ons[{key!r}].monthly_fee",
+                )
+
+    def includes_product(self, product: Product) -> bool:
+        """Tell whether members on this seat may use ``product``."""
+        return product in self.includes
+
+
+_CHAT_PRODUCTS: Final = frozenset({Product.CHAT, Product.FILE_CREATION, Product.CODE_EXECUTION})
+
+
+@attrs.frozen
+class SeatCatalogue:
+    """The seat types an organisation's contract offers, by name."""
+
+    seat_types: FrozenDict[str, SeatType] = attrs.field(converter=_frozen_map)
+
+    def __attrs_post_init__(self) -> None:
+        if not self.seat_types:
+            raise InvalidValueError("seat_types", dict(self.seat_types), "must not be empty")
+        currencies = {seat.monthly_fee.currency for seat in self.seat_types.values()}
+        if len(currencies) > 1:
+            first, *others = sorted(currencies)
+            raise CurrencyMismatchError(first, others[0], "seat_types")
+        for key, seat in self.seat_types.items():
+            if seat.name != key:
+                raise InvalidValueError(f"seat_types[{key!r}].name", seat.name, f"must be {key!r}")
+
+    @classmethod
+    def enterprise(
+        cls,
+        *,
+        chat_fee: Money,
+        chat_and_claude_code_fee: Money,
+        hipaa_fee: Money | None = None,
+    ) -> SeatCatalogue:
+        """The two seat types of the source, at the fees of your contract.
+
+        The HIPAA option of Chat seats costs $5 per user per month unless
+        ``hipaa_fee`` says otherwise. The fees below are examples, not
+        Anthropic's prices:
+
+        >>> catalogue = SeatCatalogue.enterprise(
+        ...     chat_fee=Money("20"), chat_and_claude_code_fee=Money("40"))
+        >>> sorted(catalogue.seat_types)
+        ['chat', 'chat_claude_code']
+        >>> str(catalogue.get("chat").add_ons["hipaa"].monthly_fee)
+        '5.00 USD'
+        """
+        hipaa = AddOn(
+            HIPAA,
+            hipaa_fee if hipaa_fee is not None else Money(5, chat_fee.currency),
+            "HIPAA-compliant",
+        )
+        return cls(
+            {
+                CHAT: SeatType(CHAT, chat_fee, _CHAT_PRODUCTS, {HIPAA: hipaa}, "Chat"),
+                CHAT_AND_CLAUDE_CODE: SeatType(
+                    CHAT_AND_CLAUDE_CODE,
+                    chat_and_claude_code_fee,
+                    _CHAT_PRODUCTS | {Product.CLAUDE_CODE},
+                    display_name="Chat + Claude Code",
+                ),
+            }
+        )
+
+    @property
+    def currency(self) -> str:
+        """The currency of every fee in the catalogue."""
+        return next(iter(self.seat_types.values())).monthly_fee.currency
+
+    def get(self, name: str) -> SeatType:
+        """The seat type called ``name``; an unknown name is an :class:`UnknownNameError`."""
+        try:
+            return self.seat_types[name]
+        except KeyError:
+            known = sorted(self.seat_types)
+            raise UnknownNameError("seat type", name, known, f"known: {known}") from None
+
+    def check_add_ons(self, seat_type: str, add_ons: Iterable[str]) -> None:
+        """Raise unless ``seat_type`` exists and offers every add-on in ``add_ons``."""
+        offered = self.get(seat_type).add_ons
+        for add_on in add_ons:
+            if add_on not in offered:
+                raise InvalidValueError(
+                    "add_ons",
+                    add_on,
+                    f"is not offered by seat type {seat_type!r} (offered: {sorted(offered)})",
+                )
+
+
+def _add_ons(value: Iterable[str]) -> frozenset[str]:
+    if isinstance(value, str):
+        raise InvalidValueError("add_ons", value, "must be a collection of names, not a string")
+    return frozenset(value)
+
+
+@attrs.frozen
+class Member:
+    """A member of the organisation: who they are, their role, their current seat."""
+
+    user_id: str = attrs.field(validator=_name)
+    role: Role = attrs.field(converter=Role)
+    seat_type: str = attrs.field(validator=_name)
+    add_ons: frozenset[str] = attrs.field(default=frozenset(), converter=_add_ons)
+
+
+def _aware(_instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if not isinstance(value, datetime) or value.utcoffset() is None:
+        raise InvalidValueError(attribute.name, value, "must be a timezone-aware datetime")
+
+
+@attrs.frozen
+class SeatChange:
+    """From ``at`` on, ``user_id`` holds ``seat_type`` with ``add_ons``; ``None``: no seat.
+
+    The history of these changes is what seat fees are prorated from: a member
+    who joins, changes seat or leaves mid-period pays for the time held.
+    """
+
+    user_id: str = attrs.field(validator=_name)
+    at: datetime = attrs.field(validator=_aware)
+    seat_type: str | None
+    add_ons: frozenset[str] = attrs.field(default=frozenset(), converter=_add_ons)
