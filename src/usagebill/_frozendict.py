@@ -1,9 +1,8 @@
-"""An immutable, hashable mapping for the fields of frozen values."""
+"""An immutable, hashable dict for the fields of frozen values."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
-from typing import Generic, TypeVar
+from typing import NoReturn, TypeVar
 
 __all__ = ["FrozenDict"]
 
@@ -11,51 +10,44 @@ K = TypeVar("K")
 V = TypeVar("V")
 
 
-class FrozenDict(Mapping[K, V], Generic[K, V]):
-    """A read-only dict: equal to any mapping with the same items, hashable, ordered.
+class FrozenDict(dict[K, V]):
+    """A read-only dict: hashable, ordered, with dict's own fast look-ups.
+
+    Every method that would change it raises ``TypeError``; :meth:`set` and
+    :meth:`without` return changed copies instead.
 
     >>> caps = FrozenDict({"alice": 1})
-    >>> caps["alice"], caps == {"alice": 1}
-    (1, True)
+    >>> caps["alice"], caps == {"alice": 1}, caps.set("bob", 2)
+    (1, True, FrozenDict({'alice': 1, 'bob': 2}))
     """
 
-    __slots__ = ("_data", "_hash")
+    __slots__ = ()
 
-    def __init__(self, items: Mapping[K, V] | Iterable[tuple[K, V]] = ()) -> None:
-        self._data: dict[K, V] = dict(items)
-        self._hash: int | None = None
+    def _readonly(self, *_args: object, **_kwargs: object) -> NoReturn:
+        raise TypeError("FrozenDict cannot be changed; use .set() or .without() for a copy")
 
-    def __getitem__(self, key: K) -> V:
-        return self._data[key]
+    __setitem__ = __delitem__ = __ior__ = _readonly
+    clear = pop = popitem = setdefault = update = _readonly
 
-    def __iter__(self) -> Iterator[K]:
-        return iter(self._data)
-
-    def __len__(self) -> int:
-        return len(self._data)
-
-    def __contains__(self, key: object) -> bool:
-        return key in self._data
-
-    def __hash__(self) -> int:
-        if self._hash is None:
-            self._hash = hash(frozenset(self._data.items()))
-        return self._hash
-
-    def __eq__(self, other: object) -> bool:
-        if isinstance(other, FrozenDict):
-            return self._data == other._data
-        if isinstance(other, Mapping):
-            return self._data == dict(other)
-        return NotImplemented
+    def __hash__(self) -> int:  # type: ignore[override]
+        return hash(frozenset(self.items()))
 
     def __repr__(self) -> str:
-        return f"FrozenDict({self._data!r})"
+        return f"FrozenDict({dict.__repr__(self)})"
+
+    def __reduce__(self) -> tuple[type[FrozenDict[K, V]], tuple[dict[K, V]]]:
+        return (type(self), (dict(self),))
 
     def set(self, key: K, value: V) -> FrozenDict[K, V]:
         """Return a copy with ``key`` set to ``value``."""
-        return FrozenDict({**self._data, key: value})
+        copy = dict(self)
+        copy[key] = value
+        return FrozenDict(copy)
 
     def without(self, key: K) -> FrozenDict[K, V]:
-        """Return a copy without ``key`` (unchanged if absent)."""
-        return FrozenDict({k: v for k, v in self._data.items() if k != key})
+        """Return a copy without ``key`` (the same if absent)."""
+        if key not in self:
+            return self
+        copy = dict(self)
+        del copy[key]
+        return FrozenDict(copy)

@@ -139,14 +139,15 @@ def authorize(
     """
     if not isinstance(amount, Money):
         raise InvalidValueError("amount", amount, "must be Money")
-    if amount.currency != spend.currency or amount.currency != org.currency:
-        raise CurrencyMismatchError(org.currency, amount.currency, "amount")
+    currency = spend.currency
+    if amount.currency != currency or currency != org.catalogue.currency:
+        raise CurrencyMismatchError(org.catalogue.currency, amount.currency, "amount")
     value = amount.amount
     if value < 0:
         raise InvalidValueError("amount", amount, "must not be negative")
-    member = org.member(user_id)
+    member = org.members.get(user_id) or org.member(user_id)  # org.member raises if unknown
     seat_type = member.seat_type
-    if product not in org.catalogue.get(seat_type).includes:
+    if product not in org.catalogue.seat_types[seat_type].includes:
         return Decision(
             allowed=False,
             user_id=user_id,
@@ -156,41 +157,29 @@ def authorize(
             not_included=product,
         )
 
-    limits = org.limits
-    limit = limits.effective(user_id, seat_type)
-    # Each capped level on the member's path: (level, subject, cap, used, source).
-    path: list[tuple[Level, str, Money, Decimal, LimitSource | None]] = []
-    if limit.cap is not None:
-        used = _used(spend.users, spend.held_users, user_id)
-        path.append((Level.MEMBER, user_id, limit.cap, used, limit.source))
-    pool_cap = limits.seat_type(seat_type).pool_cap
-    if pool_cap is not None:
-        used = _used(spend.seat_types, spend.held_seat_types, seat_type)
-        path.append((Level.SEAT_TYPE, seat_type, pool_cap, used, None))
-    org_cap = limits.organisation.pool_cap
-    if org_cap is not None:
-        used = EXACT.add(spend.total, spend.held_total)
-        path.append((Level.ORGANISATION, org.name, org_cap, used, None))
-
-    currency = spend.currency
-    rooms = [EXACT.subtract(cap.amount, used) for _, _, cap, used, _ in path]
-    headroom = _make(max(min(rooms), _ZERO), currency) if rooms else None
-    bindings = [
-        Binding(
-            level,
-            subject,
-            cap,
-            _make(used, currency),
-            _make(EXACT.subtract(value, room), currency),
-            source,
-        )
-        for (level, subject, cap, used, source), room in zip(path, rooms, strict=True)
-        if value > room
-    ]
+    member_cap, source = org.limits.effective_cap(user_id, seat_type)
+    path = _path(org, spend, user_id, seat_type, member_cap)
+    least: Decimal | None = None
+    bindings: list[Binding] = []
+    for level, subject, cap, used in path:
+        room = EXACT.subtract(cap.amount, used)
+        if least is None or room < least:
+            least = room
+        if value > room:
+            shortfall = _make(EXACT.subtract(value, room), currency)
+            bindings.append(
+                Binding(
+                    level,
+                    subject,
+                    cap,
+                    used=_make(used, currency),
+                    shortfall=shortfall,
+                    source=source if level is Level.MEMBER else None,
+                )
+            )
+    headroom = None if least is None else _make(max(least, _ZERO), currency)
     if not bindings or not value:
-        return Decision(
-            allowed=True, user_id=user_id, seat_type=seat_type, amount=amount, headroom=headroom
-        )
+        return Decision(True, user_id, seat_type, amount, headroom)  # noqa: FBT003
     bindings.sort(key=lambda binding: binding.shortfall.amount, reverse=True)
     return Decision(
         allowed=False,
@@ -202,8 +191,32 @@ def authorize(
     )
 
 
+def _path(
+    org: Organisation, spend: Spend, user_id: str, seat_type: str, member_cap: Money | None
+) -> list[tuple[Level, str, Money, Decimal]]:
+    """The capped levels on the member's path: (level, subject, cap, committed + held)."""
+    limits = org.limits
+    pool = limits.seat_types.get(seat_type)
+    pool_cap = None if pool is None else pool.pool_cap
+    org_cap = limits.organisation.pool_cap
+    path = []
+    if member_cap is not None:
+        used = _used(spend.users, spend.held_users, user_id)
+        path.append((Level.MEMBER, user_id, member_cap, used))
+    if pool_cap is not None:
+        used = _used(spend.seat_types, spend.held_seat_types, seat_type)
+        path.append((Level.SEAT_TYPE, seat_type, pool_cap, used))
+    if org_cap is not None:
+        held = spend.held_total
+        used = EXACT.add(spend.total, held) if held else spend.total
+        path.append((Level.ORGANISATION, org.name, org_cap, used))
+    return path
+
+
 def _used(committed: Mapping[str, Decimal], held: Mapping[str, Decimal], key: str) -> Decimal:
-    return EXACT.add(committed.get(key, _ZERO), held.get(key, _ZERO))
+    held_amount = held.get(key)
+    amount = committed.get(key, _ZERO)
+    return amount if held_amount is None else EXACT.add(amount, held_amount)
 
 
 def authorize_usage(

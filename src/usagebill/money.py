@@ -38,6 +38,15 @@ EXACT: Final = decimal.Context(
     traps=[decimal.InvalidOperation, decimal.DivisionByZero, decimal.Overflow, decimal.Inexact],
 )
 
+#: Showing money rounds, by ROUNDING, whatever the caller's global decimal context says.
+_SHOWN: Final = decimal.Context(
+    prec=60,
+    rounding=ROUNDING,
+    Emin=-999_999,
+    Emax=999_999,
+    traps=[decimal.InvalidOperation, decimal.Overflow],
+)
+
 #: Division is the one operation that cannot always be exact (1 / 3); it keeps 50 digits.
 _DIVISION: Final = decimal.Context(
     prec=50,
@@ -102,6 +111,14 @@ def exact_decimal(value: object, field: str = "amount") -> Decimal:
             raise InvalidValueError(field, value, "must be a decimal number") from None
     if not result.is_finite():
         raise InvalidValueError(field, value, "must be a finite number (not NaN or infinity)")
+    try:
+        EXACT.plus(result)  # every amount must fit the exact context, or arithmetic would fail
+    except (decimal.Inexact, decimal.Overflow):
+        raise InvalidValueError(
+            field,
+            value,
+            f"must have at most {EXACT.prec} significant digits, exponent within ±999999",
+        ) from None
     return result
 
 
@@ -163,12 +180,12 @@ class Money:
 
     def rounded(self) -> Money:
         """Round to the currency's minor unit by :data:`ROUNDING` (half to even)."""
-        return _make(self.amount.quantize(_quantum(self.currency), ROUNDING), self.currency)
+        return _make(self.amount.quantize(_quantum(self.currency), ROUNDING, _SHOWN), self.currency)
 
     @property
     def minor_units(self) -> int:
         """The rounded amount as an integer count of minor units (cents for USD)."""
-        return int(self.rounded().amount.scaleb(minor_unit(self.currency)))
+        return int(self.rounded().amount.scaleb(minor_unit(self.currency), EXACT))
 
     def is_zero(self) -> bool:
         """Tell whether the amount is exactly zero."""
@@ -199,13 +216,13 @@ class Money:
         return _make(EXACT.subtract(self.amount, self._same(other).amount), self.currency)
 
     def __neg__(self) -> Money:
-        return _make(-self.amount, self.currency)
+        return _make(EXACT.minus(self.amount), self.currency)
 
     def __pos__(self) -> Money:
         return self
 
     def __abs__(self) -> Money:
-        return _make(abs(self.amount), self.currency)
+        return _make(EXACT.abs(self.amount), self.currency)
 
     def __mul__(self, factor: int | Decimal) -> Money:
         return _make(EXACT.multiply(self.amount, _factor(factor)), self.currency)
@@ -254,7 +271,8 @@ class Money:
         """Format the amount with ``spec`` (e.g. ``f"{m:,.2f}"``) followed by the currency."""
         if not spec:
             return str(self)
-        return f"{self.amount:{spec}} {self.currency}"
+        with decimal.localcontext(_SHOWN):  # round by ROUNDING, not the caller's context
+            return f"{self.amount:{spec}} {self.currency}"
 
 
 def _plain(amount: Decimal, decimals: int) -> str:
@@ -265,11 +283,16 @@ def _plain(amount: Decimal, decimals: int) -> str:
     return f"{whole}.{fraction}" if fraction else whole
 
 
+_new = object.__new__
+_set_amount = Money.__dict__["amount"].__set__  # the slots' own setters skip frozen's guard
+_set_currency = Money.__dict__["currency"].__set__
+
+
 def _make(amount: Decimal, currency: str) -> Money:
     """Build Money from values already checked: the fast path for arithmetic results."""
-    money = object.__new__(Money)
-    object.__setattr__(money, "amount", amount)
-    object.__setattr__(money, "currency", currency)
+    money: Money = _new(Money)
+    _set_amount(money, amount)
+    _set_currency(money, currency)
     return money
 
 

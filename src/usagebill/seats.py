@@ -117,14 +117,16 @@ class SeatCatalogue:
     """The seat types an organisation's contract offers, by name."""
 
     seat_types: FrozenDict[str, SeatType] = attrs.field(converter=_frozen_map)
+    currency: str = attrs.field(init=False, eq=False, repr=False)
+    """The currency of every fee in the catalogue."""
 
     def __attrs_post_init__(self) -> None:
         if not self.seat_types:
             raise InvalidValueError("seat_types", dict(self.seat_types), "must not be empty")
-        currencies = {seat.monthly_fee.currency for seat in self.seat_types.values()}
+        currencies = sorted({seat.monthly_fee.currency for seat in self.seat_types.values()})
         if len(currencies) > 1:
-            first, *others = sorted(currencies)
-            raise CurrencyMismatchError(first, others[0], "seat_types")
+            raise CurrencyMismatchError(currencies[0], currencies[1], "seat_types")
+        object.__setattr__(self, "currency", currencies[0])
         for key, seat in self.seat_types.items():
             if seat.name != key:
                 raise InvalidValueError(f"seat_types[{key!r}].name", seat.name, f"must be {key!r}")
@@ -166,11 +168,6 @@ class SeatCatalogue:
                 ),
             }
         )
-
-    @property
-    def currency(self) -> str:
-        """The currency of every fee in the catalogue."""
-        return next(iter(self.seat_types.values())).monthly_fee.currency
 
     def get(self, name: str) -> SeatType:
         """The seat type called ``name``; an unknown name is an :class:`UnknownNameError`."""
