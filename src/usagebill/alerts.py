@@ -36,7 +36,9 @@ class Notification:
     @property
     def message(self) -> str:
         """One line for people, e.g. ``ada has used 90% of their 100.00 USD limit``."""
-        percent = f"{self.threshold * 100:f}".rstrip("0").rstrip(".")
+        percent = f"{self.threshold * 100:f}"
+        if "." in percent:  # strip only the fraction's zeros: 100 stays 100
+            percent = percent.rstrip("0").rstrip(".")
         who = {
             Level.MEMBER: f"{self.subject} has",
             Level.SEAT_TYPE: f"seat type {self.subject} has",

@@ -140,8 +140,10 @@ def authorize(
     if not isinstance(amount, Money):
         raise InvalidValueError("amount", amount, "must be Money")
     currency = spend.currency
-    if amount.currency != currency or currency != org.catalogue.currency:
-        raise CurrencyMismatchError(org.catalogue.currency, amount.currency, "amount")
+    if currency != org.catalogue.currency:
+        raise CurrencyMismatchError(org.catalogue.currency, currency, "spend.currency")
+    if amount.currency != currency:
+        raise CurrencyMismatchError(currency, amount.currency, "amount")
     value = amount.amount
     if value < 0:
         raise InvalidValueError("amount", amount, "must not be negative")

@@ -16,6 +16,7 @@ per-member default, else the organisation's per-member default, else none.
 
 from __future__ import annotations
 
+import decimal
 import enum
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
@@ -208,7 +209,8 @@ class Spend:
             ("held", (self.held_users, self.held_seat_types), self.held_total),
         ):
             for part in parts:
-                summed = sum(part.values(), _ZERO)
+                with decimal.localcontext(EXACT):  # never the caller's context: it rounds
+                    summed = sum(part.values(), _ZERO)
                 if summed != total:
                     raise InvalidValueError(
                         f"{label} total",

@@ -277,6 +277,8 @@ class Money:
 
 def _plain(amount: Decimal, decimals: int) -> str:
     """Write ``amount`` in positional notation with at least ``decimals`` decimals."""
+    if not amount:
+        amount = _ZERO  # a negative zero (e.g. -0.001 rounded) shows as 0.00, not -0.00
     text = f"{amount.normalize(EXACT):f}"
     whole, _, fraction = text.partition(".")
     fraction = fraction.ljust(decimals, "0")

@@ -128,7 +128,7 @@ def _history(value: Iterable[SeatChange]) -> tuple[SeatChange, ...]:
 def _thresholds(value: Iterable[object]) -> tuple[Decimal, ...]:
     checked = []
     for threshold in value:
-        if not isinstance(threshold, Decimal) or not threshold > 0:
+        if not isinstance(threshold, Decimal) or not threshold.is_finite() or not threshold > 0:
             raise InvalidValueError("thresholds", threshold, "must be positive Decimals")
         checked.append(threshold)
     result = tuple(sorted(checked))
@@ -196,6 +196,11 @@ class Organisation:
         """A new organisation whose members all got their seats at ``at``."""
         _aware(at)
         member_list = list(members)
+        seen: set[str] = set()
+        for member in member_list:
+            if member.user_id in seen:
+                raise ConflictError("user_id", member.user_id, "is listed twice")
+            seen.add(member.user_id)
         return cls(
             name=name,
             catalogue=catalogue,
@@ -432,6 +437,8 @@ class Organisation:
     ) -> tuple[Organisation, AuditRecord]:
         """``user_id`` asks for a higher limit; any member may ask for themselves."""
         _aware(at)
+        if not isinstance(amount, Money):
+            raise InvalidValueError("amount", amount, "must be Money")
         current = self.effective_limit(user_id).cap
         if current is None:
             raise InvalidValueError("amount", amount, f"{user_id!r} has no limit to raise")

@@ -23,7 +23,7 @@ import difflib
 import functools
 import json
 import tomllib
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import date, datetime
 from decimal import Decimal
 from importlib import resources
@@ -35,10 +35,11 @@ import attrs
 from usagebill._frozendict import FrozenDict
 from usagebill.errors import (
     InvalidValueError,
+    LoadError,
     UnknownModelError,
     UnsupportedModifierError,
 )
-from usagebill.money import EXACT, Money, exact_decimal
+from usagebill.money import EXACT, Money, _currency, exact_decimal
 from usagebill.usage import Modifiers, TokenUsage
 
 __all__ = [
@@ -59,14 +60,45 @@ _PER_THOUSAND: Final = 3  # web search is listed per 1,000 requests
 
 
 def _rate(value: object) -> Decimal:
-    rate = exact_decimal(value, "rate")
-    if rate < 0:
-        raise InvalidValueError("rate", value, "must not be negative")
-    return rate
+    return exact_decimal(value, "rate")
 
 
 def _optional_rate(value: object) -> Decimal | None:
     return None if value is None else _rate(value)
+
+
+def _non_negative(_instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    # A validator, not the converter, so that the error names the field (e.g. output).
+    if isinstance(value, Decimal) and value < 0:
+        raise InvalidValueError(attribute.name, value, "must not be negative")
+
+
+_rate_field = attrs.field(converter=_rate, validator=_non_negative)
+
+
+def _is(kind: type, what: str) -> Callable[[object, attrs.Attribute[Any], object], None]:
+    """A validator raising InvalidValueError (attrs' own raise bare TypeError)."""
+
+    def check(_instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+        if not isinstance(value, kind):
+            raise InvalidValueError(attribute.name, value, f"must be {what}")
+
+    return check
+
+
+def _is_optional(kind: type, what: str) -> Callable[[object, attrs.Attribute[Any], object], None]:
+    check = _is(kind, what)
+
+    def check_optional(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+        if value is not None:
+            check(instance, attribute, value)
+
+    return check_optional
+
+
+def _token_count(_instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if type(value) is not int or value < 0:
+        raise InvalidValueError(attribute.name, value, "must be a non-negative int")
 
 
 def _aware(_instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
@@ -83,11 +115,11 @@ class Rates:
 cache_write_1h=Decimal('6'), cache_read=Decimal('0.30'))
     """
 
-    input: Decimal = attrs.field(converter=_rate)
-    output: Decimal = attrs.field(converter=_rate)
-    cache_write_5m: Decimal = attrs.field(converter=_rate)
-    cache_write_1h: Decimal = attrs.field(converter=_rate)
-    cache_read: Decimal = attrs.field(converter=_rate)
+    input: Decimal = _rate_field
+    output: Decimal = _rate_field
+    cache_write_5m: Decimal = _rate_field
+    cache_write_1h: Decimal = _rate_field
+    cache_read: Decimal = _rate_field
 
     def scaled(self, factor: Decimal) -> Rates:
         """Every rate multiplied by ``factor``, exactly (e.g. x0.5 for batch)."""
@@ -102,10 +134,8 @@ class ContextTier:
     rates then apply to every token of the request, output included.
     """
 
-    above_prompt_tokens: int = attrs.field(
-        validator=[attrs.validators.instance_of(int), attrs.validators.ge(0)]
-    )
-    rates: Rates = attrs.field(validator=attrs.validators.instance_of(Rates))
+    above_prompt_tokens: int = attrs.field(validator=_token_count)
+    rates: Rates = attrs.field(validator=_is(Rates, "Rates"))
 
 
 @attrs.frozen
@@ -118,15 +148,17 @@ class ModelPrice:
     ``as_of``, ``confidence`` and ``notes`` say where the figures come from.
     """
 
-    rates: Rates = attrs.field(validator=attrs.validators.instance_of(Rates))
+    rates: Rates = attrs.field(validator=_is(Rates, "Rates"))
     long_context: ContextTier | None = attrs.field(
-        default=None, validator=attrs.validators.optional(attrs.validators.instance_of(ContextTier))
+        default=None, validator=_is_optional(ContextTier, "a ContextTier or None")
     )
-    fast: Rates | None = attrs.field(
-        default=None, validator=attrs.validators.optional(attrs.validators.instance_of(Rates))
+    fast: Rates | None = attrs.field(default=None, validator=_is_optional(Rates, "Rates or None"))
+    web_search_per_1k: Decimal | None = attrs.field(
+        default=Decimal(10), converter=_optional_rate, validator=_non_negative
     )
-    web_search_per_1k: Decimal | None = attrs.field(default=Decimal(10), converter=_optional_rate)
-    us_only_multiplier: Decimal | None = attrs.field(default=None, converter=_optional_rate)
+    us_only_multiplier: Decimal | None = attrs.field(
+        default=None, converter=_optional_rate, validator=_non_negative
+    )
     effective_from: datetime | None = attrs.field(default=None, validator=_aware)
     source: str = ""
     as_of: str = ""
@@ -209,7 +241,9 @@ class _Compiled:
     def of(cls, rates: Rates, web_search_per_1k: Decimal | None) -> _Compiled:
         per_unit = [rate.scaleb(-_PER_MILLION, EXACT) for rate in attrs.astuple(rates)]
         per_unit.append(
-            Decimal(0) if web_search_per_1k is None else web_search_per_1k.scaleb(-_PER_THOUSAND)
+            Decimal(0)
+            if web_search_per_1k is None
+            else web_search_per_1k.scaleb(-_PER_THOUSAND, EXACT)
         )
         exponent = max(0, *(-int(rate.as_tuple().exponent) for rate in per_unit))
         input_, output, write_5m, write_1h, read, search = (
@@ -251,18 +285,29 @@ def _sorted_prices(prices: Iterable[ModelPrice]) -> tuple[ModelPrice, ...]:
     return result
 
 
+def _aliases(value: object) -> tuple[str, ...]:
+    if isinstance(value, str) or not isinstance(value, Iterable):
+        raise InvalidValueError("aliases", value, "must be a list of names (not one string)")
+    names = tuple(value)
+    for name in names:
+        if not isinstance(name, str) or not name:
+            raise InvalidValueError("aliases", name, "must be non-empty strings")
+    return names
+
+
 @attrs.frozen
 class ModelListing:
     """A model of the price table: its names and every price it has had, oldest first."""
 
     prices: tuple[ModelPrice, ...] = attrs.field(converter=_sorted_prices)
     display_name: str = ""
-    aliases: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    aliases: tuple[str, ...] = attrs.field(default=(), converter=_aliases)
     status: str = ""
     retired: date | None = None
 
     def price_at(self, at: datetime) -> ModelPrice:
         """The price in force at ``at`` (a timezone-aware datetime)."""
+        _check_aware(at)
         for price in reversed(self.prices):  # a handful of versions at most
             if price.effective_from is None or price.effective_from <= at:
                 return price
@@ -305,13 +350,17 @@ class PriceTable:
 
     version: str
     models: FrozenDict[str, ModelListing] = attrs.field(converter=_models)
-    currency: str = "USD"
+    currency: str = attrs.field(default="USD", validator=lambda _i, _a, v: _currency(v))
     source: str = ""
     _index: dict[str, str] = attrs.field(init=False, eq=False, hash=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
         index: dict[str, str] = {}
         for model_id, listing in self.models.items():
+            if not isinstance(listing, ModelListing):
+                raise InvalidValueError(
+                    f"models[{model_id!r}]", listing, "must map a model id to a ModelListing"
+                )
             for name in (model_id, *listing.aliases):
                 if index.setdefault(name, model_id) != model_id:
                     raise InvalidValueError(
@@ -339,13 +388,18 @@ class PriceTable:
 
     @classmethod
     def from_file(cls, path: str | Path) -> PriceTable:
-        """Load a table from a ``.json`` or ``.toml`` file."""
+        """Load a table from a ``.toml`` file, or JSON (any other suffix); LoadError if bad."""
         path = Path(path)
-        if path.suffix == ".toml":
-            with path.open("rb") as file:
-                data: object = tomllib.load(file)
-        else:
-            data = json.loads(path.read_text("utf-8"))
+        try:
+            if path.suffix == ".toml":
+                with path.open("rb") as file:
+                    data: object = tomllib.load(file)
+            else:
+                data = json.loads(path.read_text("utf-8"))
+        except json.JSONDecodeError as error:
+            raise LoadError(str(path), [(f"line {error.lineno}", error.msg)]) from None
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+            raise LoadError(str(path), [("$", str(error))]) from None
         return cls.from_dict(data, source=str(path))
 
     def to_dict(self) -> dict[str, Any]:

@@ -56,6 +56,14 @@ def _name(_instance: object, attribute: attrs.Attribute[Any], value: object) -> 
         raise InvalidValueError(attribute.name, value, "must be a non-empty string")
 
 
+def _role(value: object) -> Role:
+    try:
+        return Role(value)
+    except ValueError:
+        roles = [role.value for role in Role]
+        raise InvalidValueError("role", value, f"must be one of {roles}") from None
+
+
 def _fee(_instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
     if not isinstance(value, Money) or value.amount < 0:
         raise InvalidValueError(attribute.name, value, "must be a non-negative Money")
@@ -200,7 +208,7 @@ class Member:
     """A member of the organisation: who they are, their role, their current seat."""
 
     user_id: str = attrs.field(validator=_name)
-    role: Role = attrs.field(converter=Role)
+    role: Role = attrs.field(converter=_role)
     seat_type: str = attrs.field(validator=_name)
     add_ons: frozenset[str] = attrs.field(default=frozenset(), converter=_add_ons)
 

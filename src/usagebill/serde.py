@@ -23,6 +23,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, TypeVar
 
+import attrs
 import cattrs
 from cattrs.cols import homogenous_tuple_structure_factory
 from cattrs.errors import (
@@ -31,10 +32,12 @@ from cattrs.errors import (
     ForbiddenExtraKeysError,
     IterableValidationError,
 )
+from cattrs.gen import make_dict_structure_fn
 
 from usagebill._frozendict import FrozenDict
 from usagebill.errors import InvalidValueError, LoadError, UsageBillError
 from usagebill.money import exact_decimal
+from usagebill.periods import BillingPeriod
 
 __all__ = ["converter", "from_dict", "from_json", "structure", "to_dict", "to_json", "unstructure"]
 
@@ -119,6 +122,18 @@ def _tuple_structure(type_: Any, conv: cattrs.Converter) -> Callable[[object, An
     return structure
 
 
+def _attrs_structure(type_: Any, conv: cattrs.Converter) -> Callable[[object, Any], Any]:
+    """Value types come from JSON objects only (cattrs would fail on a list with AttributeError)."""
+    from_mapping = make_dict_structure_fn(type_, conv)
+
+    def structure(data: object, _type: Any) -> Any:
+        if not isinstance(data, Mapping):
+            raise InvalidValueError("value", data, "must be a mapping (a JSON object)")
+        return from_mapping(data, _type)
+
+    return structure
+
+
 def make_converter() -> cattrs.Converter:
     """Build the strict converter (exposed so tests and users can extend a copy)."""
     conv = cattrs.Converter(forbid_extra_keys=True)
@@ -133,6 +148,7 @@ def make_converter() -> cattrs.Converter:
     conv.register_unstructure_hook(date, date.isoformat)
     conv.register_structure_hook_factory(_is_frozendict, _frozendict_structure)
     conv.register_structure_hook_factory(_is_homogeneous_tuple, _tuple_structure)
+    conv.register_structure_hook_factory(attrs.has, _attrs_structure)
     conv.register_unstructure_hook_func(
         _is_frozendict,
         lambda mapping: {conv.unstructure(k): conv.unstructure(v) for k, v in mapping.items()},
@@ -141,7 +157,41 @@ def make_converter() -> cattrs.Converter:
         _is_tuple,
         lambda items: [conv.unstructure(item) for item in items],
     )
+    conv.register_unstructure_hook(BillingPeriod, _period_dict)
+    conv.register_structure_hook(BillingPeriod, lambda data, _type: _period(conv, data))
     return conv
+
+
+def _period_dict(period: BillingPeriod) -> dict[str, Any]:
+    return {
+        "label": period.label,
+        "anchor_day": period.anchor_day,
+        "timezone": period.timezone,
+        "start": period.start.isoformat(),
+        "end": period.end.isoformat(),
+    }
+
+
+def _period(conv: cattrs.Converter, data: object) -> BillingPeriod:
+    """A period from its label, anchor and zone; start and end must agree with them."""
+    if not isinstance(data, Mapping) or set(data) != {
+        "label",
+        "anchor_day",
+        "timezone",
+        "start",
+        "end",
+    }:
+        raise InvalidValueError(
+            "period", data, "must have exactly label, anchor_day, timezone, start and end"
+        )
+    period = BillingPeriod.of(
+        conv.structure(data["label"], str),
+        anchor_day=conv.structure(data["anchor_day"], int),
+        timezone=conv.structure(data["timezone"], str),
+    )
+    if _period_dict(period) != dict(data):
+        raise InvalidValueError("period", data, "has a start or end that its label does not give")
+    return period
 
 
 converter = make_converter()
@@ -162,7 +212,7 @@ def structure(data: object, cls: type[T], source: str = "data") -> T:
     except (ClassValidationError, IterableValidationError, ForbiddenExtraKeysError) as error:
         raise LoadError(source, _problems(error)) from None
     except (UsageBillError, ValueError, TypeError, KeyError) as error:
-        raise LoadError(source, [("$", _message(error))]) from None
+        raise LoadError(source, _problems(error)) from None
 
 
 def from_dict(data: object, cls: type[T], source: str = "data") -> T:
@@ -211,4 +261,8 @@ def _problems(error: BaseException, path: str = "$") -> list[tuple[str, str]]:
             )
         ]
         return problems + [problem for child in others for problem in _problems(child, path)]
+    if isinstance(error, InvalidValueError) and error.field != "value":
+        # Raised by the value type's own checks, which name the field: extend the path.
+        field = error.field
+        path = f"{path}{field}" if field.startswith("[") else f"{path}.{field}"
     return [(path, _message(error))]

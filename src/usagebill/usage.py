@@ -26,6 +26,11 @@ def _count(_instance: object, attribute: attrs.Attribute[int], value: object) ->
 _count_field = attrs.field(default=0, validator=_count)
 
 
+def _flag(_instance: object, attribute: attrs.Attribute[bool], value: object) -> None:
+    if type(value) is not bool:
+        raise InvalidValueError(attribute.name, value, "must be True or False")
+
+
 class Product(enum.StrEnum):
     """The product a request came from; seat types include some of them."""
 
@@ -89,7 +94,8 @@ cache_write_1h_tokens=0, cache_read_tokens=5000, web_search_requests=0)
         ``usage`` is the SDK's ``Usage`` object or the plain dict of the JSON
         body. When the ``cache_creation`` breakdown is present it says which
         writes had a 1-hour lifetime; without it, every cache write is a
-        5-minute one (the API's default lifetime).
+        5-minute one (the API's default lifetime). ``input_tokens`` and
+        ``output_tokens`` are required; the other fields may be missing or ``None``.
 
         >>> TokenUsage.from_anthropic({
         ...     "input_tokens": 12, "output_tokens": 300,
@@ -121,8 +127,8 @@ cache_write_1h_tokens=0, cache_read_tokens=5000, web_search_requests=0)
         tools = get("server_tool_use")
         searches = 0 if tools is None else _getter(tools)("web_search_requests")
         return cls(
-            input_tokens=_optional_count(get("input_tokens"), "input_tokens"),
-            output_tokens=_optional_count(get("output_tokens"), "output_tokens"),
+            input_tokens=_required_count(get("input_tokens"), "input_tokens"),
+            output_tokens=_required_count(get("output_tokens"), "output_tokens"),
             cache_write_5m_tokens=write_5m,
             cache_write_1h_tokens=write_1h,
             cache_read_tokens=_optional_count(
@@ -146,9 +152,9 @@ class Modifiers:
     Modifiers(batch=True, us_only=True, fast=False)
     """
 
-    batch: bool = attrs.field(default=False, validator=attrs.validators.instance_of(bool))
-    us_only: bool = attrs.field(default=False, validator=attrs.validators.instance_of(bool))
-    fast: bool = attrs.field(default=False, validator=attrs.validators.instance_of(bool))
+    batch: bool = attrs.field(default=False, validator=_flag)
+    us_only: bool = attrs.field(default=False, validator=_flag)
+    fast: bool = attrs.field(default=False, validator=_flag)
 
     @classmethod
     def from_anthropic(cls, usage: object) -> Modifiers:
@@ -168,6 +174,16 @@ def _getter(source: object) -> Callable[[str], object]:
     if isinstance(source, Mapping):
         return source.get
     return lambda name: getattr(source, name, None)
+
+
+def _required_count(value: object, field: str) -> int:
+    # Every Messages API usage reports both; without them this is not a usage (e.g. the
+    # whole response was passed instead of response.usage) and must not rate as zero.
+    if value is None:
+        raise InvalidValueError(
+            field, value, "is required: pass the response's usage (e.g. message.usage)"
+        )
+    return _optional_count(value, field)
 
 
 def _optional_count(value: object, field: str) -> int:

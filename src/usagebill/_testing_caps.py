@@ -1,0 +1,274 @@
+"""Hypothesis strategies for seats, organisations, spend caps and month-to-date spend.
+
+Private for now: these are to be merged into :mod:`usagebill.testing`. Every
+strategy is *sound*: it never generates a value its constructor would refuse.
+
+* :func:`amounts`: non-negative :class:`~usagebill.money.Money` with few decimals;
+* :func:`caps`: ``None`` (no cap), zero, or a positive amount;
+* :func:`seat_catalogues`: the two seat types of the source (fees drawn), sometimes
+  with extra seat types including any subset of the products;
+* :func:`spend_limits`: caps at any subset of the levels, for a given catalogue and members;
+* :func:`organisations`: a catalogue, 1..N members with exactly one primary owner,
+  seats with add-ons offered by their seat type, caps at any subset of levels;
+* :func:`spends`: month-to-date spend consistent with an organisation: every charge
+  attributed to a seat type of its catalogue, totals equal to the sums. With
+  ``within_limits=True``, every level is within its cap (committed + held).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Final
+
+from hypothesis import strategies as st
+
+from usagebill.limits import PoolLimit, Spend, SpendLimits
+from usagebill.money import Money
+from usagebill.org import DEFAULT_THRESHOLDS, Organisation
+from usagebill.seats import CHAT, AddOn, Member, Role, SeatCatalogue, SeatType
+from usagebill.usage import Product
+
+__all__ = [
+    "CURRENCIES",
+    "START",
+    "amounts",
+    "caps",
+    "members",
+    "organisations",
+    "seat_catalogues",
+    "spend_limits",
+    "spends",
+    "thresholds",
+    "user_ids",
+]
+
+CURRENCIES: Final = ("USD", "EUR", "JPY")
+"""The currencies drawn when none is given (JPY has no minor unit: amounts stay exact)."""
+
+START: Final = datetime(2026, 10, 1, tzinfo=UTC)
+"""When the drawn organisations were created, unless told otherwise."""
+
+_NON_PRIMARY: Final = (Role.OWNER, Role.ADMIN, Role.MEMBER)
+
+
+def _currency(currency: str | None) -> st.SearchStrategy[str]:
+    return st.sampled_from(CURRENCIES) if currency is None else st.just(currency)
+
+
+def amounts(
+    *,
+    currency: str = "USD",
+    max_value: Decimal | int = 100,
+    places: int = 2,
+    min_value: Decimal | int = 0,
+) -> st.SearchStrategy[Money]:
+    """Non-negative Money in ``currency`` from ``min_value`` to ``max_value``, ``places`` decimals.
+
+    Few decimals on one grid make "exactly at the cap" and "one step over" likely.
+    """
+    if min_value < 0:
+        msg = f"min_value must not be negative (got {min_value!r})"
+        raise ValueError(msg)
+    return st.decimals(
+        min_value=Decimal(min_value),
+        max_value=Decimal(max_value),
+        places=places,
+        allow_nan=False,
+        allow_infinity=False,
+    ).map(lambda value: Money(value, currency))
+
+
+def caps(
+    *, currency: str = "USD", max_value: Decimal | int = 100, places: int = 2
+) -> st.SearchStrategy[Money | None]:
+    """A cap: ``None`` (no cap), exactly zero (no spend at all), or a positive amount."""
+    return st.one_of(
+        st.none(),
+        st.just(Money.zero(currency)),
+        amounts(currency=currency, max_value=max_value, places=places),
+    )
+
+
+def user_ids(*, min_size: int = 1, max_size: int = 5) -> st.SearchStrategy[list[str]]:
+    """Distinct, short, readable member ids."""
+    return st.lists(
+        st.text(alphabet="abcdefgh", min_size=1, max_size=3),
+        min_size=min_size,
+        max_size=max_size,
+        unique=True,
+    )
+
+
+def thresholds() -> st.SearchStrategy[tuple[Decimal, ...]]:
+    """Notification thresholds: the default 75/90/100 %, or 1..4 distinct fractions up to 150 %."""
+    custom = st.lists(
+        st.decimals(min_value=Decimal("0.01"), max_value=Decimal("1.5"), places=2),
+        min_size=1,
+        max_size=4,
+        unique=True,
+    ).map(lambda values: tuple(sorted(values)))
+    return st.one_of(st.just(DEFAULT_THRESHOLDS), custom)
+
+
+@st.composite
+def seat_catalogues(
+    draw: st.DrawFn, *, currency: str | None = None, extra_seat_types: int = 1
+) -> SeatCatalogue:
+    """The source's two seat types (fees drawn), plus up to ``extra_seat_types`` custom ones."""
+    code = draw(_currency(currency))
+    fee = amounts(currency=code, max_value=200)
+    catalogue = SeatCatalogue.enterprise(
+        chat_fee=draw(fee),
+        chat_and_claude_code_fee=draw(fee),
+        hipaa_fee=draw(st.none() | fee),
+    )
+    extra = draw(st.integers(min_value=0, max_value=extra_seat_types))
+    if not extra:
+        return catalogue
+    seat_types = dict(catalogue.seat_types)
+    for index in range(extra):
+        name = f"seat_{index}"
+        products = draw(st.frozensets(st.sampled_from(list(Product))))
+        add_ons = draw(st.booleans())
+        seat_types[name] = SeatType(
+            name,
+            draw(fee),
+            products,
+            {"support": AddOn("support", draw(fee))} if add_ons else {},
+        )
+    return SeatCatalogue(seat_types)
+
+
+@st.composite
+def members(
+    draw: st.DrawFn, catalogue: SeatCatalogue, ids: Sequence[str], *, primary: str | None = None
+) -> list[Member]:
+    """One member per id, on seats of ``catalogue``; exactly one (``primary``, else the first)."""
+    owner = ids[0] if primary is None else primary
+    result = []
+    seat_names = sorted(catalogue.seat_types)
+    for user_id in ids:
+        seat_type = draw(st.sampled_from(seat_names))
+        offered = sorted(catalogue.get(seat_type).add_ons)
+        add_ons = draw(st.frozensets(st.sampled_from(offered))) if offered else frozenset()
+        role = Role.PRIMARY_OWNER if user_id == owner else draw(st.sampled_from(_NON_PRIMARY))
+        result.append(Member(user_id, role, seat_type, add_ons))
+    return result
+
+
+@st.composite
+def spend_limits(
+    draw: st.DrawFn,
+    catalogue: SeatCatalogue,
+    ids: Sequence[str],
+    *,
+    max_value: Decimal | int = 100,
+    places: int = 2,
+) -> SpendLimits:
+    """Caps for ``catalogue`` and members ``ids`` at any subset of levels, zero caps included."""
+    cap = caps(currency=catalogue.currency, max_value=max_value, places=places)
+    pool = st.builds(PoolLimit, pool_cap=cap, member_default=cap)
+    seat_types = draw(
+        st.dictionaries(st.sampled_from(sorted(catalogue.seat_types)), pool, max_size=3)
+    )
+    users: dict[str, Money] = {}
+    for user_id in draw(st.lists(st.sampled_from(list(ids)), unique=True)) if ids else ():
+        value = draw(cap)
+        if value is not None:
+            users[user_id] = value
+    return SpendLimits(organisation=draw(pool), seat_types=seat_types, users=users)
+
+
+@st.composite
+def organisations(
+    draw: st.DrawFn,
+    *,
+    currency: str | None = None,
+    min_members: int = 1,
+    max_members: int = 5,
+    limits: bool = True,
+    at: datetime = START,
+    max_cap: Decimal | int = 100,
+) -> Organisation:
+    """A valid organisation: seat catalogue, members with one primary owner, caps, thresholds."""
+    catalogue = draw(seat_catalogues(currency=currency))
+    ids = draw(user_ids(min_size=min_members, max_size=max_members))
+    primary = draw(st.sampled_from(ids))
+    people = draw(members(catalogue, ids, primary=primary))
+    spend_caps = draw(spend_limits(catalogue, ids, max_value=max_cap)) if limits else None
+    return Organisation.create(
+        draw(st.sampled_from(["acme", "initech", "globex"])),
+        catalogue,
+        people,
+        at=at,
+        limits=spend_caps,
+        thresholds=draw(thresholds()),
+    )
+
+
+def _room(org: Organisation, spend: Spend, user_id: str, seat_type: str) -> Decimal | None:
+    """The least room (cap - committed - held) on the levels a charge would count toward.
+
+    Computed here from the rules, independently of :func:`usagebill.authorize`.
+    """
+    rooms: list[Decimal] = []
+    member = org.members.get(user_id)
+    if member is not None:
+        cap = org.limits.effective(user_id, member.seat_type).cap
+        if cap is not None:
+            used = spend.users.get(user_id, Decimal(0)) + spend.held_users.get(user_id, Decimal(0))
+            rooms.append(cap.amount - used)
+    pool = org.limits.seat_type(seat_type).pool_cap
+    if pool is not None:
+        used = spend.seat_types.get(seat_type, Decimal(0))
+        used += spend.held_seat_types.get(seat_type, Decimal(0))
+        rooms.append(pool.amount - used)
+    org_cap = org.limits.organisation.pool_cap
+    if org_cap is not None:
+        rooms.append(org_cap.amount - spend.total - spend.held_total)
+    return min(rooms) if rooms else None
+
+
+@st.composite
+def spends(
+    draw: st.DrawFn,
+    org: Organisation,
+    *,
+    within_limits: bool = False,
+    holds: bool = True,
+    former_members: bool = True,
+    max_charges: int = 8,
+    max_value: Decimal | int = 60,
+) -> Spend:
+    """Month-to-date spend of ``org``: charges by its members (and former ones).
+
+    Each charge counts toward a seat type of the catalogue (usually the member's
+    current one; sometimes another, as after a seat change), so the totals are
+    consistent by construction. With ``within_limits``, each charge is cut to the
+    room left on every level of its path, so the result is within every cap.
+    """
+    currency = org.currency
+    seat_names = sorted(org.catalogue.seat_types)
+    people = sorted(org.members)
+    if former_members:
+        people.append("former")
+    spend = Spend(currency)
+    charge = amounts(currency=currency, max_value=max_value)
+    for _ in range(draw(st.integers(min_value=0, max_value=max_charges))):
+        user_id = draw(st.sampled_from(people))
+        member = org.members.get(user_id)
+        current = CHAT if member is None else member.seat_type
+        if current not in org.catalogue.seat_types or draw(st.integers(0, 3)) == 0:
+            seat_type = draw(st.sampled_from(seat_names))
+        else:
+            seat_type = current
+        amount = draw(charge)
+        if within_limits:
+            room = _room(org, spend, user_id, seat_type)
+            if room is not None:
+                amount = Money(max(min(amount.amount, room), Decimal(0)), currency)
+        held = holds and draw(st.integers(0, 3)) == 0
+        spend = (spend.hold if held else spend.record)(user_id, seat_type, amount)
+    return spend

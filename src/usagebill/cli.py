@@ -1,0 +1,228 @@
+"""The ``usagebill`` command: monthly invoices and the price table, from the shell.
+
+    usagebill invoice --org ORG.toml --events USAGE.jsonl --period 2026-10 [--format text]
+    usagebill prices [--at 2026-10-15] [--format text|json]
+    usagebill cost --model claude-sonnet-4-6 --input 2000 --output 500 [--at ...] [--batch]
+
+Errors in the input stop the command with exit status 2 and a message naming
+the file, the line and the rule (``--skip-invalid`` skips bad event lines and
+counts them instead). This module and the ledgers are the only places that
+read files or clocks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, Final
+
+import attrs
+
+from usagebill.errors import UsageBillError
+from usagebill.invoice import Invoice, InvoiceBuilder
+from usagebill.orgfile import load_organisation
+from usagebill.periods import BillingPeriod
+from usagebill.prices import PriceTable
+from usagebill.render import to_csv, to_markdown, to_text
+from usagebill.serde import to_json
+from usagebill.usage import Modifiers, TokenUsage
+
+__all__ = ["main", "run"]
+
+_PROGRESS_EVERY: Final = 100_000
+
+
+class _InputError(Exception):
+    """A bad line of an input file: where it is and what is wrong."""
+
+
+def _prices(path: str | None) -> PriceTable:
+    return PriceTable.builtin() if path is None else PriceTable.from_file(path)
+
+
+def _lines(path: str) -> Iterator[str]:
+    if path == "-":
+        yield from sys.stdin
+        return
+    with Path(path).open(encoding="utf-8") as file:
+        yield from file
+
+
+def _read_events(args: argparse.Namespace, builder: InvoiceBuilder, err: IO[str]) -> int:
+    """Feed every line of the events file to ``builder``; return how many were skipped."""
+    skipped = 0
+    progress = err.isatty()
+    number = 0
+    for number, line in enumerate(_lines(args.events), start=1):
+        if not line.strip():
+            continue
+        try:
+            builder.add_record(json.loads(line))
+        except (json.JSONDecodeError, UsageBillError) as error:
+            reason = f"{args.events}:{number}: {error}"
+            if not args.skip_invalid:
+                raise _InputError(reason) from None
+            skipped += 1
+            print(f"skipped {reason}", file=err)
+        if progress and number % _PROGRESS_EVERY == 0:
+            print(f"\r{number:,} lines read", end="", file=err, flush=True)
+    if progress and number >= _PROGRESS_EVERY:
+        print(f"\r{number:,} lines read", file=err)
+    return skipped
+
+
+def _invoice(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
+    org = load_organisation(args.org)
+    period = BillingPeriod.of(args.period, anchor_day=org.billing_anchor_day, timezone=org.timezone)
+    builder = InvoiceBuilder(
+        org, period, _prices(args.prices), outside="reject" if args.reject_outside else "exclude"
+    )
+    skipped = _read_events(args, builder, err)
+    invoice = builder.finish()
+    out.write(_render(invoice, args.format))
+    if skipped:
+        print(f"{skipped:,} invalid lines skipped", file=err)
+    return 0
+
+
+def _render(invoice: Invoice, fmt: str) -> str:
+    if fmt == "json":
+        return to_json(invoice, indent=1) + "\n"
+    if fmt == "csv":
+        return to_csv(invoice)
+    if fmt == "md":
+        return to_markdown(invoice)
+    return to_text(invoice)
+
+
+def _instant(text: str | None) -> datetime:
+    if text is None:
+        return datetime.now(UTC)
+    try:
+        at = datetime.fromisoformat(text)
+    except ValueError:
+        raise _InputError(f"--at {text!r} is not an ISO 8601 date or datetime") from None
+    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
+
+
+def _list_prices(args: argparse.Namespace, out: IO[str], _err: IO[str]) -> int:
+    table = _prices(args.prices)
+    at = _instant(args.at)
+    if args.format == "json":
+        out.write(json.dumps(table.to_dict(), indent=1, ensure_ascii=False) + "\n")
+        return 0
+    out.write(
+        f"Price table {table.version} ({table.currency} per million tokens), at {at:%Y-%m-%d}\n"
+    )
+    out.write(f"Source: {table.source}\n\n")
+    header = f"{'model':<28}{'input':>8}{'output':>8}{'write5m':>9}{'write1h':>9}{'read':>7}  notes"
+    out.write(header + "\n" + "-" * len(header) + "\n")
+    for model_id, listing in table.models.items():
+        try:
+            price = listing.price_at(at)
+        except UsageBillError:
+            continue
+        rates = price.rates
+        notes = []
+        if listing.retired is not None:
+            notes.append(f"retired {listing.retired}")
+        if price.long_context is not None:
+            notes.append(f"tier > {price.long_context.above_prompt_tokens:,}")
+        if price.fast is not None:
+            notes.append("fast mode")
+        if not price.confidence.startswith("high"):
+            notes.append(f"confidence: {price.confidence.split(':')[0]}")
+        line = (
+            f"{model_id:<28}{rates.input:>8}{rates.output:>8}{rates.cache_write_5m:>9}"
+            f"{rates.cache_write_1h:>9}{rates.cache_read:>7}  {'; '.join(notes)}"
+        )
+        out.write(line.rstrip() + "\n")
+    return 0
+
+
+def _cost(args: argparse.Namespace, out: IO[str], _err: IO[str]) -> int:
+    table = _prices(args.prices)
+    usage = TokenUsage(
+        input_tokens=args.input,
+        output_tokens=args.output,
+        cache_write_5m_tokens=args.cache_write_5m,
+        cache_write_1h_tokens=args.cache_write_1h,
+        cache_read_tokens=args.cache_read,
+        web_search_requests=args.web_searches,
+    )
+    modifiers = Modifiers(batch=args.batch, us_only=args.us_only, fast=args.fast)
+    quote = table.quote(args.model, usage, _instant(args.at), modifiers)
+    rates = attrs.asdict(quote.rates)
+    out.write(
+        f"{quote.model} at {table.version}{' (long-context tier)' if quote.in_tier else ''}\n"
+    )
+    out.write("rates per million tokens: " + ", ".join(f"{k} {v}" for k, v in rates.items()) + "\n")
+    out.write(f"cost: {quote.amount} (shown: {quote.amount.rounded()})\n")
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="usagebill", description="Exact usage-based billing for seat-based AI products."
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    invoice = commands.add_parser("invoice", help="the monthly invoice of an organisation")
+    invoice.add_argument("--org", required=True, help="the organisation file (TOML)")
+    invoice.add_argument("--events", required=True, help="usage events, JSON Lines ('-': stdin)")
+    invoice.add_argument("--period", required=True, help="the month the period starts in, YYYY-MM")
+    invoice.add_argument("--format", choices=("text", "md", "json", "csv"), default="text")
+    invoice.add_argument(
+        "--prices", help="a price table file (JSON or TOML) instead of the built-in"
+    )
+    invoice.add_argument(
+        "--skip-invalid", action="store_true", help="skip and count bad event lines"
+    )
+    invoice.add_argument(
+        "--reject-outside", action="store_true", help="stop at an event outside the period"
+    )
+    invoice.set_defaults(run=_invoice)
+
+    prices = commands.add_parser("prices", help="the price table in force, with its source")
+    prices.add_argument("--prices", help="a price table file instead of the built-in")
+    prices.add_argument("--at", help="the date to show prices for (default: now)")
+    prices.add_argument("--format", choices=("text", "json"), default="text")
+    prices.set_defaults(run=_list_prices)
+
+    cost = commands.add_parser("cost", help="the exact cost of one request")
+    cost.add_argument("--model", required=True)
+    for name in ("input", "output", "cache-write-5m", "cache-write-1h", "cache-read"):
+        cost.add_argument(f"--{name}", type=int, default=0, help=f"{name} tokens")
+    cost.add_argument("--web-searches", type=int, default=0)
+    cost.add_argument("--batch", action="store_true")
+    cost.add_argument("--us-only", action="store_true")
+    cost.add_argument("--fast", action="store_true")
+    cost.add_argument("--at", help="when the request ran (default: now)")
+    cost.add_argument("--prices", help="a price table file instead of the built-in")
+    cost.set_defaults(run=_cost)
+    return parser
+
+
+def main(
+    argv: Sequence[str] | None = None, out: IO[str] | None = None, err: IO[str] | None = None
+) -> int:
+    """Run the command line; returns the exit status (0 ok, 2 bad input)."""
+    out = out or sys.stdout
+    err = err or sys.stderr
+    args = _parser().parse_args(argv)
+    try:
+        return int(args.run(args, out, err))
+    except BrokenPipeError:  # the reader went away (e.g. `| head`): nothing more to say
+        return 0
+    except (UsageBillError, _InputError, OSError) as error:
+        print(f"usagebill: error: {error}", file=err)
+        return 2
+
+
+def run() -> None:  # pragma: no cover  (the console script: exits with main's status)
+    """Entry point of the ``usagebill`` console script."""
+    sys.exit(main())

@@ -1,0 +1,197 @@
+"""Usage events: one model request by one member, as the invoice and the ledgers see it.
+
+Events arrive as :class:`UsageEvent` values or as the dicts of a JSON Lines file
+(one event per line)::
+
+    {"event_id": "evt-1", "user_id": "ada", "model": "claude-sonnet-4-6",
+     "product": "chat", "at": "2026-10-03T09:15:00Z",
+     "usage": {"input_tokens": 1200, "output_tokens": 350, "cache_read_tokens": 8000},
+     "modifiers": {"batch": false, "us_only": false, "fast": false}}
+
+``usage`` takes the fields of :class:`~usagebill.usage.TokenUsage` (absent
+counts are zero); ``modifiers`` is optional. Loading is strict: unknown keys,
+a string where a count belongs, a timestamp without a UTC offset are errors
+that name the event.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any, Final
+
+import attrs
+
+from usagebill.errors import InvalidValueError
+from usagebill.usage import Modifiers, Product, TokenUsage
+
+__all__ = ["UsageEvent"]
+
+_USAGE_FIELDS: Final = tuple(field.name for field in attrs.fields(TokenUsage))
+_EVENT_KEYS: Final = frozenset(
+    {"event_id", "user_id", "model", "product", "at", "usage", "modifiers"}
+)
+_MODIFIER_KEYS: Final = frozenset({"batch", "us_only", "fast"})
+_PRODUCTS: Final = {product.value: product for product in Product}
+
+
+def _aware(_instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if not isinstance(value, datetime) or value.utcoffset() is None:
+        raise InvalidValueError(attribute.name, value, "must be a timezone-aware datetime")
+
+
+def _text(_instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if not isinstance(value, str) or not value:
+        raise InvalidValueError(attribute.name, value, "must be a non-empty string")
+
+
+@attrs.frozen
+class UsageEvent:
+    """One request: who made it, with which model and product, what it used, and when.
+
+    >>> from datetime import datetime, UTC
+    >>> event = UsageEvent("evt-1", "ada", "claude-sonnet-4-6", Product.CHAT,
+    ...                    TokenUsage(input_tokens=1200), datetime(2026, 10, 3, tzinfo=UTC))
+    >>> UsageEvent.from_dict(event.to_dict()) == event
+    True
+    """
+
+    event_id: str = attrs.field(validator=_text)
+    user_id: str = attrs.field(validator=_text)
+    model: str = attrs.field(validator=_text)
+    product: Product = attrs.field(converter=Product)
+    usage: TokenUsage = attrs.field(validator=attrs.validators.instance_of(TokenUsage))
+    at: datetime = attrs.field(validator=_aware)
+    modifiers: Modifiers = attrs.field(
+        factory=Modifiers, validator=attrs.validators.instance_of(Modifiers)
+    )
+
+    @classmethod
+    def from_dict(cls, data: object) -> UsageEvent:
+        """Read one event from its JSON dict form, strictly (see the module docs)."""
+        event_id, user_id, model, product, counts, at, bits = parse_record(data)
+        return cls(
+            event_id,
+            user_id,
+            model,
+            product,
+            TokenUsage(*counts),
+            at,
+            Modifiers(batch=bool(bits & 1), us_only=bool(bits & 2), fast=bool(bits & 4)),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON-ready dict form (zero counts and unset modifiers left out)."""
+        usage = {
+            name: count
+            for name, count in zip(_USAGE_FIELDS, attrs.astuple(self.usage), strict=True)
+            if count
+        }
+        modifiers = {name: True for name, on in attrs.asdict(self.modifiers).items() if on}
+        data: dict[str, Any] = {
+            "event_id": self.event_id,
+            "user_id": self.user_id,
+            "model": self.model,
+            "product": self.product.value,
+            "at": self.at.isoformat(),
+            "usage": usage,
+        }
+        if modifiers:
+            data["modifiers"] = modifiers
+        return data
+
+
+Record = tuple[str, str, str, Product, tuple[int, ...], datetime, int]
+"""An event as plain values: id, user, model, product, counts, instant, modifier bits."""
+
+
+def modifier_bits(modifiers: Modifiers) -> int:
+    """The modifiers as bits: batch 1, us_only 2, fast 4."""
+    return modifiers.batch | modifiers.us_only << 1 | modifiers.fast << 2
+
+
+def record_of(event: UsageEvent) -> Record:
+    """An event as plain values (see :data:`Record`)."""
+    return (
+        event.event_id,
+        event.user_id,
+        event.model,
+        event.product,
+        attrs.astuple(event.usage),
+        event.at,
+        modifier_bits(event.modifiers),
+    )
+
+
+def parse_record(data: object) -> Record:
+    """Check one event dict strictly and return its plain values: the fast path for files."""
+    if not isinstance(data, Mapping):
+        raise InvalidValueError("event", data, "must be a JSON object")
+    keys = data.keys()
+    if not keys <= _EVENT_KEYS:
+        raise InvalidValueError("event", sorted(keys - _EVENT_KEYS), "has unknown keys")
+    try:
+        event_id = data["event_id"]
+        user_id = data["user_id"]
+        model = data["model"]
+        product = _PRODUCTS[data["product"]]
+        usage = data["usage"]
+        stamp = data["at"]
+    except KeyError as missing:
+        raise InvalidValueError("event", str(missing).strip("'"), "needs this key") from None
+    except TypeError:
+        raise InvalidValueError("product", data["product"], "must be a product name") from None
+    for name, value in (("event_id", event_id), ("user_id", user_id), ("model", model)):
+        if type(value) is not str or not value:
+            raise InvalidValueError(name, value, "must be a non-empty string")
+    return (
+        event_id,
+        user_id,
+        model,
+        product,
+        _counts(usage),
+        _instant(stamp),
+        _bits(data.get("modifiers")),
+    )
+
+
+def _counts(usage: object) -> tuple[int, ...]:
+    if not isinstance(usage, Mapping):
+        raise InvalidValueError("usage", usage, "must be a JSON object of token counts")
+    if len(usage) > len(_USAGE_FIELDS) or not usage.keys() <= _USAGE_FIELDS_SET:
+        unknown = sorted(set(usage) - _USAGE_FIELDS_SET)
+        raise InvalidValueError("usage", unknown, f"has unknown keys (known: {_USAGE_FIELDS})")
+    counts = tuple(usage.get(name, 0) for name in _USAGE_FIELDS)
+    for name, count in zip(_USAGE_FIELDS, counts, strict=True):
+        if type(count) is not int or count < 0:
+            raise InvalidValueError(f"usage.{name}", count, "must be a non-negative int")
+    return counts
+
+
+_USAGE_FIELDS_SET: Final = frozenset(_USAGE_FIELDS)
+
+
+def _instant(stamp: object) -> datetime:
+    if type(stamp) is not str:
+        raise InvalidValueError("at", stamp, "must be an ISO 8601 string")
+    try:
+        at = datetime.fromisoformat(stamp)
+    except ValueError:
+        raise InvalidValueError("at", stamp, "must be an ISO 8601 datetime") from None
+    if at.tzinfo is None:
+        raise InvalidValueError("at", stamp, "must carry a UTC offset (e.g. Z or +02:00)")
+    return at
+
+
+def _bits(modifiers: object) -> int:
+    if modifiers is None:
+        return 0
+    if not isinstance(modifiers, Mapping) or not modifiers.keys() <= _MODIFIER_KEYS:
+        raise InvalidValueError("modifiers", modifiers, f"must use only {sorted(_MODIFIER_KEYS)}")
+    bits = 0
+    for bit, name in ((1, "batch"), (2, "us_only"), (4, "fast")):
+        flag = modifiers.get(name, False)
+        if type(flag) is not bool:
+            raise InvalidValueError(f"modifiers.{name}", flag, "must be true or false")
+        bits |= bit * flag
+    return bits

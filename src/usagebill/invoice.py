@@ -1,0 +1,508 @@
+"""The monthly invoice: prorated seat fees plus the period's usage, billed in arrears.
+
+How an invoice is made:
+
+* **Usage** is summed, in one pass, into one bucket per user, seat type,
+  model, product, price version, context tier and modifiers — memory grows
+  with those combinations, not with events. Rating is linear inside a bucket,
+  so each bucket is priced once, exactly, at the end.
+* **Seat fees** are prorated to the second from the seat history: a member pays
+  each seat type (and add-on) for the fraction of the period they held it.
+* **Rounding** happens once per shown line, by the one rule of
+  :mod:`usagebill.money`; every total is the sum of the rounded lines under it.
+* **Order does not matter**: events in any order, or split into parts built
+  separately and merged, give the identical invoice. The same event twice
+  counts once; the same id with different content is a conflict.
+"""
+
+from __future__ import annotations
+
+import bisect
+import hashlib
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any, Final, Literal
+
+import attrs
+
+from usagebill.errors import ConflictError, InvalidValueError, UnknownNameError, UsageBillError
+from usagebill.events import Record, UsageEvent, parse_record, record_of
+from usagebill.money import Money, _make
+from usagebill.org import Organisation
+from usagebill.periods import BillingPeriod, zone
+from usagebill.prices import ModelPrice, PriceTable, Rates
+from usagebill.usage import Modifiers, Product, TokenUsage
+
+__all__ = [
+    "Invoice",
+    "InvoiceBuilder",
+    "SeatFeeLine",
+    "Subtotal",
+    "UsageLine",
+    "build_invoice",
+]
+
+Outside = Literal["exclude", "reject"]
+_ZERO: Final = Decimal(0)
+
+
+@attrs.frozen
+class SeatFeeLine:
+    """A member's seat (or add-on) fee for the part of the period they held it."""
+
+    user_id: str
+    seat_type: str
+    add_on: str | None
+    start: datetime
+    end: datetime
+    seconds: int
+    monthly_fee: Money
+    exact: Money
+    amount: Money
+
+    @property
+    def description(self) -> str:
+        """What the line is for, in words."""
+        what = f"{self.seat_type} seat" if self.add_on is None else f"{self.add_on} add-on"
+        return f"{what}, {self.start:%Y-%m-%d %H:%M} to {self.end:%Y-%m-%d %H:%M}"
+
+
+@attrs.frozen
+class UsageLine:
+    """One user's usage of one model and product, at one price version, tier and modifiers."""
+
+    user_id: str
+    seat_type: str
+    model: str
+    product: Product
+    modifiers: Modifiers
+    in_tier: bool
+    price_from: datetime | None
+    requests: int
+    usage: TokenUsage
+    rates: Rates
+    web_search_per_1k: Decimal | None
+    exact: Money
+    amount: Money
+
+    @property
+    def description(self) -> str:
+        """The model, product and anything that changed the price, in words."""
+        notes = [name for name, on in attrs.asdict(self.modifiers).items() if on]
+        if self.in_tier:
+            notes.append("long-context tier")
+        if self.price_from is not None:
+            notes.append(f"price from {self.price_from:%Y-%m-%d}")
+        extra = f" ({', '.join(notes)})" if notes else ""
+        return f"{self.model}, {self.product}{extra}"
+
+
+@attrs.frozen
+class Subtotal:
+    """The sum of the rounded lines of one user, seat type, model or product."""
+
+    key: str
+    amount: Money
+
+
+@attrs.frozen
+class Invoice:
+    """A finished monthly invoice. Every total is the sum of the shown lines under it.
+
+    ``exact_total`` is the unrounded sum, for reconciliation; ``content_hash``
+    is the SHA-256 of the invoice's JSON form without the hash.
+    """
+
+    organisation: str
+    period: BillingPeriod
+    currency: str
+    price_table: str
+    seat_lines: tuple[SeatFeeLine, ...]
+    usage_lines: tuple[UsageLine, ...]
+    by_user: tuple[Subtotal, ...]
+    by_seat_type: tuple[Subtotal, ...]
+    by_model: tuple[Subtotal, ...]
+    by_product: tuple[Subtotal, ...]
+    seat_fees: Money
+    usage_total: Money
+    total: Money
+    exact_total: Money
+    events: int
+    duplicates: int
+    excluded: int
+    content_hash: str = ""
+
+    def line_count(self) -> int:
+        """How many rounded lines the invoice shows."""
+        return len(self.seat_lines) + len(self.usage_lines)
+
+    # Renderers live in usagebill.render and serde; these are shortcuts to them.
+
+    def to_json(self, *, indent: int | None = None) -> str:
+        """Deterministic JSON (same invoice, same bytes); :meth:`from_json` reads it back."""
+        from usagebill.serde import to_json  # noqa: PLC0415
+
+        return to_json(self, indent=indent)
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> Invoice:
+        """Read an invoice written by :meth:`to_json`."""
+        from usagebill.serde import from_json  # noqa: PLC0415
+
+        return from_json(text, cls, source="invoice JSON")
+
+    def to_records(self) -> list[dict[str, Any]]:
+        """One dict per line, ready for ``pandas.DataFrame``."""
+        from usagebill.render import to_records  # noqa: PLC0415
+
+        return to_records(self)
+
+    def to_text(self) -> str:
+        """A plain-text invoice."""
+        from usagebill.render import to_text  # noqa: PLC0415
+
+        return to_text(self)
+
+    def to_markdown(self) -> str:
+        """The invoice as Markdown."""
+        from usagebill.render import to_markdown  # noqa: PLC0415
+
+        return to_markdown(self)
+
+    def to_csv(self) -> str:
+        """One CSV row per line, safe against spreadsheet formula injection."""
+        from usagebill.render import to_csv  # noqa: PLC0415
+
+        return to_csv(self)
+
+    def _repr_html_(self) -> str:
+        from usagebill.render import to_html  # noqa: PLC0415
+
+        return to_html(self)
+
+
+# --- building -------------------------------------------------------------------------------
+
+
+def _seat_index(org: Organisation) -> dict[str, tuple[list[datetime], list[str | None]]]:
+    """Per user: the instants of their seat changes (UTC) and the seat type from each on."""
+    index: dict[str, tuple[list[datetime], list[str | None]]] = {}
+    for change in org.seat_history:
+        times, seats = index.setdefault(change.user_id, ([], []))
+        times.append(change.at.astimezone(UTC))
+        seats.append(change.seat_type)
+    return index
+
+
+class InvoiceBuilder:
+    """Sums usage events into an invoice, one pass, any order; parts merge exactly.
+
+    An accumulator (like :mod:`hashlib`'s): :meth:`add` events, :meth:`merge`
+    builders of other parts of the same month, then :meth:`finish`.
+    ``outside="reject"`` makes an event outside the period an error instead of
+    a count; ``dedupe=False`` skips the memory of event ids, for sources that
+    already guarantee each event once.
+    """
+
+    def __init__(
+        self,
+        org: Organisation,
+        period: BillingPeriod,
+        prices: PriceTable | None = None,
+        *,
+        outside: Outside = "exclude",
+        dedupe: bool = True,
+    ) -> None:
+        if outside not in ("exclude", "reject"):
+            raise InvalidValueError("outside", outside, "must be 'exclude' or 'reject'")
+        self.org = org
+        self.period = period
+        self.prices = prices if prices is not None else PriceTable.builtin()
+        if self.prices.currency != org.currency:
+            raise InvalidValueError(
+                "prices", self.prices.version, f"must be in {org.currency} like the organisation"
+            )
+        self._reject_outside = outside == "reject"
+        self._seen: dict[str, tuple[Any, ...]] | None = {} if dedupe else None
+        self._start = period.start.astimezone(UTC)
+        self._end = period.end.astimezone(UTC)
+        self._seats = _seat_index(org)
+        self._buckets: dict[tuple[Any, ...], list[int]] = {}
+        self.events = 0
+        self.duplicates = 0
+        self.excluded = 0
+
+    # --- adding ---------------------------------------------------------------------------
+
+    def add(self, event: UsageEvent) -> None:
+        """Count one event."""
+        self._add(record_of(event))
+
+    def add_all(self, events: Iterable[UsageEvent]) -> InvoiceBuilder:
+        """Count every event of ``events``; returns the builder."""
+        for event in events:
+            self._add(record_of(event))
+        return self
+
+    def add_record(self, data: Mapping[str, Any]) -> None:
+        """Count one event given as its JSON dict (the fast path for files)."""
+        self._add(parse_record(data))
+
+    def _add(self, record: Record) -> None:
+        event_id, counts, at = record[0], record[4], record[5]
+        seen = self._seen
+        if seen is not None:
+            content = record[1:]
+            first = seen.setdefault(event_id, content)
+            if first is not content:
+                if first != content:
+                    raise ConflictError(
+                        "event_id", event_id, "was seen before with different content"
+                    )
+                self.duplicates += 1
+                return
+        if not self._start <= at < self._end:
+            if self._reject_outside:
+                if seen is not None:
+                    del seen[event_id]
+                raise InvalidValueError(
+                    f"event {event_id!r} at", at, f"must fall in the period {self.period}"
+                )
+            self.excluded += 1
+            return
+        try:
+            key = self._key(record[1:])
+        except UsageBillError:
+            if seen is not None:
+                del seen[event_id]  # nothing of a refused event is kept
+            raise
+        bucket = self._buckets.get(key)
+        if bucket is None:
+            bucket = self._buckets[key] = [0, 0, 0, 0, 0, 0, 0]
+        bucket[0] += 1
+        bucket[1] += counts[0]
+        bucket[2] += counts[1]
+        bucket[3] += counts[2]
+        bucket[4] += counts[3]
+        bucket[5] += counts[4]
+        bucket[6] += counts[5]
+        self.events += 1
+
+    def _key(self, content: tuple[Any, ...]) -> tuple[Any, ...]:
+        """The bucket of an event's content: (user, model, product, counts, instant, bits)."""
+        user_id, model, product, counts, at, bits = content
+        seat_type = self._seat_at(user_id, at)
+        model_id = self.prices.resolve(model)
+        prices = self.prices.models[model_id].prices
+        version = len(prices) - 1
+        while version and prices[version].effective_from > at:
+            version -= 1
+        price = prices[version]
+        if price.effective_from is not None and price.effective_from > at:
+            raise InvalidValueError("at", at, f"comes before the first price of {model_id}")
+        tier = price.long_context
+        in_tier = tier is not None and counts[0] + counts[2] + counts[3] + counts[4] > (
+            tier.above_prompt_tokens
+        )
+        return (user_id, seat_type, model_id, product, version, in_tier, bits)
+
+    def _seat_at(self, user_id: str, at: datetime) -> str:
+        history = self._seats.get(user_id)
+        if history is None:
+            raise UnknownNameError("member", user_id)
+        times, seats = history
+        position = bisect.bisect_right(times, at) - 1
+        seat_type = seats[position] if position >= 0 else None
+        if seat_type is None:
+            raise InvalidValueError("user_id", user_id, f"held no seat at {at.isoformat()}")
+        return seat_type
+
+    # --- merging and finishing ------------------------------------------------------------
+
+    def merge(self, other: InvoiceBuilder) -> InvoiceBuilder:
+        """Add another part of the same month into this builder; returns this builder."""
+        if (other.org, other.period, other.prices) != (self.org, self.period, self.prices):
+            raise InvalidValueError(
+                "other", other.period.label, "must bill the same organisation, period and prices"
+            )
+        twice: list[tuple[Any, ...]] = []
+        if self._seen is not None and other._seen is not None:
+            for event_id, content in other._seen.items():
+                first = self._seen.get(event_id)
+                if first is None:
+                    continue
+                if first != content:
+                    raise ConflictError("event_id", event_id, "was seen with different content")
+                twice.append(content)
+        for key, counts in other._buckets.items():
+            self._count(key, counts)
+        self.events += other.events
+        self.duplicates += other.duplicates
+        self.excluded += other.excluded
+        if self._seen is not None and other._seen is not None:
+            self._seen.update(other._seen)
+        for content in twice:
+            # An event both parts counted: take one of its two counts back out.
+            self.duplicates += 1
+            counts, at = content[3], content[4]
+            if self._start <= at < self._end:
+                self._count(self._key(content), [-1, *(-count for count in counts)])
+                self.events -= 1
+            else:
+                self.excluded -= 1
+        return self
+
+    def _count(self, key: tuple[Any, ...], counts: Iterable[int]) -> None:
+        bucket = self._buckets.setdefault(key, [0] * 7)
+        for position, count in enumerate(counts):
+            bucket[position] += count
+
+    def finish(self) -> Invoice:
+        """The invoice of everything added so far."""
+        usage_lines = sorted(
+            (self._usage_line(key, counts) for key, counts in self._buckets.items()),
+            key=_usage_order,
+        )
+        seat_lines = _seat_lines(self.org, self.period)
+        return _assemble(self, seat_lines, usage_lines)
+
+    def _usage_line(self, key: tuple[Any, ...], counts: list[int]) -> UsageLine:
+        user_id, seat_type, model_id, product, version, in_tier, bits = key
+        price: ModelPrice = self.prices.models[model_id].prices[version]
+        modifiers = Modifiers(batch=bool(bits & 1), us_only=bool(bits & 2), fast=bool(bits & 4))
+        usage = TokenUsage(*counts[1:])
+        exact = _make(price.compiled(modifiers, in_tier).amount(usage), self.org.currency)
+        return UsageLine(
+            user_id=user_id,
+            seat_type=seat_type,
+            model=model_id,
+            product=product,
+            modifiers=modifiers,
+            in_tier=in_tier,
+            price_from=price.effective_from,
+            requests=counts[0],
+            usage=usage,
+            rates=price.rates_for(modifiers, in_tier=in_tier),
+            web_search_per_1k=price.web_search_per_1k,
+            exact=exact,
+            amount=exact.rounded(),
+        )
+
+
+def _usage_order(line: UsageLine) -> tuple[Any, ...]:
+    return (
+        line.user_id,
+        line.model,
+        line.product.value,
+        line.price_from.isoformat() if line.price_from else "",
+        line.in_tier,
+        attrs.astuple(line.modifiers),
+        line.seat_type,
+    )
+
+
+def _seat_lines(org: Organisation, period: BillingPeriod) -> list[SeatFeeLine]:
+    """Each member's seat and add-on fees, prorated to the second over the period."""
+    start, end = period.start.astimezone(UTC), period.end.astimezone(UTC)
+    local = zone(period.timezone)
+    total_seconds = period.seconds
+    by_user: dict[str, list[Any]] = defaultdict(list)
+    for change in org.seat_history:
+        by_user[change.user_id].append(change)
+    lines = []
+    for user_id in sorted(by_user):
+        changes = by_user[user_id]
+        for position, change in enumerate(changes):
+            if change.seat_type is None:
+                continue
+            held_from = max(change.at.astimezone(UTC), start)
+            following = (
+                changes[position + 1].at.astimezone(UTC) if position + 1 < len(changes) else end
+            )
+            held_to = min(following, end)
+            seconds = int((held_to - held_from).total_seconds())
+            if seconds <= 0:
+                continue
+            seat = org.catalogue.get(change.seat_type)
+            fees = [(None, seat.monthly_fee)]
+            fees += [(name, seat.add_ons[name].monthly_fee) for name in sorted(change.add_ons)]
+            for add_on, fee in fees:
+                exact = fee * seconds / total_seconds
+                lines.append(
+                    SeatFeeLine(
+                        user_id,
+                        change.seat_type,
+                        add_on,
+                        held_from.astimezone(local),
+                        held_to.astimezone(local),
+                        seconds,
+                        fee,
+                        exact,
+                        exact.rounded(),
+                    )
+                )
+    return lines
+
+
+def _subtotals(pairs: Iterable[tuple[str, Money]], currency: str) -> tuple[Subtotal, ...]:
+    sums: dict[str, Decimal] = defaultdict(Decimal)
+    for key, amount in pairs:
+        sums[key] += amount.amount
+    return tuple(Subtotal(key, _make(sums[key], currency)) for key in sorted(sums))
+
+
+def _assemble(
+    builder: InvoiceBuilder, seat_lines: list[SeatFeeLine], usage_lines: list[UsageLine]
+) -> Invoice:
+    currency = builder.org.currency
+    seat_fees = Money.sum((line.amount for line in seat_lines), currency)
+    usage_total = Money.sum((line.amount for line in usage_lines), currency)
+    lines: list[SeatFeeLine | UsageLine] = [*seat_lines, *usage_lines]
+    exact = Money.sum((line.exact for line in lines), currency)
+    invoice = Invoice(
+        organisation=builder.org.name,
+        period=builder.period,
+        currency=currency,
+        price_table=builder.prices.version,
+        seat_lines=tuple(seat_lines),
+        usage_lines=tuple(usage_lines),
+        by_user=_subtotals(((line.user_id, line.amount) for line in lines), currency),
+        by_seat_type=_subtotals(((line.seat_type, line.amount) for line in lines), currency),
+        by_model=_subtotals(((line.model, line.amount) for line in usage_lines), currency),
+        by_product=_subtotals(
+            ((line.product.value, line.amount) for line in usage_lines), currency
+        ),
+        seat_fees=seat_fees,
+        usage_total=usage_total,
+        total=seat_fees + usage_total,
+        exact_total=exact,
+        events=builder.events,
+        duplicates=builder.duplicates,
+        excluded=builder.excluded,
+    )
+    return attrs.evolve(invoice, content_hash=content_hash(invoice))
+
+
+def content_hash(invoice: Invoice) -> str:
+    """SHA-256 of the invoice's deterministic JSON, its own hash left empty."""
+    from usagebill.serde import to_json  # noqa: PLC0415  (serde sits above invoices)
+
+    text = to_json(attrs.evolve(invoice, content_hash=""))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def build_invoice(
+    org: Organisation,
+    events: Iterable[UsageEvent],
+    period: BillingPeriod,
+    prices: PriceTable | None = None,
+    *,
+    outside: Outside = "exclude",
+) -> Invoice:
+    """The invoice of ``period`` for ``org`` from ``events`` (any iterable, any order).
+
+    Pure: the same arguments give the same invoice, byte for byte in JSON.
+    """
+    return InvoiceBuilder(org, period, prices, outside=outside).add_all(events).finish()

@@ -1,0 +1,196 @@
+"""The organisation file: an :class:`~usagebill.org.Organisation` written as TOML.
+
+The format (every key checked; amounts are strings, instants carry an offset)::
+
+    name = "Acme Health"
+    timezone = "America/New_York"      # IANA name; default "UTC"
+    billing_anchor_day = 1             # 1-31; default 1
+    thresholds = ["0.75", "0.9", "1"]  # optional: notification thresholds
+
+    [seat_types.chat]                  # one table per seat type of the contract
+    display_name = "Chat"
+    monthly_fee = "20.00"              # your contract's fee, in `currency` (default USD)
+    includes = ["chat", "file_creation", "code_execution"]
+    add_ons.hipaa = { monthly_fee = "5.00", display_name = "HIPAA-compliant" }
+
+    [limits.organisation]              # all optional; absent means no cap
+    pool_cap = "15000"
+    member_default = "400"
+    [limits.seat_types.chat]
+    pool_cap = "3000"
+    [limits.users]
+    "u-017" = "900"
+
+    [[members]]
+    user_id = "olga"
+    role = "primary_owner"             # primary_owner, owner, admin or member
+    seats = [                          # the seat history, oldest first
+      { from = 2026-01-01T00:00:00Z, seat_type = "chat", add_ons = ["hipaa"] },
+      { from = 2026-10-15T12:00:00Z, seat_type = "chat_claude_code" },
+    ]
+    left = 2026-10-20T17:00:00Z        # optional: removed from the organisation then
+"""
+
+from __future__ import annotations
+
+import tomllib
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from usagebill.errors import LoadError
+from usagebill.limits import PoolLimit, SpendLimits
+from usagebill.money import Money
+from usagebill.org import DEFAULT_THRESHOLDS, Organisation
+from usagebill.seats import AddOn, Member, Role, SeatCatalogue, SeatChange, SeatType
+from usagebill.usage import Product
+
+__all__ = ["load_organisation", "organisation_from_dict"]
+
+
+@attrs.frozen
+class _AddOnSpec:
+    monthly_fee: Decimal
+    display_name: str = ""
+
+
+@attrs.frozen
+class _SeatTypeSpec:
+    monthly_fee: Decimal
+    includes: tuple[Product, ...]
+    display_name: str = ""
+    add_ons: dict[str, _AddOnSpec] = attrs.Factory(dict)
+
+
+@attrs.frozen
+class _LimitSpec:
+    pool_cap: Decimal | None = None
+    member_default: Decimal | None = None
+
+
+@attrs.frozen
+class _LimitsSpec:
+    organisation: _LimitSpec = _LimitSpec()
+    seat_types: dict[str, _LimitSpec] = attrs.Factory(dict)
+    users: dict[str, Decimal] = attrs.Factory(dict)
+
+
+@attrs.frozen
+class _SeatSpec:
+    seat_type: str
+    add_ons: tuple[str, ...] = ()
+
+
+@attrs.frozen
+class _MemberSpec:
+    user_id: str
+    role: Role
+    seats: tuple[dict[str, Any], ...]
+    left: datetime | None = None
+
+
+@attrs.frozen
+class _OrgSpec:
+    name: str
+    seat_types: dict[str, _SeatTypeSpec]
+    members: tuple[_MemberSpec, ...]
+    currency: str = "USD"
+    timezone: str = "UTC"
+    billing_anchor_day: int = 1
+    thresholds: tuple[Decimal, ...] = DEFAULT_THRESHOLDS
+    limits: _LimitsSpec = _LimitsSpec()
+
+
+def load_organisation(path: str | Path) -> Organisation:
+    """Read an organisation file (TOML, see the module docs)."""
+    path = Path(path)
+    try:
+        with path.open("rb") as file:
+            data = tomllib.load(file)
+    except tomllib.TOMLDecodeError as error:
+        raise LoadError(str(path), [("$", str(error))]) from None
+    return organisation_from_dict(data, source=str(path))
+
+
+def organisation_from_dict(data: object, source: str = "organisation") -> Organisation:
+    """Build an organisation from the dict form of the file, strictly."""
+    from usagebill.serde import structure  # noqa: PLC0415  (serde sits above this module)
+
+    spec = structure(data, _OrgSpec, source=source)
+    try:
+        return _organisation(spec, source)
+    except LoadError:
+        raise
+    except ValueError as error:  # every UsageBillError of a bad file is also a ValueError
+        raise LoadError(source, [("$", str(error))]) from None
+
+
+def _organisation(spec: _OrgSpec, source: str) -> Organisation:
+    currency = spec.currency
+
+    def money(amount: Decimal | None) -> Money | None:
+        return None if amount is None else Money(amount, currency)
+
+    catalogue = SeatCatalogue(
+        {
+            name: SeatType(
+                name,
+                Money(seat.monthly_fee, currency),
+                seat.includes,
+                {
+                    add_on: AddOn(add_on, Money(fee.monthly_fee, currency), fee.display_name)
+                    for add_on, fee in seat.add_ons.items()
+                },
+                seat.display_name,
+            )
+            for name, seat in spec.seat_types.items()
+        }
+    )
+    limits = SpendLimits(
+        organisation=PoolLimit(
+            money(spec.limits.organisation.pool_cap),
+            money(spec.limits.organisation.member_default),
+        ),
+        seat_types={
+            name: PoolLimit(money(limit.pool_cap), money(limit.member_default))
+            for name, limit in spec.limits.seat_types.items()
+        },
+        users={user: Money(cap, currency) for user, cap in spec.limits.users.items()},
+    )
+    members, history = [], []
+    for position, member in enumerate(spec.members):
+        changes = [_seat_change(member.user_id, seat, source, position) for seat in member.seats]
+        if not changes:
+            raise LoadError(source, [(f"$.members[{position}].seats", "must list a seat")])
+        history.extend(changes)
+        if member.left is not None:
+            history.append(SeatChange(member.user_id, member.left, None))
+        else:
+            last = changes[-1]
+            members.append(Member(member.user_id, member.role, str(last.seat_type), last.add_ons))
+    history.sort(key=lambda change: change.at)
+    return Organisation(
+        name=spec.name,
+        catalogue=catalogue,
+        members={member.user_id: member for member in members},
+        limits=limits,
+        timezone=spec.timezone,
+        billing_anchor_day=spec.billing_anchor_day,
+        seat_history=history,
+        thresholds=spec.thresholds,
+    )
+
+
+def _seat_change(user_id: str, seat: dict[str, Any], source: str, position: int) -> SeatChange:
+    from usagebill.serde import structure  # noqa: PLC0415
+
+    fields = dict(seat)
+    at = fields.pop("from", None)
+    if at is None:
+        raise LoadError(source, [(f"$.members[{position}].seats", "each seat needs 'from'")])
+    when = structure(at, datetime, source=f"{source}: members[{position}].seats.from")
+    parsed = structure(fields, _SeatSpec, source=f"{source}: members[{position}].seats")
+    return SeatChange(user_id, when, parsed.seat_type, parsed.add_ons)
