@@ -76,7 +76,9 @@ def main() -> None:
     rng = random.Random(2026)
     org, spend = build(args.members, rng)
     ids = list(org.members)
-    small = [(rng.choice(ids), Money(Decimal(rng.randint(1, 500)) / 100)) for _ in range(args.decisions)]
+    small = [
+        (rng.choice(ids), Money(Decimal(rng.randint(1, 500)) / 100)) for _ in range(args.decisions)
+    ]
     large = [(rng.choice(ids), Money(rng.randint(100, 400))) for _ in range(args.decisions)]
 
     def decide(user: str, amount: Money) -> object:

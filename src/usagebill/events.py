@@ -45,6 +45,13 @@ def _text(_instance: object, attribute: attrs.Attribute[Any], value: object) -> 
         raise InvalidValueError(attribute.name, value, "must be a non-empty string")
 
 
+def _product(value: object) -> Product:
+    try:
+        return _PRODUCTS[value]  # type: ignore[index]
+    except (KeyError, TypeError):
+        raise InvalidValueError("product", value, f"must be one of {sorted(_PRODUCTS)}") from None
+
+
 @attrs.frozen
 class UsageEvent:
     """One request: who made it, with which model and product, what it used, and when.
@@ -59,7 +66,7 @@ class UsageEvent:
     event_id: str = attrs.field(validator=_text)
     user_id: str = attrs.field(validator=_text)
     model: str = attrs.field(validator=_text)
-    product: Product = attrs.field(converter=Product)
+    product: Product = attrs.field(converter=_product)
     usage: TokenUsage = attrs.field(validator=attrs.validators.instance_of(TokenUsage))
     at: datetime = attrs.field(validator=_aware)
     modifiers: Modifiers = attrs.field(
@@ -125,7 +132,7 @@ def record_of(event: UsageEvent) -> Record:
 
 def parse_record(data: object) -> Record:
     """Check one event dict strictly and return its plain values: the fast path for files."""
-    if not isinstance(data, Mapping):
+    if type(data) is not dict and not isinstance(data, Mapping):  # dict first: it is fast
         raise InvalidValueError("event", data, "must be a JSON object")
     keys = data.keys()
     if not keys <= _EVENT_KEYS:
@@ -134,16 +141,21 @@ def parse_record(data: object) -> Record:
         event_id = data["event_id"]
         user_id = data["user_id"]
         model = data["model"]
-        product = _PRODUCTS[data["product"]]
+        product = _PRODUCTS.get(data["product"])
         usage = data["usage"]
         stamp = data["at"]
     except KeyError as missing:
         raise InvalidValueError("event", str(missing).strip("'"), "needs this key") from None
     except TypeError:
-        raise InvalidValueError("product", data["product"], "must be a product name") from None
-    for name, value in (("event_id", event_id), ("user_id", user_id), ("model", model)):
-        if type(value) is not str or not value:
-            raise InvalidValueError(name, value, "must be a non-empty string")
+        product = None  # an unhashable value (a list, a dict) is no product name either
+    if product is None:
+        raise InvalidValueError("product", data["product"], f"must be one of {sorted(_PRODUCTS)}")
+    if not (
+        type(event_id) is type(user_id) is type(model) is str and event_id and user_id and model
+    ):
+        for name, value in (("event_id", event_id), ("user_id", user_id), ("model", model)):
+            if type(value) is not str or not value:
+                raise InvalidValueError(name, value, "must be a non-empty string")
     return (
         event_id,
         user_id,
@@ -156,16 +168,26 @@ def parse_record(data: object) -> Record:
 
 
 def _counts(usage: object) -> tuple[int, ...]:
-    if not isinstance(usage, Mapping):
+    if type(usage) is not dict and not isinstance(usage, Mapping):
         raise InvalidValueError("usage", usage, "must be a JSON object of token counts")
-    if len(usage) > len(_USAGE_FIELDS) or not usage.keys() <= _USAGE_FIELDS_SET:
+    if not usage.keys() <= _USAGE_FIELDS_SET:
         unknown = sorted(set(usage) - _USAGE_FIELDS_SET)
         raise InvalidValueError("usage", unknown, f"has unknown keys (known: {_USAGE_FIELDS})")
-    counts = tuple(usage.get(name, 0) for name in _USAGE_FIELDS)
-    for name, count in zip(_USAGE_FIELDS, counts, strict=True):
-        if type(count) is not int or count < 0:
-            raise InvalidValueError(f"usage.{name}", count, "must be a non-negative int")
+    counts = tuple(map(usage.get, _USAGE_FIELDS, _ZEROS))
+    a, b, c, d, e, f = counts
+    # All exact ints (a bool or a float is not a count), none negative: one OR is negative
+    # if any count is. Only when that fails, look for the culprit.
+    if (
+        not (type(a) is type(b) is type(c) is type(d) is type(e) is type(f) is int)
+        or (a | b | c | d | e | f) < 0
+    ):
+        for name, count in zip(_USAGE_FIELDS, counts, strict=True):
+            if type(count) is not int or count < 0:
+                raise InvalidValueError(f"usage.{name}", count, "must be a non-negative int")
     return counts
+
+
+_ZEROS: Final = (0,) * len(_USAGE_FIELDS)
 
 
 _USAGE_FIELDS_SET: Final = frozenset(_USAGE_FIELDS)
