@@ -18,6 +18,15 @@ from usagebill.errors import (
     UnsupportedModifierError,
     UsageBillError,
 )
+from usagebill.events import UsageEvent
+from usagebill.invoice import (
+    Invoice,
+    InvoiceBuilder,
+    SeatFeeLine,
+    Subtotal,
+    UsageLine,
+    build_invoice,
+)
 from usagebill.limits import EffectiveLimit, LimitSource, PoolLimit, Spend, SpendLimits
 from usagebill.money import ROUNDING, Money, minor_unit
 from usagebill.org import (
@@ -28,6 +37,8 @@ from usagebill.org import (
     Organisation,
     RequestStatus,
 )
+from usagebill.orgfile import load_organisation, organisation_from_dict
+from usagebill.periods import BillingPeriod
 from usagebill.prices import (
     BATCH_MULTIPLIER,
     ContextTier,
@@ -59,6 +70,7 @@ __all__ = [
     "ROUNDING",
     "AddOn",
     "AuditRecord",
+    "BillingPeriod",
     "Binding",
     "ConflictError",
     "ContextTier",
@@ -68,6 +80,8 @@ __all__ = [
     "FrozenDict",
     "IncreaseRequest",
     "InvalidValueError",
+    "Invoice",
+    "InvoiceBuilder",
     "Level",
     "LimitReportRow",
     "LimitSource",
@@ -90,16 +104,23 @@ __all__ = [
     "Role",
     "SeatCatalogue",
     "SeatChange",
+    "SeatFeeLine",
     "SeatType",
     "Spend",
     "SpendLimits",
+    "Subtotal",
     "TokenUsage",
     "UnknownModelError",
     "UnknownNameError",
     "UnsupportedModifierError",
     "UsageBillError",
+    "UsageEvent",
+    "UsageLine",
     "authorize",
     "authorize_usage",
+    "build_invoice",
+    "load_organisation",
     "minor_unit",
     "notifications",
+    "organisation_from_dict",
 ]
