@@ -16,7 +16,7 @@ from decimal import Decimal
 import attrs
 
 from usagebill.decision import Level
-from usagebill.limits import Spend
+from usagebill.limits import SpendLike
 from usagebill.money import EXACT, Money
 from usagebill.org import Organisation
 
@@ -52,8 +52,8 @@ class Notification:
 
 def notifications(
     org: Organisation,
-    before: Spend,
-    after: Spend,
+    before: SpendLike,
+    after: SpendLike,
     *,
     users: Iterable[str] | None = None,
 ) -> tuple[Notification, ...]:

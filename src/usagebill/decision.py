@@ -28,7 +28,7 @@ from typing import Final
 import attrs
 
 from usagebill.errors import CurrencyMismatchError, InvalidValueError
-from usagebill.limits import LimitSource, Spend
+from usagebill.limits import LimitSource, SpendLike
 from usagebill.money import EXACT, Money, _make
 from usagebill.org import Organisation
 from usagebill.prices import PriceTable
@@ -110,7 +110,7 @@ class Decision:
 
 def authorize(
     org: Organisation,
-    spend: Spend,
+    spend: SpendLike,
     user_id: str,
     amount: Money,
     *,
@@ -119,7 +119,7 @@ def authorize(
     """Decide whether ``user_id`` may be charged ``amount`` now, given month-to-date ``spend``.
 
     >>> from datetime import datetime, UTC
-    >>> from usagebill import Member, SeatCatalogue, SpendLimits, PoolLimit
+    >>> from usagebill import Member, SeatCatalogue, Spend, SpendLimits
     >>> org = Organisation.create(
     ...     "acme",
     ...     SeatCatalogue.enterprise(chat_fee=Money("20"), chat_and_claude_code_fee=Money("40")),
@@ -194,7 +194,7 @@ def authorize(
 
 
 def _path(
-    org: Organisation, spend: Spend, user_id: str, seat_type: str, member_cap: Money | None
+    org: Organisation, spend: SpendLike, user_id: str, seat_type: str, member_cap: Money | None
 ) -> list[tuple[Level, str, Money, Decimal]]:
     """The capped levels on the member's path: (level, subject, cap, committed + held)."""
     limits = org.limits
@@ -223,7 +223,7 @@ def _used(committed: Mapping[str, Decimal], held: Mapping[str, Decimal], key: st
 
 def authorize_usage(
     org: Organisation,
-    spend: Spend,
+    spend: SpendLike,
     user_id: str,
     *,
     model: str,

@@ -20,7 +20,7 @@ import decimal
 import enum
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 import attrs
 
@@ -28,7 +28,7 @@ from usagebill._frozendict import FrozenDict
 from usagebill.errors import CurrencyMismatchError, InvalidValueError
 from usagebill.money import EXACT, Money, _make
 
-__all__ = ["EffectiveLimit", "LimitSource", "PoolLimit", "Spend", "SpendLimits"]
+__all__ = ["EffectiveLimit", "LimitSource", "PoolLimit", "Spend", "SpendLike", "SpendLimits"]
 
 _ZERO: Final = Decimal(0)
 
@@ -162,6 +162,42 @@ class SpendLimits:
     def with_seat_type(self, seat_type: str, limit: PoolLimit) -> SpendLimits:
         """A copy with ``seat_type``'s caps replaced."""
         return attrs.evolve(self, seat_types=self.seat_types.set(seat_type, limit))
+
+
+class SpendLike(Protocol):
+    """What the decision reads of month-to-date spend: :class:`Spend`, or a ledger's view.
+
+    A ledger shows :func:`~usagebill.decision.authorize` only the counters on one
+    member's path, read inside its transaction, instead of a whole :class:`Spend`.
+    """
+
+    @property
+    def currency(self) -> str:
+        """The currency of every amount."""
+
+    @property
+    def users(self) -> Mapping[str, Decimal]:
+        """Committed spend per user."""
+
+    @property
+    def seat_types(self) -> Mapping[str, Decimal]:
+        """Committed spend per seat type."""
+
+    @property
+    def total(self) -> Decimal:
+        """Committed spend of the organisation."""
+
+    @property
+    def held_users(self) -> Mapping[str, Decimal]:
+        """Held amounts per user."""
+
+    @property
+    def held_seat_types(self) -> Mapping[str, Decimal]:
+        """Held amounts per seat type."""
+
+    @property
+    def held_total(self) -> Decimal:
+        """Held amounts of the organisation."""
 
 
 def _amounts(value: Mapping[str, Any]) -> FrozenDict[str, Decimal]:

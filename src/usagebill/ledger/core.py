@@ -1,0 +1,467 @@
+"""The ledger protocol, written once over a transactional store.
+
+Every operation is one transaction of the store: read the counters on the
+member's path, decide with the pure :func:`~usagebill.decision.authorize`,
+write — so at every instant, for every level, ``committed + held <= cap``
+holds, whatever runs concurrently. The stores (memory, SQLite, PostgreSQL)
+differ only in how they make a transaction exclusive.
+
+Rules:
+
+* **Idempotent by event id.** A retried ``charge`` or ``settle`` returns the
+  first outcome and counts nothing twice; the same id with other content is a
+  :class:`~usagebill.errors.ConflictError` and nothing is applied.
+* **Holds are all or nothing** on every level of the member's path, and every
+  hold expires after its time-to-live (released on the next operation, and
+  reported).
+* **A settled cost above its hold is recorded anyway** — the tokens were used
+  — and flagged as an overrun in the result and in :meth:`Ledger.stats`.
+* **Periods.** Charges, holds and settlements belong to the billing period of
+  their own timestamp; a hold released in another month frees the month it
+  was taken in.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Final, Protocol, TypeVar
+
+import attrs
+
+from usagebill._frozendict import FrozenDict
+from usagebill.alerts import Notification, notifications
+from usagebill.decision import Decision, authorize
+from usagebill.errors import ConflictError, InvalidValueError, UnknownNameError
+from usagebill.events import UsageEvent
+from usagebill.limits import Spend
+from usagebill.money import EXACT, Money, _make
+from usagebill.org import Organisation
+from usagebill.periods import BillingPeriod
+from usagebill.prices import PriceTable
+from usagebill.usage import Product
+
+__all__ = [
+    "DEFAULT_HOLD_TTL",
+    "ChargeResult",
+    "Hold",
+    "HoldResult",
+    "Ledger",
+    "PathSpend",
+    "SettleResult",
+    "Store",
+    "Transaction",
+]
+
+T = TypeVar("T")
+
+DEFAULT_HOLD_TTL: Final = timedelta(minutes=10)
+"""How long a hold lives unless settled, released or extended first."""
+_ZERO: Final = Decimal(0)
+
+
+@attrs.frozen
+class PathSpend:
+    """The counters on one member's path, as read inside a transaction.
+
+    It has the shape :func:`~usagebill.decision.authorize` reads (a
+    :class:`~usagebill.limits.SpendLike`), without the rest of the organisation.
+    """
+
+    currency: str
+    user_id: str
+    seat_type: str
+    user: Decimal
+    seat: Decimal
+    total: Decimal
+    held_user: Decimal
+    held_seat: Decimal
+    held_total: Decimal
+
+    @property
+    def users(self) -> FrozenDict[str, Decimal]:
+        """Committed spend of the member."""
+        return FrozenDict({self.user_id: self.user})
+
+    @property
+    def seat_types(self) -> FrozenDict[str, Decimal]:
+        """Committed spend of the member's seat type."""
+        return FrozenDict({self.seat_type: self.seat})
+
+    @property
+    def held_users(self) -> FrozenDict[str, Decimal]:
+        """Held for the member."""
+        return FrozenDict({self.user_id: self.held_user})
+
+    @property
+    def held_seat_types(self) -> FrozenDict[str, Decimal]:
+        """Held for the member's seat type."""
+        return FrozenDict({self.seat_type: self.held_seat})
+
+    def plus(self, committed: Decimal, held: Decimal) -> PathSpend:
+        """The same path with ``committed`` and ``held`` added at every level."""
+        add = EXACT.add
+        return attrs.evolve(
+            self,
+            user=add(self.user, committed),
+            seat=add(self.seat, committed),
+            total=add(self.total, committed),
+            held_user=add(self.held_user, held),
+            held_seat=add(self.held_seat, held),
+            held_total=add(self.held_total, held),
+        )
+
+
+@attrs.frozen
+class Hold:
+    """Money reserved on every level of a member's path until settled, released or expired."""
+
+    request_id: str
+    user_id: str
+    seat_type: str
+    period: str
+    amount: Money
+    product: Product
+    expires_at: datetime
+
+
+@attrs.frozen
+class ChargeResult:
+    """The outcome of :meth:`Ledger.charge`; ``replayed`` when it answers a retry."""
+
+    event_id: str
+    amount: Money
+    decision: Decision
+    period: str
+    notifications: tuple[Notification, ...] = ()
+    replayed: bool = False
+
+    @property
+    def recorded(self) -> bool:
+        """Tell whether the charge was recorded (it was allowed)."""
+        return self.decision.allowed
+
+
+@attrs.frozen
+class HoldResult:
+    """The outcome of :meth:`Ledger.hold` or :meth:`Ledger.extend`."""
+
+    request_id: str
+    decision: Decision
+    hold: Hold | None
+
+
+@attrs.frozen
+class SettleResult:
+    """The outcome of :meth:`Ledger.settle`: the cost recorded, and any overrun of the hold."""
+
+    request_id: str
+    event_id: str
+    amount: Money
+    held: Money
+    overrun: Money | None
+    period: str
+    notifications: tuple[Notification, ...] = ()
+    replayed: bool = False
+
+
+class Transaction(Protocol):
+    """What the ledger logic needs of a store, inside one exclusive transaction."""
+
+    def path(self, period: str, user_id: str, seat_type: str) -> PathSpend:
+        """The counters on the member's path in ``period``."""
+
+    def apply(
+        self, period: str, user_id: str, seat_type: str, committed: Decimal, held: Decimal
+    ) -> None:
+        """Add ``committed`` and ``held`` (either may be negative) on every level of the path."""
+
+    def event(self, event_id: str) -> tuple[str, str] | None:
+        """The fingerprint and stored outcome (JSON) of an event already seen."""
+
+    def put_event(self, event_id: str, fingerprint: str, outcome: str) -> None:
+        """Remember an event's fingerprint and outcome."""
+
+    def hold(self, request_id: str) -> Hold | None:
+        """The live hold of ``request_id``."""
+
+    def put_hold(self, hold: Hold) -> None:
+        """Create or replace a hold."""
+
+    def drop_hold(self, request_id: str) -> None:
+        """Forget a hold."""
+
+    def expired(self, now: datetime) -> list[Hold]:
+        """Holds whose time-to-live is over at ``now``."""
+
+    def count(self, name: str, period: str) -> None:
+        """Add one to a statistic of ``period`` (e.g. overruns)."""
+
+
+class Store(Protocol):
+    """A place that keeps counters, events and holds, and serialises transactions."""
+
+    def transaction(self) -> AbstractContextManager[Transaction]:
+        """An exclusive transaction: all of it is applied, or none."""
+
+    def spend(self, period: str, currency: str) -> Spend:
+        """Every counter of ``period`` as a :class:`Spend`."""
+
+    def stats(self, period: str) -> dict[str, int]:
+        """The statistics of ``period``."""
+
+    def close(self) -> None:
+        """Release the store's resources."""
+
+
+def _event_fingerprint(event: UsageEvent) -> str:
+    """A digest of everything an event says, the same in every process."""
+    usage, modifiers = event.usage, event.modifiers
+    text = (
+        f"{event.user_id}\x1f{event.model}\x1f{event.product.value}\x1f"
+        f"{event.at.astimezone(UTC).isoformat()}\x1f{attrs.astuple(usage)}\x1f"
+        f"{modifiers.batch}{modifiers.us_only}{modifiers.fast}"
+    )
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _aware(at: object, field: str = "at") -> datetime:
+    if not isinstance(at, datetime) or at.utcoffset() is None:
+        raise InvalidValueError(field, at, "must be a timezone-aware datetime")
+    return at
+
+
+class Ledger:
+    """Enforces nested caps live: charges, holds, settlements, over one :class:`Store`.
+
+    ``clock`` (UTC now by default) is read only to expire holds. Change the
+    organisation (caps, seats, members) with :meth:`set_organisation`; the next
+    decision uses it.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        org: Organisation,
+        prices: PriceTable | None = None,
+        *,
+        clock: Callable[[], datetime] | None = None,
+        hold_ttl: timedelta = DEFAULT_HOLD_TTL,
+    ) -> None:
+        self.store = store
+        self.org = org
+        self.prices = prices if prices is not None else PriceTable.builtin()
+        self.clock = clock or (lambda: datetime.now(UTC))
+        self.hold_ttl = hold_ttl
+        self.expired_holds: list[Hold] = []
+        self._last_period: BillingPeriod | None = None
+
+    # --- configuration and reading --------------------------------------------------------
+
+    def set_organisation(self, org: Organisation) -> None:
+        """Use ``org`` (new caps, seats, members) from the next operation on."""
+        self.org = org
+
+    def period_of(self, at: datetime) -> BillingPeriod:
+        """The organisation's billing period that ``at`` falls in."""
+        org = self.org
+        last = self._last_period
+        if (
+            last is not None
+            and last.start <= _aware(at) < last.end
+            and (last.anchor_day, last.timezone) == (org.billing_anchor_day, org.timezone)
+        ):
+            return last
+        self._last_period = BillingPeriod.containing(
+            _aware(at), anchor_day=org.billing_anchor_day, timezone=org.timezone
+        )
+        return self._last_period
+
+    def month_to_date(self, at: datetime | None = None) -> Spend:
+        """Committed and held spend of the period containing ``at`` (default: now)."""
+        period = self.period_of(at or self.clock())
+        return self.store.spend(period.label, self.org.currency)
+
+    def stats(self, at: datetime | None = None) -> dict[str, int]:
+        """Counts of the period containing ``at``: overruns, expired holds."""
+        return self.store.stats(self.period_of(at or self.clock()).label)
+
+    def close(self) -> None:
+        """Close the store."""
+        self.store.close()
+
+    # --- the operations -------------------------------------------------------------------
+
+    def charge(self, event: UsageEvent) -> ChargeResult:
+        """Price ``event``, authorize it against committed + held spend, record it if allowed."""
+        fingerprint = _event_fingerprint(event)
+        amount = self._price(event)
+        period = self.period_of(event.at).label
+        member = self.org.member(event.user_id)
+        with self.store.transaction() as tx:
+            known = self._replay(tx, event.event_id, fingerprint)
+            if known is not None:
+                return attrs.evolve(_load(known, ChargeResult), replayed=True)
+            self._expire(tx)
+            before = tx.path(period, member.user_id, member.seat_type)
+            decision = authorize(self.org, before, member.user_id, amount, product=event.product)
+            notes: tuple[Notification, ...] = ()
+            if decision.allowed:
+                tx.apply(period, member.user_id, member.seat_type, amount.amount, _ZERO)
+                after = before.plus(amount.amount, _ZERO)
+                notes = notifications(self.org, before, after, users=[member.user_id])
+            result = ChargeResult(event.event_id, amount, decision, period, notes)
+            tx.put_event(event.event_id, fingerprint, _dump(result))
+        return result
+
+    def hold(
+        self,
+        request_id: str,
+        user_id: str,
+        amount: Money,
+        *,
+        at: datetime,
+        product: Product = Product.CHAT,
+        ttl: timedelta | None = None,
+    ) -> HoldResult:
+        """Reserve ``amount`` on every level of the member's path, or nothing.
+
+        Asking again for the same request id gives the same hold back.
+        """
+        period = self.period_of(at).label
+        member = self.org.member(user_id)
+        expires = self.clock() + (ttl or self.hold_ttl)
+        with self.store.transaction() as tx:
+            self._expire(tx)
+            existing = tx.hold(request_id)
+            if existing is not None:
+                if (existing.user_id, existing.amount) != (user_id, amount):
+                    raise ConflictError("request_id", request_id, "already holds another amount")
+                path = tx.path(existing.period, user_id, existing.seat_type)
+                return HoldResult(
+                    request_id, authorize(self.org, path, user_id, _zero(amount)), existing
+                )
+            before = tx.path(period, user_id, member.seat_type)
+            decision = authorize(self.org, before, user_id, amount, product=product)
+            if not decision.allowed:
+                return HoldResult(request_id, decision, None)
+            hold = Hold(request_id, user_id, member.seat_type, period, amount, product, expires)
+            tx.apply(period, user_id, member.seat_type, _ZERO, amount.amount)
+            tx.put_hold(hold)
+        return HoldResult(request_id, decision, hold)
+
+    def extend(self, request_id: str, amount: Money, *, ttl: timedelta | None = None) -> HoldResult:
+        """Top a live hold up by ``amount`` (on every level, or not at all); renews its TTL."""
+        with self.store.transaction() as tx:
+            self._expire(tx)
+            hold = self._live_hold(tx, request_id)
+            before = tx.path(hold.period, hold.user_id, hold.seat_type)
+            decision = authorize(self.org, before, hold.user_id, amount, product=hold.product)
+            if not decision.allowed:
+                return HoldResult(request_id, decision, hold)
+            grown = attrs.evolve(
+                hold,
+                amount=hold.amount + amount,
+                expires_at=self.clock() + (ttl or self.hold_ttl),
+            )
+            tx.apply(hold.period, hold.user_id, hold.seat_type, _ZERO, amount.amount)
+            tx.put_hold(grown)
+        return HoldResult(request_id, decision, grown)
+
+    def settle(self, request_id: str, event: UsageEvent) -> SettleResult:
+        """Record the actual cost and free the hold; an overrun is recorded and flagged."""
+        fingerprint = _event_fingerprint(event)
+        amount = self._price(event)
+        period = self.period_of(event.at).label
+        with self.store.transaction() as tx:
+            known = self._replay(tx, event.event_id, fingerprint)
+            if known is not None:
+                return attrs.evolve(_load(known, SettleResult), replayed=True)
+            self._expire(tx)
+            hold = self._live_hold(tx, request_id)
+            if hold.user_id != event.user_id:
+                raise ConflictError(
+                    "event.user_id",
+                    event.user_id,
+                    f"must be {hold.user_id!r}, who holds {request_id!r}",
+                )
+            tx.apply(hold.period, hold.user_id, hold.seat_type, _ZERO, -hold.amount.amount)
+            tx.drop_hold(request_id)
+            before = tx.path(period, hold.user_id, hold.seat_type)
+            tx.apply(period, hold.user_id, hold.seat_type, amount.amount, _ZERO)
+            after = before.plus(amount.amount, _ZERO)
+            overrun = amount - hold.amount if amount > hold.amount else None
+            if overrun is not None:
+                tx.count("overruns", period)
+            result = SettleResult(
+                request_id,
+                event.event_id,
+                amount,
+                hold.amount,
+                overrun,
+                period,
+                notifications(self.org, before, after, users=[hold.user_id]),
+            )
+            tx.put_event(event.event_id, fingerprint, _dump(result))
+        return result
+
+    def release(self, request_id: str) -> Hold:
+        """Free a live hold entirely (the request failed or was cancelled)."""
+        with self.store.transaction() as tx:
+            self._expire(tx)
+            hold = self._live_hold(tx, request_id)
+            tx.apply(hold.period, hold.user_id, hold.seat_type, _ZERO, -hold.amount.amount)
+            tx.drop_hold(request_id)
+        return hold
+
+    def expire(self) -> list[Hold]:
+        """Release every hold past its time-to-live; return them (kept in ``expired_holds``)."""
+        with self.store.transaction() as tx:
+            return self._expire(tx)
+
+    # --- helpers --------------------------------------------------------------------------
+
+    def _price(self, event: UsageEvent) -> Money:
+        return self.prices.quote(event.model, event.usage, event.at, event.modifiers).amount
+
+    def _replay(self, tx: Transaction, event_id: str, fingerprint: str) -> str | None:
+        known = tx.event(event_id)
+        if known is None:
+            return None
+        if known[0] != fingerprint:
+            raise ConflictError("event_id", event_id, "was seen before with different content")
+        return known[1]
+
+    def _live_hold(self, tx: Transaction, request_id: str) -> Hold:
+        hold = tx.hold(request_id)
+        if hold is None:
+            raise UnknownNameError("hold", request_id, hint="it was settled, released or expired")
+        return hold
+
+    def _expire(self, tx: Transaction) -> list[Hold]:
+        expired = tx.expired(self.clock())
+        for hold in expired:
+            tx.apply(hold.period, hold.user_id, hold.seat_type, _ZERO, -hold.amount.amount)
+            tx.drop_hold(hold.request_id)
+            tx.count("expired_holds", hold.period)
+        self.expired_holds.extend(expired)
+        return expired
+
+
+def _zero(amount: Money) -> Money:
+    return _make(_ZERO, amount.currency)
+
+
+def _dump(result: object) -> str:
+    from usagebill.serde import to_json  # noqa: PLC0415  (serde sits above the ledger core)
+
+    return to_json(result)
+
+
+def _load(text: str, cls: type[T]) -> T:
+    from usagebill.serde import from_json  # noqa: PLC0415
+
+    return from_json(text, cls, source="stored ledger outcome")

@@ -1,0 +1,159 @@
+"""A ledger in memory, for one process and for tests: a lock makes each operation atomic."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Final
+
+from usagebill.ledger.core import DEFAULT_HOLD_TTL, Hold, Ledger, PathSpend
+from usagebill.limits import Spend
+from usagebill.money import EXACT
+from usagebill.org import Organisation
+from usagebill.prices import PriceTable
+
+__all__ = ["MemoryLedger", "MemoryStore"]
+
+_ZERO: Final = Decimal(0)
+_Key = tuple[str, str, str]  # (period, level, key): level is "user", "seat" or "org"
+
+
+class _MemoryTransaction:
+    """Reads and writes straight into the store's dicts (the store's lock is held)."""
+
+    def __init__(self, store: MemoryStore) -> None:
+        self._store = store
+
+    def path(self, period: str, user_id: str, seat_type: str) -> PathSpend:
+        committed, held = self._store.committed, self._store.held
+        user, seat, org = (
+            (period, "user", user_id),
+            (period, "seat", seat_type),
+            (period, "org", ""),
+        )
+        return PathSpend(
+            self._store.currency,
+            user_id,
+            seat_type,
+            committed[user],
+            committed[seat],
+            committed[org],
+            held[user],
+            held[seat],
+            held[org],
+        )
+
+    def apply(
+        self, period: str, user_id: str, seat_type: str, committed: Decimal, held: Decimal
+    ) -> None:
+        for key in ((period, "user", user_id), (period, "seat", seat_type), (period, "org", "")):
+            if committed:
+                self._store.committed[key] = EXACT.add(self._store.committed[key], committed)
+            if held:
+                self._store.held[key] = EXACT.add(self._store.held[key], held)
+
+    def event(self, event_id: str) -> tuple[str, str] | None:
+        return self._store.events.get(event_id)
+
+    def put_event(self, event_id: str, fingerprint: str, outcome: str) -> None:
+        self._store.events[event_id] = (fingerprint, outcome)
+
+    def hold(self, request_id: str) -> Hold | None:
+        return self._store.holds.get(request_id)
+
+    def put_hold(self, hold: Hold) -> None:
+        self._store.holds[hold.request_id] = hold
+
+    def drop_hold(self, request_id: str) -> None:
+        del self._store.holds[request_id]
+
+    def expired(self, now: datetime) -> list[Hold]:
+        return [hold for hold in self._store.holds.values() if hold.expires_at <= now]
+
+    def count(self, name: str, period: str) -> None:
+        self._store.counts[period][name] += 1
+
+
+class MemoryStore:
+    """Counters, events and holds in dicts, one lock around every transaction."""
+
+    def __init__(self, currency: str = "USD") -> None:
+        self.currency = currency
+        self.committed: defaultdict[_Key, Decimal] = defaultdict(Decimal)
+        self.held: defaultdict[_Key, Decimal] = defaultdict(Decimal)
+        self.events: dict[str, tuple[str, str]] = {}
+        self.holds: dict[str, Hold] = {}
+        self.counts: defaultdict[str, Counter[str]] = defaultdict(Counter)
+        self._lock = threading.Lock()
+
+    @contextmanager
+    def transaction(self) -> Iterator[_MemoryTransaction]:
+        """Hold the lock; the ledger validates before it writes, so nothing is half-applied."""
+        with self._lock:
+            yield _MemoryTransaction(self)
+
+    def spend(self, period: str, currency: str) -> Spend:
+        """Every counter of ``period``."""
+        with self._lock:
+            parts: dict[str, dict[str, dict[str, Decimal]]] = {"committed": {}, "held": {}}
+            for name, counters in (("committed", self.committed), ("held", self.held)):
+                for (of, level, key), amount in counters.items():
+                    if of == period:
+                        parts[name].setdefault(level, {})[key] = amount
+            return _spend(parts, currency)
+
+    def stats(self, period: str) -> dict[str, int]:
+        """The statistics of ``period``."""
+        with self._lock:
+            return dict(self.counts[period])
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+
+def _spend(parts: dict[str, dict[str, dict[str, Decimal]]], currency: str) -> Spend:
+    committed, held = parts["committed"], parts["held"]
+    return Spend(
+        currency=currency,
+        users=committed.get("user", {}),
+        seat_types=committed.get("seat", {}),
+        total=committed.get("org", {}).get("", _ZERO),
+        held_users=held.get("user", {}),
+        held_seat_types=held.get("seat", {}),
+        held_total=held.get("org", {}).get("", _ZERO),
+    )
+
+
+class MemoryLedger(Ledger):
+    """A thread-safe ledger in this process's memory (see :class:`~usagebill.ledger.core.Ledger`).
+
+    >>> from datetime import datetime, UTC
+    >>> from usagebill import Member, Money, Organisation, SeatCatalogue, SpendLimits
+    >>> org = Organisation.create(
+    ...     "acme",
+    ...     SeatCatalogue.enterprise(chat_fee=Money("20"), chat_and_claude_code_fee=Money("40")),
+    ...     [Member("olga", "primary_owner", "chat_claude_code")],
+    ...     at=datetime(2026, 10, 1, tzinfo=UTC),
+    ...     limits=SpendLimits(users={"olga": Money("1")}))
+    >>> ledger = MemoryLedger(org, clock=lambda: datetime(2026, 10, 5, tzinfo=UTC))
+    >>> at = datetime(2026, 10, 5, tzinfo=UTC)
+    >>> ledger.hold("req-1", "olga", Money("0.75"), at=at).decision.allowed
+    True
+    >>> ledger.hold("req-2", "olga", Money("0.50"), at=at).decision.allowed   # 0.75 + 0.50 > 1
+    False
+    """
+
+    def __init__(
+        self,
+        org: Organisation,
+        prices: PriceTable | None = None,
+        *,
+        clock: Callable[[], datetime] | None = None,
+        hold_ttl: timedelta = DEFAULT_HOLD_TTL,
+    ) -> None:
+        store = MemoryStore(org.currency)
+        super().__init__(store, org, prices, clock=clock, hold_ttl=hold_ttl)
