@@ -45,6 +45,12 @@ def _text(_instance: object, attribute: attrs.Attribute[Any], value: object) -> 
         raise InvalidValueError(attribute.name, value, "must be a non-empty string")
 
 
+def _is(kind: type, attribute: attrs.Attribute[Any], value: object) -> None:
+    # attrs' instance_of raises a bare TypeError: usagebill raises its own typed errors.
+    if not isinstance(value, kind):
+        raise InvalidValueError(attribute.name, value, f"must be a {kind.__name__}")
+
+
 def _product(value: object) -> Product:
     try:
         return _PRODUCTS[value]  # type: ignore[index]
@@ -67,10 +73,10 @@ class UsageEvent:
     user_id: str = attrs.field(validator=_text)
     model: str = attrs.field(validator=_text)
     product: Product = attrs.field(converter=_product)
-    usage: TokenUsage = attrs.field(validator=attrs.validators.instance_of(TokenUsage))
+    usage: TokenUsage = attrs.field(validator=lambda _i, a, v: _is(TokenUsage, a, v))
     at: datetime = attrs.field(validator=_aware)
     modifiers: Modifiers = attrs.field(
-        factory=Modifiers, validator=attrs.validators.instance_of(Modifiers)
+        factory=Modifiers, validator=lambda _i, a, v: _is(Modifiers, a, v)
     )
 
     @classmethod

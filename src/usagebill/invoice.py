@@ -18,6 +18,7 @@ How an invoice is made:
 from __future__ import annotations
 
 import bisect
+import decimal
 import hashlib
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
@@ -29,7 +30,7 @@ import attrs
 
 from usagebill.errors import ConflictError, InvalidValueError, UnknownNameError, UsageBillError
 from usagebill.events import Record, UsageEvent, parse_record, record_of
-from usagebill.money import Money, _make
+from usagebill.money import EXACT, ROUNDING, Money, _make
 from usagebill.org import Organisation
 from usagebill.periods import BillingPeriod, zone
 from usagebill.prices import ModelPrice, PriceTable, Rates
@@ -46,6 +47,17 @@ __all__ = [
 
 Outside = Literal["exclude", "reject"]
 _ZERO: Final = Decimal(0)
+_MODIFIERS: Final = tuple(
+    Modifiers(batch=bool(bits & 1), us_only=bool(bits & 2), fast=bool(bits & 4))
+    for bits in range(8)
+)
+"""The modifiers of each bit pattern of :func:`usagebill.events.modifier_bits`."""
+# Prorated seat fees rarely terminate (a 31-day month has a factor 31): keep 30 decimals, far
+# below the minor unit yet few enough digits that every sum of lines stays exact.
+_PRORATION_QUANTUM: Final = Decimal("1e-30")
+_PRORATION: Final = decimal.Context(
+    prec=80, rounding=ROUNDING, traps=[decimal.InvalidOperation, decimal.DivisionByZero]
+)
 
 
 @attrs.frozen
@@ -274,9 +286,10 @@ class InvoiceBuilder:
             return
         try:
             key = self._key(record[1:])
-        except UsageBillError:
+        except UsageBillError as error:
             if seen is not None:
                 del seen[event_id]  # nothing of a refused event is kept
+            error.add_note(f"in usage event {event_id!r}")
             raise
         bucket = self._buckets.get(key)
         if bucket is None:
@@ -306,6 +319,8 @@ class InvoiceBuilder:
         in_tier = tier is not None and counts[0] + counts[2] + counts[3] + counts[4] > (
             tier.above_prompt_tokens
         )
+        if bits:  # refuse a modifier the model does not offer now, not at finish() (memoised)
+            price.compiled(_MODIFIERS[bits], in_tier)
         return (user_id, seat_type, model_id, product, version, in_tier, bits)
 
     def _seat_at(self, user_id: str, at: datetime) -> str:
@@ -371,7 +386,7 @@ class InvoiceBuilder:
     def _usage_line(self, key: tuple[Any, ...], counts: list[int]) -> UsageLine:
         user_id, seat_type, model_id, product, version, in_tier, bits = key
         price: ModelPrice = self.prices.models[model_id].prices[version]
-        modifiers = Modifiers(batch=bool(bits & 1), us_only=bool(bits & 2), fast=bool(bits & 4))
+        modifiers = _MODIFIERS[bits]
         usage = TokenUsage(*counts[1:])
         exact = _make(price.compiled(modifiers, in_tier).amount(usage), self.org.currency)
         return UsageLine(
@@ -429,7 +444,7 @@ def _seat_lines(org: Organisation, period: BillingPeriod) -> list[SeatFeeLine]:
             fees = [(None, seat.monthly_fee)]
             fees += [(name, seat.add_ons[name].monthly_fee) for name in sorted(change.add_ons)]
             for add_on, fee in fees:
-                exact = fee * seconds / total_seconds
+                exact = _prorated(fee, seconds, total_seconds)
                 lines.append(
                     SeatFeeLine(
                         user_id,
@@ -446,10 +461,24 @@ def _seat_lines(org: Organisation, period: BillingPeriod) -> list[SeatFeeLine]:
     return lines
 
 
+def _prorated(fee: Money, seconds: int, total_seconds: int) -> Money:
+    """``fee * seconds / total_seconds``: exact when the quotient terminates, else 30 decimals.
+
+    Fractions of a 31-day month do not terminate, and long quotients of
+    different magnitudes would not add up exactly (``EXACT`` traps): those are
+    rounded, once, far below the minor unit.
+    """
+    context = _PRORATION.copy()  # its own flags: did this division round?
+    share = context.divide(context.multiply(fee.amount, seconds), total_seconds)
+    if context.flags[decimal.Inexact]:
+        share = share.quantize(_PRORATION_QUANTUM, context=context)
+    return _make(share, fee.currency)
+
+
 def _subtotals(pairs: Iterable[tuple[str, Money]], currency: str) -> tuple[Subtotal, ...]:
     sums: dict[str, Decimal] = defaultdict(Decimal)
     for key, amount in pairs:
-        sums[key] += amount.amount
+        sums[key] = EXACT.add(sums[key], amount.amount)  # never the caller's decimal context
     return tuple(Subtotal(key, _make(sums[key], currency)) for key in sorted(sums))
 
 

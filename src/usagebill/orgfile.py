@@ -37,11 +37,11 @@ import tomllib
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import attrs
 
-from usagebill.errors import LoadError
+from usagebill.errors import LoadError, UsageBillError
 from usagebill.limits import PoolLimit, SpendLimits
 from usagebill.money import Money
 from usagebill.org import DEFAULT_THRESHOLDS, Organisation
@@ -49,6 +49,8 @@ from usagebill.seats import AddOn, Member, Role, SeatCatalogue, SeatChange, Seat
 from usagebill.usage import Product
 
 __all__ = ["load_organisation", "organisation_from_dict"]
+
+T = TypeVar("T")
 
 
 @attrs.frozen
@@ -124,7 +126,7 @@ def organisation_from_dict(data: object, source: str = "organisation") -> Organi
         return _organisation(spec, source)
     except LoadError:
         raise
-    except ValueError as error:  # every UsageBillError of a bad file is also a ValueError
+    except (UsageBillError, ValueError) as error:  # e.g. an unknown seat type (a LookupError)
         raise LoadError(source, [("$", str(error))]) from None
 
 
@@ -162,11 +164,17 @@ def _organisation(spec: _OrgSpec, source: str) -> Organisation:
     )
     members, history = [], []
     for position, member in enumerate(spec.members):
-        changes = [_seat_change(member.user_id, seat, source, position) for seat in member.seats]
+        where = f"$.members[{position}]"
+        changes = [
+            _seat_change(member.user_id, seat, source, f"{where}.seats[{index}]")
+            for index, seat in enumerate(member.seats)
+        ]
         if not changes:
-            raise LoadError(source, [(f"$.members[{position}].seats", "must list a seat")])
+            raise LoadError(source, [(f"{where}.seats", "must list a seat")])
         history.extend(changes)
         if member.left is not None:
+            if member.left <= max(change.at for change in changes):
+                raise LoadError(source, [(f"{where}.left", "must come after every seat's 'from'")])
             history.append(SeatChange(member.user_id, member.left, None))
         else:
             last = changes[-1]
@@ -184,13 +192,22 @@ def _organisation(spec: _OrgSpec, source: str) -> Organisation:
     )
 
 
-def _seat_change(user_id: str, seat: dict[str, Any], source: str, position: int) -> SeatChange:
-    from usagebill.serde import structure  # noqa: PLC0415
-
+def _seat_change(user_id: str, seat: dict[str, Any], source: str, where: str) -> SeatChange:
     fields = dict(seat)
     at = fields.pop("from", None)
     if at is None:
-        raise LoadError(source, [(f"$.members[{position}].seats", "each seat needs 'from'")])
-    when = structure(at, datetime, source=f"{source}: members[{position}].seats.from")
-    parsed = structure(fields, _SeatSpec, source=f"{source}: members[{position}].seats")
+        raise LoadError(source, [(where, "each seat needs 'from'")])
+    when = _structure_at(at, datetime, source, f"{where}.from")
+    parsed = _structure_at(fields, _SeatSpec, source, where)
     return SeatChange(user_id, when, parsed.seat_type, parsed.add_ons)
+
+
+def _structure_at(data: object, cls: type[T], source: str, where: str) -> T:
+    """Structure a part of the file, its problems' paths starting at ``where``."""
+    from usagebill.serde import structure  # noqa: PLC0415
+
+    try:
+        return structure(data, cls)
+    except LoadError as error:
+        problems = [(where + path.removeprefix("$"), message) for path, message in error.problems]
+        raise LoadError(source, problems) from None

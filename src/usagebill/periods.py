@@ -27,7 +27,7 @@ from usagebill.errors import InvalidValueError
 
 __all__ = ["BillingPeriod", "zone"]
 
-_LABEL = re.compile(r"(\d{4})-(\d{2})")
+_LABEL = re.compile(r"(\d{4})-(\d{2})", re.ASCII)
 
 
 def zone(name: object) -> tzinfo:
@@ -52,6 +52,16 @@ def _month_start(index: int, anchor_day: int, where: tzinfo) -> datetime:
     return tz.resolve_imaginary(naive.replace(tzinfo=where))
 
 
+# datetime spans years 1 to 9999: a period must start and end within them.
+_FIRST_MONTH = 12  # 0001-01
+_LAST_MONTH = 9999 * 12 + 10  # 9999-11 (its period ends in 9999-12)
+
+
+def _month_index(_instance: object, _attribute: attrs.Attribute[Any], value: object) -> None:
+    if type(value) is not int or not _FIRST_MONTH <= value <= _LAST_MONTH:
+        raise InvalidValueError("period", value, "must be a month from 0001-01 to 9999-11")
+
+
 def _anchor(_instance: object, _attribute: attrs.Attribute[Any], value: object) -> None:
     if type(value) is not int or not 1 <= value <= 31:
         raise InvalidValueError("anchor_day", value, "must be an int from 1 to 31")
@@ -68,7 +78,7 @@ class BillingPeriod:
     (False, True)
     """
 
-    month_index: int
+    month_index: int = attrs.field(validator=_month_index)
     anchor_day: int = attrs.field(default=1, validator=_anchor)
     timezone: str = "UTC"
     start: datetime = attrs.field(init=False, eq=False, repr=False)

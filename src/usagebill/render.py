@@ -154,9 +154,13 @@ def to_csv(invoice: Invoice) -> str:
     """One row per invoice line, with a header; safe to open in a spreadsheet."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
+    quoted = csv.writer(out, lineterminator="\n", quoting=csv.QUOTE_ALL)
     writer.writerow(_RECORD_KEYS)
     for row in to_records(invoice):
-        writer.writerow([_cell(row[key]) for key in _RECORD_KEYS])
+        cells = [_cell(row[key]) for key in _RECORD_KEYS]
+        # The writer quotes a "\n" (its line terminator) but not a lone "\r", which readers
+        # also take for a line break (a new row, whose first cell is not neutralised).
+        (quoted if any("\r" in cell for cell in cells) else writer).writerow(cells)
     return out.getvalue()
 
 
@@ -248,7 +252,8 @@ def to_text(invoice: Invoice, width: int = 100) -> str:
 
 
 def _md(text: str) -> str:
-    return text.replace("|", r"\|")
+    # A table row is one line: a line break in a cell would end it (and start a bogus row).
+    return " ".join(text.replace("|", r"\|").splitlines())
 
 
 def _md_table(headers: Sequence[str], rows: Iterable[Sequence[str]], right: int = 1) -> list[str]:
