@@ -338,9 +338,15 @@ class InvoiceBuilder:
 
     def merge(self, other: InvoiceBuilder) -> InvoiceBuilder:
         """Add another part of the same month into this builder; returns this builder."""
+        if other is self:
+            raise InvalidValueError("other", other.period.label, "must be another builder")
         if (other.org, other.period, other.prices) != (self.org, self.period, self.prices):
             raise InvalidValueError(
                 "other", other.period.label, "must bill the same organisation, period and prices"
+            )
+        if (self._seen is None) != (other._seen is None):
+            raise InvalidValueError(
+                "other", other.period.label, "must deduplicate events like this builder"
             )
         twice: list[tuple[Any, ...]] = []
         if self._seen is not None and other._seen is not None:

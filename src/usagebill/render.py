@@ -200,7 +200,8 @@ def _summary(invoice: Invoice) -> list[tuple[str, Money]]:
 
 def _usage_detail(line: UsageLine) -> str:
     usage = line.usage
-    parts = [f"{line.requests:,} requests", f"in {_tokens(usage.input_tokens)}"]
+    noun = "request" if line.requests == 1 else "requests"
+    parts = [f"{line.requests:,} {noun}", f"in {_tokens(usage.input_tokens)}"]
     parts += [f"out {_tokens(usage.output_tokens)}"]
     if usage.cache_write_5m_tokens:
         parts.append(f"cache write 5m {_tokens(usage.cache_write_5m_tokens)}")
