@@ -16,6 +16,7 @@ Money('12.3', 'USD')
 
 from __future__ import annotations
 
+import enum
 import json
 import typing
 from collections.abc import Callable, Mapping
@@ -25,7 +26,7 @@ from typing import Any, TypeVar
 
 import attrs
 import cattrs
-from cattrs.cols import homogenous_tuple_structure_factory
+from cattrs.cols import homogenous_tuple_structure_factory, mapping_structure_factory
 from cattrs.errors import (
     AttributeValidationNote,
     ClassValidationError,
@@ -51,6 +52,15 @@ def _strict(kind: type, name: str) -> Callable[[object, type], Any]:
         return value
 
     return structure
+
+
+def _enum(value: object, type_: type[enum.Enum]) -> enum.Enum:
+    """A member of a StrEnum or IntEnum, from its exact value (not True for 1)."""
+    members = [member.value for member in type_]
+    kind = str if issubclass(type_, str) else int
+    if type(value) is kind and value in members:
+        return type_(value)
+    raise InvalidValueError("value", value, f"must be one of {members}")
 
 
 def _decimal(value: object, _type: type) -> Decimal:
@@ -101,6 +111,22 @@ def _frozendict_structure(type_: Any, conv: cattrs.Converter) -> Callable[[objec
     return structure
 
 
+def _is_dict(type_: Any) -> bool:
+    return type_ is dict or typing.get_origin(type_) in (dict, Mapping)
+
+
+def _dict_structure(type_: Any, conv: cattrs.Converter) -> Callable[[object, Any], Any]:
+    """Dicts come from JSON objects only (cattrs would fail on a list with AttributeError)."""
+    items = mapping_structure_factory(type_, conv)
+
+    def structure(data: object, _type: Any) -> dict[Any, Any]:
+        if not isinstance(data, Mapping):
+            raise InvalidValueError("value", data, "must be a mapping")
+        return items(data, _type)  # type: ignore[no-any-return]
+
+    return structure
+
+
 def _is_homogeneous_tuple(type_: Any) -> bool:
     args = typing.get_args(type_)
     return typing.get_origin(type_) is tuple and len(args) == 2 and args[1] is Ellipsis
@@ -140,12 +166,16 @@ def make_converter() -> cattrs.Converter:
     conv.register_structure_hook(str, _strict(str, "a string"))
     conv.register_structure_hook(int, _strict(int, "an integer"))
     conv.register_structure_hook(bool, _strict(bool, "true or false"))
+    # The str and int hooks would also catch StrEnum and IntEnum fields, unchecked.
+    conv.register_structure_hook(enum.StrEnum, _enum)
+    conv.register_structure_hook(enum.IntEnum, _enum)
     conv.register_structure_hook(Decimal, _decimal)
     conv.register_unstructure_hook(Decimal, str)
     conv.register_structure_hook(datetime, _datetime)
     conv.register_unstructure_hook(datetime, datetime.isoformat)
     conv.register_structure_hook(date, _date)
     conv.register_unstructure_hook(date, date.isoformat)
+    conv.register_structure_hook_factory(_is_dict, _dict_structure)
     conv.register_structure_hook_factory(_is_frozendict, _frozendict_structure)
     conv.register_structure_hook_factory(_is_homogeneous_tuple, _tuple_structure)
     conv.register_structure_hook_factory(attrs.has, _attrs_structure)
@@ -233,6 +263,8 @@ def from_json(text: str | bytes, cls: type[T], source: str = "JSON") -> T:
         data = json.loads(text)
     except json.JSONDecodeError as error:
         raise LoadError(source, [(f"line {error.lineno}", error.msg)]) from None
+    except UnicodeDecodeError as error:  # bytes that are not UTF-8, -16 or -32
+        raise LoadError(source, [("$", str(error))]) from None
     return structure(data, cls, source)
 
 
@@ -246,7 +278,9 @@ def _message(error: BaseException) -> str:
     return str(error)
 
 
-def _problems(error: BaseException, path: str = "$") -> list[tuple[str, str]]:
+def _problems(
+    error: BaseException, path: str = "$", *, own_check: bool = False
+) -> list[tuple[str, str]]:
     """Flatten cattrs' exception tree into (path, message) pairs."""
     if isinstance(error, (ClassValidationError, IterableValidationError)):
         with_notes, others = error.group_exceptions()
@@ -260,9 +294,13 @@ def _problems(error: BaseException, path: str = "$") -> list[tuple[str, str]]:
                 else f"{path}[{note.index!r}]",
             )
         ]
-        return problems + [problem for child in others for problem in _problems(child, path)]
-    if isinstance(error, InvalidValueError) and error.field != "value":
-        # Raised by the value type's own checks, which name the field: extend the path.
+        # Errors without a note were raised by the class itself (its validators and
+        # converters, after every field's hook succeeded), not by a field's hook.
+        return problems + [
+            problem for child in others for problem in _problems(child, path, own_check=True)
+        ]
+    if own_check and isinstance(error, InvalidValueError):
+        # A value type's own check names the field (e.g. "output", "prices[1].effective_from").
         field = error.field
         path = f"{path}{field}" if field.startswith("[") else f"{path}.{field}"
     return [(path, _message(error))]

@@ -9,6 +9,7 @@ for round-trip and loader tests.
 
 from __future__ import annotations
 
+import functools
 import string
 from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
@@ -188,7 +189,7 @@ def model_prices(*, dated: bool | None = None) -> st.SearchStrategy[ModelPrice]:
     else:
         effective_from = st.none()
     return st.builds(
-        lambda rates, extra, **fields: ModelPrice(rates, **extra, **fields),
+        lambda base, extra, **fields: ModelPrice(base, **extra, **fields),
         rates(),
         extra,
         web_search_per_1k=st.none() | decimals_for_money(min_value=0, max_value=50, max_places=2),
@@ -201,14 +202,24 @@ def model_prices(*, dated: bool | None = None) -> st.SearchStrategy[ModelPrice]:
     )
 
 
-@st.composite
-def _listing(draw: st.DrawFn, aliases: st.SearchStrategy[list[str]]) -> ModelListing:
+@functools.cache
+def _listing_parts() -> tuple[st.SearchStrategy[list[datetime]], st.SearchStrategy[ModelPrice]]:
+    # Built once: making strategies on every draw would dominate the drawing time.
+    starts = st.lists(aware_datetimes(), min_size=1, max_size=3, unique=True)
+    return starts, model_prices(dated=False)
+
+
+_retired_dates = st.none() | st.dates(date(2020, 1, 1), date(2035, 12, 31))
+
+
+def _draw_listing(draw: st.DrawFn, aliases: list[str]) -> ModelListing:
+    starts_strategy, undated_prices = _listing_parts()
     # Distinct instants, sorted: every version starts strictly after the one before.
-    starts = sorted(draw(st.lists(aware_datetimes(), min_size=1, max_size=3, unique=True)))
+    starts = sorted(draw(starts_strategy))
     undated_first = draw(st.booleans())
     prices = [
         attrs.evolve(
-            draw(model_prices(dated=False)),
+            draw(undated_prices),
             effective_from=None if position == 0 and undated_first else start,
         )
         for position, start in enumerate(starts)
@@ -216,9 +227,9 @@ def _listing(draw: st.DrawFn, aliases: st.SearchStrategy[list[str]]) -> ModelLis
     return ModelListing(
         prices=tuple(prices),
         display_name=draw(_texts),
-        aliases=tuple(draw(aliases)),
+        aliases=tuple(aliases),
         status=draw(_texts),
-        retired=draw(st.none() | st.dates(date(2020, 1, 1), date(2035, 12, 31))),
+        retired=draw(_retired_dates),
     )
 
 
@@ -233,29 +244,39 @@ def model_ids() -> st.SearchStrategy[str]:
 
 def model_listings() -> st.SearchStrategy[ModelListing]:
     """A model with one to three price versions, dated in increasing order, and aliases."""
-    return _listing(st.lists(model_ids(), max_size=2, unique=True))
+    aliases = st.lists(model_ids(), max_size=2, unique=True)
 
+    @st.composite
+    def listing(draw: st.DrawFn) -> ModelListing:
+        return _draw_listing(draw, draw(aliases))
 
-@st.composite
-def _table(draw: st.DrawFn, max_models: int) -> PriceTable:
-    count = draw(st.integers(0, max_models))
-    names = draw(st.lists(model_ids(), min_size=count, max_size=count * 3, unique=True))
-    ids, spare = names[:count], names[count:]
-    models = {}
-    for position, model_id in enumerate(ids):
-        mine = spare[position::count] if count else []  # each spare name to one model only
-        models[model_id] = draw(_listing(st.just(mine)))
-    return PriceTable(
-        version=draw(_texts),
-        models=models,
-        currency=draw(currencies()),
-        source=draw(_texts),
-    )
+    return listing()
 
 
 def price_tables(max_models: int = 4) -> st.SearchStrategy[PriceTable]:
     """Price tables of up to ``max_models`` models whose ids and aliases never clash."""
-    return _table(max_models)
+    # Draw every name at once, unique, then deal them out: ids first, the rest as aliases.
+    names = st.integers(0, max_models).flatmap(
+        lambda count: st.tuples(
+            st.just(count),
+            st.lists(model_ids(), min_size=count, max_size=count * 3, unique=True),
+        )
+    )
+    codes = currencies()
+
+    @st.composite
+    def table(draw: st.DrawFn) -> PriceTable:
+        count, drawn = draw(names)
+        ids, spare = drawn[:count], drawn[count:]
+        models = {
+            model_id: _draw_listing(draw, spare[position::count])
+            for position, model_id in enumerate(ids)
+        }
+        return PriceTable(
+            version=draw(_texts), models=models, currency=draw(codes), source=draw(_texts)
+        )
+
+    return table()
 
 
 def money_dicts() -> st.SearchStrategy[dict[str, object]]:
