@@ -24,7 +24,7 @@ import functools
 import json
 import tomllib
 from collections.abc import Callable, Iterable, Mapping
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from importlib import resources
 from pathlib import Path
@@ -39,7 +39,7 @@ from usagebill.errors import (
     UnknownModelError,
     UnsupportedModifierError,
 )
-from usagebill.money import EXACT, Money, _currency, exact_decimal
+from usagebill.money import EXACT, Money, _currency, _make, exact_decimal
 from usagebill.usage import Modifiers, TokenUsage
 
 __all__ = [
@@ -213,11 +213,17 @@ class ModelPrice:
 
     def compiled(self, modifiers: Modifiers, in_tier: bool) -> _Compiled:
         """The integer form of :meth:`rates_for`, memoised: the hot path of rating."""
-        key = modifiers.batch | modifiers.us_only << 1 | modifiers.fast << 2 | in_tier << 3
-        compiled = self._compiled.get(key)
+        return self.compiled_bits(
+            modifiers.batch | modifiers.us_only << 1 | modifiers.fast << 2 | in_tier << 3
+        )
+
+    def compiled_bits(self, bits: int) -> _Compiled:
+        """:meth:`compiled` keyed by bits: batch 1, us_only 2, fast 4, in the tier 8."""
+        compiled = self._compiled.get(bits)
         if compiled is None:
-            compiled = self._compiled[key] = _Compiled.of(
-                self.rates_for(modifiers, in_tier=in_tier), self.web_search_per_1k
+            modifiers = Modifiers.of(bool(bits & 1), bool(bits & 2), bool(bits & 4))
+            compiled = self._compiled[bits] = _Compiled.of(
+                self.rates_for(modifiers, in_tier=bool(bits & 8)), self.web_search_per_1k
             )
         return compiled
 
@@ -308,7 +314,10 @@ class ModelListing:
     def price_at(self, at: datetime) -> ModelPrice:
         """The price in force at ``at`` (a timezone-aware datetime)."""
         _check_aware(at)
-        for price in reversed(self.prices):  # a handful of versions at most
+        prices = self.prices
+        if len(prices) == 1 and prices[0].effective_from is None:
+            return prices[0]
+        for price in reversed(prices):  # a handful of versions at most
             if price.effective_from is None or price.effective_from <= at:
                 return price
         raise InvalidValueError(
@@ -353,6 +362,7 @@ class PriceTable:
     currency: str = attrs.field(default="USD", validator=lambda _i, _a, v: _currency(v))
     source: str = ""
     _index: dict[str, str] = attrs.field(init=False, eq=False, hash=False, repr=False)
+    _listings: dict[str, ModelListing] = attrs.field(init=False, eq=False, hash=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
         index: dict[str, str] = {}
@@ -369,6 +379,7 @@ class PriceTable:
                         f"is already a name of {index[name]!r}",
                     )
         object.__setattr__(self, "_index", index)
+        object.__setattr__(self, "_listings", {name: self.models[i] for name, i in index.items()})
 
     # --- loading ------------------------------------------------------------------------
 
@@ -424,8 +435,10 @@ class PriceTable:
 
     def price(self, model: str, at: datetime) -> ModelPrice:
         """The price of ``model`` in force at ``at``."""
-        _check_aware(at)
-        return self.models[self.resolve(model)].price_at(at)
+        listing = self._listings.get(model) if type(model) is str else None
+        if listing is None:
+            listing = self.models[self.resolve(model)]  # raises UnknownModelError
+        return listing.price_at(at)
 
     # --- rating -------------------------------------------------------------------------
 
@@ -440,8 +453,11 @@ class PriceTable:
         fast: bool = False,
     ) -> Money:
         """The exact cost of one request, never rounded."""
-        modifiers = Modifiers(batch=batch, us_only=us_only, fast=fast)
-        return Money(self.amount(model, usage, at, modifiers), self.currency)
+        if not type(batch) is type(us_only) is type(fast) is bool:  # checked: callers may not type
+            Modifiers(batch=batch, us_only=us_only, fast=fast)  # type: ignore[unreachable]
+        price = self.price(model, at)
+        bits = batch | us_only << 1 | fast << 2 | price.in_tier(usage) << 3
+        return _make(price.compiled_bits(bits).amount(usage), self.currency)
 
     def amount(self, model: str, usage: TokenUsage, at: datetime, modifiers: Modifiers) -> Decimal:
         """:meth:`cost` as a bare Decimal in the table's currency: the hot path."""
@@ -467,5 +483,7 @@ class PriceTable:
 
 
 def _check_aware(at: object) -> None:
+    if type(at) is datetime and at.tzinfo is UTC:  # the common case, checked first
+        return
     if not isinstance(at, datetime) or at.utcoffset() is None:
         raise InvalidValueError("at", at, "must be a timezone-aware datetime")
