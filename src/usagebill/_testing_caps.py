@@ -17,6 +17,7 @@ strategy is *sound*: it never generates a value its constructor would refuse.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -50,13 +51,24 @@ CURRENCIES: Final = ("USD", "EUR", "JPY")
 START: Final = datetime(2026, 10, 1, tzinfo=UTC)
 """When the drawn organisations were created, unless told otherwise."""
 
-_NON_PRIMARY: Final = (Role.OWNER, Role.ADMIN, Role.MEMBER)
+_CURRENCIES: Final = st.sampled_from(CURRENCIES)
+_ROLES: Final = st.sampled_from((Role.OWNER, Role.ADMIN, Role.MEMBER))
+_PRODUCTS: Final = st.frozensets(st.sampled_from(list(Product)))
+_ONE_IN_FOUR: Final = st.integers(0, 3).map(lambda value: value == 0)
+_NAMES: Final = st.sampled_from(["acme", "initech", "globex"])
 
 
-def _currency(currency: str | None) -> st.SearchStrategy[str]:
-    return st.sampled_from(CURRENCIES) if currency is None else st.just(currency)
+@functools.cache
+def _sampled(values: tuple[str, ...]) -> st.SearchStrategy[str]:
+    return st.sampled_from(values)
 
 
+@functools.cache
+def _subsets(values: tuple[str, ...]) -> st.SearchStrategy[frozenset[str]]:
+    return st.frozensets(st.sampled_from(values))
+
+
+@functools.lru_cache(maxsize=256)
 def amounts(
     *,
     currency: str = "USD",
@@ -80,17 +92,27 @@ def amounts(
     ).map(lambda value: Money(value, currency))
 
 
+@functools.lru_cache(maxsize=64)
 def caps(
     *, currency: str = "USD", max_value: Decimal | int = 100, places: int = 2
 ) -> st.SearchStrategy[Money | None]:
-    """A cap: ``None`` (no cap), exactly zero (no spend at all), or a positive amount."""
-    return st.one_of(
-        st.none(),
-        st.just(Money.zero(currency)),
-        amounts(currency=currency, max_value=max_value, places=places),
-    )
+    """A cap: ``None`` (no cap, 3 in 10), exactly zero (no spend at all, 1 in 10), or an amount.
+
+    Zero is drawn on purpose (it is a cap, not "unlimited") but not so often that
+    every organisation has one.
+    """
+    zero = Money.zero(currency)
+    some = amounts(currency=currency, max_value=max_value, places=places)
+
+    def pick(kind: int) -> st.SearchStrategy[Money | None]:
+        if kind < 3:
+            return st.none()
+        return st.just(zero) if kind == 3 else some
+
+    return st.integers(0, 9).flatmap(pick)
 
 
+@functools.cache
 def user_ids(*, min_size: int = 1, max_size: int = 5) -> st.SearchStrategy[list[str]]:
     """Distinct, short, readable member ids."""
     return st.lists(
@@ -101,6 +123,7 @@ def user_ids(*, min_size: int = 1, max_size: int = 5) -> st.SearchStrategy[list[
     )
 
 
+@functools.cache
 def thresholds() -> st.SearchStrategy[tuple[Decimal, ...]]:
     """Notification thresholds: the default 75/90/100 %, or 1..4 distinct fractions up to 150 %."""
     custom = st.lists(
@@ -117,7 +140,7 @@ def seat_catalogues(
     draw: st.DrawFn, *, currency: str | None = None, extra_seat_types: int = 1
 ) -> SeatCatalogue:
     """The source's two seat types (fees drawn), plus up to ``extra_seat_types`` custom ones."""
-    code = draw(_currency(currency))
+    code = draw(_CURRENCIES if currency is None else st.just(currency))
     fee = amounts(currency=code, max_value=200)
     catalogue = SeatCatalogue.enterprise(
         chat_fee=draw(fee),
@@ -130,7 +153,7 @@ def seat_catalogues(
     seat_types = dict(catalogue.seat_types)
     for index in range(extra):
         name = f"seat_{index}"
-        products = draw(st.frozensets(st.sampled_from(list(Product))))
+        products = draw(_PRODUCTS)
         add_ons = draw(st.booleans())
         seat_types[name] = SeatType(
             name,
@@ -148,12 +171,12 @@ def members(
     """One member per id, on seats of ``catalogue``; exactly one (``primary``, else the first)."""
     owner = ids[0] if primary is None else primary
     result = []
-    seat_names = sorted(catalogue.seat_types)
+    seat_names = _sampled(tuple(sorted(catalogue.seat_types)))
     for user_id in ids:
-        seat_type = draw(st.sampled_from(seat_names))
-        offered = sorted(catalogue.get(seat_type).add_ons)
-        add_ons = draw(st.frozensets(st.sampled_from(offered))) if offered else frozenset()
-        role = Role.PRIMARY_OWNER if user_id == owner else draw(st.sampled_from(_NON_PRIMARY))
+        seat_type = draw(seat_names)
+        offered = tuple(sorted(catalogue.get(seat_type).add_ons))
+        add_ons = draw(_subsets(offered)) if offered else frozenset()
+        role = Role.PRIMARY_OWNER if user_id == owner else draw(_ROLES)
         result.append(Member(user_id, role, seat_type, add_ons))
     return result
 
@@ -169,16 +192,21 @@ def spend_limits(
 ) -> SpendLimits:
     """Caps for ``catalogue`` and members ``ids`` at any subset of levels, zero caps included."""
     cap = caps(currency=catalogue.currency, max_value=max_value, places=places)
-    pool = st.builds(PoolLimit, pool_cap=cap, member_default=cap)
-    seat_types = draw(
-        st.dictionaries(st.sampled_from(sorted(catalogue.seat_types)), pool, max_size=3)
-    )
+    pool = _pools(cap)
+    seat_types = {}
+    for seat_type in sorted(draw(_subsets(tuple(sorted(catalogue.seat_types))))):
+        seat_types[seat_type] = draw(pool)
     users: dict[str, Money] = {}
-    for user_id in draw(st.lists(st.sampled_from(list(ids)), unique=True)) if ids else ():
+    for user_id in sorted(draw(_subsets(tuple(ids)))) if ids else ():
         value = draw(cap)
         if value is not None:
             users[user_id] = value
     return SpendLimits(organisation=draw(pool), seat_types=seat_types, users=users)
+
+
+@functools.cache
+def _pools(cap: st.SearchStrategy[Money | None]) -> st.SearchStrategy[PoolLimit]:
+    return st.builds(PoolLimit, pool_cap=cap, member_default=cap)
 
 
 @st.composite
@@ -199,7 +227,7 @@ def organisations(
     people = draw(members(catalogue, ids, primary=primary))
     spend_caps = draw(spend_limits(catalogue, ids, max_value=max_cap)) if limits else None
     return Organisation.create(
-        draw(st.sampled_from(["acme", "initech", "globex"])),
+        draw(_NAMES),
         catalogue,
         people,
         at=at,
@@ -250,18 +278,19 @@ def spends(
     room left on every level of its path, so the result is within every cap.
     """
     currency = org.currency
-    seat_names = sorted(org.catalogue.seat_types)
+    seat_names = _sampled(tuple(sorted(org.catalogue.seat_types)))
     people = sorted(org.members)
     if former_members:
         people.append("former")
+    who = _sampled(tuple(people))
     spend = Spend(currency)
     charge = amounts(currency=currency, max_value=max_value)
     for _ in range(draw(st.integers(min_value=0, max_value=max_charges))):
-        user_id = draw(st.sampled_from(people))
+        user_id = draw(who)
         member = org.members.get(user_id)
         current = CHAT if member is None else member.seat_type
-        if current not in org.catalogue.seat_types or draw(st.integers(0, 3)) == 0:
-            seat_type = draw(st.sampled_from(seat_names))
+        if current not in org.catalogue.seat_types or draw(_ONE_IN_FOUR):
+            seat_type = draw(seat_names)
         else:
             seat_type = current
         amount = draw(charge)
@@ -269,6 +298,6 @@ def spends(
             room = _room(org, spend, user_id, seat_type)
             if room is not None:
                 amount = Money(max(min(amount.amount, room), Decimal(0)), currency)
-        held = holds and draw(st.integers(0, 3)) == 0
+        held = holds and draw(_ONE_IN_FOUR)
         spend = (spend.hold if held else spend.record)(user_id, seat_type, amount)
     return spend

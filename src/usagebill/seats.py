@@ -56,12 +56,13 @@ def _name(_instance: object, attribute: attrs.Attribute[Any], value: object) -> 
         raise InvalidValueError(attribute.name, value, "must be a non-empty string")
 
 
+_ROLES: Final = frozenset(role.value for role in Role)
+
+
 def _role(value: object) -> Role:
-    try:
+    if isinstance(value, str) and value in _ROLES:  # a Role, or the value of one
         return Role(value)
-    except ValueError:
-        roles = [role.value for role in Role]
-        raise InvalidValueError("role", value, f"must be one of {roles}") from None
+    raise InvalidValueError("role", value, f"must be one of {[role.value for role in Role]}")
 
 
 def _fee(_instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
