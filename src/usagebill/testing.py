@@ -17,6 +17,18 @@ from decimal import Decimal
 import attrs
 from hypothesis import strategies as st
 
+# Organisations, caps and spend are drawn in their own module and handed out from here.
+from usagebill._testing_caps import (
+    amounts,
+    caps,
+    members,
+    organisations,
+    seat_catalogues,
+    spend_limits,
+    spends,
+    thresholds,
+    user_ids,
+)
 from usagebill.errors import InvalidValueError
 from usagebill.money import Money
 from usagebill.prices import ContextTier, ModelListing, ModelPrice, PriceTable, Rates
@@ -24,10 +36,13 @@ from usagebill.serde import to_dict
 from usagebill.usage import Modifiers, TokenUsage
 
 __all__ = [
+    "amounts",
     "aware_datetimes",
+    "caps",
     "context_tiers",
     "currencies",
     "decimals_for_money",
+    "members",
     "model_ids",
     "model_listing_dicts",
     "model_listings",
@@ -37,13 +52,20 @@ __all__ = [
     "modifiers_dicts",
     "money",
     "money_dicts",
+    "organisations",
     "price_table_dicts",
     "price_tables",
     "rates",
     "rates_dicts",
+    "seat_catalogues",
+    "spend_limits",
+    "spends",
+    "thresholds",
     "token_usage_dicts",
     "token_usages",
+    "user_ids",
 ]
+
 
 #: A spread of ISO 4217 codes covering every minor unit: 2 decimals, 0 (JPY), 3 (KWD), 4 (CLF).
 _CURRENCIES = ("USD", "EUR", "GBP", "CHF", "JPY", "KRW", "KWD", "BHD", "CLF")
