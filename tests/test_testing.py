@@ -15,6 +15,7 @@ from usagebill import (
     Money,
     PriceTable,
     Rates,
+    SeatCatalogue,
     TokenUsage,
     minor_unit,
     testing,
@@ -30,8 +31,11 @@ heavy = settings(max_examples=max(10, settings().max_examples // 4))
 def test_all_lists_every_strategy():
     """__all__ is sorted and names only strategy factories."""
     assert testing.__all__ == sorted(testing.__all__)
+    needs_arguments = {"members"}  # a catalogue and the user ids to seat
+    catalogue = SeatCatalogue.enterprise(chat_fee=Money(20), chat_and_claude_code_fee=Money(40))
     for name in testing.__all__:
-        assert isinstance(getattr(testing, name)(), st.SearchStrategy), name
+        args = (catalogue, ["ada"]) if name in needs_arguments else ()
+        assert isinstance(getattr(testing, name)(*args), st.SearchStrategy), name
 
 
 @given(testing.decimals_for_money(min_value=-5, max_value=7, max_places=3))
