@@ -10,9 +10,11 @@ from hypothesis import strategies as st
 
 from usagebill import (
     InvalidValueError,
+    Member,
     ModelPrice,
     Modifiers,
     Money,
+    Organisation,
     PriceTable,
     Rates,
     SeatCatalogue,
@@ -31,11 +33,21 @@ heavy = settings(max_examples=max(10, settings().max_examples // 4))
 def test_all_lists_every_strategy():
     """__all__ is sorted and names only strategy factories."""
     assert testing.__all__ == sorted(testing.__all__)
-    needs_arguments = {"members"}  # a catalogue and the user ids to seat
     catalogue = SeatCatalogue.enterprise(chat_fee=Money(20), chat_and_claude_code_fee=Money(40))
+    org = Organisation.create(
+        "acme",
+        catalogue,
+        [Member("ada", "primary_owner", "chat")],
+        at=datetime(2026, 1, 1, tzinfo=UTC),
+    )
+    arguments = {  # the strategies that draw around a given catalogue or organisation
+        "members": (catalogue, ["ada"]),
+        "spend_limits": (catalogue, ["ada"]),
+        "spends": (org,),
+    }
     for name in testing.__all__:
-        args = (catalogue, ["ada"]) if name in needs_arguments else ()
-        assert isinstance(getattr(testing, name)(*args), st.SearchStrategy), name
+        strategy = getattr(testing, name)(*arguments.get(name, ()))
+        assert isinstance(strategy, st.SearchStrategy), name
 
 
 @given(testing.decimals_for_money(min_value=-5, max_value=7, max_places=3))
