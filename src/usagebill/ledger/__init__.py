@@ -5,6 +5,8 @@ Three stores behave the same: :class:`MemoryLedger` (one process, tests),
 ``PostgresLedger`` (``usagebill[postgres]``, many hosts).
 """
 
+from typing import TYPE_CHECKING
+
 from usagebill.ledger.core import (
     DEFAULT_HOLD_TTL,
     ChargeResult,
@@ -19,6 +21,9 @@ from usagebill.ledger.core import (
 from usagebill.ledger.memory import MemoryLedger, MemoryStore
 from usagebill.ledger.sqlite import SqliteLedger, SqliteStore
 
+if TYPE_CHECKING:
+    from usagebill.ledger.postgres import PostgresLedger, PostgresStore
+
 __all__ = [
     "DEFAULT_HOLD_TTL",
     "ChargeResult",
@@ -28,9 +33,20 @@ __all__ = [
     "MemoryLedger",
     "MemoryStore",
     "PathSpend",
+    "PostgresLedger",
+    "PostgresStore",
     "SettleResult",
     "SqliteLedger",
     "SqliteStore",
     "Store",
     "Transaction",
 ]
+
+
+def __getattr__(name: str) -> object:
+    """Import the PostgreSQL store on first use, so that psycopg stays optional."""
+    if name in {"PostgresLedger", "PostgresStore"}:
+        from usagebill.ledger import postgres  # noqa: PLC0415  (needs usagebill[postgres])
+
+        return getattr(postgres, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
