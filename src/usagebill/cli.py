@@ -3,6 +3,8 @@
     usagebill invoice --org ORG.toml --events USAGE.jsonl --period 2026-10 [--format text]
     usagebill prices [--at 2026-10-15] [--format text|json]
     usagebill cost --model claude-sonnet-4-6 --input 2000 --output 500 [--at ...] [--batch]
+    usagebill whatif --org ORG.toml --scenario SCENARIO.toml --events USAGE.jsonl --period 2026-10
+    usagebill forecast --org ORG.toml --events USAGE.jsonl --period 2026-10 --as-of 2026-10-15
 
 Errors in the input stop the command with exit status 2 and a message naming
 the file, the line and the rule (``--skip-invalid`` skips bad event lines and
@@ -21,15 +23,19 @@ from pathlib import Path
 from typing import IO, Final
 
 import attrs
+from dateutil import tz
 
 from usagebill.errors import UsageBillError
+from usagebill.events import UsageEvent
+from usagebill.forecast import forecast
 from usagebill.invoice import Invoice, InvoiceBuilder
 from usagebill.orgfile import load_organisation
-from usagebill.periods import BillingPeriod
+from usagebill.periods import BillingPeriod, zone
 from usagebill.prices import PriceTable
 from usagebill.render import to_csv, to_markdown, to_text
 from usagebill.serde import to_json
 from usagebill.usage import Modifiers, TokenUsage
+from usagebill.whatif import load_scenario, whatif
 
 __all__ = ["main", "run"]
 
@@ -165,6 +171,45 @@ def _cost(args: argparse.Namespace, out: IO[str], _err: IO[str]) -> int:
     return 0
 
 
+def _usage_events(args: argparse.Namespace, err: IO[str]) -> list[UsageEvent]:
+    """Every event of the events file (bad lines stop the command, or are skipped)."""
+    events = []
+    for number, line in enumerate(_lines(args.events), start=1):
+        if not line.strip():
+            continue
+        try:
+            events.append(UsageEvent.from_dict(json.loads(line)))
+        except (json.JSONDecodeError, UsageBillError) as error:
+            reason = f"{args.events}:{number}: {error}"
+            if not args.skip_invalid:
+                raise _InputError(reason) from None
+            print(f"skipped {reason}", file=err)
+    return events
+
+
+def _whatif(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
+    org = load_organisation(args.org)
+    period = BillingPeriod.of(args.period, anchor_day=org.billing_anchor_day, timezone=org.timezone)
+    scenario = load_scenario(args.scenario, currency=org.currency)
+    result = whatif(org, _usage_events(args, err), period, scenario, _prices(args.prices))
+    out.write(result.to_markdown() if args.format == "md" else result.to_text())
+    return 0
+
+
+def _forecast(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
+    org = load_organisation(args.org)
+    period = BillingPeriod.of(args.period, anchor_day=org.billing_anchor_day, timezone=org.timezone)
+    try:  # a date or a datetime without offset is the organisation's local time
+        as_of = datetime.fromisoformat(args.as_of)
+    except ValueError:
+        raise _InputError(f"--as-of {args.as_of!r} is not an ISO 8601 date or datetime") from None
+    if as_of.tzinfo is None:
+        as_of = tz.resolve_imaginary(as_of.replace(tzinfo=zone(org.timezone)))
+    result = forecast(org, _usage_events(args, err), period, as_of, _prices(args.prices))
+    out.write(result.to_text())
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="usagebill", description="Exact usage-based billing for seat-based AI products."
@@ -204,6 +249,22 @@ def _parser() -> argparse.ArgumentParser:
     cost.add_argument("--at", help="when the request ran (default: now)")
     cost.add_argument("--prices", help="a price table file instead of the built-in")
     cost.set_defaults(run=_cost)
+
+    what = commands.add_parser("whatif", help="re-bill a period under a scenario; print the diff")
+    ahead = commands.add_parser("forecast", help="project a period's spend and its caps' dates")
+    for command in (what, ahead):
+        command.add_argument("--org", required=True, help="the organisation file (TOML)")
+        command.add_argument("--events", required=True, help="usage events, JSON Lines")
+        command.add_argument("--period", required=True, help="the period's month, YYYY-MM")
+        command.add_argument("--prices", help="a price table file instead of the built-in")
+        command.add_argument("--skip-invalid", action="store_true", help="skip bad event lines")
+    what.add_argument("--scenario", required=True, help="the scenario file (TOML)")
+    what.add_argument("--format", choices=("text", "md"), default="text")
+    what.set_defaults(run=_whatif)
+    ahead.add_argument(
+        "--as-of", required=True, help="forecast from this date (local midnight) or datetime"
+    )
+    ahead.set_defaults(run=_forecast)
     return parser
 
 

@@ -1,0 +1,623 @@
+"""Month-end forecasts: where spend is heading, and when each cap would be reached.
+
+Halfway through a month an owner wants to know two things: what the usage
+bill will come to, and which caps will stop people before the month ends. A
+:class:`Forecast` answers both from the period's events up to ``as_of``.
+
+The method, and its limits, stated plainly:
+
+* **Spend so far** is the exact price of every request in ``[start, as_of)``
+  (each event id once), attributed like the invoice: to the member, and to the
+  seat type they held when they made it. It is usage only — seat fees are
+  known in advance and capped by nothing. It is rounded once, where an invoice
+  sums its rounded lines, so the two may differ by a few cents.
+* **Run rate.** The projection assumes the rest of the period spends at the
+  mean rate observed so far: ``projected = spent * period / elapsed``, in real
+  seconds (a day with a daylight-saving change has 23 or 25 hours). This is
+  the mean daily spend over the elapsed local days, scaled to the remaining
+  time. It knows nothing of weekdays, holidays, growth, or members who join
+  later; a month with a quiet start is underestimated, one with a busy start
+  overestimated.
+* **Uncertainty band.** The spread comes from the day-to-day variation of the
+  complete local days observed so far (days in the organisation's time zone):
+  ``sd`` is their sample standard deviation, and the band is
+  ``projected +/- 1.28 * sd * sqrt(remaining days)`` — about 80 % if days were
+  independent draws from a normal distribution, which they are not quite
+  (weekly cycles, bursts). The uncertainty of the mean itself is left out, so
+  the band is, if anything, too narrow early in a month. The low end is
+  clipped at the spend so far (spend never goes down). With fewer than two
+  complete days there is no spread to measure: ``low`` and ``high`` are
+  ``None``.
+* **Caps.** For each member's effective limit (from the seat they hold at
+  ``as_of``), each seat type's pool cap and the organisation's pool cap: if
+  spend has reached it (``spent >= cap``), the instant it did; else, at the
+  scope's own run rate, the instant it would, if that falls inside the period.
+  A real gateway denies requests at the cap, so "reached" means "from then on,
+  that scope's members are refused".
+* **A finished period** (``as_of`` at or after its end) gives its actual
+  figures: projected equals spent, the band has zero width, and only caps that
+  were actually reached have a date.
+
+Statistics need square roots, which no decimal holds exactly: they are
+computed with 34 significant digits and every shown figure is rounded once,
+by :meth:`~usagebill.money.Money.rounded`. No float is involved.
+"""
+
+from __future__ import annotations
+
+import decimal
+import enum
+import html
+from collections.abc import Iterable
+from datetime import UTC, date, datetime, timedelta, tzinfo
+from decimal import Decimal
+from typing import Any, Final
+
+import attrs
+from dateutil import tz
+
+from usagebill.decision import Level
+from usagebill.errors import InvalidValueError, UsageBillError
+from usagebill.events import UsageEvent
+from usagebill.limits import LimitSource
+from usagebill.money import EXACT, Money, _make
+from usagebill.org import Organisation
+from usagebill.periods import BillingPeriod, zone
+from usagebill.prices import PriceTable
+from usagebill.whatif import _seat_at, _seat_index, _unique
+
+__all__ = ["CapForecast", "CapStatus", "DailySpend", "Forecast", "Projection", "forecast"]
+
+Z_80: Final = Decimal("1.28")
+"""The normal quantile of a two-sided ~80 % band (P(|Z| < 1.28) ≈ 0.80)."""
+_STATS: Final = decimal.Context(prec=34, rounding=decimal.ROUND_HALF_EVEN)
+_DAY: Final = 86_400
+_ZERO: Final = Decimal(0)
+
+
+class CapStatus(enum.StrEnum):
+    """Where a cap stands at ``as_of``."""
+
+    REACHED = "reached"
+    PROJECTED = "projected"
+    NOT_REACHED = "not_reached"
+
+
+@attrs.frozen
+class Projection:
+    """Spend of one user, seat type or the organisation: so far, and at the period's end.
+
+    ``low`` and ``high`` bound the ~80 % band (``None`` before two complete days);
+    ``daily_mean`` is the run rate per 24 hours, ``daily_sd`` the spread of the
+    complete days.
+    """
+
+    key: str
+    spent: Money
+    projected: Money
+    low: Money | None
+    high: Money | None
+    daily_mean: Money
+    daily_sd: Money | None
+
+
+@attrs.frozen
+class CapForecast:
+    """One cap: the spend against it, and when it was or would be reached (local time)."""
+
+    level: Level
+    subject: str
+    cap: Money
+    source: LimitSource | None
+    spent: Money
+    projected: Money
+    status: CapStatus
+    at: datetime | None
+
+    @property
+    def day(self) -> date | None:
+        """The local date the cap was or would be reached."""
+        return None if self.at is None else self.at.date()
+
+    def describe(self) -> str:
+        """One phrase for people."""
+        if self.status is CapStatus.REACHED:
+            return f"reached {self.at:%Y-%m-%d %H:%M}"
+        if self.status is CapStatus.PROJECTED:
+            return f"projected {self.at:%Y-%m-%d}"
+        return "not reached this period"
+
+
+@attrs.frozen
+class DailySpend:
+    """The organisation's spend on one local day; ``complete`` unless ``as_of`` cuts it."""
+
+    day: date
+    amount: Money
+    complete: bool
+
+
+@attrs.frozen
+class Forecast:
+    """Projected month-end spend per user, seat type and organisation, and each cap's date.
+
+    The method is in the module's documentation. ``elapsed_seconds`` and
+    ``remaining_seconds`` split the period at ``as_of``; ``complete_days``
+    counts the whole local days the band is measured on.
+    """
+
+    organisation: str
+    period: BillingPeriod
+    as_of: datetime
+    currency: str
+    price_table: str
+    elapsed_seconds: int
+    remaining_seconds: int
+    complete_days: int
+    finished: bool
+    events: int
+    users: tuple[Projection, ...]
+    seat_types: tuple[Projection, ...]
+    total: Projection
+    caps: tuple[CapForecast, ...]
+    days: tuple[DailySpend, ...]
+
+    def to_records(self) -> list[dict[str, Any]]:
+        """One dict per projection and per cap, ready for ``pandas.DataFrame``.
+
+        ``kind`` is ``organisation``, ``seat_type``, ``user`` or ``cap``;
+        amounts are Decimals rounded to the minor unit; cap rows fill
+        ``level``, ``cap``, ``status`` and ``at``.
+        """
+        rows = [
+            _projection_record(kind, projection)
+            for kind, projections in (
+                ("organisation", (self.total,)),
+                ("seat_type", self.seat_types),
+                ("user", self.users),
+            )
+            for projection in projections
+        ]
+        for cap in self.caps:
+            row = dict.fromkeys(_RECORD_KEYS)
+            row.update(
+                kind="cap",
+                key=cap.subject,
+                spent=cap.spent.amount,
+                projected=cap.projected.amount,
+                level=cap.level.value,
+                source=None if cap.source is None else cap.source.value,
+                cap=cap.cap.amount,
+                status=cap.status.value,
+                at=None if cap.at is None else cap.at.isoformat(),
+                currency=self.currency,
+            )
+            rows.append(row)
+        return rows
+
+    def to_text(self) -> str:
+        """A plain-text forecast: the method in one line, projections, then caps."""
+        return _text(self)
+
+    def _repr_html_(self) -> str:
+        return _html(self)
+
+
+_RECORD_KEYS: Final = (
+    "kind",
+    "key",
+    "spent",
+    "projected",
+    "low",
+    "high",
+    "daily_mean",
+    "daily_sd",
+    "level",
+    "source",
+    "cap",
+    "status",
+    "at",
+    "currency",
+)
+
+
+def _projection_record(kind: str, projection: Projection) -> dict[str, Any]:
+    row = dict.fromkeys(_RECORD_KEYS)
+    row.update(
+        kind=kind,
+        key=projection.key,
+        spent=projection.spent.amount,
+        projected=projection.projected.amount,
+        low=None if projection.low is None else projection.low.amount,
+        high=None if projection.high is None else projection.high.amount,
+        daily_mean=projection.daily_mean.amount,
+        daily_sd=None if projection.daily_sd is None else projection.daily_sd.amount,
+        currency=projection.spent.currency,
+    )
+    return row
+
+
+# --- computing ------------------------------------------------------------------------------
+
+
+class _Scope:
+    """One scope's spend: its total and its spend per local day."""
+
+    def __init__(self) -> None:
+        self.total = _ZERO
+        self.daily: dict[int, Decimal] = {}
+
+    def add(self, day: int, amount: Decimal) -> None:
+        self.total = EXACT.add(self.total, amount)
+        self.daily[day] = EXACT.add(self.daily.get(day, _ZERO), amount)
+
+
+def _day_starts(period: BillingPeriod) -> list[datetime]:
+    """Local midnight of every day of the period, and the period's end, in UTC."""
+    where = zone(period.timezone)
+    first = period.start.astimezone(where).date()
+    last = period.end.astimezone(where).date()
+    starts = [
+        tz.resolve_imaginary(datetime(day.year, day.month, day.day, tzinfo=where)).astimezone(UTC)
+        for day in (first + timedelta(days=n) for n in range((last - first).days))
+    ]
+    starts[0] = period.start.astimezone(UTC)
+    return [*starts, period.end.astimezone(UTC)]
+
+
+@attrs.frozen
+class _Shape:
+    """Where ``as_of`` splits the period: what every scope's statistics share."""
+
+    complete: int
+    elapsed: int
+    remaining: int
+    finished: bool
+
+
+def _stats(
+    scope: _Scope, shape: _Shape
+) -> tuple[Decimal, Decimal | None, Decimal | None, Decimal | None, Decimal]:
+    """Projected, low, high, daily sd and the daily mean of one scope (see the module docs)."""
+    spent, complete, elapsed, remaining = (
+        scope.total,
+        shape.complete,
+        shape.elapsed,
+        shape.remaining,
+    )
+    mean = _STATS.divide(_STATS.multiply(spent, _DAY), elapsed)
+    sd: Decimal | None = None
+    if complete >= 2:
+        days = [scope.daily.get(day, _ZERO) for day in range(complete)]
+        average = _STATS.divide(sum(days, _ZERO), complete)
+        squares = sum((_STATS.power(_STATS.subtract(x, average), 2) for x in days), _ZERO)
+        sd = _STATS.sqrt(_STATS.divide(squares, complete - 1))
+    if shape.finished:
+        return spent, spent, spent, sd, mean
+    projected = EXACT.add(spent, _STATS.divide(_STATS.multiply(spent, remaining), elapsed))
+    if sd is None:
+        return projected, None, None, None, mean
+    half = _STATS.multiply(
+        _STATS.multiply(Z_80, sd), _STATS.sqrt(_STATS.divide(Decimal(remaining), _DAY))
+    )
+    low = max(_STATS.subtract(projected, half), spent)
+    return projected, low, _STATS.add(projected, half), sd, mean
+
+
+def _projection(key: str, scope: _Scope, currency: str, shape: _Shape) -> Projection:
+    projected, low, high, sd, mean = _stats(scope, shape)
+
+    def money(amount: Decimal | None) -> Money | None:
+        return None if amount is None else _make(amount, currency).rounded()
+
+    return Projection(
+        key=key,
+        spent=_make(scope.total, currency).rounded(),
+        projected=_make(projected, currency).rounded(),
+        low=money(low),
+        high=money(high),
+        daily_mean=_make(mean, currency).rounded(),
+        daily_sd=money(sd),
+    )
+
+
+@attrs.frozen
+class _Cap:
+    level: Level
+    subject: str
+    cap: Money
+    source: LimitSource | None
+
+
+def _caps(org: Organisation, as_of: datetime) -> list[_Cap]:
+    """Every cap in force at ``as_of``: members' effective limits, pool caps."""
+    index = _seat_index(org)
+    caps = []
+    for user_id, member in sorted(org.members.items()):
+        try:
+            seat_type = _seat_at(index, user_id, as_of)
+        except UsageBillError:
+            seat_type = member.seat_type  # not seated yet at as_of: their seat to come
+        cap, source = org.limits.effective_cap(user_id, seat_type)
+        if cap is not None:
+            caps.append(_Cap(Level.MEMBER, user_id, cap, source))
+    for seat_type, limit in sorted(org.limits.seat_types.items()):
+        if limit.pool_cap is not None:
+            caps.append(_Cap(Level.SEAT_TYPE, seat_type, limit.pool_cap, None))
+    if org.limits.organisation.pool_cap is not None:
+        caps.append(_Cap(Level.ORGANISATION, org.name, org.limits.organisation.pool_cap, None))
+    return caps
+
+
+def _check_aware(at: object) -> None:
+    if not isinstance(at, datetime) or at.utcoffset() is None:
+        raise InvalidValueError("as_of", at, "must be a timezone-aware datetime")
+
+
+def forecast(
+    org: Organisation,
+    events: Iterable[UsageEvent],
+    period: BillingPeriod,
+    as_of: datetime,
+    prices: PriceTable | None = None,
+) -> Forecast:
+    """Project ``period``'s usage spend from its ``events`` before ``as_of`` (module docs).
+
+    Events at or after ``as_of`` are ignored, so a full month's file forecasts
+    any day of it. ``as_of`` must be timezone-aware and after the period's start.
+
+    >>> from datetime import datetime, UTC
+    >>> from usagebill import (Member, Money, PoolLimit, Product, SeatCatalogue,
+    ...                        SpendLimits, TokenUsage)
+    >>> org = Organisation.create(
+    ...     "acme",
+    ...     SeatCatalogue.enterprise(chat_fee=Money("20"), chat_and_claude_code_fee=Money("40")),
+    ...     [Member("olga", "primary_owner", "chat")],
+    ...     at=datetime(2026, 9, 1, tzinfo=UTC),
+    ...     limits=SpendLimits(users={"olga": Money("5")}))
+    >>> events = [UsageEvent(f"e{day}", "olga", "claude-sonnet-4-6", Product.CHAT,
+    ...                      TokenUsage(output_tokens=10_000), datetime(2026, 11, day, tzinfo=UTC))
+    ...           for day in range(1, 11)]                  # 0.15 a day for ten days
+    >>> org, _ = org.set_user_cap("olga", datetime(2026, 9, 1, tzinfo=UTC), "olga", Money("3"))
+    >>> ahead = forecast(org, events, BillingPeriod.of("2026-11"),
+    ...                  as_of=datetime(2026, 11, 11, tzinfo=UTC))
+    >>> print(ahead.total.spent, ahead.total.projected, ahead.total.low, ahead.total.high)
+    1.50 USD 4.50 USD 4.50 USD 4.50 USD
+    >>> cap = ahead.caps[0]
+    >>> print(cap.status, cap.day)         # (3 - 1.50) / 0.15 a day: 10 days after the 11th
+    projected 2026-11-21
+    """
+    prices = prices if prices is not None else PriceTable.builtin()
+    _check_aware(as_of)
+    start, end = period.start.astimezone(UTC), period.end.astimezone(UTC)
+    if as_of <= start:
+        raise InvalidValueError("as_of", as_of, f"must come after the period's start {start}")
+    cut = min(as_of.astimezone(UTC), end)
+    finished = cut == end
+    elapsed = int((cut - start).total_seconds())
+    remaining = int((end - cut).total_seconds())
+    boundaries = _day_starts(period)
+    complete = sum(1 for boundary in boundaries[1:] if boundary <= cut)
+    caps = _caps(org, cut)
+    reached: dict[tuple[Level, str], datetime] = {
+        (cap.level, cap.subject): period.start for cap in caps if cap.cap.is_zero()
+    }
+    index = _seat_index(org)
+    users: dict[str, _Scope] = {user_id: _Scope() for user_id in org.members}
+    seat_types: dict[str, _Scope] = {name: _Scope() for name in org.catalogue.seat_types}
+    total = _Scope()
+    by_scope = {(cap.level, cap.subject): cap.cap.amount for cap in caps}
+    counted = _unique(events, start, cut)
+    day = 0
+    for event in counted:
+        at = event.at.astimezone(UTC)
+        try:
+            seat_type = _seat_at(index, event.user_id, at)
+            amount = prices.amount(event.model, event.usage, event.at, event.modifiers)
+        except UsageBillError as error:
+            error.add_note(f"in usage event {event.event_id!r}")
+            raise
+        while boundaries[day + 1] <= at:
+            day += 1
+        scopes = (
+            (Level.MEMBER, event.user_id, users.setdefault(event.user_id, _Scope())),
+            (Level.SEAT_TYPE, seat_type, seat_types.setdefault(seat_type, _Scope())),
+            (Level.ORGANISATION, org.name, total),
+        )
+        for level, subject, scope in scopes:
+            scope.add(day, amount)
+            cap = by_scope.get((level, subject))
+            if cap is not None and scope.total >= cap:
+                reached.setdefault((level, subject), event.at)
+    shape = _Shape(complete, elapsed, remaining, finished)
+    currency = org.currency
+    local = zone(period.timezone)
+    scopes_of = {Level.MEMBER: users, Level.SEAT_TYPE: seat_types}
+    return Forecast(
+        organisation=org.name,
+        period=period,
+        as_of=as_of.astimezone(local),
+        currency=currency,
+        price_table=prices.version,
+        elapsed_seconds=elapsed,
+        remaining_seconds=remaining,
+        complete_days=complete,
+        finished=finished,
+        events=len(counted),
+        users=tuple(
+            _projection(key, scope, currency, shape) for key, scope in sorted(users.items())
+        ),
+        seat_types=tuple(
+            _projection(key, scope, currency, shape) for key, scope in sorted(seat_types.items())
+        ),
+        total=_projection(org.name, total, currency, shape),
+        caps=tuple(
+            _cap_forecast(
+                cap,
+                total if cap.level is Level.ORGANISATION else scopes_of[cap.level][cap.subject],
+                reached.get((cap.level, cap.subject)),
+                currency,
+                cut=cut,
+                end=end,
+                local=local,
+                shape=shape,
+            )
+            for cap in caps
+        ),
+        days=tuple(
+            DailySpend(
+                boundaries[n].astimezone(local).date(),
+                _make(total.daily.get(n, _ZERO), currency).rounded(),
+                n < complete,
+            )
+            for n in range(len(boundaries) - 1)
+            if boundaries[n] < cut
+        ),
+    )
+
+
+def _cap_forecast(
+    cap: _Cap,
+    scope: _Scope,
+    reached: datetime | None,
+    currency: str,
+    *,
+    cut: datetime,
+    end: datetime,
+    local: tzinfo,
+    shape: _Shape,
+) -> CapForecast:
+    projected = _stats(scope, shape)[0]
+    status, at = CapStatus.NOT_REACHED, None
+    if reached is not None:
+        status, at = CapStatus.REACHED, reached
+    elif not shape.finished and scope.total:
+        # Time to the cap at the scope's run rate: (cap - spent) / (spent / elapsed).
+        gap = EXACT.subtract(cap.cap.amount, scope.total)
+        seconds = _STATS.divide(_STATS.multiply(gap, shape.elapsed), scope.total)
+        when = cut + timedelta(seconds=int(seconds.to_integral_value(decimal.ROUND_CEILING)))
+        if when < end:
+            status, at = CapStatus.PROJECTED, when
+    return CapForecast(
+        level=cap.level,
+        subject=cap.subject,
+        cap=cap.cap,
+        source=cap.source,
+        spent=_make(scope.total, currency).rounded(),
+        projected=_make(projected, currency).rounded(),
+        status=status,
+        at=None if at is None else at.astimezone(local),
+    )
+
+
+# --- rendering ------------------------------------------------------------------------------
+
+_WIDTH: Final = 100
+_COLUMNS: Final = ("spent", "projected", "low ~80%", "high ~80%", "per day")
+
+
+def _amount(money: Money | None) -> str:
+    return "n/a" if money is None else f"{money.rounded().amount:,f}"
+
+
+def _days(seconds: int) -> str:
+    return f"{_STATS.divide(Decimal(seconds), _DAY).quantize(Decimal('0.01'))}"
+
+
+def _header(result: Forecast) -> list[tuple[str, str]]:
+    method = (
+        "actual figures of a finished period (zero-width band)"
+        if result.finished
+        else (
+            "run rate (spent * period / elapsed); ~80 % band: projected +/- 1.28 * daily sd"
+            " * sqrt(remaining days), low end clipped at the spend so far"
+        )
+    )
+    return [
+        ("Organisation", result.organisation),
+        ("Period", f"{result.period.label} ({result.period.timezone})"),
+        ("As of", f"{result.as_of:%Y-%m-%d %H:%M %Z}"),
+        (
+            "Elapsed",
+            (
+                f"{_days(result.elapsed_seconds)} days, {_days(result.remaining_seconds)} to go; "
+                f"{result.complete_days} complete local days, {result.events:,} requests"
+            ),
+        ),
+        ("Method", method),
+        ("Price table", result.price_table),
+    ]
+
+
+def _projection_cells(projection: Projection) -> tuple[str, ...]:
+    return (
+        _amount(projection.spent),
+        _amount(projection.projected),
+        _amount(projection.low),
+        _amount(projection.high),
+        _amount(projection.daily_mean),
+    )
+
+
+def _groups(result: Forecast) -> list[tuple[str, tuple[Projection, ...]]]:
+    return [
+        ("Organisation", (result.total,)),
+        ("By seat type", result.seat_types),
+        ("By user", result.users),
+    ]
+
+
+def _text(result: Forecast) -> str:
+    money = 13
+    label = _WIDTH - money * len(_COLUMNS)
+
+    def row(name: str, cells: tuple[str, ...]) -> str:
+        return f"{name[:label]:<{label}}" + "".join(f"{cell:>{money}}" for cell in cells)
+
+    out = [f"FORECAST: {result.organisation}", "=" * _WIDTH]
+    out += [f"{name + ':':<14}{value}" for name, value in _header(result)]
+    out += ["", row(f"USAGE SPEND ({result.currency})", _COLUMNS), "-" * _WIDTH]
+    for title, projections in _groups(result):
+        out.append(title.upper())
+        out += [row(f"  {p.key}", _projection_cells(p)) for p in projections]
+    out += ["", f"{'CAPS':<34}{'cap':>13}{'spent':>13}{'projected':>13}  when", "-" * _WIDTH]
+    if not result.caps:
+        out.append("  no caps are set")
+    for cap in result.caps:
+        name = f"  {cap.level.value} {cap.subject}"
+        cells = (_amount(cap.cap), _amount(cap.spent), _amount(cap.projected))
+        out.append(
+            f"{name[:34]:<34}" + "".join(f"{c:>{money}}" for c in cells) + "  " + cap.describe()
+        )
+    return "\n".join(out) + "\n"
+
+
+def _html(result: Forecast) -> str:
+    esc = html.escape
+    right = "style='text-align:right'"
+    head = "".join(f"<tr><th>{esc(k)}</th><td>{esc(v)}</td></tr>" for k, v in _header(result))
+    columns = "<tr><th></th>" + "".join(f"<th>{esc(c)}</th>" for c in _COLUMNS) + "</tr>"
+
+    def rows(projections: Iterable[Projection]) -> str:
+        return "".join(
+            f"<tr><td>{esc(p.key)}</td>"
+            + "".join(f"<td {right}>{esc(cell)}</td>" for cell in _projection_cells(p))
+            + "</tr>"
+            for p in projections
+        )
+
+    caps = "".join(
+        f"<tr><td>{esc(cap.level.value)}</td><td>{esc(cap.subject)}</td>"
+        f"<td {right}>{esc(_amount(cap.cap))}</td><td {right}>{esc(_amount(cap.spent))}</td>"
+        f"<td>{esc(cap.describe())}</td></tr>"
+        for cap in result.caps
+    )
+    return (
+        f"<div class='usagebill-forecast'><h3>Forecast: {esc(result.organisation)}</h3>"
+        f"<table>{head}</table><table>{columns}{rows((result.total,))}{rows(result.seat_types)}"
+        f"</table><details><summary>{len(result.users)} users</summary><table>{columns}"
+        f"{rows(result.users)}</table></details>"
+        f"<details><summary>{len(result.caps)} caps</summary><table>"
+        "<tr><th>level</th><th>subject</th><th>cap</th><th>spent</th><th>when</th></tr>"
+        f"{caps}</table></details></div>"
+    )

@@ -1,0 +1,701 @@
+"""Reconciliation: our events against the provider's own usage report, to the cent.
+
+Finance closes a month when what we metered matches what the provider says
+it served. :func:`reconcile` sets the period's usage events (priced with the
+same :class:`~usagebill.prices.PriceTable` as the invoice) beside the
+provider's usage report, per time bucket and model, token category by token
+category, and lists every difference beyond a :class:`Tolerance` — with a
+reason for each, so every cent of the gap is explained.
+
+**The report** is the shape of Anthropic's Admin API usage reports (the
+Messages usage report, and the Enterprise analytics usage report of the
+``anthropic`` SDK, ``BetaAnalyticsUsageReportTimeBucket``)::
+
+    {"data": [{"starting_at": "2026-10-01T00:00:00Z",
+               "ending_at": "2026-10-02T00:00:00Z",
+               "results": [{"model": "claude-sonnet-4-6",
+                            "uncached_input_tokens": 1200,
+                            "cache_creation": {"ephemeral_5m_input_tokens": 0,
+                                               "ephemeral_1h_input_tokens": 0},
+                            "cache_read_input_tokens": 8000,
+                            "output_tokens": 350,
+                            "server_tool_use": {"web_search_requests": 0}}]}],
+     "has_more": false, "next_page": null}
+
+Accepted: one page as a dict, a list of pages (every page fetched: the last
+must not say ``has_more``), a list of buckets (what the SDK's auto-paginating
+``list()`` yields), or the SDK's own objects (read through their
+``model_dump``). Per result: ``uncached_input_tokens`` and ``output_tokens``
+are required; ``cache_read_input_tokens``, ``cache_creation`` and
+``server_tool_use`` default to zero; ``model`` names the model (group the
+report by model — a row without one cannot be priced). Rows priced
+differently are recognised when the report is grouped by them:
+``context_window`` ``"200k-1M"`` (the long-context tier), ``service_tier``
+``"batch"``, ``inference_geo`` ``"us"`` and ``speed`` ``"fast"``; other
+service tiers (priority, flex) have no price in the table. Any other key
+(``workspace_id``, ``api_key_id``, ``product``, ``requests``…) is ignored: it
+does not change a price. Counts must be non-negative integers; every problem is
+reported at once, with its path, in a :class:`~usagebill.errors.LoadError`.
+
+**Matching.** The buckets of the report set the grid (daily or hourly; they
+must not overlap). Each event falls in the bucket containing its instant and
+counts under its model's canonical id (aliases resolved). An event inside the
+report's span but in no bucket is a difference ("no bucket"); events before
+the first bucket or after the last are outside the comparison and counted
+apart. The report's rows are priced at the price in force at their bucket's
+start. Ask for buckets that align with the billing period (hourly buckets for
+a period that starts at local midnight away from UTC).
+
+**Why amounts can differ at equal tokens.** A usage report sums tokens; the
+price of a request depends on its own prompt (the context tier), its
+modifiers, and its instant (a price change inside a bucket). Unless the report
+is grouped by those, its rows are priced at standard rates, and the difference
+is listed with that reason.
+
+Signs: every change is **report minus events**.
+"""
+
+from __future__ import annotations
+
+import bisect
+import html
+import itertools
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any, Final
+
+import attrs
+
+from usagebill.errors import (
+    ConflictError,
+    CurrencyMismatchError,
+    InvalidValueError,
+    LoadError,
+    UsageBillError,
+)
+from usagebill.events import UsageEvent
+from usagebill.money import EXACT, Money, _make
+from usagebill.prices import PriceTable
+from usagebill.usage import Modifiers, TokenUsage
+
+__all__ = ["ReconLine", "Reconciliation", "Tolerance", "reconcile"]
+
+_ZERO: Final = Decimal(0)
+_CATEGORIES: Final = tuple(field.name for field in attrs.fields(TokenUsage))
+_NO_MODEL: Final = "(no model)"
+_WIDTH: Final = 100
+_TIER_WINDOW: Final = "200k-1M"
+_STANDARD_TIERS: Final = frozenset({None, "standard", "batch"})
+
+
+def _count_at_least_zero(_instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if type(value) is not int or value < 0:
+        raise InvalidValueError(attribute.name, value, "must be a non-negative int")
+
+
+def _optional_money(_instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if value is not None and (not isinstance(value, Money) or value.amount < 0):
+        raise InvalidValueError(attribute.name, value, "must be a non-negative Money or None")
+
+
+@attrs.frozen
+class Tolerance:
+    """How far a bucket and model may differ and still count as matched.
+
+    ``tokens``: per token category, absolute; ``amount``: the priced amount,
+    absolute (``None``: zero). Both are inclusive: a difference equal to the
+    tolerance matches.
+    """
+
+    tokens: int = attrs.field(default=0, validator=_count_at_least_zero)
+    amount: Money | None = attrs.field(default=None, validator=_optional_money)
+
+
+@attrs.frozen
+class ReconLine:
+    """One bucket and model: our events and the report side by side.
+
+    ``report_amount`` is ``None`` when the report's rows could not be priced
+    (``reasons`` says why). ``matched`` means within the tolerance.
+    """
+
+    starting_at: datetime
+    ending_at: datetime
+    model: str
+    requests: int
+    events: TokenUsage
+    report: TokenUsage
+    events_amount: Money
+    report_amount: Money | None
+    matched: bool
+    reasons: tuple[str, ...]
+
+    def token_changes(self) -> dict[str, int]:
+        """Report minus events, per token category."""
+        return {
+            name: getattr(self.report, name) - getattr(self.events, name) for name in _CATEGORIES
+        }
+
+    @property
+    def amount_change(self) -> Money | None:
+        """Report minus events, exact (``None`` when the report side has no price)."""
+        return None if self.report_amount is None else self.report_amount - self.events_amount
+
+
+@attrs.frozen
+class Reconciliation:
+    """Every bucket and model of the events and the report, matched or not.
+
+    ``events_total`` and ``report_total`` are exact sums over the report's
+    span (``report_total`` leaves out rows it could not price, counted in
+    ``unpriced``); ``outside_events`` and ``outside_amount`` are the events
+    before or after the report's span, not compared.
+    """
+
+    currency: str
+    price_table: str
+    tolerance: Tolerance
+    starting_at: datetime | None
+    ending_at: datetime | None
+    buckets: int
+    lines: tuple[ReconLine, ...]
+    events_total: Money
+    report_total: Money
+    unpriced: int
+    outside_events: int
+    outside_amount: Money
+
+    @property
+    def differences(self) -> tuple[ReconLine, ...]:
+        """The lines beyond the tolerance, by bucket then model."""
+        return tuple(line for line in self.lines if not line.matched)
+
+    @property
+    def matched(self) -> tuple[ReconLine, ...]:
+        """The lines within the tolerance."""
+        return tuple(line for line in self.lines if line.matched)
+
+    @property
+    def total_change(self) -> Money:
+        """Report minus events over the span, exact (unpriced rows left out)."""
+        return self.report_total - self.events_total
+
+    def to_records(self) -> list[dict[str, Any]]:
+        """One dict per bucket and model, both sides and the changes, for ``pandas``."""
+        rows = []
+        for line in self.lines:
+            change = line.amount_change
+            row: dict[str, Any] = {
+                "starting_at": line.starting_at.isoformat(),
+                "ending_at": line.ending_at.isoformat(),
+                "model": line.model,
+                "matched": line.matched,
+                "requests": line.requests,
+            }
+            for name in _CATEGORIES:
+                row[f"events_{name}"] = getattr(line.events, name)
+                row[f"report_{name}"] = getattr(line.report, name)
+            row.update(
+                events_amount=line.events_amount.amount,
+                report_amount=None if line.report_amount is None else line.report_amount.amount,
+                amount_change=None if change is None else change.amount,
+                currency=self.currency,
+                reasons="; ".join(line.reasons),
+            )
+            rows.append(row)
+        return rows
+
+    def to_text(self) -> str:
+        """A plain-text reconciliation: the totals, how the gap splits, every difference."""
+        return _text(self)
+
+    def _repr_html_(self) -> str:
+        return _html(self)
+
+
+# --- reading the report ---------------------------------------------------------------------
+
+
+@attrs.frozen
+class _Row:
+    bucket: int
+    model: str | None
+    usage: TokenUsage
+    service_tier: str | None
+    in_tier: bool
+    modifiers: Modifiers
+
+
+class _Reader:
+    """Reads report pages, gathering every problem with its path."""
+
+    def __init__(self) -> None:
+        self.problems: list[tuple[str, str]] = []
+
+    def problem(self, path: str, message: str) -> None:
+        self.problems.append((path, message))
+
+    def instant(self, value: object, path: str) -> datetime | None:
+        if isinstance(value, datetime):
+            at = value
+        elif isinstance(value, str):
+            try:
+                at = datetime.fromisoformat(value)
+            except ValueError:
+                self.problem(path, f"must be an RFC 3339 datetime (got {value!r})")
+                return None
+        else:
+            self.problem(path, f"must be an RFC 3339 datetime string (got {value!r})")
+            return None
+        if at.utcoffset() is None:
+            self.problem(path, f"must carry a UTC offset (got {value!r})")
+            return None
+        return at.astimezone(UTC)
+
+    def count(self, data: Mapping[str, Any], key: str, path: str, *, required: bool) -> int:
+        value = data.get(key)
+        if value is None:
+            if required:
+                self.problem(f"{path}.{key}", "is required")
+            return 0
+        if type(value) is not int or value < 0:
+            self.problem(f"{path}.{key}", f"must be a non-negative int (got {value!r})")
+            return 0
+        return value
+
+    def part(self, data: Mapping[str, Any], key: str, path: str) -> Mapping[str, Any]:
+        value = data.get(key)
+        if value is None:
+            return {}
+        if not isinstance(value, Mapping):
+            self.problem(f"{path}.{key}", f"must be an object (got {value!r})")
+            return {}
+        return value
+
+    def text(self, data: Mapping[str, Any], key: str, path: str) -> str | None:
+        value = data.get(key)
+        if value is not None and not isinstance(value, str):
+            self.problem(f"{path}.{key}", f"must be a string or null (got {value!r})")
+            return None
+        return value
+
+    def row(self, data: object, bucket: int, path: str) -> _Row | None:
+        if not isinstance(data, Mapping):
+            self.problem(path, f"must be an object (got {data!r})")
+            return None
+        cache = self.part(data, "cache_creation", path)
+        tools = self.part(data, "server_tool_use", path)
+        usage = TokenUsage(
+            input_tokens=self.count(data, "uncached_input_tokens", path, required=True),
+            output_tokens=self.count(data, "output_tokens", path, required=True),
+            cache_write_5m_tokens=self.count(
+                cache, "ephemeral_5m_input_tokens", f"{path}.cache_creation", required=False
+            ),
+            cache_write_1h_tokens=self.count(
+                cache, "ephemeral_1h_input_tokens", f"{path}.cache_creation", required=False
+            ),
+            cache_read_tokens=self.count(data, "cache_read_input_tokens", path, required=False),
+            web_search_requests=self.count(
+                tools, "web_search_requests", f"{path}.server_tool_use", required=False
+            ),
+        )
+        return _Row(
+            bucket=bucket,
+            model=self.text(data, "model", path),
+            usage=usage,
+            service_tier=self.text(data, "service_tier", path),
+            in_tier=self.text(data, "context_window", path) == _TIER_WINDOW,
+            modifiers=Modifiers(
+                batch=data.get("service_tier") == "batch",
+                us_only=data.get("inference_geo") == "us",
+                fast=data.get("speed") == "fast",
+            ),
+        )
+
+
+def _plain(value: object) -> object:
+    """An SDK object as its JSON form; anything else as it is."""
+    dump = getattr(value, "model_dump", None)
+    return dump(mode="json") if callable(dump) else value
+
+
+def _pages(report: object) -> list[object]:
+    """The report as a list of pages: a page, a list of pages, or a list of buckets."""
+    report = _plain(report)
+    if isinstance(report, Mapping):
+        return [report]
+    if isinstance(report, Sequence) and not isinstance(report, (str, bytes)):
+        items = [_plain(item) for item in report]
+        if items and all(isinstance(item, Mapping) and "results" in item for item in items):
+            return [{"data": items}]  # the buckets of an SDK auto-paginating iterator
+        return items
+    raise InvalidValueError("report", report, "must be a report page (a dict) or a list of pages")
+
+
+def _read_buckets(
+    reader: _Reader, pages: list[object]
+) -> list[tuple[datetime, datetime, list[object], str]]:
+    """Every time bucket of every page: start, end, results and where it is."""
+    buckets: list[tuple[datetime, datetime, list[object], str]] = []
+    for number, page in enumerate(pages):
+        where = "$" if len(pages) == 1 else f"$[{number}]"
+        if not isinstance(page, Mapping) or not isinstance(page.get("data"), list):
+            reader.problem(where, "must be an object with a 'data' list of time buckets")
+            continue
+        if number == len(pages) - 1 and page.get("has_more") is True:
+            reader.problem(f"{where}.has_more", "is true: fetch every page and pass them all")
+        for position, bucket in enumerate(page["data"]):
+            path = f"{where}.data[{position}]"
+            if not isinstance(bucket, Mapping) or not isinstance(bucket.get("results"), list):
+                reader.problem(path, "must be an object with a 'results' list")
+                continue
+            start = reader.instant(bucket.get("starting_at"), f"{path}.starting_at")
+            end = reader.instant(bucket.get("ending_at"), f"{path}.ending_at")
+            if start is None or end is None:
+                continue
+            if end <= start:
+                reader.problem(f"{path}.ending_at", "must come after starting_at")
+                continue
+            buckets.append((start, end, bucket["results"], path))
+    buckets.sort(key=lambda bucket: bucket[0])
+    for previous, following in itertools.pairwise(buckets):
+        if following[0] < previous[1]:
+            reader.problem(following[3], f"overlaps the bucket at {previous[3]}")
+    return buckets
+
+
+def _read_report(report: object) -> tuple[list[tuple[datetime, datetime]], list[_Row]]:
+    """The report's buckets (sorted) and rows, or a LoadError listing every problem."""
+    reader = _Reader()
+    buckets = _read_buckets(reader, _pages(report))
+    rows = []
+    for number, (_start, _end, results, path) in enumerate(buckets):
+        for position, result in enumerate(results):
+            row = reader.row(result, number, f"{path}.results[{position}]")
+            if row is not None and row.usage:
+                rows.append(row)
+    if reader.problems:
+        raise LoadError("usage report", reader.problems)
+    return [(start, end) for start, end, _results, _path in buckets], rows
+
+
+# --- comparing ------------------------------------------------------------------------------
+
+
+class _Side:
+    """One side's sums per (bucket, model): tokens, requests, exact amount, what went wrong."""
+
+    def __init__(self) -> None:
+        self.usage: dict[tuple[int, str], list[int]] = {}
+        self.requests: dict[tuple[int, str], int] = {}
+        self.amounts: dict[tuple[int, str], Decimal] = {}
+        self.unpriced: dict[tuple[int, str], list[str]] = {}
+
+    def add(self, key: tuple[int, str], usage: TokenUsage, amount: Decimal | None) -> None:
+        counts = self.usage.setdefault(key, [0] * len(_CATEGORIES))
+        for position, count in enumerate(attrs.astuple(usage)):
+            counts[position] += count
+        self.requests[key] = self.requests.get(key, 0) + 1
+        if amount is not None:
+            self.amounts[key] = EXACT.add(self.amounts.get(key, _ZERO), amount)
+
+
+def _price_row(prices: PriceTable, row: _Row, at: datetime) -> tuple[str, Decimal | None, str]:
+    """The row's model id, its exact amount (``None``: cannot be priced) and why not."""
+    if row.model is None:
+        return _NO_MODEL, None, "the report row names no model"
+    try:
+        model = prices.resolve(row.model)
+    except UsageBillError:
+        return row.model, None, f"model {row.model!r} is not in the price table"
+    if row.service_tier not in _STANDARD_TIERS:
+        return model, None, f"service tier {row.service_tier!r} has no price in the table"
+    try:
+        price = prices.price(model, at)
+        return model, price.compiled(row.modifiers, row.in_tier).amount(row.usage), ""
+    except UsageBillError as error:
+        return model, None, f"cannot price the report row: {error}"
+
+
+def _reasons(
+    key: tuple[int, str],
+    *,
+    events: _Side,
+    report: _Side,
+    changes: dict[str, int],
+    amount_change: Decimal | None,
+    tolerance: tuple[int, Decimal],
+    currency: str,
+) -> tuple[bool, list[str]]:
+    tokens, money = tolerance
+    reasons = []
+    if key not in report.usage:
+        reasons.append("only in our events: the report has no row for this model")
+    elif key not in events.usage:
+        reasons.append("only in the report: no event of ours for this model")
+    reasons += [f"{name} {change:+,}" for name, change in changes.items() if abs(change) > tokens]
+    tokens_match = len(reasons) == 0
+    if amount_change is None:
+        reasons += sorted(set(report.unpriced.get(key, ())))
+        return False, reasons
+    if abs(amount_change) > money:
+        shown = _signed_exact(_make(amount_change, currency))
+        if tokens_match:
+            reasons.append(
+                f"amount {shown} at matching tokens: the report does not say which "
+                "requests were long-context, batch, US-only or fast (group it by context_window, "
+                "service_tier, inference_geo and speed), or a price changed inside the bucket"
+            )
+        else:
+            reasons.append(f"amount {shown} from the token differences")
+        return False, reasons
+    return tokens_match, reasons
+
+
+def _theirs(prices: PriceTable, rows: list[_Row], grid: list[tuple[datetime, datetime]]) -> _Side:
+    """The report's side: each row priced at its bucket's start."""
+    theirs = _Side()
+    for row in rows:
+        model, amount, why = _price_row(prices, row, grid[row.bucket][0])
+        key = (row.bucket, model)
+        theirs.add(key, row.usage, amount)
+        if amount is None:
+            theirs.unpriced.setdefault(key, []).append(why)
+    return theirs
+
+
+def _ours(
+    events: Iterable[UsageEvent], prices: PriceTable, grid: list[tuple[datetime, datetime]]
+) -> tuple[_Side, int, Decimal]:
+    """Our side: each event once, in its bucket; a gap day becomes a bucket of its own.
+
+    Returns the side, and the count and amount of the events outside the span.
+    """
+    span = (grid[0][0], grid[-1][1]) if grid else None
+    starts = [start for start, _end in grid]
+    buckets = len(grid)
+    ours = _Side()
+    gaps: dict[datetime, int] = {}
+    outside = 0
+    outside_amount = _ZERO
+    seen: dict[str, UsageEvent] = {}
+    for event in events:
+        first = seen.get(event.event_id)
+        if first is not None:
+            if first != event:  # values: the same instant written with another offset is equal
+                raise ConflictError(
+                    "event_id", event.event_id, "was seen before with different content"
+                )
+            continue
+        seen[event.event_id] = event
+        at = event.at.astimezone(UTC)
+        try:
+            model = prices.resolve(event.model)
+            amount = prices.amount(model, event.usage, event.at, event.modifiers)
+        except UsageBillError as error:
+            error.add_note(f"in usage event {event.event_id!r}")
+            raise
+        if span is None or not span[0] <= at < span[1]:
+            outside += 1
+            outside_amount = EXACT.add(outside_amount, amount)
+            continue
+        position = bisect.bisect_right(starts, at, hi=buckets) - 1
+        if at >= grid[position][1]:  # in a gap between buckets: a day of its own
+            day = at.replace(hour=0, minute=0, second=0, microsecond=0)
+            if day not in gaps:
+                gaps[day] = len(grid)
+                grid.append((day, day + timedelta(days=1)))
+            position = gaps[day]
+        ours.add((position, model), event.usage, amount)
+    return ours, outside, outside_amount
+
+
+def reconcile(
+    events: Iterable[UsageEvent],
+    report: object,
+    prices: PriceTable | None = None,
+    *,
+    tolerance: Tolerance | None = None,
+) -> Reconciliation:
+    """Compare ``events`` with the provider's usage ``report``, per bucket and model.
+
+    >>> from datetime import datetime, UTC
+    >>> from usagebill import Product, TokenUsage
+    >>> events = [UsageEvent("e1", "ada", "claude-sonnet-4-6", Product.CHAT,
+    ...                      TokenUsage(input_tokens=1_000, output_tokens=100),
+    ...                      datetime(2026, 10, 3, 9, tzinfo=UTC))]
+    >>> report = {"data": [{"starting_at": "2026-10-03T00:00:00Z",
+    ...                     "ending_at": "2026-10-04T00:00:00Z",
+    ...                     "results": [{"model": "claude-sonnet-4-6",
+    ...                                  "uncached_input_tokens": 1_000,
+    ...                                  "output_tokens": 400}]}]}
+    >>> result = reconcile(events, report)
+    >>> [(line.model, line.reasons[0]) for line in result.differences]
+    [('claude-sonnet-4-6', 'output_tokens +300')]
+    >>> result.total_change             # 300 output tokens at $15 per million
+    Money('0.0045', 'USD')
+    """
+    prices = prices if prices is not None else PriceTable.builtin()
+    tolerance = tolerance if tolerance is not None else Tolerance()
+    if not isinstance(tolerance, Tolerance):
+        raise InvalidValueError("tolerance", tolerance, "must be a Tolerance")
+    currency = prices.currency
+    if tolerance.amount is not None and tolerance.amount.currency != currency:
+        raise CurrencyMismatchError(currency, tolerance.amount.currency, "tolerance.amount")
+    buckets, rows = _read_report(report)
+    grid = list(buckets)
+    theirs = _theirs(prices, rows, grid)
+    ours, outside, outside_amount = _ours(events, prices, grid)
+    span = (buckets[0][0], buckets[-1][1]) if buckets else None
+    limits = (tolerance.tokens, _ZERO if tolerance.amount is None else tolerance.amount.amount)
+    lines = []
+    for key in sorted(ours.usage.keys() | theirs.usage.keys(), key=lambda k: (grid[k[0]][0], k[1])):
+        usage_ours = TokenUsage(*ours.usage.get(key, [0] * len(_CATEGORIES)))
+        usage_theirs = TokenUsage(*theirs.usage.get(key, [0] * len(_CATEGORIES)))
+        changes = {
+            name: getattr(usage_theirs, name) - getattr(usage_ours, name) for name in _CATEGORIES
+        }
+        ours_amount = ours.amounts.get(key, _ZERO)
+        theirs_amount = None if key in theirs.unpriced else theirs.amounts.get(key, _ZERO)
+        change = None if theirs_amount is None else EXACT.subtract(theirs_amount, ours_amount)
+        matched, reasons = _reasons(
+            key,
+            events=ours,
+            report=theirs,
+            changes=changes,
+            amount_change=change,
+            tolerance=limits,
+            currency=currency,
+        )
+        if key[0] >= len(buckets):
+            reasons.insert(0, "no report bucket covers these events")
+            matched = False
+        start, end = grid[key[0]]
+        lines.append(
+            ReconLine(
+                starting_at=start,
+                ending_at=end,
+                model=key[1],
+                requests=ours.requests.get(key, 0),
+                events=usage_ours,
+                report=usage_theirs,
+                events_amount=_make(ours_amount, currency),
+                report_amount=None if theirs_amount is None else _make(theirs_amount, currency),
+                matched=matched,
+                reasons=tuple(reasons),
+            )
+        )
+    return Reconciliation(
+        currency=currency,
+        price_table=prices.version,
+        tolerance=tolerance,
+        starting_at=None if span is None else span[0],
+        ending_at=None if span is None else span[1],
+        buckets=len(buckets),
+        lines=tuple(lines),
+        events_total=Money.sum((line.events_amount for line in lines), currency),
+        report_total=Money.sum(
+            (line.report_amount for line in lines if line.report_amount is not None), currency
+        ),
+        unpriced=sum(len(why) for why in theirs.unpriced.values()),
+        outside_events=outside,
+        outside_amount=_make(outside_amount, currency),
+    )
+
+
+# --- rendering ------------------------------------------------------------------------------
+
+
+def _amount(money: Money) -> str:
+    """A rounded amount with thousands separators; never ``-0.00``."""
+    rounded = money.rounded().amount
+    return f"{rounded or abs(rounded):,f}"
+
+
+def _line_change(line: ReconLine) -> str:
+    change = line.amount_change
+    return "not priced" if change is None else _signed_exact(change)
+
+
+def _signed_exact(money: Money) -> str:
+    """An exact change with its sign, e.g. ``+0.0045 USD``."""
+    return f"+{money}" if money.amount > 0 else str(money)
+
+
+def _span(result: Reconciliation) -> str:
+    if result.starting_at is None or result.ending_at is None:
+        return "empty report"
+    return (
+        f"{result.starting_at:%Y-%m-%d %H:%M} to {result.ending_at:%Y-%m-%d %H:%M} UTC, "
+        f"{result.buckets:,} buckets"
+    )
+
+
+def _summary(result: Reconciliation) -> list[tuple[str, str]]:
+    currency = result.currency
+    listed = Money.sum(
+        (line.amount_change for line in result.differences if line.amount_change is not None),
+        currency,
+    )
+    within = Money.sum(
+        (line.amount_change for line in result.matched if line.amount_change is not None),
+        currency,
+    )
+    tolerance = result.tolerance
+    allowed = Money.zero(currency) if tolerance.amount is None else tolerance.amount
+    return [
+        ("Report", f"{_span(result)}; priced with {result.price_table}"),
+        ("Tolerance", f"{tolerance.tokens:,} tokens per category, {_amount(allowed)} {currency}"),
+        ("Events", f"{_amount(result.events_total)} {currency} (exact {result.events_total})"),
+        (
+            "Report total",
+            f"{_amount(result.report_total)} {currency} (exact {result.report_total})"
+            + (f", {result.unpriced:,} rows not priced" if result.unpriced else ""),
+        ),
+        (
+            "Gap",
+            (
+                f"{_signed_exact(result.total_change)} = {_signed_exact(listed)} in "
+                f"{len(result.differences):,} differences + {_signed_exact(within)} within "
+                f"tolerance ({len(result.matched):,} lines)"
+            ),
+        ),
+        (
+            "Not compared",
+            (
+                f"{result.outside_events:,} events outside the report's span "
+                f"({_amount(result.outside_amount)} {currency})"
+            ),
+        ),
+    ]
+
+
+def _text(result: Reconciliation) -> str:
+    out = ["RECONCILIATION: our events against the provider's usage report", "=" * _WIDTH]
+    out += [f"{name + ':':<14}{value}" for name, value in _summary(result)]
+    out += ["", f"DIFFERENCES (report minus events, {result.currency})", "-" * _WIDTH]
+    if not result.differences:
+        out.append("  none: every bucket and model matches within the tolerance")
+    for line in result.differences:
+        head = f"  {line.starting_at:%Y-%m-%d %H:%M} {line.model}"
+        out.append(f"{head:<{_WIDTH - 30}}{_line_change(line):>30}")
+        out += [f"      {reason}" for reason in line.reasons]
+    return "\n".join(out) + "\n"
+
+
+def _html(result: Reconciliation) -> str:
+    esc = html.escape
+    head = "".join(f"<tr><th>{esc(k)}</th><td>{esc(v)}</td></tr>" for k, v in _summary(result))
+    rows = "".join(
+        f"<tr><td>{esc(f'{line.starting_at:%Y-%m-%d %H:%M}')}</td><td>{esc(line.model)}</td>"
+        f"<td style='text-align:right'>{esc(_line_change(line))}</td>"
+        f"<td>{esc('; '.join(line.reasons))}</td></tr>"
+        for line in result.differences
+    )
+    return (
+        "<div class='usagebill-reconciliation'><h3>Reconciliation</h3>"
+        f"<table>{head}</table><details><summary>{len(result.differences)} differences"
+        "</summary><table><tr><th>bucket</th><th>model</th><th>change</th><th>why</th></tr>"
+        f"{rows}</table></details></div>"
+    )
