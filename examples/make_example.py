@@ -76,10 +76,13 @@ def members() -> list[dict[str, object]]:
     for number in range(1, 51):
         user_id = f"u-{number:03d}"
         role = (
-            "primary_owner" if number == 1 else
-            "owner" if number in (2, 3) else
-            "admin" if number in (4, 5, 6) else
-            "member"
+            "primary_owner"
+            if number == 1
+            else "owner"
+            if number in (2, 3)
+            else "admin"
+            if number in (4, 5, 6)
+            else "member"
         )
         seat = "chat_claude_code" if number <= 20 and user_id != SEAT_CHANGE[0] else "chat"
         hipaa = seat == "chat" and number % 3 == 0
@@ -156,8 +159,10 @@ def events(people: list[dict[str, object]], per_day: float, rng: random.Random) 
                 if seat is None:
                     continue
                 code = seat == "chat_claude_code" and rng.random() < 0.75
-                product = "claude_code" if code else rng.choice(
-                    ["chat", "chat", "chat", "file_creation", "code_execution"]
+                product = (
+                    "claude_code"
+                    if code
+                    else rng.choice(["chat", "chat", "chat", "file_creation", "code_execution"])
                 )
                 models = CODE_MODELS if code else CHAT_MODELS
                 model = rng.choices([m for m, _ in models], [w for _, w in models])[0]
@@ -166,7 +171,7 @@ def events(people: list[dict[str, object]], per_day: float, rng: random.Random) 
                     modifiers["batch"] = True
                 if model == "claude-opus-5-5" and rng.random() < 0.1:
                     modifiers["fast"] = True
-                if member["user_id"] in ("u-009", "u-015") and "claude-haiku-4-5" != model:
+                if member["user_id"] in ("u-009", "u-015") and model != "claude-haiku-4-5":
                     modifiers["us_only"] = True
                 counter += 1
                 record = {

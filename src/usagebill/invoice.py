@@ -338,25 +338,8 @@ class InvoiceBuilder:
 
     def merge(self, other: InvoiceBuilder) -> InvoiceBuilder:
         """Add another part of the same month into this builder; returns this builder."""
-        if other is self:
-            raise InvalidValueError("other", other.period.label, "must be another builder")
-        if (other.org, other.period, other.prices) != (self.org, self.period, self.prices):
-            raise InvalidValueError(
-                "other", other.period.label, "must bill the same organisation, period and prices"
-            )
-        if (self._seen is None) != (other._seen is None):
-            raise InvalidValueError(
-                "other", other.period.label, "must deduplicate events like this builder"
-            )
-        twice: list[tuple[Any, ...]] = []
-        if self._seen is not None and other._seen is not None:
-            for event_id, content in other._seen.items():
-                first = self._seen.get(event_id)
-                if first is None:
-                    continue
-                if first != content:
-                    raise ConflictError("event_id", event_id, "was seen with different content")
-                twice.append(content)
+        self._check_mergeable(other)
+        twice = self._seen_by_both(other)
         for key, counts in other._buckets.items():
             self._count(key, counts)
         self.events += other.events
@@ -374,6 +357,31 @@ class InvoiceBuilder:
             else:
                 self.excluded -= 1
         return self
+
+    def _check_mergeable(self, other: InvoiceBuilder) -> None:
+        if other is self:
+            raise InvalidValueError("other", other.period.label, "must be another builder")
+        if (other.org, other.period, other.prices) != (self.org, self.period, self.prices):
+            raise InvalidValueError(
+                "other", other.period.label, "must bill the same organisation, period and prices"
+            )
+        if (self._seen is None) != (other._seen is None):
+            raise InvalidValueError(
+                "other", other.period.label, "must deduplicate events like this builder"
+            )
+
+    def _seen_by_both(self, other: InvoiceBuilder) -> list[tuple[Any, ...]]:
+        """The content of every event both builders counted (a conflict if it differs)."""
+        if self._seen is None or other._seen is None:
+            return []
+        twice = []
+        for event_id, content in other._seen.items():
+            first = self._seen.get(event_id)
+            if first is not None:
+                if first != content:
+                    raise ConflictError("event_id", event_id, "was seen with different content")
+                twice.append(content)
+        return twice
 
     def _count(self, key: tuple[Any, ...], counts: Iterable[int]) -> None:
         bucket = self._buckets.setdefault(key, [0] * 7)
