@@ -20,7 +20,6 @@ what the ledgers build their atomic steps on.
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal
 from typing import Final
@@ -45,6 +44,12 @@ class Level(enum.StrEnum):
     MEMBER = "member"
     SEAT_TYPE = "seat_type"
     ORGANISATION = "organisation"
+
+
+# Enum members looked up once: attribute access on an enum class is slow on the hot path.
+_MEMBER: Final = Level.MEMBER
+_SEAT_TYPE: Final = Level.SEAT_TYPE
+_ORGANISATION: Final = Level.ORGANISATION
 
 
 @attrs.frozen
@@ -137,16 +142,8 @@ def authorize(
     denied: 2.00 USD for ada exceeds member limit of ada (individual) 10.00 USD:
     9.00 USD used, short by 1.00 USD
     """
-    if not isinstance(amount, Money):
-        raise InvalidValueError("amount", amount, "must be Money")
     currency = spend.currency
-    if currency != org.catalogue.currency:
-        raise CurrencyMismatchError(org.catalogue.currency, currency, "spend.currency")
-    if amount.currency != currency:
-        raise CurrencyMismatchError(currency, amount.currency, "amount")
-    value = amount.amount
-    if value < 0:
-        raise InvalidValueError("amount", amount, "must not be negative")
+    value = _checked(org, currency, amount)
     member = org.members.get(user_id) or org.member(user_id)  # org.member raises if unknown
     seat_type = member.seat_type
     if product not in org.catalogue.seat_types[seat_type].includes:
@@ -159,29 +156,60 @@ def authorize(
             not_included=product,
         )
 
-    member_cap, source = org.limits.effective_cap(user_id, seat_type)
-    path = _path(org, spend, user_id, seat_type, member_cap)
+    # Each capped level on the member's path: its room is cap - (committed + held).
+    limits = org.limits
+    member_cap, source = limits.effective_cap(user_id, seat_type)
+    pool = limits.seat_types.get(seat_type)
+    pool_cap = None if pool is None else pool.pool_cap
+    org_cap = limits.organisation.pool_cap
     least: Decimal | None = None
-    bindings: list[Binding] = []
-    for level, subject, cap, used in path:
-        room = EXACT.subtract(cap.amount, used)
-        if least is None or room < least:
-            least = room
+    short: list[tuple[Level, str, Money, Decimal, Decimal]] = []
+    if member_cap is not None:
+        used = _used(spend.users.get(user_id, _ZERO), spend.held_users.get(user_id))
+        least = room = EXACT.subtract(member_cap.amount, used)
         if value > room:
-            shortfall = _make(EXACT.subtract(value, room), currency)
-            bindings.append(
-                Binding(
-                    level,
-                    subject,
-                    cap,
-                    used=_make(used, currency),
-                    shortfall=shortfall,
-                    source=source if level is Level.MEMBER else None,
-                )
-            )
-    headroom = None if least is None else _make(max(least, _ZERO), currency)
-    if not bindings or not value:
+            short.append((_MEMBER, user_id, member_cap, used, room))
+    if pool_cap is not None:
+        used = _used(spend.seat_types.get(seat_type, _ZERO), spend.held_seat_types.get(seat_type))
+        room = EXACT.subtract(pool_cap.amount, used)
+        least = room if least is None or room < least else least
+        if value > room:
+            short.append((_SEAT_TYPE, seat_type, pool_cap, used, room))
+    if org_cap is not None:
+        used = _used(spend.total, spend.held_total)
+        room = EXACT.subtract(org_cap.amount, used)
+        least = room if least is None or room < least else least
+        if value > room:
+            short.append((_ORGANISATION, org.name, org_cap, used, room))
+
+    headroom = None if least is None else _make(least if least > 0 else _ZERO, currency)
+    if not short or not value:
         return Decision(True, user_id, seat_type, amount, headroom)  # noqa: FBT003
+    return _denied(user_id, seat_type, amount, headroom, short=short, source=source)
+
+
+def _denied(
+    user_id: str,
+    seat_type: str,
+    amount: Money,
+    headroom: Money | None,
+    *,
+    short: list[tuple[Level, str, Money, Decimal, Decimal]],
+    source: LimitSource,
+) -> Decision:
+    """A denial listing every level that binds, the largest shortfall first."""
+    currency, value = amount.currency, amount.amount
+    bindings = [
+        Binding(
+            level,
+            subject,
+            cap,
+            used=_make(used, currency),
+            shortfall=_make(EXACT.subtract(value, room), currency),
+            source=source if level is _MEMBER else None,
+        )
+        for level, subject, cap, used, room in short
+    ]
     bindings.sort(key=lambda binding: binding.shortfall.amount, reverse=True)
     return Decision(
         allowed=False,
@@ -193,32 +221,22 @@ def authorize(
     )
 
 
-def _path(
-    org: Organisation, spend: SpendLike, user_id: str, seat_type: str, member_cap: Money | None
-) -> list[tuple[Level, str, Money, Decimal]]:
-    """The capped levels on the member's path: (level, subject, cap, committed + held)."""
-    limits = org.limits
-    pool = limits.seat_types.get(seat_type)
-    pool_cap = None if pool is None else pool.pool_cap
-    org_cap = limits.organisation.pool_cap
-    path = []
-    if member_cap is not None:
-        used = _used(spend.users, spend.held_users, user_id)
-        path.append((Level.MEMBER, user_id, member_cap, used))
-    if pool_cap is not None:
-        used = _used(spend.seat_types, spend.held_seat_types, seat_type)
-        path.append((Level.SEAT_TYPE, seat_type, pool_cap, used))
-    if org_cap is not None:
-        held = spend.held_total
-        used = EXACT.add(spend.total, held) if held else spend.total
-        path.append((Level.ORGANISATION, org.name, org_cap, used))
-    return path
+def _checked(org: Organisation, currency: str, amount: Money) -> Decimal:
+    """The amount to decide on, once it is Money of the organisation's currency, not negative."""
+    if not isinstance(amount, Money):
+        raise InvalidValueError("amount", amount, "must be Money")
+    if currency != org.catalogue.currency:
+        raise CurrencyMismatchError(org.catalogue.currency, currency, "spend.currency")
+    if amount.currency != currency:
+        raise CurrencyMismatchError(currency, amount.currency, "amount")
+    if amount.amount < 0:
+        raise InvalidValueError("amount", amount, "must not be negative")
+    return amount.amount
 
 
-def _used(committed: Mapping[str, Decimal], held: Mapping[str, Decimal], key: str) -> Decimal:
-    held_amount = held.get(key)
-    amount = committed.get(key, _ZERO)
-    return amount if held_amount is None else EXACT.add(amount, held_amount)
+def _used(committed: Decimal, held: Decimal | None) -> Decimal:
+    """Committed plus held: what a level has already used up."""
+    return EXACT.add(committed, held) if held else committed
 
 
 def authorize_usage(

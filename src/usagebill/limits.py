@@ -77,6 +77,12 @@ class LimitSource(enum.StrEnum):
     NONE = "none"
 
 
+_INDIVIDUAL: Final = LimitSource.INDIVIDUAL
+_SEAT_TYPE_DEFAULT: Final = LimitSource.SEAT_TYPE_DEFAULT
+_ORGANISATION_DEFAULT: Final = LimitSource.ORGANISATION_DEFAULT
+_NO_SOURCE: Final = LimitSource.NONE
+
+
 @attrs.frozen
 class EffectiveLimit:
     """A member's limit (``None``: unlimited) and the level it comes from."""
@@ -145,14 +151,14 @@ class SpendLimits:
         """:meth:`effective` as a plain pair: the decision's hot path."""
         cap = self.users.get(user_id)
         if cap is not None:
-            return cap, LimitSource.INDIVIDUAL
-        cap = self.seat_type(seat_type).member_default
-        if cap is not None:
-            return cap, LimitSource.SEAT_TYPE_DEFAULT
+            return cap, _INDIVIDUAL
+        pool = self.seat_types.get(seat_type)
+        if pool is not None and pool.member_default is not None:
+            return pool.member_default, _SEAT_TYPE_DEFAULT
         cap = self.organisation.member_default
         if cap is not None:
-            return cap, LimitSource.ORGANISATION_DEFAULT
-        return None, LimitSource.NONE
+            return cap, _ORGANISATION_DEFAULT
+        return None, _NO_SOURCE
 
     def with_user_cap(self, user_id: str, cap: Money | None) -> SpendLimits:
         """A copy with ``user_id``'s individual cap set (``None`` removes it)."""

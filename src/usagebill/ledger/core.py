@@ -10,10 +10,13 @@ Rules:
 
 * **Idempotent by event id.** A retried ``charge`` or ``settle`` returns the
   first outcome and counts nothing twice; the same id with other content is a
-  :class:`~usagebill.errors.ConflictError` and nothing is applied.
+  :class:`~usagebill.errors.ConflictError` and nothing is applied. An event id
+  names one operation: an id used by ``charge`` cannot be settled, nor settle
+  another request (a conflict too).
 * **Holds are all or nothing** on every level of the member's path, and every
   hold expires after its time-to-live (released on the next operation, and
-  reported).
+  reported once that operation commits). An operation that raises applies
+  nothing at all, expiries included.
 * **A settled cost above its hold is recorded anyway** — the tokens were used
   — and flagged as an overrun in the result and in :meth:`Ledger.stats`.
 * **Periods.** Charges, holds and settlements belong to the billing period of
@@ -24,8 +27,8 @@ Rules:
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
-from contextlib import AbstractContextManager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Final, Protocol, TypeVar
@@ -61,6 +64,7 @@ T = TypeVar("T")
 DEFAULT_HOLD_TTL: Final = timedelta(minutes=10)
 """How long a hold lives unless settled, released or extended first."""
 _ZERO: Final = Decimal(0)
+_STATS: Final = ("overruns", "expired_holds")
 
 
 @attrs.frozen
@@ -169,7 +173,11 @@ class SettleResult:
 
 
 class Transaction(Protocol):
-    """What the ledger logic needs of a store, inside one exclusive transaction."""
+    """What the ledger logic needs of a store, inside one exclusive transaction.
+
+    The store's transaction must apply all of it or, when the ``with`` block
+    raises, none of it.
+    """
 
     def path(self, period: str, user_id: str, seat_type: str) -> PathSpend:
         """The counters on the member's path in ``period``."""
@@ -226,6 +234,11 @@ def _event_fingerprint(event: UsageEvent) -> str:
         f"{modifiers.batch}{modifiers.us_only}{modifiers.fast}"
     )
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _settle_fingerprint(request_id: str, event: UsageEvent) -> str:
+    """What a settlement says: the request it settles, and its event."""
+    return f"settle\x1f{request_id}\x1f{_event_fingerprint(event)}"
 
 
 def _aware(at: object, field: str = "at") -> datetime:
@@ -286,8 +299,10 @@ class Ledger:
         return self.store.spend(period.label, self.org.currency)
 
     def stats(self, at: datetime | None = None) -> dict[str, int]:
-        """Counts of the period containing ``at``: overruns, expired holds."""
-        return self.store.stats(self.period_of(at or self.clock()).label)
+        """Counts of the period containing ``at``: overruns, expired holds (zero if none)."""
+        counts = dict.fromkeys(_STATS, 0)
+        counts.update(self.store.stats(self.period_of(at or self.clock()).label))
+        return counts
 
     def close(self) -> None:
         """Close the store."""
@@ -297,22 +312,22 @@ class Ledger:
 
     def charge(self, event: UsageEvent) -> ChargeResult:
         """Price ``event``, authorize it against committed + held spend, record it if allowed."""
+        org = self.org  # one organisation for the whole operation
         fingerprint = _event_fingerprint(event)
         amount = self._price(event)
         period = self.period_of(event.at).label
-        member = self.org.member(event.user_id)
-        with self.store.transaction() as tx:
+        with self._transaction() as tx:
             known = self._replay(tx, event.event_id, fingerprint)
             if known is not None:
                 return attrs.evolve(_load(known, ChargeResult), replayed=True)
-            self._expire(tx)
+            member = org.member(event.user_id)
             before = tx.path(period, member.user_id, member.seat_type)
-            decision = authorize(self.org, before, member.user_id, amount, product=event.product)
+            decision = authorize(org, before, member.user_id, amount, product=event.product)
             notes: tuple[Notification, ...] = ()
             if decision.allowed:
                 tx.apply(period, member.user_id, member.seat_type, amount.amount, _ZERO)
                 after = before.plus(amount.amount, _ZERO)
-                notes = notifications(self.org, before, after, users=[member.user_id])
+                notes = notifications(org, before, after, users=[member.user_id])
             result = ChargeResult(event.event_id, amount, decision, period, notes)
             tx.put_event(event.event_id, fingerprint, _dump(result))
         return result
@@ -331,21 +346,21 @@ class Ledger:
 
         Asking again for the same request id gives the same hold back.
         """
+        org = self.org
         period = self.period_of(at).label
-        member = self.org.member(user_id)
+        member = org.member(user_id)
         expires = self.clock() + (ttl or self.hold_ttl)
-        with self.store.transaction() as tx:
-            self._expire(tx)
+        with self._transaction() as tx:
             existing = tx.hold(request_id)
             if existing is not None:
                 if (existing.user_id, existing.amount) != (user_id, amount):
                     raise ConflictError("request_id", request_id, "already holds another amount")
                 path = tx.path(existing.period, user_id, existing.seat_type)
                 return HoldResult(
-                    request_id, authorize(self.org, path, user_id, _zero(amount)), existing
+                    request_id, authorize(org, path, user_id, _zero(amount)), existing
                 )
             before = tx.path(period, user_id, member.seat_type)
-            decision = authorize(self.org, before, user_id, amount, product=product)
+            decision = authorize(org, before, user_id, amount, product=product)
             if not decision.allowed:
                 return HoldResult(request_id, decision, None)
             hold = Hold(request_id, user_id, member.seat_type, period, amount, product, expires)
@@ -355,11 +370,21 @@ class Ledger:
 
     def extend(self, request_id: str, amount: Money, *, ttl: timedelta | None = None) -> HoldResult:
         """Top a live hold up by ``amount`` (on every level, or not at all); renews its TTL."""
-        with self.store.transaction() as tx:
-            self._expire(tx)
+        org = self.org
+        with self._transaction() as tx:
             hold = self._live_hold(tx, request_id)
+            seat_type = org.member(hold.user_id).seat_type
+            if seat_type != hold.seat_type:
+                # The decision reads the member's current seat type, the hold counts toward
+                # the one it was taken under: topping it up would check one pool, fill another.
+                raise ConflictError(
+                    "request_id",
+                    request_id,
+                    f"was held under seat type {hold.seat_type!r}, and {hold.user_id!r} now "
+                    f"holds {seat_type!r}: settle or release it, then hold again",
+                )
             before = tx.path(hold.period, hold.user_id, hold.seat_type)
-            decision = authorize(self.org, before, hold.user_id, amount, product=hold.product)
+            decision = authorize(org, before, hold.user_id, amount, product=hold.product)
             if not decision.allowed:
                 return HoldResult(request_id, decision, hold)
             grown = attrs.evolve(
@@ -373,14 +398,16 @@ class Ledger:
 
     def settle(self, request_id: str, event: UsageEvent) -> SettleResult:
         """Record the actual cost and free the hold; an overrun is recorded and flagged."""
-        fingerprint = _event_fingerprint(event)
+        org = self.org
+        # The request is part of what a settlement says: an event id charged, or used to
+        # settle another request, is a conflict (not a replay of another kind of outcome).
+        fingerprint = _settle_fingerprint(request_id, event)
         amount = self._price(event)
         period = self.period_of(event.at).label
-        with self.store.transaction() as tx:
+        with self._transaction() as tx:
             known = self._replay(tx, event.event_id, fingerprint)
             if known is not None:
                 return attrs.evolve(_load(known, SettleResult), replayed=True)
-            self._expire(tx)
             hold = self._live_hold(tx, request_id)
             if hold.user_id != event.user_id:
                 raise ConflictError(
@@ -403,15 +430,14 @@ class Ledger:
                 hold.amount,
                 overrun,
                 period,
-                notifications(self.org, before, after, users=[hold.user_id]),
+                notifications(org, before, after, users=[hold.user_id]),
             )
             tx.put_event(event.event_id, fingerprint, _dump(result))
         return result
 
     def release(self, request_id: str) -> Hold:
         """Free a live hold entirely (the request failed or was cancelled)."""
-        with self.store.transaction() as tx:
-            self._expire(tx)
+        with self._transaction() as tx:
             hold = self._live_hold(tx, request_id)
             tx.apply(hold.period, hold.user_id, hold.seat_type, _ZERO, -hold.amount.amount)
             tx.drop_hold(request_id)
@@ -420,9 +446,24 @@ class Ledger:
     def expire(self) -> list[Hold]:
         """Release every hold past its time-to-live; return them (kept in ``expired_holds``)."""
         with self.store.transaction() as tx:
-            return self._expire(tx)
+            expired = self._expire(tx)
+        self.expired_holds.extend(expired)
+        return expired
 
     # --- helpers --------------------------------------------------------------------------
+
+    @contextmanager
+    def _transaction(self) -> Iterator[Transaction]:
+        """One store transaction that first releases the expired holds.
+
+        They are reported once it has committed: an operation that raises is rolled
+        back whole, its expiries with it, and reporting them anyway would report holds
+        still held (and report them again when they do expire).
+        """
+        with self.store.transaction() as tx:
+            expired = self._expire(tx)
+            yield tx
+        self.expired_holds.extend(expired)
 
     def _price(self, event: UsageEvent) -> Money:
         return self.prices.quote(event.model, event.usage, event.at, event.modifiers).amount
@@ -447,7 +488,6 @@ class Ledger:
             tx.apply(hold.period, hold.user_id, hold.seat_type, _ZERO, -hold.amount.amount)
             tx.drop_hold(hold.request_id)
             tx.count("expired_holds", hold.period)
-        self.expired_holds.extend(expired)
         return expired
 
 

@@ -1,4 +1,8 @@
-"""A ledger in memory, for one process and for tests: a lock makes each operation atomic."""
+"""A ledger in memory, for one process and for tests: a lock makes each operation atomic.
+
+A transaction writes straight into the dicts and keeps an undo log: when the
+operation raises, every write is undone, so nothing is half-applied.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Final
+from typing import Any, Final
 
 from usagebill.ledger.core import DEFAULT_HOLD_TTL, Hold, Ledger, PathSpend
 from usagebill.limits import Spend
@@ -20,6 +24,7 @@ __all__ = ["MemoryLedger", "MemoryStore"]
 
 _ZERO: Final = Decimal(0)
 _Key = tuple[str, str, str]  # (period, level, key): level is "user", "seat" or "org"
+_ABSENT: Final = object()
 
 
 class _MemoryTransaction:
@@ -27,6 +32,23 @@ class _MemoryTransaction:
 
     def __init__(self, store: MemoryStore) -> None:
         self._store = store
+        self._undo: list[tuple[dict[Any, Any], object, object]] = []
+
+    def _set(self, table: dict[Any, Any], key: object, value: object) -> None:
+        self._undo.append((table, key, table.get(key, _ABSENT)))
+        table[key] = value
+
+    def _drop(self, table: dict[Any, Any], key: object) -> None:
+        self._undo.append((table, key, table.pop(key)))
+
+    def rollback(self) -> None:
+        """Undo every write of this transaction, newest first."""
+        for table, key, value in reversed(self._undo):
+            if value is _ABSENT:
+                table.pop(key, None)
+            else:
+                table[key] = value
+        self._undo.clear()
 
     def path(self, period: str, user_id: str, seat_type: str) -> PathSpend:
         committed, held = self._store.committed, self._store.held
@@ -50,32 +72,34 @@ class _MemoryTransaction:
     def apply(
         self, period: str, user_id: str, seat_type: str, committed: Decimal, held: Decimal
     ) -> None:
+        done, pending = self._store.committed, self._store.held
         for key in ((period, "user", user_id), (period, "seat", seat_type), (period, "org", "")):
             if committed:
-                self._store.committed[key] = EXACT.add(self._store.committed[key], committed)
+                self._set(done, key, EXACT.add(done[key], committed))
             if held:
-                self._store.held[key] = EXACT.add(self._store.held[key], held)
+                self._set(pending, key, EXACT.add(pending[key], held))
 
     def event(self, event_id: str) -> tuple[str, str] | None:
         return self._store.events.get(event_id)
 
     def put_event(self, event_id: str, fingerprint: str, outcome: str) -> None:
-        self._store.events[event_id] = (fingerprint, outcome)
+        self._set(self._store.events, event_id, (fingerprint, outcome))
 
     def hold(self, request_id: str) -> Hold | None:
         return self._store.holds.get(request_id)
 
     def put_hold(self, hold: Hold) -> None:
-        self._store.holds[hold.request_id] = hold
+        self._set(self._store.holds, hold.request_id, hold)
 
     def drop_hold(self, request_id: str) -> None:
-        del self._store.holds[request_id]
+        self._drop(self._store.holds, request_id)
 
     def expired(self, now: datetime) -> list[Hold]:
         return [hold for hold in self._store.holds.values() if hold.expires_at <= now]
 
     def count(self, name: str, period: str) -> None:
-        self._store.counts[period][name] += 1
+        counts = self._store.counts[period]
+        self._set(counts, name, counts[name] + 1)
 
 
 class MemoryStore:
@@ -92,9 +116,14 @@ class MemoryStore:
 
     @contextmanager
     def transaction(self) -> Iterator[_MemoryTransaction]:
-        """Hold the lock; the ledger validates before it writes, so nothing is half-applied."""
+        """Hold the lock; undo every write if the operation raises."""
         with self._lock:
-            yield _MemoryTransaction(self)
+            tx = _MemoryTransaction(self)
+            try:
+                yield tx
+            except BaseException:
+                tx.rollback()
+                raise
 
     def spend(self, period: str, currency: str) -> Spend:
         """Every counter of ``period``."""

@@ -59,6 +59,15 @@ CREATE TABLE IF NOT EXISTS stats (
 
 _ZERO: Final = Decimal(0)
 _LEVELS: Final = ("user", "seat", "org")
+# Three primary-key look-ups. (One WHERE with the period outside an OR makes SQLite scan every
+# counter of the period: a cost that grows with the number of members.)
+_PATH_QUERY: Final = (
+    "SELECT level, committed, held FROM counters WHERE period = ?1 AND level = 'user' AND key = ?2"
+    " UNION ALL "
+    "SELECT level, committed, held FROM counters WHERE period = ?1 AND level = 'seat' AND key = ?3"
+    " UNION ALL "
+    "SELECT level, committed, held FROM counters WHERE period = ?1 AND level = 'org' AND key = ''"
+)
 
 
 class _SqliteTransaction:
@@ -74,12 +83,7 @@ class _SqliteTransaction:
         key = (period, user_id, seat_type)
         cached = self._read.get(key)
         if cached is None:
-            rows = self._db.execute(
-                "SELECT level, committed, held FROM counters WHERE period = ? AND ("
-                "(level = 'user' AND key = ?) OR (level = 'seat' AND key = ?) "
-                "OR (level = 'org' AND key = ''))",
-                (period, user_id, seat_type),
-            ).fetchall()
+            rows = self._db.execute(_PATH_QUERY, (period, user_id, seat_type)).fetchall()
             found = {level: [Decimal(done), Decimal(held)] for level, done, held in rows}
             cached = [found.get(level, [_ZERO, _ZERO]) for level in _LEVELS]
             self._read[key] = cached
@@ -177,7 +181,11 @@ class SqliteStore:
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
         self._guard = threading.Lock()
-        self._migrate(self._connection())
+        try:
+            self._migrate(self._connection())
+        except BaseException:
+            self.close()  # a file this code cannot use: leave no connection open on it
+            raise
 
     def _connection(self) -> sqlite3.Connection:
         connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
@@ -220,15 +228,16 @@ class SqliteStore:
 
     @contextmanager
     def transaction(self) -> Iterator[_SqliteTransaction]:
-        """``BEGIN IMMEDIATE`` … ``COMMIT``, or ``ROLLBACK`` on any error."""
+        """``BEGIN IMMEDIATE`` … ``COMMIT``, or ``ROLLBACK`` on any error (a failed COMMIT too)."""
         connection = self._connection()
         connection.execute("BEGIN IMMEDIATE")
         try:
             yield _SqliteTransaction(connection, self.currency)
+            connection.execute("COMMIT")
         except BaseException:
-            connection.execute("ROLLBACK")
+            if connection.in_transaction:  # else the connection stays in it, for good
+                connection.execute("ROLLBACK")
             raise
-        connection.execute("COMMIT")
 
     def spend(self, period: str, currency: str) -> Spend:
         """Every counter of ``period``, read in one snapshot."""
