@@ -16,16 +16,16 @@ that name the event.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime
 from typing import Any, Final
 
 import attrs
 
-from usagebill.errors import InvalidValueError
+from usagebill.errors import ConflictError, InvalidValueError
 from usagebill.usage import Modifiers, Product, TokenUsage
 
-__all__ = ["UsageEvent"]
+__all__ = ["UsageEvent", "deduplicated"]
 
 _USAGE_FIELDS: Final = tuple(field.name for field in attrs.fields(TokenUsage))
 _EVENT_KEYS: Final = frozenset(
@@ -112,6 +112,24 @@ class UsageEvent:
         if modifiers:
             data["modifiers"] = modifiers
         return data
+
+
+def deduplicated(events: Iterable[UsageEvent]) -> Iterator[UsageEvent]:
+    """Each event once, in the order given: a repeat is skipped, a conflict raises.
+
+    The same id with other content is a :class:`~usagebill.errors.ConflictError`
+    (the same instant written with another UTC offset is the same content).
+    """
+    seen: dict[str, UsageEvent] = {}
+    for event in events:
+        first = seen.get(event.event_id)
+        if first is None:
+            seen[event.event_id] = event
+            yield event
+        elif first != event:
+            raise ConflictError(
+                "event_id", event.event_id, "was seen before with different content"
+            )
 
 
 Record = tuple[str, str, str, Product, tuple[int, ...], datetime, int]

@@ -64,7 +64,8 @@ from usagebill.money import EXACT, Money, _make
 from usagebill.org import Organisation
 from usagebill.periods import BillingPeriod, zone
 from usagebill.prices import PriceTable
-from usagebill.whatif import _seat_at, _seat_index, _unique
+from usagebill.seats import SeatTimeline
+from usagebill.whatif import _unique
 
 __all__ = ["CapForecast", "CapStatus", "DailySpend", "Forecast", "Projection", "forecast"]
 
@@ -331,11 +332,11 @@ class _Cap:
 
 def _caps(org: Organisation, as_of: datetime) -> list[_Cap]:
     """Every cap in force at ``as_of``: members' effective limits, pool caps."""
-    index = _seat_index(org)
+    timeline = SeatTimeline(org.seat_history)
     caps = []
     for user_id, member in sorted(org.members.items()):
         try:
-            seat_type = _seat_at(index, user_id, as_of)
+            seat_type = timeline.seat_at(user_id, as_of)
         except UsageBillError:
             seat_type = member.seat_type  # not seated yet at as_of: their seat to come
         cap, source = org.limits.effective_cap(user_id, seat_type)
@@ -402,7 +403,7 @@ def forecast(
     reached: dict[tuple[Level, str], datetime] = {
         (cap.level, cap.subject): period.start for cap in caps if cap.cap.is_zero()
     }
-    index = _seat_index(org)
+    timeline = SeatTimeline(org.seat_history)
     users: dict[str, _Scope] = {user_id: _Scope() for user_id in org.members}
     seat_types: dict[str, _Scope] = {name: _Scope() for name in org.catalogue.seat_types}
     total = _Scope()
@@ -412,7 +413,7 @@ def forecast(
     for event in counted:
         at = event.at.astimezone(UTC)
         try:
-            seat_type = _seat_at(index, event.user_id, at)
+            seat_type = timeline.seat_at(event.user_id, at)
             amount = prices.amount(event.model, event.usage, event.at, event.modifiers)
         except UsageBillError as error:
             error.add_note(f"in usage event {event.event_id!r}")

@@ -17,7 +17,6 @@ How an invoice is made:
 
 from __future__ import annotations
 
-import bisect
 import decimal
 import hashlib
 from collections import defaultdict
@@ -28,12 +27,13 @@ from typing import Any, Final, Literal
 
 import attrs
 
-from usagebill.errors import ConflictError, InvalidValueError, UnknownNameError, UsageBillError
+from usagebill.errors import ConflictError, InvalidValueError, UsageBillError
 from usagebill.events import Record, UsageEvent, parse_record, record_of
 from usagebill.money import EXACT, ROUNDING, Money, _make
 from usagebill.org import Organisation
 from usagebill.periods import BillingPeriod, zone
 from usagebill.prices import ModelPrice, PriceTable, Rates
+from usagebill.seats import SeatTimeline
 from usagebill.usage import Modifiers, Product, TokenUsage
 
 __all__ = [
@@ -198,16 +198,6 @@ class Invoice:
 # --- building -------------------------------------------------------------------------------
 
 
-def _seat_index(org: Organisation) -> dict[str, tuple[list[datetime], list[str | None]]]:
-    """Per user: the instants of their seat changes (UTC) and the seat type from each on."""
-    index: dict[str, tuple[list[datetime], list[str | None]]] = {}
-    for change in org.seat_history:
-        times, seats = index.setdefault(change.user_id, ([], []))
-        times.append(change.at.astimezone(UTC))
-        seats.append(change.seat_type)
-    return index
-
-
 class InvoiceBuilder:
     """Sums usage events into an invoice, one pass, any order; parts merge exactly.
 
@@ -240,7 +230,7 @@ class InvoiceBuilder:
         self._seen: dict[str, tuple[Any, ...]] | None = {} if dedupe else None
         self._start = period.start.astimezone(UTC)
         self._end = period.end.astimezone(UTC)
-        self._seats = _seat_index(org)
+        self._seats = SeatTimeline(org.seat_history)
         self._buckets: dict[tuple[Any, ...], list[int]] = {}
         self.events = 0
         self.duplicates = 0
@@ -306,7 +296,7 @@ class InvoiceBuilder:
     def _key(self, content: tuple[Any, ...]) -> tuple[Any, ...]:
         """The bucket of an event's content: (user, model, product, counts, instant, bits)."""
         user_id, model, product, counts, at, bits = content
-        seat_type = self._seat_at(user_id, at)
+        seat_type = self._seats.seat_at(user_id, at)
         model_id = self.prices.resolve(model)
         prices = self.prices.models[model_id].prices
         version = len(prices) - 1
@@ -322,17 +312,6 @@ class InvoiceBuilder:
         if bits:  # refuse a modifier the model does not offer now, not at finish() (memoised)
             price.compiled(_MODIFIERS[bits], in_tier)
         return (user_id, seat_type, model_id, product, version, in_tier, bits)
-
-    def _seat_at(self, user_id: str, at: datetime) -> str:
-        history = self._seats.get(user_id)
-        if history is None:
-            raise UnknownNameError("member", user_id)
-        times, seats = history
-        position = bisect.bisect_right(times, at) - 1
-        seat_type = seats[position] if position >= 0 else None
-        if seat_type is None:
-            raise InvalidValueError("user_id", user_id, f"held no seat at {at.isoformat()}")
-        return seat_type
 
     # --- merging and finishing ------------------------------------------------------------
 

@@ -68,16 +68,36 @@ class _SeatTypeSpec:
 
 
 @attrs.frozen
-class _LimitSpec:
+class PoolSpec:
+    """The ``[limits.organisation]`` or ``[limits.seat_types.NAME]`` table of a file."""
+
     pool_cap: Decimal | None = None
     member_default: Decimal | None = None
 
+    def limit(self, currency: str) -> PoolLimit:
+        """The caps as a :class:`~usagebill.limits.PoolLimit` in ``currency``."""
+        return PoolLimit(_money(self.pool_cap, currency), _money(self.member_default, currency))
+
 
 @attrs.frozen
-class _LimitsSpec:
-    organisation: _LimitSpec = _LimitSpec()
-    seat_types: dict[str, _LimitSpec] = attrs.Factory(dict)
+class LimitsSpec:
+    """The ``[limits]`` table of an organisation (or scenario) file."""
+
+    organisation: PoolSpec = PoolSpec()
+    seat_types: dict[str, PoolSpec] = attrs.Factory(dict)
     users: dict[str, Decimal] = attrs.Factory(dict)
+
+    def limits(self, currency: str) -> SpendLimits:
+        """Every cap as :class:`~usagebill.limits.SpendLimits` in ``currency``."""
+        return SpendLimits(
+            organisation=self.organisation.limit(currency),
+            seat_types={name: pool.limit(currency) for name, pool in self.seat_types.items()},
+            users={user_id: Money(cap, currency) for user_id, cap in self.users.items()},
+        )
+
+
+def _money(amount: Decimal | None, currency: str) -> Money | None:
+    return None if amount is None else Money(amount, currency)
 
 
 @attrs.frozen
@@ -103,7 +123,7 @@ class _OrgSpec:
     timezone: str = "UTC"
     billing_anchor_day: int = 1
     thresholds: tuple[Decimal, ...] = DEFAULT_THRESHOLDS
-    limits: _LimitsSpec = _LimitsSpec()
+    limits: LimitsSpec = LimitsSpec()
 
 
 def load_organisation(path: str | Path) -> Organisation:
@@ -132,10 +152,6 @@ def organisation_from_dict(data: object, source: str = "organisation") -> Organi
 
 def _organisation(spec: _OrgSpec, source: str) -> Organisation:
     currency = spec.currency
-
-    def money(amount: Decimal | None) -> Money | None:
-        return None if amount is None else Money(amount, currency)
-
     catalogue = SeatCatalogue(
         {
             name: SeatType(
@@ -151,17 +167,7 @@ def _organisation(spec: _OrgSpec, source: str) -> Organisation:
             for name, seat in spec.seat_types.items()
         }
     )
-    limits = SpendLimits(
-        organisation=PoolLimit(
-            money(spec.limits.organisation.pool_cap),
-            money(spec.limits.organisation.member_default),
-        ),
-        seat_types={
-            name: PoolLimit(money(limit.pool_cap), money(limit.member_default))
-            for name, limit in spec.limits.seat_types.items()
-        },
-        users={user: Money(cap, currency) for user, cap in spec.limits.users.items()},
-    )
+    limits = spec.limits.limits(currency)
     members, history = [], []
     for position, member in enumerate(spec.members):
         where = f"$.members[{position}]"

@@ -68,13 +68,12 @@ from typing import Any, Final
 import attrs
 
 from usagebill.errors import (
-    ConflictError,
     CurrencyMismatchError,
     InvalidValueError,
     LoadError,
     UsageBillError,
 )
-from usagebill.events import UsageEvent
+from usagebill.events import UsageEvent, deduplicated
 from usagebill.money import EXACT, Money, _make
 from usagebill.prices import PriceTable
 from usagebill.usage import Modifiers, TokenUsage
@@ -479,16 +478,7 @@ def _ours(
     gaps: dict[datetime, int] = {}
     outside = 0
     outside_amount = _ZERO
-    seen: dict[str, UsageEvent] = {}
-    for event in events:
-        first = seen.get(event.event_id)
-        if first is not None:
-            if first != event:  # values: the same instant written with another offset is equal
-                raise ConflictError(
-                    "event_id", event.event_id, "was seen before with different content"
-                )
-            continue
-        seen[event.event_id] = event
+    for event in deduplicated(events):
         at = event.at.astimezone(UTC)
         try:
             model = prices.resolve(event.model)

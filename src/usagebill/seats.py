@@ -8,9 +8,10 @@ given), and a HIPAA-compliant option for Chat seats at $5 per user per month.
 
 from __future__ import annotations
 
+import bisect
 import enum
 from collections.abc import Iterable, Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Final
 
 import attrs
@@ -29,6 +30,7 @@ __all__ = [
     "Role",
     "SeatCatalogue",
     "SeatChange",
+    "SeatTimeline",
     "SeatType",
 ]
 
@@ -231,3 +233,32 @@ class SeatChange:
     at: datetime = attrs.field(validator=_aware)
     seat_type: str | None
     add_ons: frozenset[str] = attrs.field(default=frozenset(), converter=_add_ons)
+
+
+class SeatTimeline:
+    """The seat history indexed by member and instant: which seat did they hold then.
+
+    Built once from :attr:`Organisation.seat_history
+    <usagebill.org.Organisation.seat_history>`; each look-up is a binary search.
+    """
+
+    __slots__ = ("_index",)
+
+    def __init__(self, history: Iterable[SeatChange]) -> None:
+        self._index: dict[str, tuple[list[datetime], list[str | None]]] = {}
+        for change in history:
+            times, seats = self._index.setdefault(change.user_id, ([], []))
+            times.append(change.at.astimezone(UTC))
+            seats.append(change.seat_type)
+
+    def seat_at(self, user_id: str, at: datetime) -> str:
+        """The seat type ``user_id`` held at ``at``; an error if none, or if unknown."""
+        history = self._index.get(user_id)
+        if history is None:
+            raise UnknownNameError("member", user_id)
+        times, seats = history
+        position = bisect.bisect_right(times, at) - 1
+        seat_type = seats[position] if position >= 0 else None
+        if seat_type is None:
+            raise InvalidValueError("user_id", user_id, f"held no seat at {at.isoformat()}")
+        return seat_type

@@ -45,7 +45,6 @@ files.
 
 from __future__ import annotations
 
-import bisect
 import enum
 import functools
 import html
@@ -62,21 +61,21 @@ from usagebill._frozendict import FrozenDict
 from usagebill.decision import Decision, Level, authorize
 from usagebill.diff import InvoiceDiff, diff
 from usagebill.errors import (
-    ConflictError,
     CurrencyMismatchError,
     InvalidValueError,
     LoadError,
     UnknownNameError,
     UsageBillError,
 )
-from usagebill.events import UsageEvent
+from usagebill.events import UsageEvent, deduplicated
 from usagebill.invoice import Invoice, InvoiceBuilder, build_invoice
-from usagebill.limits import PoolLimit, Spend, SpendLimits
+from usagebill.limits import Spend, SpendLimits
 from usagebill.money import EXACT, Money, _make
 from usagebill.org import Organisation
+from usagebill.orgfile import LimitsSpec
 from usagebill.periods import BillingPeriod
 from usagebill.prices import ModelPrice, PriceTable, Rates
-from usagebill.seats import Member, Role, SeatCatalogue, SeatChange
+from usagebill.seats import Member, Role, SeatCatalogue, SeatChange, SeatTimeline
 from usagebill.usage import Product
 
 __all__ = [
@@ -700,30 +699,6 @@ def _apply(
 
 # --- replaying ------------------------------------------------------------------------------
 
-_SeatIndex = dict[str, tuple[list[datetime], list[str | None]]]
-
-
-def _seat_index(org: Organisation) -> _SeatIndex:
-    index: _SeatIndex = {}
-    for change in org.seat_history:
-        times, seats = index.setdefault(change.user_id, ([], []))
-        times.append(change.at.astimezone(UTC))
-        seats.append(change.seat_type)
-    return index
-
-
-def _seat_at(index: _SeatIndex, user_id: str, at: datetime) -> str:
-    """The seat type ``user_id`` held at ``at``; the invoice's own errors otherwise."""
-    history = index.get(user_id)
-    if history is None:
-        raise UnknownNameError("member", user_id)
-    times, seats = history
-    position = bisect.bisect_right(times, at) - 1
-    seat_type = seats[position] if position >= 0 else None
-    if seat_type is None:
-        raise InvalidValueError("user_id", user_id, f"held no seat at {at.isoformat()}")
-    return seat_type
-
 
 def _unique(
     events: Iterable[UsageEvent],
@@ -735,21 +710,11 @@ def _unique(
 
     With ``users``, only those users' events are kept.
     """
-    seen: dict[str, UsageEvent] = {}
-    kept = []
-    for event in events:
-        if users is not None and event.user_id not in users:
-            continue
-        first = seen.get(event.event_id)
-        if first is not None:
-            if first != event:  # values: the same instant written with another offset is equal
-                raise ConflictError(
-                    "event_id", event.event_id, "was seen before with different content"
-                )
-            continue
-        seen[event.event_id] = event
-        if start <= event.at < end:
-            kept.append(event)
+    kept = [
+        event
+        for event in deduplicated(events)
+        if (users is None or event.user_id in users) and start <= event.at < end
+    ]
     kept.sort(key=lambda event: (event.at, event.event_id))
     return kept
 
@@ -830,14 +795,14 @@ def _replay(
     org: Organisation, prices: PriceTable, events: list[UsageEvent]
 ) -> tuple[list[DeniedRequest], Spend]:
     """Every event in time order through :func:`authorize`, over a growing spend."""
-    index = _seat_index(org)
+    timeline = SeatTimeline(org.seat_history)
     views: dict[tuple[str, str], Organisation] = {}
     spend = _RunningSpend(org.currency)
     currency = org.currency
     denied = []
     for event in events:
         try:
-            seat_type = _seat_at(index, event.user_id, event.at.astimezone(UTC))
+            seat_type = timeline.seat_at(event.user_id, event.at.astimezone(UTC))
             view = views.get((event.user_id, seat_type))
             if view is None:
                 view = views[event.user_id, seat_type] = _view(org, event.user_id, seat_type)
@@ -859,10 +824,10 @@ def _not_included(
     org: Organisation, prices: PriceTable, events: list[UsageEvent]
 ) -> list[DeniedRequest]:
     """Moved members' requests for products their new seat does not include."""
-    index = _seat_index(org)
+    timeline = SeatTimeline(org.seat_history)
     denied = []
     for event in events:
-        seat_type = _seat_at(index, event.user_id, event.at.astimezone(UTC))
+        seat_type = timeline.seat_at(event.user_id, event.at.astimezone(UTC))
         if event.product not in org.catalogue.get(seat_type).includes:
             amount = Money(
                 prices.amount(event.model, event.usage, event.at, event.modifiers), org.currency
@@ -1095,19 +1060,6 @@ class _MoveSpec:
 
 
 @attrs.frozen
-class _PoolSpec:
-    pool_cap: Decimal | None = None
-    member_default: Decimal | None = None
-
-
-@attrs.frozen
-class _CapsSpec:
-    organisation: _PoolSpec = _PoolSpec()
-    seat_types: dict[str, _PoolSpec] = attrs.Factory(dict)
-    users: dict[str, Decimal] = attrs.Factory(dict)
-
-
-@attrs.frozen
 class _PricesSpec:
     file: str
 
@@ -1132,7 +1084,7 @@ class _ScenarioSpec:
     name: str = "what-if"
     replay_caps: bool = False
     move_seats: tuple[_MoveSpec, ...] = ()
-    caps: _CapsSpec | None = None
+    caps: LimitsSpec | None = None
     prices: _PricesSpec | None = None
     model_prices: tuple[_ModelPriceSpec, ...] = ()
     flat_plan: _FlatSpec | None = None
@@ -1205,17 +1157,5 @@ def _flat(spec: _FlatSpec, currency: str) -> FlatPlan:
     return FlatPlan(fees, Money(spec.allowance, currency), spec.overage)
 
 
-def _caps(spec: _CapsSpec, currency: str) -> ChangeCaps:
-    def money(amount: Decimal | None) -> Money | None:
-        return None if amount is None else Money(amount, currency)
-
-    def pool(limit: _PoolSpec) -> PoolLimit:
-        return PoolLimit(money(limit.pool_cap), money(limit.member_default))
-
-    return ChangeCaps(
-        SpendLimits(
-            organisation=pool(spec.organisation),
-            seat_types={name: pool(limit) for name, limit in spec.seat_types.items()},
-            users={user_id: Money(cap, currency) for user_id, cap in spec.users.items()},
-        )
-    )
+def _caps(spec: LimitsSpec, currency: str) -> ChangeCaps:
+    return ChangeCaps(spec.limits(currency))

@@ -27,7 +27,7 @@ Rules:
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -223,6 +223,28 @@ class Store(Protocol):
 
     def close(self) -> None:
         """Release the store's resources."""
+
+
+def spend_of(rows: Iterable[tuple[str, str, Decimal, Decimal]], currency: str) -> Spend:
+    """A :class:`Spend` from counter rows ``(level, key, committed, held)`` of one period.
+
+    ``level`` is ``"user"``, ``"seat"`` or ``"org"`` (whose key is ``""``): how
+    every store keeps its counters.
+    """
+    committed: dict[str, dict[str, Decimal]] = {"user": {}, "seat": {}, "org": {}}
+    held: dict[str, dict[str, Decimal]] = {"user": {}, "seat": {}, "org": {}}
+    for level, key, done, pending in rows:
+        committed[level][key] = done
+        held[level][key] = pending
+    return Spend(
+        currency=currency,
+        users=committed["user"],
+        seat_types=committed["seat"],
+        total=committed["org"].get("", _ZERO),
+        held_users=held["user"],
+        held_seat_types=held["seat"],
+        held_total=held["org"].get("", _ZERO),
+    )
 
 
 def _event_fingerprint(event: UsageEvent) -> str:

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, Final
 
-from usagebill.ledger.core import DEFAULT_HOLD_TTL, Hold, Ledger, PathSpend
+from usagebill.ledger.core import DEFAULT_HOLD_TTL, Hold, Ledger, PathSpend, spend_of
 from usagebill.limits import Spend
 from usagebill.money import EXACT
 from usagebill.org import Organisation
@@ -128,12 +128,14 @@ class MemoryStore:
     def spend(self, period: str, currency: str) -> Spend:
         """Every counter of ``period``."""
         with self._lock:
-            parts: dict[str, dict[str, dict[str, Decimal]]] = {"committed": {}, "held": {}}
-            for name, counters in (("committed", self.committed), ("held", self.held)):
-                for (of, level, key), amount in counters.items():
-                    if of == period:
-                        parts[name].setdefault(level, {})[key] = amount
-            return _spend(parts, currency)
+            keys = {key for key in (*self.committed, *self.held) if key[0] == period}
+            return spend_of(
+                (
+                    (level, key, self.committed[of, level, key], self.held[of, level, key])
+                    for of, level, key in keys
+                ),
+                currency,
+            )
 
     def stats(self, period: str) -> dict[str, int]:
         """The statistics of ``period``."""
@@ -142,19 +144,6 @@ class MemoryStore:
 
     def close(self) -> None:
         """Nothing to release."""
-
-
-def _spend(parts: dict[str, dict[str, dict[str, Decimal]]], currency: str) -> Spend:
-    committed, held = parts["committed"], parts["held"]
-    return Spend(
-        currency=currency,
-        users=committed.get("user", {}),
-        seat_types=committed.get("seat", {}),
-        total=committed.get("org", {}).get("", _ZERO),
-        held_users=held.get("user", {}),
-        held_seat_types=held.get("seat", {}),
-        held_total=held.get("org", {}).get("", _ZERO),
-    )
 
 
 class MemoryLedger(Ledger):

@@ -101,7 +101,7 @@ except ImportError as error:  # pragma: no cover  (the dev extra always installs
     ) from error
 
 from usagebill.errors import InvalidValueError
-from usagebill.ledger.core import DEFAULT_HOLD_TTL, Hold, Ledger, PathSpend
+from usagebill.ledger.core import DEFAULT_HOLD_TTL, Hold, Ledger, PathSpend, spend_of
 from usagebill.limits import Spend
 from usagebill.org import Organisation
 from usagebill.prices import PriceTable
@@ -370,20 +370,7 @@ class PostgresStore:
             )
             .fetchall()
         )
-        committed: dict[str, dict[str, Decimal]] = {"user": {}, "seat": {}, "org": {}}
-        held: dict[str, dict[str, Decimal]] = {"user": {}, "seat": {}, "org": {}}
-        for level, key, done, pending in rows:
-            committed[level][key] = done
-            held[level][key] = pending
-        return Spend(
-            currency=currency,
-            users=committed["user"],
-            seat_types=committed["seat"],
-            total=committed["org"].get("", _ZERO),
-            held_users=held["user"],
-            held_seat_types=held["seat"],
-            held_total=held["org"].get("", _ZERO),
-        )
+        return spend_of(rows, currency)
 
     def stats(self, period: str) -> dict[str, int]:
         """The statistics of ``period``."""

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Final, Literal
 
 from usagebill.errors import InvalidValueError
-from usagebill.ledger.core import DEFAULT_HOLD_TTL, Hold, Ledger, PathSpend
+from usagebill.ledger.core import DEFAULT_HOLD_TTL, Hold, Ledger, PathSpend, spend_of
 from usagebill.limits import Spend
 from usagebill.money import EXACT
 from usagebill.org import Organisation
@@ -246,19 +246,9 @@ class SqliteStore:
             .execute("SELECT level, key, committed, held FROM counters WHERE period = ?", (period,))
             .fetchall()
         )
-        committed: dict[str, dict[str, Decimal]] = {"user": {}, "seat": {}, "org": {}}
-        held: dict[str, dict[str, Decimal]] = {"user": {}, "seat": {}, "org": {}}
-        for level, key, done, pending in rows:
-            committed[level][key] = Decimal(done)
-            held[level][key] = Decimal(pending)
-        return Spend(
-            currency=currency,
-            users=committed["user"],
-            seat_types=committed["seat"],
-            total=committed["org"].get("", _ZERO),
-            held_users=held["user"],
-            held_seat_types=held["seat"],
-            held_total=held["org"].get("", _ZERO),
+        return spend_of(
+            ((level, key, Decimal(done), Decimal(held)) for level, key, done, held in rows),
+            currency,
         )
 
     def stats(self, period: str) -> dict[str, int]:
