@@ -381,7 +381,8 @@ class InvoiceBuilder:
         price: ModelPrice = self.prices.models[model_id].prices[version]
         modifiers = _MODIFIERS[bits]
         usage = TokenUsage(*counts[1:])
-        exact = _make(price.compiled(modifiers, in_tier).amount(usage), self.org.currency)
+        compiled = price.compiled(modifiers, in_tier)
+        exact = _make(compiled.amount(usage), self.org.currency)
         return UsageLine(
             user_id=user_id,
             seat_type=seat_type,
@@ -392,7 +393,7 @@ class InvoiceBuilder:
             price_from=price.effective_from,
             requests=counts[0],
             usage=usage,
-            rates=price.rates_for(modifiers, in_tier=in_tier),
+            rates=compiled.rates,
             web_search_per_1k=price.web_search_per_1k,
             exact=exact,
             amount=exact.rounded(),

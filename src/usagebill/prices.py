@@ -242,6 +242,7 @@ class _Compiled:
     cache_read: int
     web_search: int
     exponent: int
+    rates: Rates  # the per-million rates these integers come from, for showing
 
     @classmethod
     def of(cls, rates: Rates, web_search_per_1k: Decimal | None) -> _Compiled:
@@ -255,7 +256,7 @@ class _Compiled:
         input_, output, write_5m, write_1h, read, search = (
             int(rate.scaleb(exponent, EXACT)) for rate in per_unit
         )
-        return cls(input_, output, write_5m, write_1h, read, search, exponent)
+        return cls(input_, output, write_5m, write_1h, read, search, exponent, rates)
 
     def amount(self, usage: TokenUsage) -> Decimal:
         units = (
@@ -477,7 +478,7 @@ class PriceTable:
             modifiers=modifiers,
             price=price,
             in_tier=in_tier,
-            rates=price.rates_for(modifiers, in_tier=in_tier),
+            rates=price.compiled(modifiers, in_tier).rates,
             amount=Money(price.compiled(modifiers, in_tier).amount(usage), self.currency),
         )
 
