@@ -164,7 +164,8 @@ def main() -> None:
             ratio = result["seconds"] / parse["seconds"]
             print(
                 f"  {label:30} {per_event * 1e6:6.2f} µs/event  {1 / per_event:>10,.0f} events/s"
-                f"  {ratio:4.2f}x parse  peak {result['peak_mib']:7.1f} MiB"
+                f"  {ratio:4.2f}x parse  finish() {result.get('finish', 0.0):5.2f} s"
+                f"  peak {result['peak_mib']:7.1f} MiB"
             )
 
 
