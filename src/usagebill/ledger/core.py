@@ -341,7 +341,7 @@ class Ledger:
         with self._transaction() as tx:
             known = self._replay(tx, event.event_id, fingerprint)
             if known is not None:
-                return attrs.evolve(_load(known, ChargeResult), replayed=True)
+                return attrs.evolve(load_json(known, ChargeResult), replayed=True)
             member = org.member(event.user_id)
             before = tx.path(period, member.user_id, member.seat_type)
             decision = authorize(org, before, member.user_id, amount, product=event.product)
@@ -351,7 +351,7 @@ class Ledger:
                 after = before.plus(amount.amount, _ZERO)
                 notes = notifications(org, before, after, users=[member.user_id])
             result = ChargeResult(event.event_id, amount, decision, period, notes)
-            tx.put_event(event.event_id, fingerprint, _dump(result))
+            tx.put_event(event.event_id, fingerprint, dump_json(result))
         return result
 
     def hold(
@@ -429,7 +429,7 @@ class Ledger:
         with self._transaction() as tx:
             known = self._replay(tx, event.event_id, fingerprint)
             if known is not None:
-                return attrs.evolve(_load(known, SettleResult), replayed=True)
+                return attrs.evolve(load_json(known, SettleResult), replayed=True)
             hold = self._live_hold(tx, request_id)
             if hold.user_id != event.user_id:
                 raise ConflictError(
@@ -454,7 +454,7 @@ class Ledger:
                 period,
                 notifications(org, before, after, users=[hold.user_id]),
             )
-            tx.put_event(event.event_id, fingerprint, _dump(result))
+            tx.put_event(event.event_id, fingerprint, dump_json(result))
         return result
 
     def release(self, request_id: str) -> Hold:
@@ -517,13 +517,15 @@ def _zero(amount: Money) -> Money:
     return _make(_ZERO, amount.currency)
 
 
-def _dump(result: object) -> str:
+def dump_json(value: object) -> str:
+    """A stored outcome or hold as JSON (what every store keeps)."""
     from usagebill.serde import to_json  # noqa: PLC0415  (serde sits above the ledger core)
 
-    return to_json(result)
+    return to_json(value)
 
 
-def _load(text: str, cls: type[T]) -> T:
+def load_json(text: str, cls: type[T]) -> T:
+    """A stored outcome or hold back from its JSON."""
     from usagebill.serde import from_json  # noqa: PLC0415
 
-    return from_json(text, cls, source="stored ledger outcome")
+    return from_json(text, cls, source=f"stored {cls.__name__}")

@@ -101,7 +101,15 @@ except ImportError as error:  # pragma: no cover  (the dev extra always installs
     ) from error
 
 from usagebill.errors import InvalidValueError
-from usagebill.ledger.core import DEFAULT_HOLD_TTL, Hold, Ledger, PathSpend, spend_of
+from usagebill.ledger.core import (
+    DEFAULT_HOLD_TTL,
+    Hold,
+    Ledger,
+    PathSpend,
+    dump_json,
+    load_json,
+    spend_of,
+)
 from usagebill.limits import Spend
 from usagebill.org import Organisation
 from usagebill.prices import PriceTable
@@ -221,16 +229,14 @@ class _PostgresTransaction:
         row = self._db.execute(
             "SELECT body FROM usagebill_holds WHERE request_id = %s", (request_id,)
         ).fetchone()
-        return None if row is None else _hold(row[0])
+        return None if row is None else load_json(row[0], Hold)
 
     def put_hold(self, hold: Hold) -> None:
-        from usagebill.serde import to_json  # noqa: PLC0415  (serde sits above the ledger)
-
         self._db.execute(
             "INSERT INTO usagebill_holds (request_id, body, expires_at) VALUES (%s, %s, %s)"
             " ON CONFLICT (request_id) DO UPDATE"
             " SET body = excluded.body, expires_at = excluded.expires_at",
-            (hold.request_id, to_json(hold), hold.expires_at),
+            (hold.request_id, dump_json(hold), hold.expires_at),
         )
 
     def drop_hold(self, request_id: str) -> None:
@@ -242,7 +248,7 @@ class _PostgresTransaction:
             " ORDER BY expires_at, request_id",
             (now,),
         ).fetchall()
-        return [_hold(row[0]) for row in rows]
+        return [load_json(row[0], Hold) for row in rows]
 
     def count(self, name: str, period: str) -> None:
         self._db.execute(
@@ -250,12 +256,6 @@ class _PostgresTransaction:
             " ON CONFLICT (period, name) DO UPDATE SET count = s.count + 1",
             (period, name),
         )
-
-
-def _hold(body: str) -> Hold:
-    from usagebill.serde import from_json  # noqa: PLC0415
-
-    return from_json(body, Hold, source="stored hold")
 
 
 class PostgresStore:

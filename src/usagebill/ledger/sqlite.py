@@ -26,7 +26,15 @@ from pathlib import Path
 from typing import Final, Literal
 
 from usagebill.errors import InvalidValueError
-from usagebill.ledger.core import DEFAULT_HOLD_TTL, Hold, Ledger, PathSpend, spend_of
+from usagebill.ledger.core import (
+    DEFAULT_HOLD_TTL,
+    Hold,
+    Ledger,
+    PathSpend,
+    dump_json,
+    load_json,
+    spend_of,
+)
 from usagebill.limits import Spend
 from usagebill.money import EXACT
 from usagebill.org import Organisation
@@ -123,14 +131,12 @@ class _SqliteTransaction:
         row = self._db.execute(
             "SELECT body FROM holds WHERE request_id = ?", (request_id,)
         ).fetchone()
-        return None if row is None else _hold(row[0])
+        return None if row is None else load_json(row[0], Hold)
 
     def put_hold(self, hold: Hold) -> None:
-        from usagebill.serde import to_json  # noqa: PLC0415
-
         self._db.execute(
             "INSERT OR REPLACE INTO holds VALUES (?, ?, ?)",
-            (hold.request_id, to_json(hold), hold.expires_at.timestamp()),
+            (hold.request_id, dump_json(hold), hold.expires_at.timestamp()),
         )
 
     def drop_hold(self, request_id: str) -> None:
@@ -140,7 +146,7 @@ class _SqliteTransaction:
         rows = self._db.execute(
             "SELECT body FROM holds WHERE expires_at <= ? ORDER BY expires_at", (now.timestamp(),)
         ).fetchall()
-        return [_hold(row[0]) for row in rows]
+        return [load_json(row[0], Hold) for row in rows]
 
     def count(self, name: str, period: str) -> None:
         self._db.execute(
@@ -155,12 +161,6 @@ def _check_version(path: str, found: str) -> None:
         raise InvalidValueError(
             "schema_version", found, f"of {path} is newer than {SCHEMA_VERSION}: upgrade usagebill"
         )
-
-
-def _hold(body: str) -> Hold:
-    from usagebill.serde import from_json  # noqa: PLC0415
-
-    return from_json(body, Hold, source="stored hold")
 
 
 class SqliteStore:
