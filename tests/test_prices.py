@@ -946,3 +946,54 @@ def test_errors_are_usagebill_errors(table, at):
     ):
         with pytest.raises(UsageBillError):
             call()
+
+
+# --- upper bounds: what a ledger holds before a request runs --------------------------------
+
+
+def test_upper_bound_prices_the_whole_output_allowance(table, at):
+    """The bound is the prompt plus max_output_tokens of output, at the prompt's tier."""
+    prompt = TokenUsage(input_tokens=150_000, cache_read_tokens=60_000)
+    bound = table.upper_bound("claude-sonnet-4-5", prompt, max_output_tokens=4_000, at=at)
+    # 210,000 prompt tokens > 200,000: every token at the long-context rates.
+    # 150,000 x 6 + 60,000 x 0.60 + 4,000 x 22.50 per million = 0.9 + 0.036 + 0.09
+    assert bound == Money("1.026")
+
+
+def test_upper_bound_counts_searches_and_modifiers(table, at):
+    """Web searches and modifiers enter the bound like they enter the cost."""
+    prompt = TokenUsage(input_tokens=1_000_000)
+    bound = table.upper_bound(
+        "claude-sonnet-4-6",
+        prompt,
+        max_output_tokens=0,
+        max_web_searches=2,
+        at=at,
+        modifiers=Modifiers(batch=True, us_only=True),
+    )
+    assert bound == Money("1.65") + Money("0.02")  # 3 x 0.5 x 1.1 + 2 searches at $10/1,000
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("max_output_tokens", -1), ("max_output_tokens", 1.5), ("max_web_searches", True)],
+)
+def test_upper_bound_refuses_bad_limits(table, at, field, value):
+    """A negative, fractional or boolean limit is an InvalidValueError naming it."""
+    limits = {"max_output_tokens": 10, "max_web_searches": 0, field: value}
+    with pytest.raises(InvalidValueError, match=field):
+        table.upper_bound("claude-sonnet-4-6", TokenUsage(), at=at, **limits)
+
+
+@given(
+    prompt=token_usages(max_tokens=300_000),
+    output=st.integers(0, 64_000),
+    searches=st.integers(0, 5),
+    model=st.sampled_from(["claude-sonnet-4-5", "claude-haiku-5-5", "claude-opus-4-6"]),
+)
+def test_no_outcome_costs_more_than_its_upper_bound(prompt, output, searches, model):
+    """Any response within the limits costs at most the bound (rating is monotone)."""
+    table, at = PriceTable.builtin(), datetime(2026, 10, 15, tzinfo=UTC)
+    bound = table.upper_bound(model, prompt, max_output_tokens=64_000, max_web_searches=5, at=at)
+    outcome = attrs.evolve(prompt, output_tokens=output, web_search_requests=searches)
+    assert table.cost(model, outcome, at) <= bound

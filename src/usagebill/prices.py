@@ -465,6 +465,42 @@ class PriceTable:
         price = self.price(model, at)
         return price.compiled(modifiers, price.in_tier(usage)).amount(usage)
 
+    def upper_bound(
+        self,
+        model: str,
+        prompt: TokenUsage,
+        *,
+        max_output_tokens: int,
+        at: datetime,
+        max_web_searches: int = 0,
+        modifiers: Modifiers | None = None,
+    ) -> Money:
+        """The most a request can cost, before it runs: what a ledger should hold for it.
+
+        ``prompt`` is what is known before the call — uncached input, cache
+        writes and reads (its output count is ignored) — and the response is at
+        most ``max_output_tokens`` long (the request's ``max_tokens``) with at
+        most ``max_web_searches`` searches. Rating is monotone in every count,
+        and the prompt fixes the context tier, so no outcome costs more.
+
+        >>> from datetime import datetime, UTC
+        >>> table = PriceTable.builtin()
+        >>> prompt = TokenUsage(input_tokens=20_000, cache_read_tokens=100_000)
+        >>> table.upper_bound("claude-sonnet-4-6", prompt, max_output_tokens=8_000,
+        ...                   at=datetime(2026, 10, 1, tzinfo=UTC))   # 0.06 + 0.03 + 0.12
+        Money('0.21', 'USD')
+        """
+        for name, value in (
+            ("max_output_tokens", max_output_tokens),
+            ("max_web_searches", max_web_searches),
+        ):
+            if type(value) is not int or value < 0:
+                raise InvalidValueError(name, value, "must be a non-negative int")
+        worst = attrs.evolve(
+            prompt, output_tokens=max_output_tokens, web_search_requests=max_web_searches
+        )
+        return self.quote(model, worst, at, modifiers).amount
+
     def quote(
         self, model: str, usage: TokenUsage, at: datetime, modifiers: Modifiers | None = None
     ) -> Quote:
