@@ -36,6 +36,7 @@ from usagebill.org import (
     AuditRecord,
     IncreaseRequest,
     LimitReportRow,
+    MemberPath,
     Organisation,
     RequestStatus,
 )
@@ -121,6 +122,7 @@ __all__ = [
     "LineChange",
     "LoadError",
     "Member",
+    "MemberPath",
     "ModelListing",
     "ModelPrice",
     "Modifiers",

@@ -144,9 +144,8 @@ def authorize(
     """
     currency = spend.currency
     value = _checked(org, currency, amount)
-    member = org.members.get(user_id) or org.member(user_id)  # org.member raises if unknown
-    seat_type = member.seat_type
-    if product not in org.catalogue.seat_types[seat_type].includes:
+    seat_type, includes, member_cap, source, pool_cap = org.path(user_id)
+    if product not in includes:
         return Decision(
             allowed=False,
             user_id=user_id,
@@ -157,11 +156,7 @@ def authorize(
         )
 
     # Each capped level on the member's path: its room is cap - (committed + held).
-    limits = org.limits
-    member_cap, source = limits.effective_cap(user_id, seat_type)
-    pool = limits.seat_types.get(seat_type)
-    pool_cap = None if pool is None else pool.pool_cap
-    org_cap = limits.organisation.pool_cap
+    org_cap = org.limits.organisation.pool_cap
     least: Decimal | None = None
     short: list[tuple[Level, str, Money, Decimal, Decimal]] = []
     if member_cap is not None:

@@ -13,7 +13,7 @@ import enum
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 import attrs
 from dateutil import tz
@@ -26,15 +26,17 @@ from usagebill.errors import (
     PermissionDeniedError,
     UnknownNameError,
 )
-from usagebill.limits import EffectiveLimit, PoolLimit, Spend, SpendLimits
+from usagebill.limits import EffectiveLimit, LimitSource, PoolLimit, Spend, SpendLimits
 from usagebill.money import Money
 from usagebill.seats import Member, Role, SeatCatalogue, SeatChange
+from usagebill.usage import Product
 
 __all__ = [
     "DEFAULT_THRESHOLDS",
     "AuditRecord",
     "IncreaseRequest",
     "LimitReportRow",
+    "MemberPath",
     "Organisation",
     "RequestStatus",
 ]
@@ -82,6 +84,16 @@ class IncreaseRequest:
     decided_by: str | None = None
     decided_at: datetime | None = None
     note: str = ""
+
+
+class MemberPath(NamedTuple):
+    """A member's seat type, the products it includes, their caps: see :meth:`Organisation.path`."""
+
+    seat_type: str
+    includes: frozenset[Product]
+    member_cap: Money | None
+    member_cap_source: LimitSource
+    pool_cap: Money | None
 
 
 @attrs.frozen
@@ -165,6 +177,10 @@ class Organisation:
     thresholds: tuple[Decimal, ...] = attrs.field(default=DEFAULT_THRESHOLDS, converter=_thresholds)
     increase_requests: FrozenDict[str, IncreaseRequest] = attrs.field(
         factory=FrozenDict, converter=_frozen_map
+    )
+    # Memo of path(): derived from the fields above, which never change.
+    _paths: dict[str, MemberPath] = attrs.field(
+        init=False, factory=dict, eq=False, hash=False, repr=False
     )
 
     def __attrs_post_init__(self) -> None:
@@ -257,6 +273,24 @@ class Organisation:
             return self.members[user_id]
         except KeyError:
             raise UnknownNameError("member", user_id) from None
+
+    def path(self, user_id: str) -> MemberPath:
+        """What a decision needs to know of ``user_id``: their seat, its products, their caps.
+
+        Worked out once per member and organisation value (it is immutable).
+        """
+        path = self._paths.get(user_id)
+        if path is None:
+            seat_type = self.member(user_id).seat_type
+            cap, source = self.limits.effective_cap(user_id, seat_type)
+            path = self._paths[user_id] = MemberPath(
+                seat_type,
+                self.catalogue.get(seat_type).includes,
+                cap,
+                source,
+                self.limits.seat_type(seat_type).pool_cap,
+            )
+        return path
 
     def effective_limit(self, user_id: str) -> EffectiveLimit:
         """``user_id``'s effective limit and the level it comes from."""
