@@ -42,6 +42,7 @@ from usagebill import (
     load_organisation,
 )
 from usagebill.cli import main
+from usagebill.scenariofile import load_scenario, scenario_from_dict
 from usagebill.whatif import (
     ChangeCaps,
     ChangeModelPrice,
@@ -50,8 +51,6 @@ from usagebill.whatif import (
     FlatPlan,
     MoveSeats,
     Scenario,
-    load_scenario,
-    scenario_from_dict,
     whatif,
 )
 

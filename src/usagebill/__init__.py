@@ -52,6 +52,7 @@ from usagebill.prices import (
     Rates,
 )
 from usagebill.reconcile import Reconciliation, ReconLine, Tolerance, reconcile
+from usagebill.scenariofile import load_scenario, scenario_from_dict
 from usagebill.seats import (
     CHAT,
     CHAT_AND_CLAUDE_CODE,
@@ -77,8 +78,6 @@ from usagebill.whatif import (
     PlanRow,
     Scenario,
     WhatIf,
-    load_scenario,
-    scenario_from_dict,
     whatif,
 )
 

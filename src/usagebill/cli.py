@@ -33,9 +33,10 @@ from usagebill.orgfile import load_organisation
 from usagebill.periods import BillingPeriod, zone
 from usagebill.prices import PriceTable
 from usagebill.render import to_csv, to_markdown, to_text
+from usagebill.scenariofile import load_scenario
 from usagebill.serde import to_json
 from usagebill.usage import Modifiers, TokenUsage
-from usagebill.whatif import load_scenario, whatif
+from usagebill.whatif import whatif
 
 __all__ = ["main", "run"]
 
