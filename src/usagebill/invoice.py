@@ -298,13 +298,9 @@ class InvoiceBuilder:
         user_id, model, product, counts, at, bits = content
         seat_type = self._seats.seat_at(user_id, at)
         model_id = self.prices.resolve(model)
-        prices = self.prices.models[model_id].prices
-        version = len(prices) - 1
-        while version and prices[version].effective_from > at:
-            version -= 1
-        price = prices[version]
-        if price.effective_from is not None and price.effective_from > at:
-            raise InvalidValueError("at", at, f"comes before the first price of {model_id}")
+        listing = self.prices.models[model_id]
+        version = listing.version_at(at)
+        price = listing.prices[version]
         tier = price.long_context
         in_tier = tier is not None and counts[0] + counts[2] + counts[3] + counts[4] > (
             tier.above_prompt_tokens

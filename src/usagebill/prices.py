@@ -314,15 +314,20 @@ class ModelListing:
 
     def price_at(self, at: datetime) -> ModelPrice:
         """The price in force at ``at`` (a timezone-aware datetime)."""
+        return self.prices[self.version_at(at)]
+
+    def version_at(self, at: datetime) -> int:
+        """The position in :attr:`prices` of the price in force at ``at``."""
         _check_aware(at)
         prices = self.prices
         if len(prices) == 1 and prices[0].effective_from is None:
-            return prices[0]
-        for price in reversed(prices):  # a handful of versions at most
-            if price.effective_from is None or price.effective_from <= at:
-                return price
+            return 0
+        for position in range(len(prices) - 1, -1, -1):  # a handful of versions at most
+            start = prices[position].effective_from
+            if start is None or start <= at:
+                return position
         raise InvalidValueError(
-            "at", at, f"must be on or after {self.prices[0].effective_from}, the first price"
+            "at", at, f"must be on or after {prices[0].effective_from}, the first price"
         )
 
 
