@@ -30,6 +30,7 @@ from usagebill.errors import CurrencyMismatchError
 from usagebill.invoice import Invoice, SeatFeeLine, Subtotal, UsageLine
 from usagebill.money import Money
 from usagebill.periods import BillingPeriod
+from usagebill.render import shown_amount, shown_change
 
 __all__ = ["AmountChange", "InvoiceDiff", "LineChange", "diff"]
 
@@ -288,18 +289,6 @@ def diff(before: Invoice, after: Invoice) -> InvoiceDiff:
 # --- rendering ------------------------------------------------------------------------------
 
 
-def _amount(money: Money) -> str:
-    """A rounded amount with thousands separators; never ``-0.00``."""
-    rounded = money.rounded().amount
-    return f"{rounded or abs(rounded):,f}"
-
-
-def _signed(money: Money) -> str:
-    """A rounded change with its sign: ``+1,234.50``, ``-3.00``, ``0.00``."""
-    rounded = money.rounded().amount
-    return f"{rounded:+,f}" if rounded else _amount(money)
-
-
 def _header(change: InvoiceDiff) -> list[tuple[str, str]]:
     return [
         ("Organisation", change.organisation),
@@ -336,7 +325,9 @@ def _text(change: InvoiceDiff) -> str:
         )
 
     def money_row(label: str, item: AmountChange | LineChange) -> str:
-        return row(label, _amount(item.before), _amount(item.after), _signed(item.change))
+        return row(
+            label, shown_amount(item.before), shown_amount(item.after), shown_change(item.change)
+        )
 
     out = [f"INVOICE DIFF: {change.organisation}", "=" * _WIDTH]
     out += [f"{name + ':':<14}{value}" for name, value in _header(change)]
@@ -375,7 +366,12 @@ def _markdown(change: InvoiceDiff) -> str:
     rule = "| --- | ---: | ---: | ---: |"
 
     def cells(item: AmountChange | LineChange, label: str) -> tuple[str, ...]:
-        return (label, _amount(item.before), _amount(item.after), _signed(item.change))
+        return (
+            label,
+            shown_amount(item.before),
+            shown_amount(item.after),
+            shown_change(item.change),
+        )
 
     out = [f"# Invoice diff: {_md(change.organisation)}", ""]
     out += [f"- **{name}:** {_md(value)}" for name, value in _header(change)]
@@ -400,9 +396,9 @@ def _html_rows(items: Iterable[AmountChange | LineChange], label: Mapping[int, s
     esc = html.escape
     right = "style='text-align:right'"
     return "".join(
-        f"<tr><td>{esc(label[position])}</td><td {right}>{esc(_amount(item.before))}</td>"
-        f"<td {right}>{esc(_amount(item.after))}</td>"
-        f"<td {right}>{esc(_signed(item.change))}</td></tr>"
+        f"<tr><td>{esc(label[position])}</td><td {right}>{esc(shown_amount(item.before))}</td>"
+        f"<td {right}>{esc(shown_amount(item.after))}</td>"
+        f"<td {right}>{esc(shown_change(item.change))}</td></tr>"
         for position, item in enumerate(items)
     )
 

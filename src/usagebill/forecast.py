@@ -64,6 +64,7 @@ from usagebill.money import EXACT, Money, _make
 from usagebill.org import Organisation
 from usagebill.periods import BillingPeriod, zone
 from usagebill.prices import PriceTable
+from usagebill.render import shown_amount
 from usagebill.seats import SeatTimeline
 from usagebill.whatif import _unique
 
@@ -518,7 +519,7 @@ _COLUMNS: Final = ("spent", "projected", "low ~80%", "high ~80%", "per day")
 
 
 def _amount(money: Money | None) -> str:
-    return "n/a" if money is None else f"{money.rounded().amount:,f}"
+    return "n/a" if money is None else shown_amount(money)
 
 
 def _days(seconds: int) -> str:

@@ -33,7 +33,6 @@ The format (every key checked; amounts are strings, instants carry an offset)::
 
 from __future__ import annotations
 
-import tomllib
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
@@ -128,13 +127,10 @@ class _OrgSpec:
 
 def load_organisation(path: str | Path) -> Organisation:
     """Read an organisation file (TOML, see the module docs)."""
+    from usagebill.serde import read_toml  # noqa: PLC0415  (serde sits above this module)
+
     path = Path(path)
-    try:
-        with path.open("rb") as file:
-            data = tomllib.load(file)
-    except tomllib.TOMLDecodeError as error:
-        raise LoadError(str(path), [("$", str(error))]) from None
-    return organisation_from_dict(data, source=str(path))
+    return organisation_from_dict(read_toml(path), source=str(path))
 
 
 def organisation_from_dict(data: object, source: str = "organisation") -> Organisation:

@@ -22,7 +22,6 @@ from __future__ import annotations
 import difflib
 import functools
 import json
-import tomllib
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -35,7 +34,6 @@ import attrs
 from usagebill._frozendict import FrozenDict
 from usagebill.errors import (
     InvalidValueError,
-    LoadError,
     UnknownModelError,
     UnsupportedModifierError,
 )
@@ -406,18 +404,12 @@ class PriceTable:
     @classmethod
     def from_file(cls, path: str | Path) -> PriceTable:
         """Load a table from a ``.toml`` file, or JSON (any other suffix); LoadError if bad."""
+        from usagebill.serde import from_json, read_toml  # noqa: PLC0415
+
         path = Path(path)
-        try:
-            if path.suffix == ".toml":
-                with path.open("rb") as file:
-                    data: object = tomllib.load(file)
-            else:
-                data = json.loads(path.read_text("utf-8"))
-        except json.JSONDecodeError as error:
-            raise LoadError(str(path), [(f"line {error.lineno}", error.msg)]) from None
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
-            raise LoadError(str(path), [("$", str(error))]) from None
-        return cls.from_dict(data, source=str(path))
+        if path.suffix == ".toml":
+            return cls.from_dict(read_toml(path), source=str(path))
+        return from_json(path.read_bytes(), cls, source=str(path))
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON-ready dict form of this table."""

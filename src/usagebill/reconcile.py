@@ -76,6 +76,7 @@ from usagebill.errors import (
 from usagebill.events import UsageEvent, deduplicated
 from usagebill.money import EXACT, Money, _make
 from usagebill.prices import PriceTable
+from usagebill.render import shown_amount
 from usagebill.usage import Modifiers, TokenUsage
 
 __all__ = ["ReconLine", "Reconciliation", "Tolerance", "reconcile"]
@@ -597,12 +598,6 @@ def reconcile(
 # --- rendering ------------------------------------------------------------------------------
 
 
-def _amount(money: Money) -> str:
-    """A rounded amount with thousands separators; never ``-0.00``."""
-    rounded = money.rounded().amount
-    return f"{rounded or abs(rounded):,f}"
-
-
 def _line_change(line: ReconLine) -> str:
     change = line.amount_change
     return "not priced" if change is None else _signed_exact(change)
@@ -636,11 +631,14 @@ def _summary(result: Reconciliation) -> list[tuple[str, str]]:
     allowed = Money.zero(currency) if tolerance.amount is None else tolerance.amount
     return [
         ("Report", f"{_span(result)}; priced with {result.price_table}"),
-        ("Tolerance", f"{tolerance.tokens:,} tokens per category, {_amount(allowed)} {currency}"),
-        ("Events", f"{_amount(result.events_total)} {currency} (exact {result.events_total})"),
+        (
+            "Tolerance",
+            f"{tolerance.tokens:,} tokens per category, {shown_amount(allowed)} {currency}",
+        ),
+        ("Events", f"{shown_amount(result.events_total)} {currency} (exact {result.events_total})"),
         (
             "Report total",
-            f"{_amount(result.report_total)} {currency} (exact {result.report_total})"
+            f"{shown_amount(result.report_total)} {currency} (exact {result.report_total})"
             + (f", {result.unpriced:,} rows not priced" if result.unpriced else ""),
         ),
         (
@@ -655,7 +653,7 @@ def _summary(result: Reconciliation) -> list[tuple[str, str]]:
             "Not compared",
             (
                 f"{result.outside_events:,} events outside the report's span "
-                f"({_amount(result.outside_amount)} {currency})"
+                f"({shown_amount(result.outside_amount)} {currency})"
             ),
         ),
     ]

@@ -22,15 +22,30 @@ import attrs
 from usagebill.invoice import Invoice, SeatFeeLine, Subtotal, UsageLine
 from usagebill.money import Money
 
-__all__ = ["to_csv", "to_html", "to_markdown", "to_records", "to_text"]
+__all__ = [
+    "shown_amount",
+    "shown_change",
+    "to_csv",
+    "to_html",
+    "to_markdown",
+    "to_records",
+    "to_text",
+]
 
 _FORMULA_START: Final = ("=", "+", "-", "@", "\t", "\r")
 _NUMBER: Final = re.compile(r"-?\d+(\.\d+)?")
 
 
-def _amount(money: Money) -> str:
-    """A rounded amount with thousands separators, e.g. ``1,234.50``."""
-    return f"{money.rounded().amount:,f}"
+def shown_amount(money: Money) -> str:
+    """A rounded amount with thousands separators, e.g. ``1,234.50``; never ``-0.00``."""
+    rounded = money.rounded().amount
+    return f"{rounded or abs(rounded):,f}"
+
+
+def shown_change(money: Money) -> str:
+    """A rounded change with its sign: ``+1,234.50``, ``-3.00``, ``0.00``."""
+    rounded = money.rounded().amount
+    return f"{rounded:+,f}" if rounded else shown_amount(money)
 
 
 def _tokens(count: int) -> str:
@@ -224,11 +239,11 @@ def _per_user(invoice: Invoice) -> list[tuple[Subtotal, list[SeatFeeLine | Usage
 
 def to_text(invoice: Invoice, width: int = 100) -> str:
     """A plain-text invoice: header, summary, subtotals, then every line per user."""
-    money_width = max(14, len(_amount(invoice.total)) + 2)
+    money_width = max(14, len(shown_amount(invoice.total)) + 2)
     label_width = width - money_width
 
     def row(label: str, money: Money) -> str:
-        return f"{label[:label_width]:<{label_width}}{_amount(money):>{money_width}}"
+        return f"{label[:label_width]:<{label_width}}{shown_amount(money):>{money_width}}"
 
     out = [f"INVOICE: {invoice.organisation}", "=" * width]
     out += [f"{name + ':':<14}{value}" for name, value in _header(invoice)]
@@ -269,7 +284,7 @@ def to_markdown(invoice: Invoice) -> str:
     out = [f"# Invoice: {_md(invoice.organisation)}", ""]
     out += [f"- **{name}:** {_md(value)}" for name, value in _header(invoice)]
     out += ["", "## Summary", ""]
-    out += _md_table(["", invoice.currency], [(k, _amount(v)) for k, v in _summary(invoice)])
+    out += _md_table(["", invoice.currency], [(k, shown_amount(v)) for k, v in _summary(invoice)])
     for title, subtotals in (
         ("By seat type", invoice.by_seat_type),
         ("By model", invoice.by_model),
@@ -277,14 +292,16 @@ def to_markdown(invoice: Invoice) -> str:
         ("By user", invoice.by_user),
     ):
         out += ["", f"## {title}", ""]
-        out += _md_table(["", invoice.currency], [(s.key, _amount(s.amount)) for s in subtotals])
+        out += _md_table(
+            ["", invoice.currency], [(s.key, shown_amount(s.amount)) for s in subtotals]
+        )
     out += ["", "## Lines", ""]
     rows = [
         (
             line.user_id,
             line.description,
             _usage_detail(line) if isinstance(line, UsageLine) else f"{line.seconds:,} s",
-            _amount(line.amount),
+            shown_amount(line.amount),
         )
         for _, lines in _per_user(invoice)
         for line in lines
@@ -300,12 +317,13 @@ def to_html(invoice: Invoice) -> str:
     """A compact HTML view for notebooks: header, summary and subtotals by user."""
     esc = html.escape
     head = "".join(f"<tr><th>{esc(k)}</th><td>{esc(v)}</td></tr>" for k, v in _header(invoice))
+    right = "<td style='text-align:right'>"
     summary = "".join(
-        f"<tr><th>{esc(label)}</th><td style='text-align:right'>{esc(_amount(money))}</td></tr>"
+        f"<tr><th>{esc(label)}</th>{right}{esc(shown_amount(money))}</td></tr>"
         for label, money in _summary(invoice)
     )
     users = "".join(
-        f"<tr><td>{esc(s.key)}</td><td style='text-align:right'>{esc(_amount(s.amount))}</td></tr>"
+        f"<tr><td>{esc(s.key)}</td>{right}{esc(shown_amount(s.amount))}</td></tr>"
         for s in invoice.by_user
     )
     return (

@@ -8,7 +8,6 @@ is documented in ``docs/whatif.md``; ``examples/scenario-downgrade.toml`` is one
 from __future__ import annotations
 
 import functools
-import tomllib
 from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
@@ -79,13 +78,12 @@ def load_scenario(path: str | Path, *, currency: str = "USD") -> Scenario:
     read relative to the scenario file. Every problem is a
     :class:`~usagebill.errors.LoadError` naming its path in the file.
     """
+    from usagebill.serde import read_toml  # noqa: PLC0415  (serde sits above this module)
+
     path = Path(path)
-    try:
-        with path.open("rb") as file:
-            data = tomllib.load(file)
-    except tomllib.TOMLDecodeError as error:
-        raise LoadError(str(path), [("$", str(error))]) from None
-    return scenario_from_dict(data, source=str(path), currency=currency, directory=path.parent)
+    return scenario_from_dict(
+        read_toml(path), source=str(path), currency=currency, directory=path.parent
+    )
 
 
 def scenario_from_dict(

@@ -18,10 +18,12 @@ from __future__ import annotations
 
 import enum
 import json
+import tomllib
 import typing
 from collections.abc import Callable, Mapping
 from datetime import date, datetime
 from decimal import Decimal
+from pathlib import Path
 from typing import Any, TypeVar
 
 import attrs
@@ -255,6 +257,15 @@ def to_json(value: object, *, indent: int | None = None) -> str:
     return json.dumps(
         unstructure(value), indent=indent, sort_keys=False, ensure_ascii=False, allow_nan=False
     )
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    """The parsed TOML file at ``path``; a :class:`LoadError` naming the file if it is bad."""
+    try:
+        with path.open("rb") as file:
+            return tomllib.load(file)
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+        raise LoadError(str(path), [("$", str(error))]) from None
 
 
 def from_json(text: str | bytes, cls: type[T], source: str = "JSON") -> T:

@@ -71,6 +71,7 @@ from usagebill.money import EXACT, Money, _make
 from usagebill.org import Organisation
 from usagebill.periods import BillingPeriod
 from usagebill.prices import ModelPrice, PriceTable, Rates
+from usagebill.render import shown_amount, shown_change
 from usagebill.seats import Member, Role, SeatCatalogue, SeatChange, SeatTimeline
 from usagebill.usage import Product
 
@@ -431,7 +432,9 @@ class PlanComparison:
         for row in (*self.rows, self.totals):
             if row is self.totals:
                 out.append("-" * len(head))
-            cells = "".join(f"{_amount(getattr(row, name)):>{width}}" for name in _PLAN_COLUMNS)
+            cells = "".join(
+                f"{shown_amount(getattr(row, name)):>{width}}" for name in _PLAN_COLUMNS
+            )
             out.append(f"{row.user_id:<10}{cells}")
         verdict = {
             "flat": "the flat plan would have cost less",
@@ -439,9 +442,9 @@ class PlanComparison:
             "same": "both models cost the same",
         }[self.cheaper]
         out.append(
-            f"Flat plan {_amount(self.totals.total)} vs usage-billed "
-            f"{_amount(self.totals.usage_billed)} {self.currency}: {verdict} "
-            f"({_signed(self.totals.difference)})."
+            f"Flat plan {shown_amount(self.totals.total)} vs usage-billed "
+            f"{shown_amount(self.totals.usage_billed)} {self.currency}: {verdict} "
+            f"({shown_change(self.totals.difference)})."
         )
         return "\n".join(out) + "\n"
 
@@ -451,7 +454,7 @@ class PlanComparison:
         body = "".join(
             f"<tr><td>{esc(row.user_id)}</td>"
             + "".join(
-                f"<td style='text-align:right'>{esc(_amount(getattr(row, name)))}</td>"
+                f"<td style='text-align:right'>{esc(shown_amount(getattr(row, name)))}</td>"
                 for name in _PLAN_COLUMNS
             )
             + "</tr>"
@@ -540,7 +543,11 @@ class WhatIf:
         """The scenario and its invoice diff as Markdown."""
         head = [f"# What-if: {self.scenario.name}", ""]
         head += [f"- {line}" for line in self.scenario.describe()]
-        head += ["", f"Denied requests: {len(self.denied):,} ({_amount(self.denied_total)})", ""]
+        head += [
+            "",
+            f"Denied requests: {len(self.denied):,} ({shown_amount(self.denied_total)})",
+            "",
+        ]
         return "\n".join(head) + "\n" + self.diff.to_markdown()
 
     def _repr_html_(self) -> str:
@@ -548,24 +555,13 @@ class WhatIf:
         changes = "".join(f"<li>{esc(line)}</li>" for line in self.scenario.describe())
         denied = (
             f"<p>{len(self.denied):,} requests denied "
-            f"({esc(_amount(self.denied_total))} {esc(self.invoice.currency)})</p>"
+            f"({esc(shown_amount(self.denied_total))} {esc(self.invoice.currency)})</p>"
         )
         plan = "" if self.comparison is None else self.comparison._repr_html_()
         return (
             f"<div class='usagebill-whatif'><h3>What-if: {esc(self.scenario.name)}</h3>"
             f"<ul>{changes}</ul>{denied}{self.diff._repr_html_()}{plan}</div>"
         )
-
-
-def _amount(money: Money) -> str:
-    """A rounded amount with thousands separators; never ``-0.00``."""
-    rounded = money.rounded().amount
-    return f"{rounded or abs(rounded):,f}"
-
-
-def _signed(money: Money) -> str:
-    rounded = money.rounded().amount
-    return f"{rounded:+,f}" if rounded else _amount(money)
 
 
 def _denied_totals(
@@ -584,15 +580,16 @@ def _denied_text(result: WhatIf) -> list[str]:
         return ["DENIED REQUESTS: none", ""]
     out = [
         (
-            f"DENIED REQUESTS: {len(result.denied):,}, carrying {_amount(result.denied_total)} "
-            f"{result.invoice.currency} (left out of the what-if invoice)"
+            f"DENIED REQUESTS: {len(result.denied):,}, carrying "
+            f"{shown_amount(result.denied_total)} {result.invoice.currency} "
+            "(left out of the what-if invoice)"
         ),
         "-" * _WIDTH,
     ]
     for title, totals in (("by level", result.denied_by_level), ("by user", result.denied_by_user)):
         out.append(f"  {title}:")
         out += [
-            f"    {total.key:<30}{total.requests:>10,} requests{_amount(total.amount):>16}"
+            f"    {total.key:<30}{total.requests:>10,} requests{shown_amount(total.amount):>16}"
             for total in totals
         ]
     return [*out, ""]
