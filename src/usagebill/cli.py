@@ -125,8 +125,12 @@ def _list_prices(args: argparse.Namespace, out: IO[str], _err: IO[str]) -> int:
     out.write(
         f"Price table {table.version} ({table.currency} per million tokens), at {at:%Y-%m-%d}\n"
     )
-    out.write(f"Source: {table.source}\n\n")
-    header = f"{'model':<28}{'input':>8}{'output':>8}{'write5m':>9}{'write1h':>9}{'read':>7}  notes"
+    out.write(f"Source: {table.source}\n")
+    out.write("Each row's own source: usagebill prices --format json\n\n")
+    header = (
+        f"{'model':<28}{'input':>8}{'output':>8}{'write5m':>9}{'write1h':>9}{'read':>7}"
+        f"  {'as of':<10}  notes"
+    )
     out.write(header + "\n" + "-" * len(header) + "\n")
     for model_id, listing in table.models.items():
         try:
@@ -145,7 +149,7 @@ def _list_prices(args: argparse.Namespace, out: IO[str], _err: IO[str]) -> int:
             notes.append(f"confidence: {price.confidence.split(':')[0]}")
         line = (
             f"{model_id:<28}{rates.input:>8}{rates.output:>8}{rates.cache_write_5m:>9}"
-            f"{rates.cache_write_1h:>9}{rates.cache_read:>7}  {'; '.join(notes)}"
+            f"{rates.cache_write_1h:>9}{rates.cache_read:>7}  {price.as_of:<10}  {'; '.join(notes)}"
         )
         out.write(line.rstrip() + "\n")
     return 0
