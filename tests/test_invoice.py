@@ -689,7 +689,7 @@ def _dated_table(currency: str = "USD") -> PriceTable:
 def test_usage_before_a_models_first_price_is_refused():
     """A model whose first price starts Oct 10 cannot rate usage of Oct 9."""
     builder = InvoiceBuilder(ORG, OCTOBER, _dated_table())
-    with pytest.raises(InvalidValueError, match="must be on or after .*, the first price"):
+    with pytest.raises(InvalidValueError, match=r"must be on or after .*, the first price"):
         builder.add(ev("d1", "olga", "m-new", "chat", at(9), input_tokens=1))
     builder.add(ev("d2", "olga", "m-new", "chat", at(10), input_tokens=1_000_000))
     result = builder.finish()
