@@ -15,6 +15,7 @@ from hypothesis import assume, event, given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
+from ledger_support import Scope, caps_in_force, used_by
 from usagebill import (
     AuditRecord,
     ConflictError,
@@ -37,35 +38,10 @@ from usagebill import (
 from usagebill._testing_caps import START, amounts, caps, organisations, spends
 
 ZERO = Decimal(0)
-Scope = tuple[Level, str]
 PRODUCTS = st.sampled_from([Product.CHAT, Product.CHAT, *Product])  # mostly included everywhere
 
 
 # --- the rules, written out independently of usagebill.decision -----------------------------
-
-
-def used_by(spend: Spend, scope: Scope) -> Decimal:
-    """Committed + held of one scope (a member, a seat type's pool, the organisation)."""
-    level, subject = scope
-    if level is Level.MEMBER:
-        return spend.users.get(subject, ZERO) + spend.held_users.get(subject, ZERO)
-    if level is Level.SEAT_TYPE:
-        return spend.seat_types.get(subject, ZERO) + spend.held_seat_types.get(subject, ZERO)
-    return spend.total + spend.held_total
-
-
-def caps_in_force(org: Organisation) -> dict[Scope, Decimal | None]:
-    """Every scope of the organisation with its cap (None: no cap)."""
-    result: dict[Scope, Decimal | None] = {}
-    for user_id, member in org.members.items():
-        cap = org.limits.effective(user_id, member.seat_type).cap
-        result[Level.MEMBER, user_id] = None if cap is None else cap.amount
-    for seat_type in org.catalogue.seat_types:
-        pool = org.limits.seat_type(seat_type).pool_cap
-        result[Level.SEAT_TYPE, seat_type] = None if pool is None else pool.amount
-    org_cap = org.limits.organisation.pool_cap
-    result[Level.ORGANISATION, org.name] = None if org_cap is None else org_cap.amount
-    return result
 
 
 def path(org: Organisation, user_id: str) -> list[Scope]:
@@ -291,8 +267,11 @@ def raised_limits(draw: st.DrawFn, org: Organisation) -> SpendLimits:
             seat_type, attrs.evolve(pool, pool_cap=raise_cap(pool.pool_cap, draw(by)))
         )
     if choice == "seat_default":
+        # Removing a seat type's default is no raise: its members fall back to the
+        # organisation's default, which may be lower. Raise it by an amount only.
+        more = draw(amounts(currency=org.currency, max_value=30))
         return limits.with_seat_type(
-            seat_type, attrs.evolve(pool, member_default=raise_cap(pool.member_default, draw(by)))
+            seat_type, attrs.evolve(pool, member_default=raise_cap(pool.member_default, more))
         )
     user_id = draw(st.sampled_from(sorted(org.members)))
     effective = org.effective_limit(user_id).cap
