@@ -47,7 +47,7 @@ from usagebill import (
     diff,
     whatif,
 )
-from usagebill.whatif import _apply, _replay, _unique
+from usagebill.analysis.whatif import _apply, _replay, _unique
 
 
 def best(repeats: int, run: Callable[[], object]) -> tuple[float, object]:

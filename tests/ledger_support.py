@@ -43,7 +43,7 @@ from usagebill import (
     UsageEvent,
 )
 from usagebill.ledger import DEFAULT_HOLD_TTL, Ledger, MemoryLedger, SqliteLedger
-from usagebill.prices import ModelListing, ModelPrice, Rates
+from usagebill.pricing.prices import ModelListing, ModelPrice, Rates
 
 ZERO = Decimal(0)
 START = datetime(2026, 10, 1, tzinfo=UTC)

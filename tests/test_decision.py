@@ -27,7 +27,7 @@ from usagebill import (
     authorize,
     authorize_usage,
 )
-from usagebill.decision import Level
+from usagebill.caps.decision import Level
 
 START = datetime(2026, 10, 1, tzinfo=UTC)
 CATALOGUE = SeatCatalogue.enterprise(chat_fee=Money("20"), chat_and_claude_code_fee=Money("40"))

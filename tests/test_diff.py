@@ -34,7 +34,7 @@ from usagebill import (
     UsageEvent,
     build_invoice,
 )
-from usagebill.diff import InvoiceDiff, diff
+from usagebill.analysis.diff import InvoiceDiff, diff
 
 OCTOBER = BillingPeriod.of("2026-10")
 START = datetime(2026, 9, 1, tzinfo=UTC)

@@ -42,7 +42,7 @@ from usagebill import (
     UsageEvent,
 )
 from usagebill.cli import main
-from usagebill.forecast import CapStatus, Forecast, forecast
+from usagebill.analysis.forecast import CapStatus, Forecast, forecast
 
 OCTOBER = BillingPeriod.of("2026-10")
 AS_OF = datetime(2026, 10, 11, tzinfo=UTC)

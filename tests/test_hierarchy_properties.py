@@ -41,7 +41,7 @@ ZERO = Decimal(0)
 PRODUCTS = st.sampled_from([Product.CHAT, Product.CHAT, *Product])  # mostly included everywhere
 
 
-# --- the rules, written out independently of usagebill.decision -----------------------------
+# --- the rules, written out independently of usagebill.caps.decision -----------------------------
 
 
 def path(org: Organisation, user_id: str) -> list[Scope]:

@@ -40,7 +40,7 @@ from usagebill import (
     UnknownNameError,
     UsageEvent,
 )
-from usagebill.prices import ModelListing, ModelPrice, Rates
+from usagebill.pricing.prices import ModelListing, ModelPrice, Rates
 
 psycopg = pytest.importorskip(
     "psycopg", reason="PostgreSQL tests skipped: psycopg is not installed (usagebill[postgres])"

@@ -27,7 +27,7 @@ from usagebill import (
     UnknownModelError,
     UsageEvent,
 )
-from usagebill.reconcile import Tolerance, reconcile
+from usagebill.analysis.reconcile import Tolerance, reconcile
 
 SONNET = "claude-sonnet-4-6"
 HAIKU = "claude-haiku-4-5"

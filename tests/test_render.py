@@ -20,7 +20,7 @@ from usagebill import (
     UsageEvent,
     build_invoice,
 )
-from usagebill.render import _RECORD_KEYS, _md, to_csv, to_html, to_markdown, to_records, to_text
+from usagebill.reports.render import _RECORD_KEYS, _md, to_csv, to_html, to_markdown, to_records, to_text
 
 CATALOGUE = SeatCatalogue.enterprise(chat_fee=Money("20"), chat_and_claude_code_fee=Money("40"))
 OCTOBER = BillingPeriod.of("2026-10", timezone="Europe/Paris")

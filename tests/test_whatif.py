@@ -42,8 +42,8 @@ from usagebill import (
     load_organisation,
 )
 from usagebill.cli import main
-from usagebill.scenariofile import load_scenario, scenario_from_dict
-from usagebill.whatif import (
+from usagebill.analysis.scenario_file import load_scenario, scenario_from_dict
+from usagebill.analysis.whatif import (
     ChangeCaps,
     ChangeModelPrice,
     ChangePrices,

@@ -4,9 +4,9 @@ Everything public is importable from here, and listed in ``__all__``.
 """
 
 from usagebill._frozendict import FrozenDict
-from usagebill.alerts import Notification, notifications
-from usagebill.decision import Binding, Decision, Level, authorize, authorize_usage
-from usagebill.diff import AmountChange, InvoiceDiff, LineChange, diff
+from usagebill.caps.alerts import Notification, notifications
+from usagebill.caps.decision import Binding, Decision, Level, authorize, authorize_usage
+from usagebill.analysis.diff import AmountChange, InvoiceDiff, LineChange, diff
 from usagebill.errors import (
     ConflictError,
     CurrencyMismatchError,
@@ -20,8 +20,8 @@ from usagebill.errors import (
     UsageBillError,
 )
 from usagebill.events import UsageEvent
-from usagebill.forecast import CapForecast, CapStatus, DailySpend, Forecast, Projection, forecast
-from usagebill.invoice import (
+from usagebill.analysis.forecast import CapForecast, CapStatus, DailySpend, Forecast, Projection, forecast
+from usagebill.billing.invoice import (
     Invoice,
     InvoiceBuilder,
     SeatFeeLine,
@@ -29,9 +29,9 @@ from usagebill.invoice import (
     UsageLine,
     build_invoice,
 )
-from usagebill.limits import EffectiveLimit, LimitSource, PoolLimit, Spend, SpendLimits
+from usagebill.accounts.limits import EffectiveLimit, LimitSource, PoolLimit, Spend, SpendLimits
 from usagebill.money import ROUNDING, Money, minor_unit
-from usagebill.org import (
+from usagebill.accounts.organization import (
     DEFAULT_THRESHOLDS,
     AuditRecord,
     IncreaseRequest,
@@ -40,9 +40,9 @@ from usagebill.org import (
     Organisation,
     RequestStatus,
 )
-from usagebill.orgfile import load_organisation, organisation_from_dict
+from usagebill.accounts.organization_file import load_organisation, organisation_from_dict
 from usagebill.periods import BillingPeriod
-from usagebill.prices import (
+from usagebill.pricing.prices import (
     BATCH_MULTIPLIER,
     ContextTier,
     ModelListing,
@@ -51,9 +51,9 @@ from usagebill.prices import (
     Quote,
     Rates,
 )
-from usagebill.reconcile import Reconciliation, ReconLine, Tolerance, reconcile
-from usagebill.scenariofile import load_scenario, scenario_from_dict
-from usagebill.seats import (
+from usagebill.analysis.reconcile import Reconciliation, ReconLine, Tolerance, reconcile
+from usagebill.analysis.scenario_file import load_scenario, scenario_from_dict
+from usagebill.accounts.seats import (
     CHAT,
     CHAT_AND_CLAUDE_CODE,
     HIPAA,
@@ -65,7 +65,7 @@ from usagebill.seats import (
     SeatType,
 )
 from usagebill.usage import Modifiers, Product, TokenUsage
-from usagebill.whatif import (
+from usagebill.analysis.whatif import (
     ChangeCaps,
     ChangeModelPrice,
     ChangePrices,

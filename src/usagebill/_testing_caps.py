@@ -25,10 +25,10 @@ from typing import Final
 
 from hypothesis import strategies as st
 
-from usagebill.limits import PoolLimit, Spend, SpendLimits
+from usagebill.accounts.limits import PoolLimit, Spend, SpendLimits
 from usagebill.money import Money
-from usagebill.org import DEFAULT_THRESHOLDS, Organisation
-from usagebill.seats import CHAT, AddOn, Member, Role, SeatCatalogue, SeatType
+from usagebill.accounts.organization import DEFAULT_THRESHOLDS, Organisation
+from usagebill.accounts.seats import CHAT, AddOn, Member, Role, SeatCatalogue, SeatType
 from usagebill.usage import Product
 
 __all__ = [

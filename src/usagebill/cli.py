@@ -27,16 +27,16 @@ from dateutil import tz
 
 from usagebill.errors import UsageBillError
 from usagebill.events import UsageEvent
-from usagebill.forecast import forecast
-from usagebill.invoice import Invoice, InvoiceBuilder
-from usagebill.orgfile import load_organisation
+from usagebill.analysis.forecast import forecast
+from usagebill.billing.invoice import Invoice, InvoiceBuilder
+from usagebill.accounts.organization_file import load_organisation
 from usagebill.periods import BillingPeriod, zone
-from usagebill.prices import PriceTable
-from usagebill.render import to_csv, to_markdown, to_text
-from usagebill.scenariofile import load_scenario
+from usagebill.pricing.prices import PriceTable
+from usagebill.reports.render import to_csv, to_markdown, to_text
+from usagebill.analysis.scenario_file import load_scenario
 from usagebill.serde import to_json
 from usagebill.usage import Modifiers, TokenUsage
-from usagebill.whatif import whatif
+from usagebill.analysis.whatif import whatif
 
 __all__ = ["main", "run"]
 

@@ -31,7 +31,7 @@ from usagebill._testing_caps import (
 )
 from usagebill.errors import InvalidValueError
 from usagebill.money import Money
-from usagebill.prices import ContextTier, ModelListing, ModelPrice, PriceTable, Rates
+from usagebill.pricing.prices import ContextTier, ModelListing, ModelPrice, PriceTable, Rates
 from usagebill.serde import to_dict
 from usagebill.usage import Modifiers, TokenUsage
 

@@ -1,7 +1,7 @@
 """The ledger protocol, written once over a transactional store.
 
 Every operation is one transaction of the store: read the counters on the
-member's path, decide with the pure :func:`~usagebill.decision.authorize`,
+member's path, decide with the pure :func:`~usagebill.caps.decision.authorize`,
 write — so at every instant, for every level, ``committed + held <= cap``
 holds, whatever runs concurrently. The stores (memory, SQLite, PostgreSQL)
 differ only in how they make a transaction exclusive.
@@ -36,15 +36,15 @@ from typing import Final, Protocol, TypeVar
 import attrs
 
 from usagebill._frozendict import FrozenDict
-from usagebill.alerts import Notification, notifications
-from usagebill.decision import Decision, authorize
+from usagebill.caps.alerts import Notification, notifications
+from usagebill.caps.decision import Decision, authorize
 from usagebill.errors import ConflictError, InvalidValueError, UnknownNameError
 from usagebill.events import UsageEvent
-from usagebill.limits import Spend
+from usagebill.accounts.limits import Spend
 from usagebill.money import EXACT, Money, _make
-from usagebill.org import Organisation
+from usagebill.accounts.organization import Organisation
 from usagebill.periods import BillingPeriod
-from usagebill.prices import PriceTable
+from usagebill.pricing.prices import PriceTable
 from usagebill.usage import Product
 
 __all__ = [
@@ -71,8 +71,8 @@ _STATS: Final = ("overruns", "expired_holds")
 class PathSpend:
     """The counters on one member's path, as read inside a transaction.
 
-    It has the shape :func:`~usagebill.decision.authorize` reads (a
-    :class:`~usagebill.limits.SpendLike`), without the rest of the organisation.
+    It has the shape :func:`~usagebill.caps.decision.authorize` reads (a
+    :class:`~usagebill.accounts.limits.SpendLike`), without the rest of the organisation.
     """
 
     currency: str

@@ -15,10 +15,10 @@ from decimal import Decimal
 from typing import Any, Final
 
 from usagebill.ledger.core import DEFAULT_HOLD_TTL, Hold, Ledger, PathSpend, spend_of
-from usagebill.limits import Spend
+from usagebill.accounts.limits import Spend
 from usagebill.money import EXACT
-from usagebill.org import Organisation
-from usagebill.prices import PriceTable
+from usagebill.accounts.organization import Organisation
+from usagebill.pricing.prices import PriceTable
 
 __all__ = ["MemoryLedger", "MemoryStore"]
 

@@ -110,9 +110,9 @@ from usagebill.ledger.core import (
     load_json,
     spend_of,
 )
-from usagebill.limits import Spend
-from usagebill.org import Organisation
-from usagebill.prices import PriceTable
+from usagebill.accounts.limits import Spend
+from usagebill.accounts.organization import Organisation
+from usagebill.pricing.prices import PriceTable
 
 __all__ = ["MIGRATIONS", "SCHEMA_VERSION", "PostgresLedger", "PostgresStore"]
 

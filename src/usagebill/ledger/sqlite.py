@@ -35,10 +35,10 @@ from usagebill.ledger.core import (
     load_json,
     spend_of,
 )
-from usagebill.limits import Spend
+from usagebill.accounts.limits import Spend
 from usagebill.money import EXACT
-from usagebill.org import Organisation
-from usagebill.prices import PriceTable
+from usagebill.accounts.organization import Organisation
+from usagebill.pricing.prices import PriceTable
 
 __all__ = ["SCHEMA_VERSION", "SqliteLedger", "SqliteStore"]
 

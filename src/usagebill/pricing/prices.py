@@ -391,8 +391,8 @@ class PriceTable:
     @functools.cache
     def builtin(cls) -> PriceTable:
         """The Claude API price list shipped with usagebill (see ``usagebill prices``)."""
-        text = resources.files("usagebill").joinpath("data/claude_prices.json").read_text("utf-8")
-        return cls.from_dict(json.loads(text), source="usagebill/data/claude_prices.json")
+        text = resources.files("usagebill.pricing").joinpath("data/claude_prices.json").read_text("utf-8")
+        return cls.from_dict(json.loads(text), source="usagebill/pricing/data/claude_prices.json")
 
     @classmethod
     def from_dict(cls, data: object, source: str = "price table") -> PriceTable:

@@ -27,10 +27,10 @@ from typing import Any, Final
 import attrs
 
 from usagebill.errors import CurrencyMismatchError
-from usagebill.invoice import Invoice, SeatFeeLine, Subtotal, UsageLine
+from usagebill.billing.invoice import Invoice, SeatFeeLine, Subtotal, UsageLine
 from usagebill.money import Money
 from usagebill.periods import BillingPeriod
-from usagebill.render import shown_amount, shown_change
+from usagebill.reports.render import shown_amount, shown_change
 
 __all__ = ["AmountChange", "InvoiceDiff", "LineChange", "diff"]
 

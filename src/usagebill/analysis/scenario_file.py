@@ -1,6 +1,6 @@
-"""The scenario file: a what-if :class:`~usagebill.whatif.Scenario` written as TOML.
+"""The scenario file: a what-if :class:`~usagebill.analysis.whatif.Scenario` written as TOML.
 
-Loaded strictly, like the organisation file (:mod:`usagebill.orgfile`): unknown
+Loaded strictly, like the organisation file (:mod:`usagebill.accounts.organization_file`): unknown
 keys, wrong types and float amounts are errors that name their path. The format
 is documented in ``docs/whatif.md``; ``examples/scenario-downgrade.toml`` is one.
 """
@@ -17,9 +17,9 @@ import attrs
 
 from usagebill.errors import LoadError, UsageBillError
 from usagebill.money import Money
-from usagebill.orgfile import LimitsSpec
-from usagebill.prices import PriceTable, Rates
-from usagebill.whatif import (
+from usagebill.accounts.organization_file import LimitsSpec
+from usagebill.pricing.prices import PriceTable, Rates
+from usagebill.analysis.whatif import (
     Change,
     ChangeCaps,
     ChangeModelPrice,

@@ -15,10 +15,10 @@ from decimal import Decimal
 
 import attrs
 
-from usagebill.decision import Level
-from usagebill.limits import SpendLike
+from usagebill.caps.decision import Level
+from usagebill.accounts.limits import SpendLike
 from usagebill.money import EXACT, Money
-from usagebill.org import Organisation
+from usagebill.accounts.organization import Organisation
 
 __all__ = ["Notification", "notifications"]
 

@@ -27,10 +27,10 @@ from typing import Final
 import attrs
 
 from usagebill.errors import CurrencyMismatchError, InvalidValueError
-from usagebill.limits import LimitSource, SpendLike
+from usagebill.accounts.limits import LimitSource, SpendLike
 from usagebill.money import EXACT, Money, _make
-from usagebill.org import Organisation
-from usagebill.prices import PriceTable
+from usagebill.accounts.organization import Organisation
+from usagebill.pricing.prices import PriceTable
 from usagebill.usage import Modifiers, Product, TokenUsage
 
 __all__ = ["Binding", "Decision", "Level", "authorize", "authorize_usage"]

@@ -56,17 +56,17 @@ from typing import Any, Final
 import attrs
 from dateutil import tz
 
-from usagebill.decision import Level
+from usagebill.caps.decision import Level
 from usagebill.errors import InvalidValueError, UsageBillError
 from usagebill.events import UsageEvent
-from usagebill.limits import LimitSource
+from usagebill.accounts.limits import LimitSource
 from usagebill.money import EXACT, Money, _make
-from usagebill.org import Organisation
+from usagebill.accounts.organization import Organisation
 from usagebill.periods import BillingPeriod, zone
-from usagebill.prices import PriceTable
-from usagebill.render import shown_amount
-from usagebill.seats import SeatTimeline
-from usagebill.whatif import _unique
+from usagebill.pricing.prices import PriceTable
+from usagebill.reports.render import shown_amount
+from usagebill.accounts.seats import SeatTimeline
+from usagebill.analysis.whatif import _unique
 
 __all__ = ["CapForecast", "CapStatus", "DailySpend", "Forecast", "Projection", "forecast"]
 

@@ -30,10 +30,10 @@ import attrs
 from usagebill.errors import ConflictError, InvalidValueError, UsageBillError
 from usagebill.events import Record, UsageEvent, parse_record, record_of
 from usagebill.money import EXACT, ROUNDING, Money, _make
-from usagebill.org import Organisation
+from usagebill.accounts.organization import Organisation
 from usagebill.periods import BillingPeriod, zone
-from usagebill.prices import ModelPrice, PriceTable, Rates
-from usagebill.seats import SeatTimeline
+from usagebill.pricing.prices import ModelPrice, PriceTable, Rates
+from usagebill.accounts.seats import SeatTimeline
 from usagebill.usage import Modifiers, Product, TokenUsage
 
 __all__ = [
@@ -150,7 +150,7 @@ class Invoice:
         """How many rounded lines the invoice shows."""
         return len(self.seat_lines) + len(self.usage_lines)
 
-    # Renderers live in usagebill.render and serde; these are shortcuts to them.
+    # Renderers live in usagebill.reports.render and serde; these are shortcuts to them.
 
     def to_json(self, *, indent: int | None = None) -> str:
         """Deterministic JSON (same invoice, same bytes); :meth:`from_json` reads it back."""
@@ -167,30 +167,30 @@ class Invoice:
 
     def to_records(self) -> list[dict[str, Any]]:
         """One dict per line, ready for ``pandas.DataFrame``."""
-        from usagebill.render import to_records  # noqa: PLC0415
+        from usagebill.reports.render import to_records  # noqa: PLC0415
 
         return to_records(self)
 
     def to_text(self) -> str:
         """A plain-text invoice."""
-        from usagebill.render import to_text  # noqa: PLC0415
+        from usagebill.reports.render import to_text  # noqa: PLC0415
 
         return to_text(self)
 
     def to_markdown(self) -> str:
         """The invoice as Markdown."""
-        from usagebill.render import to_markdown  # noqa: PLC0415
+        from usagebill.reports.render import to_markdown  # noqa: PLC0415
 
         return to_markdown(self)
 
     def to_csv(self) -> str:
         """One CSV row per line, safe against spreadsheet formula injection."""
-        from usagebill.render import to_csv  # noqa: PLC0415
+        from usagebill.reports.render import to_csv  # noqa: PLC0415
 
         return to_csv(self)
 
     def _repr_html_(self) -> str:
-        from usagebill.render import to_html  # noqa: PLC0415
+        from usagebill.reports.render import to_html  # noqa: PLC0415
 
         return to_html(self)
 

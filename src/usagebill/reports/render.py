@@ -19,7 +19,7 @@ from typing import Any, Final
 
 import attrs
 
-from usagebill.invoice import Invoice, SeatFeeLine, Subtotal, UsageLine
+from usagebill.billing.invoice import Invoice, SeatFeeLine, Subtotal, UsageLine
 from usagebill.money import Money
 
 __all__ = [

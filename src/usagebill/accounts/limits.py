@@ -173,7 +173,7 @@ class SpendLimits:
 class SpendLike(Protocol):
     """What the decision reads of month-to-date spend: :class:`Spend`, or a ledger's view.
 
-    A ledger shows :func:`~usagebill.decision.authorize` only the counters on one
+    A ledger shows :func:`~usagebill.caps.decision.authorize` only the counters on one
     member's path, read inside its transaction, instead of a whole :class:`Spend`.
     """
 

@@ -26,9 +26,9 @@ from usagebill.errors import (
     PermissionDeniedError,
     UnknownNameError,
 )
-from usagebill.limits import EffectiveLimit, LimitSource, PoolLimit, Spend, SpendLimits
+from usagebill.accounts.limits import EffectiveLimit, LimitSource, PoolLimit, Spend, SpendLimits
 from usagebill.money import Money
-from usagebill.seats import Member, Role, SeatCatalogue, SeatChange
+from usagebill.accounts.seats import Member, Role, SeatCatalogue, SeatChange
 from usagebill.usage import Product
 
 __all__ = [

@@ -1,4 +1,4 @@
-"""The organisation file: an :class:`~usagebill.org.Organisation` written as TOML.
+"""The organisation file: an :class:`~usagebill.accounts.organization.Organisation` written as TOML.
 
 The format (every key checked; amounts are strings, instants carry an offset)::
 
@@ -41,10 +41,10 @@ from typing import Any, TypeVar
 import attrs
 
 from usagebill.errors import LoadError, UsageBillError
-from usagebill.limits import PoolLimit, SpendLimits
+from usagebill.accounts.limits import PoolLimit, SpendLimits
 from usagebill.money import Money
-from usagebill.org import DEFAULT_THRESHOLDS, Organisation
-from usagebill.seats import AddOn, Member, Role, SeatCatalogue, SeatChange, SeatType
+from usagebill.accounts.organization import DEFAULT_THRESHOLDS, Organisation
+from usagebill.accounts.seats import AddOn, Member, Role, SeatCatalogue, SeatChange, SeatType
 from usagebill.usage import Product
 
 __all__ = ["load_organisation", "organisation_from_dict"]
@@ -74,7 +74,7 @@ class PoolSpec:
     member_default: Decimal | None = None
 
     def limit(self, currency: str) -> PoolLimit:
-        """The caps as a :class:`~usagebill.limits.PoolLimit` in ``currency``."""
+        """The caps as a :class:`~usagebill.accounts.limits.PoolLimit` in ``currency``."""
         return PoolLimit(_money(self.pool_cap, currency), _money(self.member_default, currency))
 
 
@@ -87,7 +87,7 @@ class LimitsSpec:
     users: dict[str, Decimal] = attrs.Factory(dict)
 
     def limits(self, currency: str) -> SpendLimits:
-        """Every cap as :class:`~usagebill.limits.SpendLimits` in ``currency``."""
+        """Every cap as :class:`~usagebill.accounts.limits.SpendLimits` in ``currency``."""
         return SpendLimits(
             organisation=self.organisation.limit(currency),
             seat_types={name: pool.limit(currency) for name, pool in self.seat_types.items()},

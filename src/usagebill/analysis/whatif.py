@@ -28,7 +28,7 @@ trusted:
   for byte (the property tests check it).
 * **With** :class:`ChangeCaps` **(or** ``replay_caps=True`` **)**, the
   period's events are replayed in time order through
-  :func:`~usagebill.decision.authorize` — the very decision the gateway makes —
+  :func:`~usagebill.caps.decision.authorize` — the very decision the gateway makes —
   over a growing month-to-date spend, each request against the seat its member
   held at that instant. Requests it denies are listed
   (:attr:`WhatIf.denied`, with the binding level and the amount they carried)
@@ -37,8 +37,8 @@ trusted:
   Code on a Chat seat) would have been denied those requests: they are listed
   as ``not_included`` and left out, with or without a cap replay.
 
-The what-if invoice is an ordinary :class:`~usagebill.invoice.Invoice` (same
-lines, same rounding), so :func:`~usagebill.diff.diff` shows what changed.
+The what-if invoice is an ordinary :class:`~usagebill.billing.invoice.Invoice` (same
+lines, same rounding), so :func:`~usagebill.analysis.diff.diff` shows what changed.
 Everything here is pure; :func:`load_scenario` is the one function that reads
 files.
 """
@@ -56,8 +56,8 @@ from typing import Any, Final, Literal, TypeVar
 import attrs
 
 from usagebill._frozendict import FrozenDict
-from usagebill.decision import Decision, Level, authorize
-from usagebill.diff import InvoiceDiff, diff
+from usagebill.caps.decision import Decision, Level, authorize
+from usagebill.analysis.diff import InvoiceDiff, diff
 from usagebill.errors import (
     CurrencyMismatchError,
     InvalidValueError,
@@ -65,14 +65,14 @@ from usagebill.errors import (
     UsageBillError,
 )
 from usagebill.events import UsageEvent, deduplicated
-from usagebill.invoice import Invoice, InvoiceBuilder, build_invoice
-from usagebill.limits import Spend, SpendLimits
+from usagebill.billing.invoice import Invoice, InvoiceBuilder, build_invoice
+from usagebill.accounts.limits import Spend, SpendLimits
 from usagebill.money import EXACT, Money, _make
-from usagebill.org import Organisation
+from usagebill.accounts.organization import Organisation
 from usagebill.periods import BillingPeriod
-from usagebill.prices import ModelPrice, PriceTable, Rates
-from usagebill.render import shown_amount, shown_change
-from usagebill.seats import Member, Role, SeatCatalogue, SeatChange, SeatTimeline
+from usagebill.pricing.prices import ModelPrice, PriceTable, Rates
+from usagebill.reports.render import shown_amount, shown_change
+from usagebill.accounts.seats import Member, Role, SeatCatalogue, SeatChange, SeatTimeline
 from usagebill.usage import Product
 
 __all__ = [
@@ -713,7 +713,7 @@ def _unique(
 class _RunningSpend:
     """Month-to-date spend that grows in place: what :func:`authorize` reads, per request.
 
-    A :class:`~usagebill.limits.SpendLike` like a ledger's view; a frozen
+    A :class:`~usagebill.accounts.limits.SpendLike` like a ledger's view; a frozen
     :class:`Spend` would copy its dicts at every request of a large month.
     """
 

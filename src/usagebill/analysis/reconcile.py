@@ -2,7 +2,7 @@
 
 Finance closes a month when what we metered matches what the provider says
 it served. :func:`reconcile` sets the period's usage events (priced with the
-same :class:`~usagebill.prices.PriceTable` as the invoice) beside the
+same :class:`~usagebill.pricing.prices.PriceTable` as the invoice) beside the
 provider's usage report, per time bucket and model, token category by token
 category, and lists every difference beyond a :class:`Tolerance` — with a
 reason for each, so every cent of the gap is explained.
@@ -75,8 +75,8 @@ from usagebill.errors import (
 )
 from usagebill.events import UsageEvent, deduplicated
 from usagebill.money import EXACT, Money, _make
-from usagebill.prices import PriceTable
-from usagebill.render import shown_amount
+from usagebill.pricing.prices import PriceTable
+from usagebill.reports.render import shown_amount
 from usagebill.usage import Modifiers, TokenUsage
 
 __all__ = ["ReconLine", "Reconciliation", "Tolerance", "reconcile"]

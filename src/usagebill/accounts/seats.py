@@ -239,7 +239,7 @@ class SeatTimeline:
     """The seat history indexed by member and instant: which seat did they hold then.
 
     Built once from :attr:`Organisation.seat_history
-    <usagebill.org.Organisation.seat_history>`; each look-up is a binary search.
+    <usagebill.accounts.organization.Organisation.seat_history>`; each look-up is a binary search.
     """
 
     __slots__ = ("_index",)
