@@ -1,4 +1,4 @@
-"""Time per spend-cap decision for an organisation of 10,000 members with caps at every level.
+"""Time per spend-cap decision for an organization of 10,000 members with caps at every level.
 
     python benchmarks/decision.py [--members 10000] [--decisions 200000]
 
@@ -20,31 +20,31 @@ from usagebill import (
     CHAT_AND_CLAUDE_CODE,
     Member,
     Money,
-    Organisation,
+    Organization,
     PoolLimit,
-    SeatCatalogue,
+    SeatCatalog,
     Spend,
     SpendLimits,
     authorize,
 )
 
 
-def build(members: int, rng: random.Random) -> tuple[Organisation, Spend]:
-    """An organisation with caps at every level, and a month-to-date spend near them."""
+def build(members: int, rng: random.Random) -> tuple[Organization, Spend]:
+    """An organization with caps at every level, and a month-to-date spend near them."""
     seat_types = (CHAT, CHAT_AND_CLAUDE_CODE)
     people = [Member("owner", "primary_owner", CHAT_AND_CLAUDE_CODE)]
     people += [Member(f"u{i}", "member", seat_types[i % 2]) for i in range(1, members)]
     limits = SpendLimits(
-        organisation=PoolLimit(pool_cap=Money(members * 60), member_default=Money(100)),
+        organization=PoolLimit(pool_cap=Money(members * 60), member_default=Money(100)),
         seat_types={
             CHAT: PoolLimit(pool_cap=Money(members * 20), member_default=Money(40)),
             CHAT_AND_CLAUDE_CODE: PoolLimit(pool_cap=Money(members * 40)),
         },
-        users={f"u{i}": Money(rng.randint(10, 200)) for i in range(1, members, 3)},
+        members={f"u{i}": Money(rng.randint(10, 200)) for i in range(1, members, 3)},
     )
-    org = Organisation.create(
+    org = Organization.create(
         "bench",
-        SeatCatalogue.enterprise(chat_fee=Money(20), chat_and_claude_code_fee=Money(40)),
+        SeatCatalog.enterprise(chat_fee=Money(20), chat_and_claude_code_fee=Money(40)),
         people,
         at=datetime(2026, 10, 1, tzinfo=UTC),
         limits=limits,
@@ -53,7 +53,7 @@ def build(members: int, rng: random.Random) -> tuple[Organisation, Spend]:
     by_seat = {CHAT: Decimal(0), CHAT_AND_CLAUDE_CODE: Decimal(0)}
     for member in people:
         by_seat[member.seat_type] += users[member.user_id]
-    spend = Spend(users=users, seat_types=by_seat, total=sum(users.values(), Decimal(0)))
+    spend = Spend(members=users, seat_types=by_seat, total=sum(users.values(), Decimal(0)))
     return org, spend
 
 
@@ -84,12 +84,12 @@ def main() -> None:
     def decide(user: str, amount: Money) -> object:
         return authorize(org, spend, user, amount)
 
-    users, seats, limits = spend.users, spend.seat_types, org.limits
+    users, seats, limits = spend.members, spend.seat_types, org.limits
 
     def floor(user: str, amount: Money) -> bool:
         # The bare work: look-ups of the member, their cap and spends, three comparisons.
         member = org.members[user]
-        cap = limits.users.get(user)
+        cap = limits.members.get(user)
         value = amount.amount
         return (
             users[user] + value <= (cap.amount if cap else Decimal(100))
@@ -103,7 +103,7 @@ def main() -> None:
     floor_s = per_call(floor, allowed)
     allowed_s = per_call(decide, allowed)
     denied_s = per_call(decide, denied)
-    print(f"organisation: {len(org.members):,} members, caps at every level; random members")
+    print(f"organization: {len(org.members):,} members, caps at every level; random members")
     print(f"allowed ({len(allowed):,} requests): {allowed_s * 1e6:.2f} µs per decision")
     print(f"denied  ({len(denied):,} requests): {denied_s * 1e6:.2f} µs per decision (explained)")
     print(f"floor (dict look-ups + Decimal comparisons): {floor_s * 1e6:.2f} µs")

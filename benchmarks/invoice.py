@@ -34,8 +34,8 @@ from usagebill import (
     InvoiceBuilder,
     Member,
     Money,
-    Organisation,
-    SeatCatalogue,
+    Organization,
+    SeatCatalog,
 )
 
 USERS = 1_000
@@ -49,15 +49,15 @@ MODELS = (
 START = datetime(2026, 10, 1, tzinfo=UTC)
 
 
-def organisation() -> Organisation:
+def organization() -> Organization:
     """1,000 members, half on each seat type."""
     members = [Member("u0000", "primary_owner", CHAT_AND_CLAUDE_CODE)]
     members += [
         Member(f"u{i:04d}", "member", (CHAT, CHAT_AND_CLAUDE_CODE)[i % 2]) for i in range(1, USERS)
     ]
-    return Organisation.create(
+    return Organization.create(
         "bench",
-        SeatCatalogue.enterprise(chat_fee=Money(20), chat_and_claude_code_fee=Money(40)),
+        SeatCatalog.enterprise(chat_fee=Money(20), chat_and_claude_code_fee=Money(40)),
         members,
         at=START - timedelta(days=30),
     )
@@ -103,7 +103,7 @@ def measure(mode: str, path: Path) -> None:
                 count += 1
     else:
         builder = InvoiceBuilder(
-            organisation(), BillingPeriod.of("2026-10"), dedupe=mode == "invoice"
+            organization(), BillingPeriod.of("2026-10"), dedupe=mode == "invoice"
         )
         with path.open(encoding="utf-8") as lines:
             for line in lines:

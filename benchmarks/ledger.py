@@ -40,10 +40,10 @@ from usagebill import (
     CHAT_AND_CLAUDE_CODE,
     Member,
     Money,
-    Organisation,
+    Organization,
     PoolLimit,
     Product,
-    SeatCatalogue,
+    SeatCatalog,
     SpendLimits,
     TokenUsage,
     UsageEvent,
@@ -56,30 +56,30 @@ MEMBERS = 1_000
 DSN_VARIABLE = "USAGEBILL_TEST_POSTGRES_DSN"
 
 
-def organisation() -> Organisation:
+def organization() -> Organization:
     people = [Member("owner", "primary_owner", CHAT_AND_CLAUDE_CODE)]
     people += [
         Member(f"u{i}", "member", CHAT if i % 2 else CHAT_AND_CLAUDE_CODE)
         for i in range(1, MEMBERS)
     ]
     limits = SpendLimits(
-        organisation=PoolLimit(pool_cap=Money(10_000_000), member_default=Money(100_000)),
+        organization=PoolLimit(pool_cap=Money(10_000_000), member_default=Money(100_000)),
         seat_types={
             CHAT: PoolLimit(pool_cap=Money(5_000_000)),
             CHAT_AND_CLAUDE_CODE: PoolLimit(pool_cap=Money(5_000_000)),
         },
-        users={f"u{i}": Money(200_000) for i in range(1, MEMBERS, 3)},
+        members={f"u{i}": Money(200_000) for i in range(1, MEMBERS, 3)},
     )
-    return Organisation.create(
+    return Organization.create(
         "bench",
-        SeatCatalogue.enterprise(chat_fee=Money(20), chat_and_claude_code_fee=Money(40)),
+        SeatCatalog.enterprise(chat_fee=Money(20), chat_and_claude_code_fee=Money(40)),
         people,
         at=datetime(2026, 10, 1, tzinfo=UTC),
         limits=limits,
     )
 
 
-def open_ledger(store: str, org: Organisation, target: str) -> Ledger:
+def open_ledger(store: str, org: Organization, target: str) -> Ledger:
     if store == "memory":
         return MemoryLedger(org)
     if store == "sqlite":
@@ -123,7 +123,7 @@ def work(ledger: Ledger, kind: str, writer: int, count: int, prefix: str) -> Non
 def process_writer(
     store: str, target: str, *, kind: str, writer: int, count: int, barrier: Any, queue: Any
 ) -> None:
-    ledger = open_ledger(store, organisation(), target)
+    ledger = open_ledger(store, organization(), target)
     batch_prefix = f"{kind}-{count}"
     barrier.wait()
     start = time.monotonic()
@@ -134,7 +134,7 @@ def process_writer(
 
 def measure(store: str, target: str, kind: str, writers: int, total: int) -> float:
     """Operations (charges, or hold + settle pairs) per second with ``writers`` writers."""
-    org = organisation()
+    org = organization()
     setup = open_ledger(store, org, target)
     if store == "postgres":
         setup.store.reset()  # type: ignore[attr-defined]

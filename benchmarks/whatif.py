@@ -3,7 +3,7 @@
     python benchmarks/whatif.py [--events 200000] [--repeats 2] [--dir /tmp/usagebill-bench]
 
 Uses the month of ``benchmarks/invoice.py`` (1,000 users, half on each seat type, five
-models, its generator and organisation), loaded once into ``UsageEvent`` values (not
+models, its generator and organization), loaded once into ``UsageEvent`` values (not
 timed), then times, best of ``--repeats``:
 
 * ``invoice``: ``build_invoice()`` once — the floor;
@@ -13,7 +13,7 @@ timed), then times, best of ``--repeats``:
   what-if computes only when it is shown;
 * ``cap replay``: the replay alone — every request, in time order, through
   ``authorize()`` over a growing month-to-date spend;
-* ``what-if, caps``: ``whatif()`` with caps that bind (an organisation pool at 90 % of
+* ``what-if, caps``: ``whatif()`` with caps that bind (an organization pool at 90 % of
   the month's usage, a $5 per-member default on Chat), the baseline given.
 
 The claim it checks: a what-if costs no more than building its invoice once, plus the
@@ -30,7 +30,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from invoice import organisation, write_events  # benchmarks/invoice.py: same month, same org
+from invoice import organization, write_events  # benchmarks/invoice.py: same month, same org
 from usagebill import (
     CHAT,
     CHAT_AND_CLAUDE_CODE,
@@ -76,7 +76,7 @@ def main() -> None:
         write_events(path, args.events)
     with path.open(encoding="utf-8") as lines:
         events = [UsageEvent.from_dict(json.loads(line)) for line in lines]
-    org = organisation()
+    org = organization()
     period = BillingPeriod.of("2026-10")
     prices = PriceTable.builtin()
 
@@ -89,7 +89,7 @@ def main() -> None:
     t_diff, _ = best(args.repeats, lambda: diff(billed, moved.invoice))
     usage = billed.usage_total.amount
     limits = SpendLimits(
-        organisation=PoolLimit(pool_cap=Money(usage * 9 / 10)),
+        organization=PoolLimit(pool_cap=Money(usage * 9 / 10)),
         seat_types={CHAT: PoolLimit(member_default=Money(5))},
     )
     caps = Scenario((ChangeCaps(limits),), name="lower caps")

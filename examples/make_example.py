@@ -1,4 +1,4 @@
-"""Write the example organisation and a month of its usage, deterministically.
+"""Write the example organization and a month of its usage, deterministically.
 
     python examples/make_example.py [--events-per-day 1.0] [--out examples]
 
@@ -26,7 +26,7 @@ SEAT_CHANGE = ("u-007", datetime(2026, 10, 14, 19, 30, tzinfo=UTC))
 JOINER = ("u-050", datetime(2026, 10, 20, 13, 0, tzinfo=UTC))
 
 ORG_HEAD = """\
-# Acme Health: the example organisation of usagebill (format: docs/invoices.md).
+# Acme Health: the example organization of usagebill (format: docs/invoices.md).
 # Seat fees are EXAMPLES set by a contract, not Anthropic's prices.
 name = "Acme Health"
 timezone = "America/New_York"
@@ -43,7 +43,7 @@ display_name = "Chat + Claude Code"
 monthly_fee = "40.00"
 includes = ["chat", "file_creation", "code_execution", "claude_code"]
 
-[limits.organisation]
+[limits.organization]
 pool_cap = "15000"
 member_default = "400"
 
@@ -54,7 +54,7 @@ member_default = "150"
 [limits.seat_types.chat_claude_code]
 pool_cap = "11000"
 
-[limits.users]
+[limits.members]
 "u-003" = "900"
 "u-012" = "60"
 "u-021" = "650"
@@ -95,7 +95,7 @@ def members() -> list[dict[str, object]]:
 
 
 def org_toml(people: list[dict[str, object]]) -> str:
-    """The organisation file."""
+    """The organization file."""
     lines = [ORG_HEAD]
     for member in people:
         lines.append("[[members]]")

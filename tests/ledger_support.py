@@ -1,4 +1,4 @@
-"""What the ledger tests share: an organisation, a price table in cents, stores, checks.
+"""What the ledger tests share: an organization, a price table in cents, stores, checks.
 
 * :data:`PRICES` has one model, ``unit``, whose input tokens cost one cent each, so
   ``event("e1", "ada", "5.25", at)`` is a usage of 525 tokens that costs exactly 5.25 USD.
@@ -31,11 +31,11 @@ from usagebill import (
     Level,
     Member,
     Money,
-    Organisation,
+    Organization,
     PoolLimit,
     PriceTable,
     Product,
-    SeatCatalogue,
+    SeatCatalog,
     Spend,
     SpendLimits,
     TokenUsage,
@@ -72,7 +72,7 @@ PRICES = PriceTable(
 )
 """One model, ``unit``: 10,000 USD per million input tokens, i.e. one cent a token."""
 
-CATALOGUE = SeatCatalogue.enterprise(chat_fee=Money("20"), chat_and_claude_code_fee=Money("40"))
+CATALOGUE = SeatCatalog.enterprise(chat_fee=Money("20"), chat_and_claude_code_fee=Money("40"))
 PEOPLE = (
     Member("olga", "primary_owner", CHAT_AND_CLAUDE_CODE),
     Member("ada", "member", CHAT),
@@ -90,25 +90,25 @@ def make_org(
     org_cap: str | None = "100",
     chat_pool: str | None = "30",
     code_pool: str | None = None,
-    users: dict[str, str] | None = None,
+    members: dict[str, str] | None = None,
     timezone: str = "UTC",
     thresholds: Iterable[Decimal] = DEFAULT_THRESHOLDS,
     people: Iterable[Member] = PEOPLE,
-) -> Organisation:
+) -> Organization:
     """acme: olga (primary owner) and cy on Chat + Claude Code, ada and bob on Chat.
 
-    By default: organisation pool cap 100, Chat pool cap 30, ada 20, bob 25.
+    By default: organization pool cap 100, Chat pool cap 30, ada 20, bob 25.
     """
-    caps = {"ada": "20", "bob": "25"} if users is None else users
+    caps = {"ada": "20", "bob": "25"} if members is None else members
     limits = SpendLimits(
-        organisation=PoolLimit(pool_cap=None if org_cap is None else usd(org_cap)),
+        organization=PoolLimit(pool_cap=None if org_cap is None else usd(org_cap)),
         seat_types={
             CHAT: PoolLimit(pool_cap=None if chat_pool is None else usd(chat_pool)),
             CHAT_AND_CLAUDE_CODE: PoolLimit(pool_cap=None if code_pool is None else usd(code_pool)),
         },
-        users={user: usd(cap) for user, cap in caps.items()},
+        members={user: usd(cap) for user, cap in caps.items()},
     )
-    return Organisation.create(
+    return Organization.create(
         "acme",
         CATALOGUE,
         people,
@@ -183,7 +183,7 @@ def store_params(kinds: Iterable[str] = KINDS) -> list[Any]:
 
 def open_ledger(
     kind: str,
-    org: Organisation,
+    org: Organization,
     path: str | Path | None = None,
     *,
     clock: Callable[[], datetime] | None = None,
@@ -221,40 +221,40 @@ def _nonzero(amounts: Any) -> dict[str, Decimal]:
 def figures(spend: Spend) -> dict[str, Any]:
     """A Spend as plain dicts without zero entries: committed and held, by user and seat type."""
     return {
-        "users": _nonzero(spend.users),
+        "members": _nonzero(spend.members),
         "seat_types": _nonzero(spend.seat_types),
         "total": spend.total,
-        "held_users": _nonzero(spend.held_users),
+        "held_members": _nonzero(spend.held_members),
         "held_seat_types": _nonzero(spend.held_seat_types),
         "held_total": spend.held_total,
     }
 
 
 def committed(
-    users: dict[str, str] | None = None, seat_types: dict[str, str] | None = None
+    members: dict[str, str] | None = None, seat_types: dict[str, str] | None = None
 ) -> dict[str, Any]:
     """Hand-worked figures with nothing held: ``figures()`` of the expected spend."""
-    users_d = {k: Decimal(v) for k, v in (users or {}).items() if Decimal(v)}
+    users_d = {k: Decimal(v) for k, v in (members or {}).items() if Decimal(v)}
     seats_d = {k: Decimal(v) for k, v in (seat_types or {}).items() if Decimal(v)}
     return {
-        "users": users_d,
+        "members": users_d,
         "seat_types": seats_d,
         "total": sum(users_d.values(), ZERO),
-        "held_users": {},
+        "held_members": {},
         "held_seat_types": {},
         "held_total": ZERO,
     }
 
 
 def assert_consistent(spend: Spend) -> None:
-    """Organisation total == Σ users == Σ seat types, committed and held; nothing negative."""
-    assert spend.total == sum(spend.users.values(), ZERO) == sum(spend.seat_types.values(), ZERO)
+    """Organization total == Σ users == Σ seat types, committed and held; nothing negative."""
+    assert spend.total == sum(spend.members.values(), ZERO) == sum(spend.seat_types.values(), ZERO)
     assert (
         spend.held_total
-        == sum(spend.held_users.values(), ZERO)
+        == sum(spend.held_members.values(), ZERO)
         == sum(spend.held_seat_types.values(), ZERO)
     )
-    for amounts in (spend.users, spend.seat_types, spend.held_users, spend.held_seat_types):
+    for amounts in (spend.members, spend.seat_types, spend.held_members, spend.held_seat_types):
         assert all(value >= 0 for value in amounts.values())
 
 
@@ -262,30 +262,30 @@ Scope = tuple[Level, str]
 
 
 def used_by(spend: Spend, scope: Scope) -> Decimal:
-    """Committed + held of one scope (a member, a seat type's pool, the organisation)."""
+    """Committed + held of one scope (a member, a seat type's pool, the organization)."""
     level, subject = scope
     if level is Level.MEMBER:
-        return spend.users.get(subject, ZERO) + spend.held_users.get(subject, ZERO)
+        return spend.members.get(subject, ZERO) + spend.held_members.get(subject, ZERO)
     if level is Level.SEAT_TYPE:
         return spend.seat_types.get(subject, ZERO) + spend.held_seat_types.get(subject, ZERO)
     return spend.total + spend.held_total
 
 
-def caps_in_force(org: Organisation) -> dict[Scope, Decimal | None]:
-    """Every scope of the organisation with its cap (None: no cap), from the written rules."""
+def caps_in_force(org: Organization) -> dict[Scope, Decimal | None]:
+    """Every scope of the organization with its cap (None: no cap), from the written rules."""
     result: dict[Scope, Decimal | None] = {}
     for user_id, member in org.members.items():
         cap = org.limits.effective(user_id, member.seat_type).cap
         result[Level.MEMBER, user_id] = None if cap is None else cap.amount
-    for seat_type in org.catalogue.seat_types:
+    for seat_type in org.catalog.seat_types:
         pool = org.limits.seat_type(seat_type).pool_cap
         result[Level.SEAT_TYPE, seat_type] = None if pool is None else pool.amount
-    org_cap = org.limits.organisation.pool_cap
-    result[Level.ORGANISATION, org.name] = None if org_cap is None else org_cap.amount
+    org_cap = org.limits.organization.pool_cap
+    result[Level.ORGANIZATION, org.name] = None if org_cap is None else org_cap.amount
     return result
 
 
-def overshoot(org: Organisation, spend: Spend) -> dict[Scope, Decimal]:
+def overshoot(org: Organization, spend: Spend) -> dict[Scope, Decimal]:
     """Each scope whose committed + held passes its cap, with by how much."""
     return {
         scope: used_by(spend, scope) - cap
@@ -299,7 +299,7 @@ def overshoot(org: Organisation, spend: Spend) -> dict[Scope, Decimal]:
 STRESS_USERS = tuple(f"u{i}" for i in range(8))
 
 
-def stress_org(operations: int = 10_000) -> Organisation:
+def stress_org(operations: int = 10_000) -> Organization:
     """Eight members over two seat types, caps at every level that the racing work exceeds.
 
     The caps grow with the number of operations, so that about a third of the way through
@@ -317,14 +317,14 @@ def stress_org(operations: int = 10_000) -> Organisation:
         for i, user in enumerate(STRESS_USERS)
     ]
     limits = SpendLimits(
-        organisation=PoolLimit(pool_cap=cap("3000"), member_default=cap("520")),
+        organization=PoolLimit(pool_cap=cap("3000"), member_default=cap("520")),
         seat_types={
             CHAT: PoolLimit(pool_cap=cap("1400")),
             CHAT_AND_CLAUDE_CODE: PoolLimit(pool_cap=cap("1800")),
         },
-        users={"u0": cap("300.01"), "u3": cap("666.67")},
+        members={"u0": cap("300.01"), "u3": cap("666.67")},
     )
-    return Organisation.create("stress", CATALOGUE, people, at=START, limits=limits)
+    return Organization.create("stress", CATALOGUE, people, at=START, limits=limits)
 
 
 def shared_event(number: int) -> UsageEvent:

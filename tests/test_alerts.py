@@ -11,9 +11,9 @@ from usagebill import (
     Member,
     Money,
     Notification,
-    Organisation,
+    Organization,
     PoolLimit,
-    SeatCatalogue,
+    SeatCatalog,
     Spend,
     SpendLimits,
     notifications,
@@ -21,26 +21,26 @@ from usagebill import (
 from usagebill.caps.decision import Level
 
 START = datetime(2026, 10, 1, tzinfo=UTC)
-CATALOGUE = SeatCatalogue.enterprise(chat_fee=Money("20"), chat_and_claude_code_fee=Money("40"))
+CATALOGUE = SeatCatalog.enterprise(chat_fee=Money("20"), chat_and_claude_code_fee=Money("40"))
 PEOPLE = [
     Member("olga", "primary_owner", CHAT_AND_CLAUDE_CODE),
     Member("ada", "member", CHAT),
     Member("bob", "member", CHAT),
 ]
-# ada: 100 of her own; Chat pool: 200; organisation pool: 400.
+# ada: 100 of her own; Chat pool: 200; organization pool: 400.
 LIMITS = SpendLimits(
-    organisation=PoolLimit(pool_cap=Money("400")),
+    organization=PoolLimit(pool_cap=Money("400")),
     seat_types={CHAT: PoolLimit(pool_cap=Money("200"))},
-    users={"ada": Money("100")},
+    members={"ada": Money("100")},
 )
-ORG = Organisation.create("acme", CATALOGUE, PEOPLE, at=START, limits=LIMITS)
-ADA_ONLY = Organisation.create(
-    "acme", CATALOGUE, PEOPLE, at=START, limits=SpendLimits(users={"ada": Money("100")})
+ORG = Organization.create("acme", CATALOGUE, PEOPLE, at=START, limits=LIMITS)
+ADA_ONLY = Organization.create(
+    "acme", CATALOGUE, PEOPLE, at=START, limits=SpendLimits(members={"ada": Money("100")})
 )
 P75, P90, P100 = Decimal("0.75"), Decimal("0.9"), Decimal(1)
 
 
-def fired(org: Organisation, before: Spend, after: Spend) -> list[tuple[Level, str, Decimal]]:
+def fired(org: Organization, before: Spend, after: Spend) -> list[tuple[Level, str, Decimal]]:
     return [(n.level, n.subject, n.threshold) for n in notifications(org, before, after)]
 
 
@@ -86,7 +86,7 @@ def test_pool_caps_and_member_limits_are_all_covered() -> None:
     # olga spends 140 on Chat + Claude Code: org 160 -> 300 is 75 % of 400
     later = after.record("olga", CHAT_AND_CLAUDE_CODE, Money("140"))
     assert notifications(ORG, after, later) == (
-        Notification(Level.ORGANISATION, "acme", Money("400"), P75, Money("300")),
+        Notification(Level.ORGANIZATION, "acme", Money("400"), P75, Money("300")),
     )
 
 
@@ -98,7 +98,7 @@ def test_holds_never_fire() -> None:
 
 def test_raised_limit_rearms_against_the_new_figure() -> None:
     """ada at 80 of 100 (75 % fired); raised to 200, 75 % fires again at 150 and not before."""
-    raised, _ = ADA_ONLY.set_user_cap("olga", START + timedelta(days=5), "ada", Money("200"))
+    raised, _ = ADA_ONLY.set_member_cap("olga", START + timedelta(days=5), "ada", Money("200"))
     assert fired(ADA_ONLY, ada("70"), ada("80")) == [(Level.MEMBER, "ada", P75)]
     assert fired(raised, ada("80"), ada("149.99")) == []  # 90 of 100 no longer counts
     assert fired(raised, ada("149.99"), ada("150")) == [(Level.MEMBER, "ada", P75)]
@@ -109,29 +109,29 @@ def test_members_without_a_limit_and_former_members_fire_nothing() -> None:
     before = Spend()
     after = before.record("bob", CHAT, Money("10")).record("zed", CHAT_AND_CLAUDE_CODE, Money("5"))
     assert fired(ORG, before, after) == []
-    unlimited = Organisation.create("acme", CATALOGUE, PEOPLE, at=START)
+    unlimited = Organization.create("acme", CATALOGUE, PEOPLE, at=START)
     assert fired(unlimited, Spend(), ada("1000")) == []
 
 
 def test_users_narrows_the_members_looked_at() -> None:
-    """users= checks only the named members; pools are checked as usual."""
+    """members= checks only the named members; pools are checked as usual."""
     before, after = ada("70"), ada("80")
     assert fired(ORG, before, after) == [(Level.MEMBER, "ada", P75)]
-    assert notifications(ORG, before, after, users=["bob"]) == ()
+    assert notifications(ORG, before, after, members=["bob"]) == ()
     assert fired(ORG, before, after) == [
         (n.level, n.subject, n.threshold)
-        for n in notifications(ORG, before, after, users=["ada", "zed"])
+        for n in notifications(ORG, before, after, members=["ada", "zed"])
     ]
 
 
 def test_thresholds_are_configurable() -> None:
-    """An organisation with thresholds 50 % and 110 % fires at those figures only."""
-    org = Organisation.create(
+    """An organization with thresholds 50 % and 110 % fires at those figures only."""
+    org = Organization.create(
         "acme",
         CATALOGUE,
         PEOPLE,
         at=START,
-        limits=SpendLimits(users={"ada": Money("100")}),
+        limits=SpendLimits(members={"ada": Money("100")}),
         thresholds=[Decimal("1.1"), Decimal("0.5")],
     )
     assert fired(org, ada("0"), ada("100")) == [(Level.MEMBER, "ada", Decimal("0.5"))]
@@ -154,10 +154,10 @@ def test_thresholds_are_configurable() -> None:
             "seat type chat has used 90% of the 100.00 USD limit (100.00 USD this period)",
         ),
         (
-            Level.ORGANISATION,
+            Level.ORGANIZATION,
             "acme",
             Decimal("0.125"),
-            "organisation acme has used 12.5% of the 100.00 USD limit (100.00 USD this period)",
+            "organization acme has used 12.5% of the 100.00 USD limit (100.00 USD this period)",
         ),
         (
             Level.MEMBER,

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from usagebill import BillingPeriod, Invoice, InvoiceBuilder, PriceTable, cli, load_organisation
+from usagebill import BillingPeriod, Invoice, InvoiceBuilder, PriceTable, cli, load_organization
 from usagebill.cli import main
 
 EXAMPLES = Path(__file__).parent.parent / "examples"
@@ -96,7 +96,7 @@ def invoice_args(org: str, events: str, *more: str) -> list[str]:
 
 @pytest.fixture(scope="module")
 def expected() -> Invoice:
-    org = load_organisation(ORG)
+    org = load_organization(ORG)
     builder = InvoiceBuilder(org, BillingPeriod.of("2026-10", timezone=org.timezone))
     with Path(EVENTS).open(encoding="utf-8") as lines:
         for line in lines:
@@ -357,7 +357,7 @@ def test_reject_outside(tiny):
 
 @pytest.mark.parametrize("option", ["--org", "--events", "--prices"])
 def test_a_missing_file_is_exit_2_with_a_message(tiny, option):
-    """A missing organisation, events or prices file: exit 2 and a message naming it."""
+    """A missing organization, events or prices file: exit 2 and a message naming it."""
     events = tiny / "usage.jsonl"
     events.write_text(record("a") + "\n")
     argv = invoice_args(str(tiny / "org.toml"), str(events), "--prices", str(tiny / "prices.toml"))
@@ -369,7 +369,7 @@ def test_a_missing_file_is_exit_2_with_a_message(tiny, option):
 
 
 def test_a_bad_org_file_or_period_is_exit_2(tiny):
-    """An organisation file that does not load, or a bad period: exit 2 with the reason."""
+    """An organization file that does not load, or a bad period: exit 2 with the reason."""
     bad = tiny / "bad.toml"
     bad.write_text(TINY_ORG.replace('monthly_fee = "31.00"', "monthly_fee = 31.0"))
     status, _, err = run(*invoice_args(str(bad), EVENTS))

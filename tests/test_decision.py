@@ -15,11 +15,11 @@ from usagebill import (
     LimitSource,
     Member,
     Money,
-    Organisation,
+    Organization,
     PoolLimit,
     PriceTable,
     Product,
-    SeatCatalogue,
+    SeatCatalog,
     Spend,
     SpendLimits,
     TokenUsage,
@@ -30,7 +30,7 @@ from usagebill import (
 from usagebill.caps.decision import Level
 
 START = datetime(2026, 10, 1, tzinfo=UTC)
-CATALOGUE = SeatCatalogue.enterprise(chat_fee=Money("20"), chat_and_claude_code_fee=Money("40"))
+CATALOGUE = SeatCatalog.enterprise(chat_fee=Money("20"), chat_and_claude_code_fee=Money("40"))
 PEOPLE = [
     Member("olga", "primary_owner", CHAT_AND_CLAUDE_CODE),
     Member("ada", "member", CHAT),
@@ -43,17 +43,19 @@ def org_with(
     *,
     org: PoolLimit | None = None,
     seats: dict[str, PoolLimit] | None = None,
-    users: dict[str, Money] | None = None,
-) -> Organisation:
-    limits = SpendLimits(organisation=org or PoolLimit(), seat_types=seats or {}, users=users or {})
-    return Organisation.create("acme", CATALOGUE, PEOPLE, at=START, limits=limits)
+    members: dict[str, Money] | None = None,
+) -> Organization:
+    limits = SpendLimits(
+        organization=org or PoolLimit(), seat_types=seats or {}, members=members or {}
+    )
+    return Organization.create("acme", CATALOGUE, PEOPLE, at=START, limits=limits)
 
 
-def spend_of(**by_user: str) -> Spend:
+def spend_of(**by_member: str) -> Spend:
     """Committed spend, each user on their current seat type."""
     seats = {member.user_id: member.seat_type for member in PEOPLE}
     spend = Spend()
-    for user_id, amount in by_user.items():
+    for user_id, amount in by_member.items():
         spend = spend.record(user_id, seats[user_id], Money(amount))
     return spend
 
@@ -63,7 +65,7 @@ def spend_of(**by_user: str) -> Spend:
 
 def test_member_limit_binds_alone() -> None:
     """ada's individual cap of 10 with 9 spent: 1 fits, 1.01 is short by 0.01."""
-    org = org_with(users={"ada": Money("10")})
+    org = org_with(members={"ada": Money("10")})
     spend = spend_of(ada="9")
     assert authorize(org, spend, "ada", Money("1")) == Decision(
         allowed=True, user_id="ada", seat_type=CHAT, amount=Money("1"), headroom=Money("1")
@@ -97,25 +99,25 @@ def test_seat_type_pool_binds_alone() -> None:
     assert authorize(org, spend, "cy", Money("100")).allowed  # Chat + Claude Code: no pool cap
 
 
-def test_organisation_pool_binds_alone() -> None:
+def test_organization_pool_binds_alone() -> None:
     """Org pool of 30 with 10 + 15 spent: 5 fits for anyone, 6 is short by 1."""
     org = org_with(org=PoolLimit(pool_cap=Money("30")))
     spend = spend_of(ada="10", cy="15")
     assert authorize(org, spend, "bob", Money("5")).allowed  # 25 + 5 <= 30
     denied = authorize(org, spend, "olga", Money("6"))
     assert denied.bindings == (
-        Binding(Level.ORGANISATION, "acme", Money("30"), Money("25"), Money("1")),
+        Binding(Level.ORGANIZATION, "acme", Money("30"), Money("25"), Money("1")),
     )
     assert denied.headroom == Money("5")
 
 
-# Caps: ada 10 (individual), Chat pool 20, organisation pool 30.
+# Caps: ada 10 (individual), Chat pool 20, organization pool 30.
 # Spend: ada 8, bob 11 (Chat), cy 10.50 (Chat + Claude Code).
-# Room: ada 10 - 8 = 2; Chat 20 - 19 = 1; organisation 30 - 29.50 = 0.50.
+# Room: ada 10 - 8 = 2; Chat 20 - 19 = 1; organization 30 - 29.50 = 0.50.
 STACKED = org_with(
     org=PoolLimit(pool_cap=Money("30")),
     seats={CHAT: PoolLimit(pool_cap=Money("20"))},
-    users={"ada": Money("10")},
+    members={"ada": Money("10")},
 )
 STACKED_SPEND = spend_of(ada="8", bob="11", cy="10.50")
 
@@ -124,14 +126,14 @@ def test_several_levels_bind_tightest_first() -> None:
     """A charge of 3 fails all three levels, listed by shortfall: org 2.50, Chat 2, ada 1."""
     denied = authorize(STACKED, STACKED_SPEND, "ada", Money("3"))
     assert [(b.level, b.cap, b.used, b.shortfall) for b in denied.bindings] == [
-        (Level.ORGANISATION, Money("30"), Money("29.50"), Money("2.50")),  # 29.50 + 3 - 30
+        (Level.ORGANIZATION, Money("30"), Money("29.50"), Money("2.50")),  # 29.50 + 3 - 30
         (Level.SEAT_TYPE, Money("20"), Money("19"), Money("2")),  # 19 + 3 - 20
         (Level.MEMBER, Money("10"), Money("8"), Money("1")),  # 8 + 3 - 10
     ]
     assert denied.headroom == Money("0.50")  # the least room on ada's path
     assert denied.reason == (
         "denied: 3.00 USD for ada exceeds "
-        "organisation pool cap 30.00 USD: 29.50 USD used, short by 2.50 USD; "
+        "organization pool cap 30.00 USD: 29.50 USD used, short by 2.50 USD; "
         "pool cap of seat type chat 20.00 USD: 19.00 USD used, short by 2.00 USD; "
         "member limit of ada (individual) 10.00 USD: 8.00 USD used, short by 1.00 USD"
     )
@@ -141,7 +143,7 @@ def test_only_the_levels_that_refuse_are_listed() -> None:
     """A charge of 1.50 fits ada's own room of 2 but not the pools: org 1, then Chat 0.50."""
     denied = authorize(STACKED, STACKED_SPEND, "ada", Money("1.50"))
     assert [(b.level, b.shortfall) for b in denied.bindings] == [
-        (Level.ORGANISATION, Money("1")),  # 29.50 + 1.50 - 30
+        (Level.ORGANIZATION, Money("1")),  # 29.50 + 1.50 - 30
         (Level.SEAT_TYPE, Money("0.50")),  # 19 + 1.50 - 20
     ]
     assert authorize(STACKED, STACKED_SPEND, "ada", Money("0.50")).allowed
@@ -152,10 +154,10 @@ def test_a_generous_individual_cap_does_not_skip_the_pools() -> None:
     org = org_with(
         org=PoolLimit(pool_cap=Money("30")),
         seats={CHAT: PoolLimit(pool_cap=Money("20"))},
-        users={"ada": Money("1000")},
+        members={"ada": Money("1000")},
     )
     denied = authorize(org, STACKED_SPEND, "ada", Money("3"))
-    assert [b.level for b in denied.bindings] == [Level.ORGANISATION, Level.SEAT_TYPE]
+    assert [b.level for b in denied.bindings] == [Level.ORGANIZATION, Level.SEAT_TYPE]
 
 
 def test_headroom_is_none_without_caps_and_the_least_room_otherwise() -> None:
@@ -176,7 +178,7 @@ def test_headroom_is_none_without_caps_and_the_least_room_otherwise() -> None:
 @pytest.mark.parametrize(
     ("limits", "user_id"),
     [
-        ({"users": {"ada": Money("10")}}, "ada"),
+        ({"members": {"ada": Money("10")}}, "ada"),
         ({"seats": {CHAT: PoolLimit(pool_cap=Money("10"))}}, "ada"),
         ({"org": PoolLimit(pool_cap=Money("10"))}, "ada"),
         ({"seats": {CHAT: PoolLimit(member_default=Money("10"))}}, "ada"),
@@ -202,12 +204,12 @@ def test_exactly_at_the_cap_is_allowed_one_cent_over_is_not(
 def test_zero_charge_is_always_allowed() -> None:
     """A zero charge passes at the cap, over a lowered cap and under zero caps everywhere."""
     zero = Money(0)
-    at_cap = org_with(users={"ada": Money("10")})
+    at_cap = org_with(members={"ada": Money("10")})
     assert authorize(at_cap, spend_of(ada="10"), "ada", zero).allowed
     zero_caps = org_with(
         org=PoolLimit(pool_cap=zero, member_default=zero),
         seats={CHAT: PoolLimit(pool_cap=zero, member_default=zero)},
-        users={"ada": zero},
+        members={"ada": zero},
     )
     decision = authorize(zero_caps, Spend(), "ada", zero)
     assert decision.allowed
@@ -222,7 +224,7 @@ def test_a_zero_cap_denies_any_positive_charge() -> None:
     """Zero is a cap of zero, not "unlimited": 0.01 is denied at each level set to zero."""
     zero = Money(0)
     for org in (
-        org_with(users={"ada": zero}),
+        org_with(members={"ada": zero}),
         org_with(seats={CHAT: PoolLimit(pool_cap=zero)}),
         org_with(seats={CHAT: PoolLimit(member_default=zero)}),
         org_with(org=PoolLimit(pool_cap=zero)),
@@ -236,10 +238,10 @@ def test_a_zero_cap_denies_any_positive_charge() -> None:
 
 def test_a_cap_lowered_below_spend_undoes_nothing_and_denies_more() -> None:
     """ada spent 40, her cap drops to 25: the 40 stays, any positive charge is denied."""
-    org = org_with(users={"ada": Money("50")})
+    org = org_with(members={"ada": Money("50")})
     spend = spend_of(ada="40")
-    lowered, _ = org.set_user_cap("olga", START + timedelta(days=3), "ada", Money("25"))
-    assert spend.user("ada") == Money("40")  # nothing undone
+    lowered, _ = org.set_member_cap("olga", START + timedelta(days=3), "ada", Money("25"))
+    assert spend.member("ada") == Money("40")  # nothing undone
     decision = authorize(lowered, spend, "ada", Money("0.01"))
     assert not decision.allowed
     assert decision.headroom == Money(0)  # room is negative: shown as none left
@@ -253,7 +255,7 @@ def test_per_member_defaults_and_overrides() -> None:
     org = org_with(
         org=PoolLimit(member_default=Money("100")),
         seats={CHAT: PoolLimit(member_default=Money("50"))},
-        users={"ada": Money("200")},
+        members={"ada": Money("200")},
     )
     spend = spend_of(ada="150", bob="45", cy="99")
     assert authorize(org, spend, "ada", Money("50")).allowed  # 150 + 50 <= 200, above defaults
@@ -265,9 +267,9 @@ def test_per_member_defaults_and_overrides() -> None:
     assert "member limit of bob (seat_type_default)" in bob.reason
     assert authorize(org, spend, "cy", Money("1")).allowed  # 99 + 1 <= 100
     cy = authorize(org, spend, "cy", Money("1.01"))
-    assert cy.bindings[0].source is LimitSource.ORGANISATION_DEFAULT
+    assert cy.bindings[0].source is LimitSource.ORGANIZATION_DEFAULT
     # an individual cap below the defaults binds too
-    lower = org_with(seats={CHAT: PoolLimit(member_default=Money("50"))}, users={"bob": Money(5)})
+    lower = org_with(seats={CHAT: PoolLimit(member_default=Money("50"))}, members={"bob": Money(5)})
     assert not authorize(lower, spend_of(bob="4"), "bob", Money("1.01")).allowed
 
 
@@ -328,13 +330,13 @@ def test_holds_count_like_spend() -> None:
     org = org_with(
         org=PoolLimit(pool_cap=Money("20")),
         seats={CHAT: PoolLimit(pool_cap=Money("15"))},
-        users={"ada": Money("10")},
+        members={"ada": Money("10")},
     )
     spend = spend_of(ada="6").hold("ada", CHAT, Money("3"))
     assert authorize(org, spend, "ada", Money("1")).allowed
     denied = authorize(org, spend, "ada", Money("1.01"))
     assert [(b.level, b.used) for b in denied.bindings] == [(Level.MEMBER, Money("9"))]
-    # bob: Chat pool 6 + 3 held = 9 of 15; organisation 9 of 20
+    # bob: Chat pool 6 + 3 held = 9 of 15; organization 9 of 20
     spend = spend.hold("bob", CHAT, Money("5"))  # Chat pool now 14 of 15
     assert authorize(org, spend, "bob", Money("1")).allowed
     assert not authorize(org, spend, "bob", Money("1.01")).allowed
@@ -372,7 +374,7 @@ def test_authorize_usage_prices_then_decides() -> None:
     # 2,000 x $3 / 1M + 1,000 x $15 / 1M = 0.006 + 0.015 = 0.021
     usage = TokenUsage(input_tokens=2_000, output_tokens=1_000)
     table = PriceTable.builtin()
-    org = org_with(users={"ada": Money("10")})
+    org = org_with(members={"ada": Money("10")})
     for spent, allowed in (("9.979", True), ("9.98", False)):  # 9.979 + 0.021 == 10
         spend = spend_of(ada=spent)
         decision = authorize_usage(
@@ -419,13 +421,13 @@ def test_binding_describes_each_level() -> None:
     )
     pool = Binding(Level.SEAT_TYPE, CHAT, Money("2"), used, short)
     assert pool.describe().startswith("pool cap of seat type chat 2.00 USD")
-    org = Binding(Level.ORGANISATION, "acme", Money("2"), used, short)
-    assert org.describe().startswith("organisation pool cap 2.00 USD")
+    org = Binding(Level.ORGANIZATION, "acme", Money("2"), used, short)
+    assert org.describe().startswith("organization pool cap 2.00 USD")
 
 
 def test_decision_is_pure() -> None:
     """The same inputs give the same decision, and the inputs are left as they were."""
-    org = org_with(users={"ada": Money("10")})
+    org = org_with(members={"ada": Money("10")})
     spend = spend_of(ada="9")
     before = (org, spend)
     first = authorize(org, spend, "ada", Money("2"))
@@ -433,5 +435,5 @@ def test_decision_is_pure() -> None:
     assert first == second
     assert hash(first) == hash(second)
     assert (org, spend) == before
-    assert org == org_with(users={"ada": Money("10")})
+    assert org == org_with(members={"ada": Money("10")})
     assert spend == spend_of(ada="9")

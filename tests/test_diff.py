@@ -26,10 +26,10 @@ from usagebill import (
     CurrencyMismatchError,
     Member,
     Money,
-    Organisation,
+    Organization,
     PriceTable,
     Product,
-    SeatCatalogue,
+    SeatCatalog,
     TokenUsage,
     UsageEvent,
     build_invoice,
@@ -43,10 +43,10 @@ HAIKU = "claude-haiku-4-5"
 HAIKU_ID = "claude-haiku-4-5-20251001"  # the canonical id the invoice shows
 
 
-def _org() -> Organisation:
-    return Organisation.create(
+def _org() -> Organization:
+    return Organization.create(
         "acme",
-        SeatCatalogue.enterprise(chat_fee=Money("20"), chat_and_claude_code_fee=Money("40")),
+        SeatCatalog.enterprise(chat_fee=Money("20"), chat_and_claude_code_fee=Money("40")),
         [
             Member("olga", "primary_owner", "chat_claude_code"),
             Member("ada", "member", "chat_claude_code"),
@@ -141,9 +141,9 @@ def test_group_changes(change):
         "chat": (Money("1.45"), Money("2.45")),
         "claude_code": (Money("3"), Money("3")),
     }
-    by_user = {item.key: item.change for item in change.by_user}
-    assert by_user == {"ada": Money("-10.33"), "bob": Money("1"), "olga": Money("0")}
-    assert [item.changed for item in change.by_user] == [True, True, False]
+    by_member = {item.key: item.change for item in change.by_member}
+    assert by_member == {"ada": Money("-10.33"), "bob": Money("1"), "olga": Money("0")}
+    assert [item.changed for item in change.by_member] == [True, True, False]
 
 
 def test_a_seat_type_change_alone_leaves_the_usage_line_unchanged():
@@ -187,9 +187,9 @@ def test_month_over_month_names_both_periods():
 def test_currencies_never_mix():
     """Two invoices in different currencies do not diff."""
     org = _org()
-    euros = Organisation.create(
+    euros = Organization.create(
         "acme",
-        SeatCatalogue.enterprise(
+        SeatCatalog.enterprise(
             chat_fee=Money("20", "EUR"), chat_and_claude_code_fee=Money("40", "EUR")
         ),
         [Member("olga", "primary_owner", "chat")],
@@ -296,7 +296,7 @@ def test_before_plus_change_is_after(events_a, events_b, seat_type, day):
     ):
         assert (total.before, total.after, total.before + total.change) == (x, y, y)
     for changes, old, new in (
-        (result.by_user, a.by_user, b.by_user),
+        (result.by_member, a.by_member, b.by_member),
         (result.by_seat_type, a.by_seat_type, b.by_seat_type),
         (result.by_model, a.by_model, b.by_model),
         (result.by_product, a.by_product, b.by_product),

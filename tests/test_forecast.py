@@ -2,17 +2,17 @@
 
 The worked example: October 2026 in UTC (31 days), as of Oct 11 00:00 (10 days elapsed,
 21 to go, 10 complete days). Caps: ada $10 (individual), the Chat pool $3, the
-organisation's pool $20.
+organization's pool $20.
 
 * ada (Chat + Claude Code): 1M input tokens of Sonnet 4.6 ($3.00) at noon on Oct 1, 3, 5
   and 7: 12.00 spent; the 4th request takes her to 12 >= 10: her cap was reached on
   Oct 7 at 12:00.
 * bob (Chat): 100k input tokens of Haiku 4.5 ($0.10) at noon every day, Oct 1 to 10: 1.00.
-* The organisation: 13.00 in 10 days, 1.30 a day; projected 13 x 31/10 = 40.30.
+* The organization: 13.00 in 10 days, 1.30 a day; projected 13 x 31/10 = 40.30.
   Its days: 3.10 on Oct 1, 3, 5, 7 and 0.10 on the six others; mean 1.30, squared
   deviations 4 x 1.8² + 6 x 1.2² = 21.60, sample variance 21.60/9 = 2.4, sd 1.5492;
   half-band 1.28 x 1.5492 x √21 = 9.0871: 31.21 to 49.39.
-* The organisation's cap: 7.00 left at 1.30 a day = 465,230.77 s → Oct 16 09:13:51.
+* The organization's cap: 7.00 left at 1.30 a day = 465,230.77 s → Oct 16 09:13:51.
 * The Chat pool: 2.00 left at 0.10 a day = 20 days → Oct 31 00:00, inside the period.
 """
 
@@ -32,32 +32,32 @@ from usagebill import (
     LimitSource,
     Member,
     Money,
-    Organisation,
+    Organization,
     PoolLimit,
     Product,
-    SeatCatalogue,
+    SeatCatalog,
     SpendLimits,
     TokenUsage,
     UnknownModelError,
     UsageEvent,
 )
-from usagebill.cli import main
 from usagebill.analysis.forecast import CapStatus, Forecast, forecast
+from usagebill.cli import main
 
 OCTOBER = BillingPeriod.of("2026-10")
 AS_OF = datetime(2026, 10, 11, tzinfo=UTC)
 LIMITS = SpendLimits(
-    organisation=PoolLimit(pool_cap=Money("20")),
+    organization=PoolLimit(pool_cap=Money("20")),
     seat_types={"chat": PoolLimit(pool_cap=Money("3"))},
-    users={"ada": Money("10")},
+    members={"ada": Money("10")},
 )
 EXAMPLES = Path(__file__).parent.parent / "examples"
 
 
-def _org(limits: SpendLimits = LIMITS, timezone_name: str = "UTC") -> Organisation:
-    return Organisation.create(
+def _org(limits: SpendLimits = LIMITS, timezone_name: str = "UTC") -> Organization:
+    return Organization.create(
         "acme",
-        SeatCatalogue.enterprise(chat_fee=Money("20"), chat_and_claude_code_fee=Money("40")),
+        SeatCatalog.enterprise(chat_fee=Money("20"), chat_and_claude_code_fee=Money("40")),
         [
             Member("olga", "primary_owner", "chat_claude_code"),
             Member("ada", "member", "chat_claude_code"),
@@ -95,7 +95,7 @@ def test_the_split_of_the_period(ahead):
 
 
 def test_the_run_rate_projection(ahead):
-    """The organisation: 13.00 spent, 1.30 a day, 40.30 at the month's end."""
+    """The organization: 13.00 spent, 1.30 a day, 40.30 at the month's end."""
     total = ahead.total
     assert (total.key, total.spent, total.projected, total.daily_mean) == (
         "acme",
@@ -114,7 +114,7 @@ def test_the_band_from_the_daily_spread(ahead):
 
 def test_steady_spend_has_a_zero_width_band(ahead):
     """Bob spends 0.10 every day: sd 0, projected 3.10 with no band around it."""
-    bob = {p.key: p for p in ahead.users}["bob"]
+    bob = {p.key: p for p in ahead.members}["bob"]
     assert (bob.spent, bob.projected, bob.low, bob.high, bob.daily_sd) == (
         Money("1"),
         Money("3.10"),
@@ -125,8 +125,8 @@ def test_steady_spend_has_a_zero_width_band(ahead):
 
 
 def test_projections_per_user_and_seat_type(ahead):
-    """Every member (olga with nothing) and every seat type of the catalogue."""
-    users = {p.key: p.projected for p in ahead.users}
+    """Every member (olga with nothing) and every seat type of the catalog."""
+    users = {p.key: p.projected for p in ahead.members}
     assert users == {"ada": Money("37.20"), "bob": Money("3.10"), "olga": Money("0")}
     seats = {p.key: p.projected for p in ahead.seat_types}
     assert seats == {"chat": Money("3.10"), "chat_claude_code": Money("37.20")}
@@ -141,25 +141,25 @@ def test_a_cap_already_reached_gives_the_instant(ahead):
 
 
 def test_caps_projected_at_their_run_rate(ahead):
-    """The Chat pool on Oct 31 00:00; the organisation on Oct 16 09:13:51."""
-    chat, organisation = ahead.caps[1], ahead.caps[2]
+    """The Chat pool on Oct 31 00:00; the organization on Oct 16 09:13:51."""
+    chat, organization = ahead.caps[1], ahead.caps[2]
     assert (chat.level, chat.status, chat.at) == (
         Level.SEAT_TYPE,
         CapStatus.PROJECTED,
         datetime(2026, 10, 31, tzinfo=UTC),
     )
-    assert (organisation.level, organisation.status, organisation.at) == (
-        Level.ORGANISATION,
+    assert (organization.level, organization.status, organization.at) == (
+        Level.ORGANIZATION,
         CapStatus.PROJECTED,
         datetime(2026, 10, 16, 9, 13, 51, tzinfo=UTC),
     )
-    assert organisation.day.isoformat() == "2026-10-16"
-    assert organisation.describe() == "projected 2026-10-16"
+    assert organization.day.isoformat() == "2026-10-16"
+    assert organization.describe() == "projected 2026-10-16"
 
 
 def test_a_cap_beyond_the_period_is_not_reached():
     """At 1.30 a day, 100.00 takes 67 more days: not this period."""
-    limits = SpendLimits(organisation=PoolLimit(pool_cap=Money("100")))
+    limits = SpendLimits(organization=PoolLimit(pool_cap=Money("100")))
     (cap,) = forecast(_org(limits), EVENTS, OCTOBER, AS_OF).caps
     assert (cap.status, cap.at, cap.day) == (CapStatus.NOT_REACHED, None, None)
     assert cap.describe() == "not reached this period"
@@ -167,14 +167,14 @@ def test_a_cap_beyond_the_period_is_not_reached():
 
 def test_a_zero_cap_is_reached_at_the_start():
     """Zero means zero: reached when the period begins."""
-    limits = SpendLimits(users={"olga": Money("0")})
+    limits = SpendLimits(members={"olga": Money("0")})
     (cap,) = forecast(_org(limits), [], OCTOBER, AS_OF).caps
     assert (cap.status, cap.at) == (CapStatus.REACHED, OCTOBER.start)
 
 
 def test_a_scope_with_no_spend_never_reaches_its_cap():
     """Olga spends nothing: her 5.00 is not reached, whatever the time left."""
-    limits = SpendLimits(users={"olga": Money("5")})
+    limits = SpendLimits(members={"olga": Money("5")})
     (cap,) = forecast(_org(limits), EVENTS, OCTOBER, AS_OF).caps
     assert cap.status is CapStatus.NOT_REACHED
 
@@ -255,7 +255,7 @@ def test_an_event_that_cannot_be_priced_is_named():
     assert "in usage event 'x'" in error.value.__notes__
 
 
-def test_local_days_in_the_organisations_time_zone():
+def test_local_days_in_the_organizations_time_zone():
     """New York, November 2026: the first local day has 25 hours (the clocks go back)."""
     org = _org(SpendLimits(), "America/New_York")
     november = BillingPeriod.of("2026-11", timezone="America/New_York")
@@ -273,7 +273,7 @@ def test_records_text_and_html(ahead):
     """Projections then caps as records; the text and HTML carry the same figures."""
     records = ahead.to_records()
     kinds = [record["kind"] for record in records]
-    assert kinds == ["organisation", "seat_type", "seat_type", "user", "user", "user"] + ["cap"] * 3
+    assert kinds == ["organization", "seat_type", "seat_type", "user", "user", "user"] + ["cap"] * 3
     assert records[0]["projected"] == Decimal("40.30")
     assert records[-1]["status"] == "projected"
     assert records[-3]["source"] == "individual"
@@ -288,7 +288,7 @@ def test_records_text_and_html(ahead):
 
 
 def test_text_without_caps():
-    """An organisation without caps says so."""
+    """An organization without caps says so."""
     assert "no caps are set" in forecast(_org(SpendLimits()), EVENTS, OCTOBER, AS_OF).to_text()
 
 

@@ -24,7 +24,7 @@ from usagebill import (
     LimitSource,
     Member,
     Money,
-    Organisation,
+    Organization,
     PermissionDeniedError,
     PoolLimit,
     Product,
@@ -35,7 +35,7 @@ from usagebill import (
     authorize,
     notifications,
 )
-from usagebill._testing_caps import START, amounts, caps, organisations, spends
+from usagebill._testing_caps import START, amounts, caps, organizations, spends
 
 ZERO = Decimal(0)
 PRODUCTS = st.sampled_from([Product.CHAT, Product.CHAT, *Product])  # mostly included everywhere
@@ -44,16 +44,16 @@ PRODUCTS = st.sampled_from([Product.CHAT, Product.CHAT, *Product])  # mostly inc
 # --- the rules, written out independently of usagebill.caps.decision -----------------------------
 
 
-def path(org: Organisation, user_id: str) -> list[Scope]:
+def path(org: Organization, user_id: str) -> list[Scope]:
     seat_type = org.members[user_id].seat_type
-    return [(Level.MEMBER, user_id), (Level.SEAT_TYPE, seat_type), (Level.ORGANISATION, org.name)]
+    return [(Level.MEMBER, user_id), (Level.SEAT_TYPE, seat_type), (Level.ORGANIZATION, org.name)]
 
 
 def expected_allowed(
-    org: Organisation, spend: Spend, user_id: str, amount: Money, product: Product
+    org: Organization, spend: Spend, user_id: str, amount: Money, product: Product
 ) -> bool:
     """The mission's rule: included product, and a zero charge or spent + held + a <= cap."""
-    seat = org.catalogue.get(org.members[user_id].seat_type)
+    seat = org.catalog.get(org.members[user_id].seat_type)
     if product not in seat.includes:
         return False
     if amount.is_zero():
@@ -65,27 +65,27 @@ def expected_allowed(
     )
 
 
-def within_limits(org: Organisation, spend: Spend) -> bool:
+def within_limits(org: Organization, spend: Spend) -> bool:
     return all(
         cap is None or used_by(spend, scope) <= cap for scope, cap in caps_in_force(org).items()
     )
 
 
 def assert_consistent(spend: Spend) -> None:
-    """Organisation total == Σ users == Σ seat types, committed and held."""
-    assert spend.total == sum(spend.users.values(), ZERO) == sum(spend.seat_types.values(), ZERO)
+    """Organization total == Σ users == Σ seat types, committed and held."""
+    assert spend.total == sum(spend.members.values(), ZERO) == sum(spend.seat_types.values(), ZERO)
     assert (
         spend.held_total
-        == sum(spend.held_users.values(), ZERO)
+        == sum(spend.held_members.values(), ZERO)
         == sum(spend.held_seat_types.values(), ZERO)
     )
 
 
-def primary_owner(org: Organisation) -> str:
+def primary_owner(org: Organization) -> str:
     return next(m.user_id for m in org.members.values() if m.role is Role.PRIMARY_OWNER)
 
 
-def with_limits(org: Organisation, limits: SpendLimits) -> Organisation:
+def with_limits(org: Organization, limits: SpendLimits) -> Organization:
     return org.set_limits(primary_owner(org), START, limits)[0]
 
 
@@ -95,13 +95,13 @@ def with_limits(org: Organisation, limits: SpendLimits) -> Organisation:
 @given(data=st.data())
 def test_drawn_spend_is_consistent_and_within_limits_when_asked(data: st.DataObject) -> None:
     """spends() totals agree; with within_limits every scope is within its cap."""
-    org = data.draw(organisations())
+    org = data.draw(organizations())
     assert_consistent(data.draw(spends(org)))
     spend = data.draw(spends(org, within_limits=True, former_members=False))
     assert_consistent(spend)
     assert within_limits(org, spend)
     assert spend.currency == org.currency
-    assert set(spend.users) <= set(org.members)
+    assert set(spend.members) <= set(org.members)
 
 
 def test_amounts_are_never_negative() -> None:
@@ -133,7 +133,7 @@ def test_org_total_is_the_sum_over_users_and_over_seat_types(
         amount = drawn
         if operation == "release":
             held = min(
-                spend.held_users.get(user_id, ZERO), spend.held_seat_types.get(seat_type, ZERO)
+                spend.held_members.get(user_id, ZERO), spend.held_seat_types.get(seat_type, ZERO)
             )
             amount = Money(min(drawn.amount, held))
         spend = getattr(spend, operation)(user_id, seat_type, amount)
@@ -146,7 +146,7 @@ def test_org_total_is_the_sum_over_users_and_over_seat_types(
 @given(data=st.data())
 def test_charges_applied_only_when_allowed_stay_within_every_cap(data: st.DataObject) -> None:
     """From a state within its limits, authorised charges never take any level past its cap."""
-    org = data.draw(organisations(), label="org")
+    org = data.draw(organizations(), label="org")
     spend = data.draw(spends(org, within_limits=True), label="spend")
     members = sorted(org.members)
     charges = st.tuples(
@@ -165,7 +165,7 @@ def test_charges_applied_only_when_allowed_stay_within_every_cap(data: st.DataOb
         assert_consistent(spend)
 
 
-def near_headroom(org: Organisation, spend: Spend, user_id: str) -> list[Money]:
+def near_headroom(org: Organization, spend: Spend, user_id: str) -> list[Money]:
     """Zero, and the member's headroom and one cent either side of it (where answers change)."""
     currency = org.currency
     zero = Money.zero(currency)
@@ -179,7 +179,7 @@ def near_headroom(org: Organisation, spend: Spend, user_id: str) -> list[Money]:
 @given(data=st.data())
 def test_decision_agrees_with_the_rules(data: st.DataObject) -> None:
     """On any state (even past lowered caps) the decision, bindings, headroom follow the rules."""
-    org = data.draw(organisations())
+    org = data.draw(organizations())
     spend = data.draw(spends(org))
     user_id = data.draw(st.sampled_from(sorted(org.members)))
     product = data.draw(PRODUCTS)
@@ -213,7 +213,7 @@ def test_decision_agrees_with_the_rules(data: st.DataObject) -> None:
 
 
 @st.composite
-def charge_pairs(draw: st.DrawFn, org: Organisation, spend: Spend, user_id: str) -> list[Money]:
+def charge_pairs(draw: st.DrawFn, org: Organization, spend: Spend, user_id: str) -> list[Money]:
     """Two amounts, in order, often around the member's headroom."""
     near = near_headroom(org, spend, user_id)
     one = st.sampled_from(near) | amounts(currency=org.currency, max_value=80)
@@ -225,7 +225,7 @@ def test_denied_for_x_is_denied_for_more_allowed_for_x_is_allowed_for_less(
     data: st.DataObject,
 ) -> None:
     """For x <= y: denied(x) implies denied(y), and allowed(y) implies allowed(x)."""
-    org = data.draw(organisations())
+    org = data.draw(organizations())
     spend = data.draw(spends(org))
     user_id = data.draw(st.sampled_from(sorted(org.members)))
     product = data.draw(st.sampled_from(list(Product)))
@@ -246,21 +246,21 @@ def raise_cap(cap: Money | None, by: Money | None) -> Money | None:
 
 
 @st.composite
-def raised_limits(draw: st.DrawFn, org: Organisation) -> SpendLimits:
-    """The organisation's caps with one or more of them raised (or removed)."""
+def raised_limits(draw: st.DrawFn, org: Organization) -> SpendLimits:
+    """The organization's caps with one or more of them raised (or removed)."""
     limits = org.limits
     by = st.none() | amounts(currency=org.currency, max_value=30)
     choice = draw(st.sampled_from(["org_pool", "org_default", "seat_pool", "seat_default", "user"]))
     if choice == "org_pool":
-        pool = limits.organisation
+        pool = limits.organization
         return attrs.evolve(
-            limits, organisation=attrs.evolve(pool, pool_cap=raise_cap(pool.pool_cap, draw(by)))
+            limits, organization=attrs.evolve(pool, pool_cap=raise_cap(pool.pool_cap, draw(by)))
         )
     if choice == "org_default":
-        pool = limits.organisation
+        pool = limits.organization
         default = raise_cap(pool.member_default, draw(by))
-        return attrs.evolve(limits, organisation=attrs.evolve(pool, member_default=default))
-    seat_type = draw(st.sampled_from(sorted(org.catalogue.seat_types)))
+        return attrs.evolve(limits, organization=attrs.evolve(pool, member_default=default))
+    seat_type = draw(st.sampled_from(sorted(org.catalog.seat_types)))
     pool = limits.seat_type(seat_type)
     if choice == "seat_pool":
         return limits.with_seat_type(
@@ -268,7 +268,7 @@ def raised_limits(draw: st.DrawFn, org: Organisation) -> SpendLimits:
         )
     if choice == "seat_default":
         # Removing a seat type's default is no raise: its members fall back to the
-        # organisation's default, which may be lower. Raise it by an amount only.
+        # organization's default, which may be lower. Raise it by an amount only.
         more = draw(amounts(currency=org.currency, max_value=30))
         return limits.with_seat_type(
             seat_type, attrs.evolve(pool, member_default=raise_cap(pool.member_default, more))
@@ -279,13 +279,13 @@ def raised_limits(draw: st.DrawFn, org: Organisation) -> SpendLimits:
         return limits
     # an individual cap above the member's effective limit raises it, whatever its source
     raised = raise_cap(effective, draw(by))
-    return limits.with_user_cap(user_id, raised) if raised is not None else limits
+    return limits.with_member_cap(user_id, raised) if raised is not None else limits
 
 
 @given(data=st.data())
 def test_raising_any_cap_never_turns_allowed_into_denied(data: st.DataObject) -> None:
     """A charge allowed under some caps stays allowed after any of them is raised or removed."""
-    org = data.draw(organisations())
+    org = data.draw(organizations())
     spend = data.draw(spends(org))
     user_id = data.draw(st.sampled_from(sorted(org.members)))
     amount = data.draw(charge_pairs(org, spend, user_id))[0]
@@ -305,9 +305,9 @@ def test_raising_any_cap_never_turns_allowed_into_denied(data: st.DataObject) ->
 @given(data=st.data())
 def test_a_charge_does_not_change_decisions_of_members_sharing_no_cap(data: st.DataObject) -> None:
     """Without an org pool cap, a charge on one seat type leaves other seat types' decisions."""
-    org = data.draw(organisations(min_members=2))
+    org = data.draw(organizations(min_members=2))
     limits = attrs.evolve(
-        org.limits, organisation=attrs.evolve(org.limits.organisation, pool_cap=None)
+        org.limits, organization=attrs.evolve(org.limits.organization, pool_cap=None)
     )
     org = with_limits(org, limits)
     pairs = [
@@ -339,10 +339,10 @@ def test_a_charge_does_not_change_decisions_of_members_sharing_no_cap(data: st.D
 @given(data=st.data())
 def test_each_threshold_fires_exactly_once_per_period(data: st.DataObject) -> None:
     """Over any charges with limits unchanged, a threshold fires once iff spend crossed it."""
-    org = data.draw(organisations())
+    org = data.draw(organizations())
     start = data.draw(spends(org))
     people = [*sorted(org.members), "former"]
-    seats = sorted(org.catalogue.seat_types)
+    seats = sorted(org.catalog.seat_types)
     charge = st.tuples(
         st.sampled_from(people),
         st.sampled_from(seats),
@@ -353,7 +353,7 @@ def test_each_threshold_fires_exactly_once_per_period(data: st.DataObject) -> No
     def committed(source: Spend, scope: Scope) -> Decimal:
         level, subject = scope
         if level is Level.MEMBER:
-            return source.users.get(subject, ZERO)
+            return source.members.get(subject, ZERO)
         if level is Level.SEAT_TYPE:
             return source.seat_types.get(subject, ZERO)
         return source.total
@@ -366,7 +366,7 @@ def test_each_threshold_fires_exactly_once_per_period(data: st.DataObject) -> No
         scopes = [
             (Level.MEMBER, user_id),
             (Level.SEAT_TYPE, seat_type),
-            (Level.ORGANISATION, org.name),
+            (Level.ORGANIZATION, org.name),
         ]
         marks = [
             threshold * cap - committed(spend, scope)
@@ -429,7 +429,7 @@ class CapsMachine(RuleBasedStateMachine):
 
     def __init__(self) -> None:
         super().__init__()
-        self.org: Organisation
+        self.org: Organization
         self.spend = Spend()
         self.previous = Spend()
         self.now = START
@@ -439,7 +439,7 @@ class CapsMachine(RuleBasedStateMachine):
 
     @initialize(data=st.data())
     def start(self, data: st.DataObject) -> None:
-        self.org = data.draw(organisations(max_members=4, max_cap=60))
+        self.org = data.draw(organizations(max_members=4, max_cap=60))
         self.spend = data.draw(spends(self.org, within_limits=True, holds=False, max_value=30))
         self.previous = self.spend
         assert within_limits(self.org, self.spend)
@@ -525,24 +525,24 @@ class CapsMachine(RuleBasedStateMachine):
     # --- cap changes --------------------------------------------------------------------------
 
     @rule(data=st.data())
-    def set_organisation_limit(self, data: st.DataObject) -> None:
+    def set_organization_limit(self, data: st.DataObject) -> None:
         used = self.spend.total + self.spend.held_total
         limit = PoolLimit(self.cap(data, used), self.cap(data, used))
-        self.change(data, "set_organisation_limit", limit)
+        self.change(data, "set_organization_limit", limit)
 
     @rule(data=st.data())
     def set_seat_type_limit(self, data: st.DataObject) -> None:
-        seat_type = data.draw(one_of(self.org.catalogue.seat_types))
+        seat_type = data.draw(one_of(self.org.catalog.seat_types))
         used = used_by(self.spend, (Level.SEAT_TYPE, seat_type))
         limit = PoolLimit(self.cap(data, used), self.cap(data, used))
         self.change(data, "set_seat_type_limit", seat_type, limit)
 
     @rule(data=st.data())
-    def set_user_cap(self, data: st.DataObject) -> None:
+    def set_member_cap(self, data: st.DataObject) -> None:
         user_id = data.draw(one_of(self.org.members), label="user")
         self.change(
             data,
-            "set_user_cap",
+            "set_member_cap",
             user_id,
             self.cap(data, used_by(self.spend, (Level.MEMBER, user_id))),
         )
@@ -550,8 +550,8 @@ class CapsMachine(RuleBasedStateMachine):
     # --- seats and members --------------------------------------------------------------------
 
     def seat(self, data: st.DataObject) -> tuple[str, frozenset[str]]:
-        seat_type = data.draw(one_of(self.org.catalogue.seat_types), label="seat")
-        offered = self.org.catalogue.get(seat_type).add_ons
+        seat_type = data.draw(one_of(self.org.catalog.seat_types), label="seat")
+        offered = self.org.catalog.get(seat_type).add_ons
         add_ons = data.draw(subsets(offered), label="add-ons") if offered else frozenset()
         return seat_type, add_ons
 
@@ -648,7 +648,7 @@ class CapsMachine(RuleBasedStateMachine):
 
     @invariant()
     def totals_agree(self) -> None:
-        """Organisation total == Σ users == Σ seat types, committed and held."""
+        """Organization total == Σ users == Σ seat types, committed and held."""
         assert_consistent(self.spend)
 
     @invariant()
@@ -662,7 +662,7 @@ class CapsMachine(RuleBasedStateMachine):
         self.previous = self.spend
 
     @invariant()
-    def organisation_stays_valid(self) -> None:
+    def organization_stays_valid(self) -> None:
         """Exactly one primary owner; every change was audited at a non-decreasing time."""
         assert sum(m.role is Role.PRIMARY_OWNER for m in self.org.members.values()) == 1
         times = [record.at for record in self.audit]

@@ -24,23 +24,23 @@ from usagebill import (
     Member,
     Modifiers,
     Money,
-    Organisation,
+    Organization,
     PriceTable,
     Product,
     Rates,
-    SeatCatalogue,
+    SeatCatalog,
     TokenUsage,
     UnknownModelError,
     UnknownNameError,
     UnsupportedModifierError,
     UsageEvent,
     build_invoice,
-    load_organisation,
+    load_organization,
 )
 from usagebill.events import parse_record
 
 EXAMPLES = Path(__file__).parent.parent / "examples"
-CATALOGUE = SeatCatalogue.enterprise(chat_fee=Money("20"), chat_and_claude_code_fee=Money("40"))
+CATALOGUE = SeatCatalog.enterprise(chat_fee=Money("20"), chat_and_claude_code_fee=Money("40"))
 OCTOBER = BillingPeriod.of("2026-10")
 MONTH_SECONDS = 31 * 86_400  # 2,678,400
 SINCE = datetime(2026, 9, 1, tzinfo=UTC)
@@ -51,9 +51,9 @@ def at(day: int, hour: int = 0, second: int = 0) -> datetime:
     return datetime(2026, 10, day, hour, 0, second, tzinfo=UTC)
 
 
-def make_org() -> Organisation:
+def make_org() -> Organization:
     """olga all month; ada joins Oct 11 with HIPAA; bob changes seat Oct 16 12:00, leaves Oct 26."""
-    org = Organisation.create(
+    org = Organization.create(
         "acme",
         CATALOGUE,
         [Member("olga", "primary_owner", "chat_claude_code"), Member("bob", "member", "chat")],
@@ -173,7 +173,7 @@ def assert_adds_up(inv: Invoice) -> None:
     assert inv.usage_total == total(inv.usage_lines)
     assert inv.total == total(lines) == inv.seat_fees + inv.usage_total
     for subtotals, lines_of, key in (
-        (inv.by_user, lines, "user_id"),
+        (inv.by_member, lines, "user_id"),
         (inv.by_seat_type, lines, "seat_type"),
         (inv.by_model, inv.usage_lines, "model"),
         (inv.by_product, inv.usage_lines, "product"),
@@ -381,9 +381,9 @@ def test_subtotals_and_totals(invoice):
     # Pitfall: lines that do not add up to the total after rounding (Lago #821, Autumn #3407).
     by = {
         name: {s.key: s.amount for s in getattr(invoice, name)}
-        for name in ("by_user", "by_seat_type", "by_model", "by_product")
+        for name in ("by_member", "by_seat_type", "by_model", "by_product")
     }
-    assert by["by_user"] == {
+    assert by["by_member"] == {
         "ada": Money("17.92"),  # 13.55 + 3.39 + 0.00 + 0.98
         "bob": Money("26.58"),  # 10.00 + 12.26 + 0.02 + 2.20 + 2.10
         "olga": Money("40.03"),  # 40.00 + 0.03
@@ -408,8 +408,8 @@ def test_subtotals_and_totals(invoice):
 
 
 def test_header_carries_price_table_and_period(invoice):
-    """The invoice names the organisation, the period and the price table version."""
-    assert invoice.organisation == "acme"
+    """The invoice names the organization, the period and the price table version."""
+    assert invoice.organization == "acme"
     assert invoice.period == OCTOBER
     assert invoice.currency == "USD"
     assert invoice.price_table == PriceTable.builtin().version == "claude-2026-11-25"
@@ -548,9 +548,9 @@ def test_outside_must_be_exclude_or_reject():
         InvoiceBuilder(ORG, OCTOBER, outside="drop")
 
 
-def test_periods_in_the_organisations_time_zone():
+def test_periods_in_the_organizations_time_zone():
     """In Tokyo, October starts at 15:00 UTC on Sep 30: an event then is in, one before is out."""
-    org = Organisation.create(
+    org = Organization.create(
         "tokyo",
         CATALOGUE,
         [Member("olga", "primary_owner", "chat")],
@@ -698,8 +698,8 @@ def test_usage_before_a_models_first_price_is_refused():
     assert result.usage_lines[0].price_from == datetime(2026, 10, 10, tzinfo=UTC)
 
 
-def test_prices_must_be_in_the_organisations_currency():
-    """A EUR price table cannot bill a USD organisation."""
+def test_prices_must_be_in_the_organizations_currency():
+    """A EUR price table cannot bill a USD organization."""
     with pytest.raises(InvalidValueError, match="must be in USD"):
         InvoiceBuilder(ORG, OCTOBER, _dated_table("EUR"))
 
@@ -742,7 +742,7 @@ def test_a_conflict_between_parts_is_refused_and_changes_nothing(invoice):
 
 def test_only_parts_of_the_same_bill_merge():
     """Merging a builder of another period (or org, or prices) is refused."""
-    with pytest.raises(InvalidValueError, match="same organisation, period and prices"):
+    with pytest.raises(InvalidValueError, match="same organization, period and prices"):
         InvoiceBuilder(ORG, OCTOBER).merge(InvoiceBuilder(ORG, OCTOBER.next()))
 
 
@@ -815,12 +815,12 @@ def test_members_outside_the_period_pay_nothing():
     assert result.seat_lines == ()
 
 
-# --- the example organisation -----------------------------------------------------------------
+# --- the example organization -----------------------------------------------------------------
 
 
 @pytest.fixture(scope="module")
 def example() -> Invoice:
-    org = load_organisation(EXAMPLES / "org.toml")
+    org = load_organization(EXAMPLES / "org.toml")
     period = BillingPeriod.of("2026-10", timezone=org.timezone)
     builder = InvoiceBuilder(org, period)
     with (EXAMPLES / "usage-2026-10.jsonl").open(encoding="utf-8") as lines:
@@ -832,7 +832,7 @@ def example() -> Invoice:
 def test_the_example_month_adds_up(example):
     """The example month: 50 members, every total the sum of its lines."""
     assert_adds_up(example)
-    assert len(example.by_user) == 50
+    assert len(example.by_member) == 50
     assert example.duplicates > 0
     assert example.excluded > 0
     # u-007 changes seat on Oct 14 19:30 UTC: two seat lines meeting there.
@@ -846,6 +846,6 @@ def test_the_example_parses_the_same_through_events(example):
     """Records read as UsageEvents bill the same as records added directly."""
     with (EXAMPLES / "usage-2026-10.jsonl").open(encoding="utf-8") as lines:
         events = [UsageEvent.from_dict(json.loads(line)) for line in lines]
-    org = load_organisation(EXAMPLES / "org.toml")
+    org = load_organization(EXAMPLES / "org.toml")
     assert build_invoice(org, events, example.period) == example
     assert parse_record(events[0].to_dict())[0] == events[0].event_id

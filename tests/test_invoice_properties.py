@@ -12,25 +12,25 @@ from usagebill import (
     Member,
     Modifiers,
     Money,
-    Organisation,
+    Organization,
     Product,
-    SeatCatalogue,
+    SeatCatalog,
     TokenUsage,
     UsageEvent,
     build_invoice,
 )
 
-CATALOGUE = SeatCatalogue.enterprise(chat_fee=Money("20"), chat_and_claude_code_fee=Money("40"))
+CATALOGUE = SeatCatalog.enterprise(chat_fee=Money("20"), chat_and_claude_code_fee=Money("40"))
 OCTOBER = BillingPeriod.of("2026-10")
 FEW = settings(
     max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow], database=None
 )
 
 
-def _org() -> Organisation:
+def _org() -> Organization:
     """olga all month; ada joins Oct 11 (HIPAA); bob changes seat Oct 16 12:00, leaves Oct 26."""
     start = datetime(2026, 9, 1, tzinfo=UTC)
-    org = Organisation.create(
+    org = Organization.create(
         "acme",
         CATALOGUE,
         [Member("olga", "primary_owner", "chat_claude_code"), Member("bob", "member", "chat")],
@@ -144,7 +144,7 @@ def test_rounding_stays_within_half_a_cent_per_line(events):
     drift = abs(invoice.total - invoice.exact_total).amount
     assert drift <= len(lines) * Decimal("0.005")
     assert invoice.total == Money.sum(line.amount for line in lines)
-    assert invoice.total == Money.sum(subtotal.amount for subtotal in invoice.by_user)
+    assert invoice.total == Money.sum(subtotal.amount for subtotal in invoice.by_member)
     assert invoice.total == Money.sum(subtotal.amount for subtotal in invoice.by_seat_type)
     assert invoice.usage_total == Money.sum(subtotal.amount for subtotal in invoice.by_model)
     assert invoice.usage_total == Money.sum(subtotal.amount for subtotal in invoice.by_product)
@@ -162,12 +162,12 @@ def test_rounding_stays_within_half_a_cent_per_line(events):
 def test_a_seat_held_all_period_costs_exactly_the_monthly_fee(month, anchor, timezone, fee):
     """Whatever the month's length or DST, a seat held throughout is the monthly fee, exactly."""
     period = BillingPeriod(month, anchor, timezone)
-    catalogue = SeatCatalogue.enterprise(
+    catalog = SeatCatalog.enterprise(
         chat_fee=Money(fee), chat_and_claude_code_fee=Money("40"), hipaa_fee=Money(fee)
     )
-    org = Organisation.create(
+    org = Organization.create(
         "acme",
-        catalogue,
+        catalog,
         [Member("olga", "primary_owner", "chat", {"hipaa"})],
         at=period.start - timedelta(days=40),
         timezone=timezone,

@@ -8,7 +8,7 @@ hold, so nothing may ever pass a cap. Meanwhile a monitor reads month-to-date sp
 and again. Afterwards:
 
 * no level's committed + held passes its cap, in any snapshot the monitor took or at the end;
-* organisation total == Σ users == Σ seat types == Σ of the accepted charges and settlements,
+* organization total == Σ users == Σ seat types == Σ of the accepted charges and settlements,
   exactly; each member's spend is the sum of their own;
 * every event id has exactly one first outcome; every retry replayed it.
 
@@ -42,7 +42,7 @@ from ledger_support import (
     stress_work,
     used_by,
 )
-from usagebill import Level, Organisation, Spend
+from usagebill import Level, Organization, Spend
 
 OPERATIONS = 50_000 if os.environ.get("USAGEBILL_STRESS") == "1" else 10_000
 THREADS = 8
@@ -53,7 +53,7 @@ ZERO = Decimal(0)
 class Monitor:
     """Reads month-to-date spend in a loop, in its own thread, and keeps what was wrong."""
 
-    def __init__(self, org: Organisation, read: Callable[[], Spend]) -> None:
+    def __init__(self, org: Organization, read: Callable[[], Spend]) -> None:
         self.org, self.read = org, read
         self.snapshots = 0
         self.problems: list[str] = []
@@ -82,7 +82,7 @@ class Monitor:
         self._thread.join()
 
 
-def check_books(org: Organisation, spend: Spend, outcomes: Iterable[Outcome]) -> dict[str, int]:
+def check_books(org: Organization, spend: Spend, outcomes: Iterable[Outcome]) -> dict[str, int]:
     """The end state: within caps, nothing held, every accepted cent once and only once."""
     assert_consistent(spend)
     assert overshoot(org, spend) == {}
@@ -101,7 +101,7 @@ def check_books(org: Organisation, spend: Spend, outcomes: Iterable[Outcome]) ->
         if recorded:
             per_user[user] += amount
     expected = {user: amount for user, amount in per_user.items() if amount}
-    assert {user: amount for user, amount in spend.users.items() if amount} == expected
+    assert {user: amount for user, amount in spend.members.items() if amount} == expected
     assert spend.total == sum(per_user.values(), ZERO)
     seats = {member.user_id: member.seat_type for member in org.members.values()}
     by_seat: defaultdict[str, Decimal] = defaultdict(Decimal)
@@ -113,15 +113,15 @@ def check_books(org: Organisation, spend: Spend, outcomes: Iterable[Outcome]) ->
     return {"events": len(by_id), "retries": retries}
 
 
-def ran_at_the_caps(org: Organisation, spend: Spend) -> bool:
-    """At least two levels, the organisation's among them, end within 0.5 % of their cap."""
+def ran_at_the_caps(org: Organization, spend: Spend) -> bool:
+    """At least two levels, the organization's among them, end within 0.5 % of their cap."""
     room = {
         scope: (cap - used_by(spend, scope)) / cap
         for scope, cap in caps_in_force(org).items()
         if cap
     }
     full = [scope for scope, left in room.items() if left < Decimal("0.005")]
-    return len(full) >= 2 and (Level.ORGANISATION, org.name) in full
+    return len(full) >= 2 and (Level.ORGANIZATION, org.name) in full
 
 
 @pytest.mark.parametrize("kind", store_params(("memory", "sqlite")))

@@ -8,9 +8,9 @@ SIGKILL at a random moment, reopens the ledger, and checks:
 * every acknowledged charge is there: its event id replays (``replayed``), with the outcome
   it had;
 * nothing is partial: the reopened month-to-date spend — every member, seat type and the
-  organisation, committed and held — equals a pure re-run of the acknowledged steps in
+  organization, committed and held — equals a pure re-run of the acknowledged steps in
   memory, or of those steps plus the one that was in flight (committed whole, or not at
-  all), and organisation total == Σ users == Σ seat types;
+  all), and organization total == Σ users == Σ seat types;
 * no level passes its cap.
 
 Then a new child carries on from the step in flight (every step is idempotent), and so on

@@ -30,11 +30,11 @@ from usagebill import (
     InvalidValueError,
     Member,
     Money,
-    Organisation,
+    Organization,
     PoolLimit,
     PriceTable,
     Product,
-    SeatCatalogue,
+    SeatCatalog,
     SpendLimits,
     TokenUsage,
     UnknownNameError,
@@ -79,7 +79,7 @@ PRICES = PriceTable(
         )
     },
 )
-CATALOGUE = SeatCatalogue.enterprise(chat_fee=Money("20"), chat_and_claude_code_fee=Money("40"))
+CATALOGUE = SeatCatalog.enterprise(chat_fee=Money("20"), chat_and_claude_code_fee=Money("40"))
 
 
 # --- a server and a fresh schema per test ----------------------------------------------------
@@ -116,8 +116,8 @@ def dsn(server_dsn: str) -> Iterator[str]:
         admin.execute(f"DROP SCHEMA {schema} CASCADE")
 
 
-def make_org(users: dict[str, str] | None = None) -> Organisation:
-    """ada and bob on Chat, olga and cy on Chat + Claude Code; Chat pool 30, organisation 100."""
+def make_org(users: dict[str, str] | None = None) -> Organization:
+    """ada and bob on Chat, olga and cy on Chat + Claude Code; Chat pool 30, organization 100."""
     people = [
         Member("olga", "primary_owner", CHAT_AND_CLAUDE_CODE),
         Member("ada", "member", CHAT),
@@ -126,11 +126,11 @@ def make_org(users: dict[str, str] | None = None) -> Organisation:
     ]
     caps = {"ada": "20"} if users is None else users
     limits = SpendLimits(
-        organisation=PoolLimit(pool_cap=Money("100")),
+        organization=PoolLimit(pool_cap=Money("100")),
         seat_types={CHAT: PoolLimit(pool_cap=Money("30"))},
-        users={user: Money(cap) for user, cap in caps.items()},
+        members={user: Money(cap) for user, cap in caps.items()},
     )
-    return Organisation.create("acme", CATALOGUE, people, at=START, limits=limits)
+    return Organization.create("acme", CATALOGUE, people, at=START, limits=limits)
 
 
 def event(event_id: str, user_id: str, amount: str, at: datetime = OCT) -> UsageEvent:
@@ -160,10 +160,10 @@ def ledger(dsn: str, clock: Clock) -> Iterator[PostgresLedger]:
 
 
 def held(ledger: PostgresLedger, at: datetime = OCT) -> tuple[Decimal, Decimal, Decimal]:
-    """(held by ada, held by the Chat pool, held by the organisation)."""
+    """(held by ada, held by the Chat pool, held by the organization)."""
     spend = ledger.month_to_date(at)
     return (
-        spend.held_users.get("ada", ZERO),
+        spend.held_members.get("ada", ZERO),
         spend.held_seat_types.get(CHAT, ZERO),
         spend.held_total,
     )
@@ -191,8 +191,8 @@ def test_charge_allowed_denied_replayed_conflict(ledger: PostgresLedger) -> None
     assert ledger.charge(event("e2", "ada", "15")).replayed  # a denial is replayed too
 
     spend = ledger.month_to_date(OCT)
-    assert spend.users["ada"] == Decimal("5.25")
-    assert isinstance(spend.users["ada"], Decimal)
+    assert spend.members["ada"] == Decimal("5.25")
+    assert isinstance(spend.members["ada"], Decimal)
     assert spend.seat_types[CHAT] == spend.total == Decimal("5.25")
 
 
@@ -203,7 +203,7 @@ def test_amounts_stay_exact(ledger: PostgresLedger) -> None:
     ledger.charge(
         UsageEvent("e-big", "olga", "unit", Product.CHAT, TokenUsage(input_tokens=3), OCT)
     )
-    assert ledger.month_to_date(OCT).users["olga"] == Decimal("0.13")
+    assert ledger.month_to_date(OCT).members["olga"] == Decimal("0.13")
 
 
 def test_hold_is_all_or_nothing(ledger: PostgresLedger) -> None:
@@ -255,7 +255,7 @@ def test_settle_records_and_flags_an_overrun(ledger: PostgresLedger) -> None:
     assert retried.overrun == Money("0.50")
 
     spend = ledger.month_to_date(OCT)
-    assert spend.users["ada"] == spend.total == Decimal("1.50")
+    assert spend.members["ada"] == spend.total == Decimal("1.50")
     assert held(ledger) == (ZERO, ZERO, ZERO)
     assert ledger.stats(OCT)["overruns"] == 1
 
@@ -264,7 +264,7 @@ def test_settle_below_the_hold_frees_the_rest(ledger: PostgresLedger) -> None:
     ledger.hold("r1", "ada", Money("3"), at=OCT)
     settled = ledger.settle("r1", event("s1", "ada", "0.75"))
     assert settled.overrun is None
-    assert ledger.month_to_date(OCT).users["ada"] == Decimal("0.75")
+    assert ledger.month_to_date(OCT).members["ada"] == Decimal("0.75")
     assert held(ledger) == (ZERO, ZERO, ZERO)
 
 
@@ -293,8 +293,8 @@ def test_expired_holds_are_released_and_counted(ledger: PostgresLedger, clock: C
     assert ledger.charge(event("e1", "olga", "1")).recorded  # any operation expires old holds
     assert [hold.request_id for hold in ledger.expired_holds] == ["r1"]
     spend = ledger.month_to_date(OCT)
-    assert spend.held_users.get("ada", ZERO) == ZERO
-    assert spend.held_users["bob"] == spend.held_total == Decimal(2)
+    assert spend.held_members.get("ada", ZERO) == ZERO
+    assert spend.held_members["bob"] == spend.held_total == Decimal(2)
     assert ledger.stats(OCT)["expired_holds"] == 1
     with pytest.raises(UnknownNameError):
         ledger.settle("r1", event("s1", "ada", "1"))
@@ -310,11 +310,11 @@ def test_month_to_date_by_period(ledger: PostgresLedger) -> None:
     ledger.charge(event("nov", "ada", "19", NOV))  # a new month starts from zero
     ledger.hold("r-nov", "olga", Money("2"), at=NOV)
     october, november = ledger.month_to_date(OCT), ledger.month_to_date(NOV)
-    assert october.users == {"ada": Decimal(7)}
+    assert october.members == {"ada": Decimal(7)}
     assert october.held_total == ZERO
-    assert november.users["ada"] == november.seat_types[CHAT] == Decimal(19)
+    assert november.members["ada"] == november.seat_types[CHAT] == Decimal(19)
     assert november.total == Decimal(19)
-    assert november.held_users["olga"] == november.held_seat_types[CHAT_AND_CLAUDE_CODE]
+    assert november.held_members["olga"] == november.held_seat_types[CHAT_AND_CLAUDE_CODE]
     assert november.held_total == Decimal(2)
     assert ledger.month_to_date(datetime(2026, 12, 2, tzinfo=UTC)).total == ZERO
     assert ledger.stats(OCT) == {"overruns": 0, "expired_holds": 0}
@@ -335,7 +335,7 @@ def test_data_survives_reopening(dsn: str) -> None:
     first.charge(event("e1", "ada", "5"))
     first.close()
     second = PostgresLedger(dsn, make_org(), PRICES)
-    assert second.month_to_date(OCT).users == {"ada": Decimal(5)}
+    assert second.month_to_date(OCT).members == {"ada": Decimal(5)}
     assert second.charge(event("e1", "ada", "5")).replayed
     second.close()
 
@@ -399,7 +399,7 @@ def test_without_migrate_a_store_only_checks(dsn: str) -> None:
     checked.close()
 
 
-def test_a_missing_organisation_lock_is_an_error(ledger: PostgresLedger, dsn: str) -> None:
+def test_a_missing_organization_lock_is_an_error(ledger: PostgresLedger, dsn: str) -> None:
     with psycopg.connect(dsn) as connection:
         connection.execute("DELETE FROM usagebill_org_lock")
     with pytest.raises(InvalidValueError, match="usagebill_org_lock"):
@@ -418,7 +418,7 @@ def test_a_broken_connection_is_replaced(ledger: PostgresLedger, server_dsn: str
         ledger.charge(event("e2", "ada", "1"))  # the caller learns of it, and may retry
     assert ledger.charge(event("e2", "ada", "1")).recorded
     assert ledger.store._connection().info.backend_pid != backend
-    assert ledger.month_to_date(OCT).users == {"ada": Decimal(2)}
+    assert ledger.month_to_date(OCT).members == {"ada": Decimal(2)}
 
 
 def test_one_connection_per_thread(ledger: PostgresLedger) -> None:
@@ -448,7 +448,7 @@ def test_one_connection_per_thread(ledger: PostgresLedger) -> None:
     assert len(pids) == 8
     spend = ledger.month_to_date(OCT)
     assert spend.total == sum((amount for _, amount, ok in results if ok), ZERO)
-    assert spend.users.get("ada", ZERO) <= 20
+    assert spend.members.get("ada", ZERO) <= 20
     assert spend.seat_types.get(CHAT, ZERO) <= 30
     assert spend.total <= 100
 
@@ -596,19 +596,19 @@ RACE_USERS = ("u0", "u1", "u2", "u3")
 RACE_CAPS = {"u0": Decimal(40), CHAT: Decimal(70), "org": Decimal(120)}
 
 
-def race_org() -> Organisation:
-    """u0, u1 on Chat; u2, u3 on Chat + Claude Code; u0 40, Chat pool 70, organisation 120."""
+def race_org() -> Organization:
+    """u0, u1 on Chat; u2, u3 on Chat + Claude Code; u0 40, Chat pool 70, organization 120."""
     people = [Member("owner", "primary_owner", CHAT_AND_CLAUDE_CODE)]
     people += [
         Member(u, "member", CHAT if i < 2 else CHAT_AND_CLAUDE_CODE)
         for i, u in enumerate(RACE_USERS)
     ]
     limits = SpendLimits(
-        organisation=PoolLimit(pool_cap=Money("120")),
+        organization=PoolLimit(pool_cap=Money("120")),
         seat_types={CHAT: PoolLimit(pool_cap=Money("70"))},
-        users={"u0": Money("40")},
+        members={"u0": Money("40")},
     )
-    return Organisation.create("race", CATALOGUE, people, at=START, limits=limits)
+    return Organization.create("race", CATALOGUE, people, at=START, limits=limits)
 
 
 def race_event(event_id: str) -> UsageEvent:
@@ -636,7 +636,7 @@ def race_worker(dsn: str, worker: int, charges: int, barrier: Any, queue: Any) -
 
 
 def test_processes_racing_near_the_caps_never_overshoot(dsn: str) -> None:
-    """4 processes race 2,000 charges worth ~4× the organisation cap: no level passes its cap."""
+    """4 processes race 2,000 charges worth ~4× the organization cap: no level passes its cap."""
     PostgresStore(dsn).close()  # migrate once, so the workers only race on charges
     context = multiprocessing.get_context("spawn")
     workers, charges = 4, 500
@@ -670,14 +670,14 @@ def test_processes_racing_near_the_caps_never_overshoot(dsn: str) -> None:
     assert spend.total == sum((amount for _, amount in accepted), ZERO)
     for user in RACE_USERS:
         mine = sum((amount for usage, amount in accepted if usage.user_id == user), ZERO)
-        assert spend.users.get(user, ZERO) == mine
-    assert spend.seat_types.get(CHAT, ZERO) == spend.users.get("u0", ZERO) + spend.users.get(
+        assert spend.members.get(user, ZERO) == mine
+    assert spend.seat_types.get(CHAT, ZERO) == spend.members.get("u0", ZERO) + spend.members.get(
         "u1", ZERO
     )
     # Zero overshoot, at every level.
-    assert spend.users.get("u0", ZERO) <= RACE_CAPS["u0"]
+    assert spend.members.get("u0", ZERO) <= RACE_CAPS["u0"]
     assert spend.seat_types.get(CHAT, ZERO) <= RACE_CAPS[CHAT]
     assert spend.total <= RACE_CAPS["org"]
     assert spend.held_total == ZERO
-    # Near the cap: the organisation is within the largest charge of its cap.
+    # Near the cap: the organization is within the largest charge of its cap.
     assert spend.total > RACE_CAPS["org"] - Decimal("0.40")

@@ -1,8 +1,8 @@
 """Every rule of the ledger protocol, worked by hand, run against each store alike.
 
-The organisation (see ``ledger_support.make_org``): olga (primary owner) and cy hold
+The organization (see ``ledger_support.make_org``): olga (primary owner) and cy hold
 Chat + Claude Code seats, ada and bob Chat seats. Unless a test says otherwise the
-organisation's pool cap is 100, the Chat pool cap 30, ada's cap 20 and bob's 25; nobody
+organization's pool cap is 100, the Chat pool cap 30, ada's cap 20 and bob's 25; nobody
 else has a cap of their own. Usage is priced at one cent a token, so an event's amount is
 its cost. The clock (read only to expire holds) stands at 2026-10-15 12:00 UTC, and holds
 live 10 minutes.
@@ -42,7 +42,7 @@ from usagebill import (
     LimitSource,
     Money,
     Notification,
-    Organisation,
+    Organization,
     PoolLimit,
     Product,
     UnknownNameError,
@@ -68,7 +68,7 @@ def open_(kind: str, tmp_path: Path, clock: Clock) -> Iterator[OpenLedger]:
     """Open a ledger of the store under test; afterwards, every period it used adds up."""
     opened: list[Ledger] = []
 
-    def make(org: Organisation | None = None, *, hold_ttl: timedelta = TTL) -> Ledger:
+    def make(org: Organization | None = None, *, hold_ttl: timedelta = TTL) -> Ledger:
         ledger = open_ledger(
             kind,
             org or make_org(),
@@ -100,14 +100,14 @@ def held(
     on_users: dict[str, str],
     on_seat_types: dict[str, str],
     *,
-    users: dict[str, str] | None = None,
+    members: dict[str, str] | None = None,
     seat_types: dict[str, str] | None = None,
 ) -> dict[str, object]:
-    """Hand-worked figures with amounts held (and ``users``/``seat_types`` committed)."""
-    expected = committed(users, seat_types)
-    expected["held_users"] = {k: Decimal(v) for k, v in on_users.items()}
+    """Hand-worked figures with amounts held (and ``members``/``seat_types`` committed)."""
+    expected = committed(members, seat_types)
+    expected["held_members"] = {k: Decimal(v) for k, v in on_users.items()}
     expected["held_seat_types"] = {k: Decimal(v) for k, v in on_seat_types.items()}
-    expected["held_total"] = sum(expected["held_users"].values(), Decimal(0))
+    expected["held_total"] = sum(expected["held_members"].values(), Decimal(0))
     return expected
 
 
@@ -117,15 +117,15 @@ def allowed(user_id: str, seat_type: str, amount: Money, headroom: Money | None)
     )
 
 
-def with_user_cap(org: Organisation, user_id: str, cap: str | None) -> Organisation:
-    return org.set_user_cap("olga", OCT, user_id, None if cap is None else usd(cap))[0]
+def with_member_cap(org: Organization, user_id: str, cap: str | None) -> Organization:
+    return org.set_member_cap("olga", OCT, user_id, None if cap is None else usd(cap))[0]
 
 
 # --- charges: the decision and its bindings ------------------------------------------------
 
 
 def test_allowed_charge_is_recorded_with_its_decision(ledger: Ledger) -> None:
-    """ada (cap 20, Chat pool 30, organisation 100) charges 5.25: headroom min(20, 30, 100)."""
+    """ada (cap 20, Chat pool 30, organization 100) charges 5.25: headroom min(20, 30, 100)."""
     result = ledger.charge(event("e1", "ada", "5.25"))
     assert result.decision == allowed("ada", CHAT, usd("5.25"), usd("20"))
     assert result.recorded
@@ -167,12 +167,12 @@ def test_denied_charge_names_each_binding_level_tightest_first(ledger: Ledger) -
     assert mtd(ledger) == committed({"ada": "19", "bob": "11"}, {CHAT: "30"})
 
 
-def test_organisation_pool_binds(ledger: Ledger) -> None:
+def test_organization_pool_binds(ledger: Ledger) -> None:
     """cy (no cap of her own, no pool on her seat type) spends 95; olga's 6 passes 100 by 1."""
     assert ledger.charge(event("e1", "cy", "95")).decision.headroom == usd("100")
     denied = ledger.charge(event("e2", "olga", "6"))
     assert denied.decision.bindings == (
-        Binding(Level.ORGANISATION, "acme", cap=usd("100"), used=usd("95"), shortfall=usd("1")),
+        Binding(Level.ORGANIZATION, "acme", cap=usd("100"), used=usd("95"), shortfall=usd("1")),
     )
     assert denied.decision.headroom == usd("5")
     assert ledger.charge(event("e3", "olga", "5")).recorded
@@ -196,7 +196,7 @@ def test_retry_of_a_denied_charge_stays_denied_after_a_cap_change(ledger: Ledger
     ledger.charge(event("e1", "ada", "5"))
     denied = ledger.charge(event("e2", "ada", "16"))
     assert not denied.recorded
-    ledger.set_organisation(with_user_cap(ledger.org, "ada", "25"))
+    ledger.set_organization(with_member_cap(ledger.org, "ada", "25"))
     again = ledger.charge(event("e2", "ada", "16"))
     assert again == attrs.evolve(denied, replayed=True)
     assert ledger.charge(event("e3", "ada", "16")).recorded
@@ -233,7 +233,7 @@ def test_an_event_id_names_one_operation(ledger: Ledger) -> None:
     with pytest.raises(ConflictError):
         ledger.settle("r1", event("e1", "ada", "5"))
     assert mtd(ledger) == held(
-        {"ada": "2"}, {CHAT: "2"}, users={"ada": "5"}, seat_types={CHAT: "5"}
+        {"ada": "2"}, {CHAT: "2"}, members={"ada": "5"}, seat_types={CHAT: "5"}
     )
     settled = ledger.settle("r1", event("s1", "ada", "1"))
     ledger.hold("r2", "ada", usd("3"), at=OCT)
@@ -243,7 +243,7 @@ def test_an_event_id_names_one_operation(ledger: Ledger) -> None:
         ledger.charge(event("s1", "ada", "1"))
     assert ledger.settle("r1", event("s1", "ada", "1")) == attrs.evolve(settled, replayed=True)
     assert mtd(ledger) == held(
-        {"ada": "3"}, {CHAT: "3"}, users={"ada": "6"}, seat_types={CHAT: "6"}
+        {"ada": "3"}, {CHAT: "3"}, members={"ada": "6"}, seat_types={CHAT: "6"}
     )
 
 
@@ -272,7 +272,7 @@ def test_hold_is_all_levels_or_none(ledger: Ledger) -> None:
     assert granted.decision.allowed
     assert granted.hold == Hold("r2", "bob", CHAT, "2026-10", usd("20"), Product.CHAT, OCT + TTL)
     assert mtd(ledger) == held(
-        {"bob": "20"}, {CHAT: "20"}, users={"ada": "10"}, seat_types={CHAT: "10"}
+        {"bob": "20"}, {CHAT: "20"}, members={"ada": "10"}, seat_types={CHAT: "10"}
     )
     # Held money counts: the pool has 10 committed + 20 held, no room for a cent.
     full = ledger.charge(event("e2", "ada", "0.01"))
@@ -329,7 +329,7 @@ def test_extend_is_all_levels_or_none(ledger: Ledger) -> None:
     refused = ledger.extend("r1", usd("6"))
     assert [b.level for b in refused.decision.bindings] == [Level.SEAT_TYPE]
     assert mtd(ledger) == held(
-        {"bob": "10"}, {CHAT: "10"}, users={"ada": "15"}, seat_types={CHAT: "15"}
+        {"bob": "10"}, {CHAT: "10"}, members={"ada": "15"}, seat_types={CHAT: "15"}
     )
 
 
@@ -440,7 +440,7 @@ def test_an_operation_that_raises_expires_nothing(ledger: Ledger, clock: Clock) 
     assert ledger.expired_holds == []
     assert ledger.stats()["expired_holds"] == 0
     assert mtd(ledger) == held(
-        {"ada": "5"}, {CHAT: "5"}, users={"ada": "1"}, seat_types={CHAT: "1"}
+        {"ada": "5"}, {CHAT: "5"}, members={"ada": "1"}, seat_types={CHAT: "1"}
     )
     assert ledger.expire() == [granted.hold]
     assert ledger.expired_holds == [granted.hold]
@@ -508,7 +508,7 @@ def test_an_october_hold_expiring_in_november_frees_october(ledger: Ledger, cloc
         ("UTC", "2026-10-31T23:59:59.999999Z", "2026-11-01T00:00:00Z"),
     ],
 )
-def test_charges_land_in_the_period_of_the_organisation_time_zone(
+def test_charges_land_in_the_period_of_the_organization_time_zone(
     open_: OpenLedger, timezone: str, last_october: str, first_november: str
 ) -> None:
     """Each side of local midnight gets its own month, and its own caps: ada may spend her
@@ -531,11 +531,11 @@ def test_cap_changes_apply_from_the_next_decision(ledger: Ledger) -> None:
     to 10 undoes nothing (21 stays) and denies any further non-zero charge or hold."""
     ledger.charge(event("e1", "ada", "15"))
     assert not ledger.charge(event("e2", "ada", "6")).recorded
-    ledger.set_organisation(with_user_cap(ledger.org, "ada", "25"))
+    ledger.set_organization(with_member_cap(ledger.org, "ada", "25"))
     raised = ledger.charge(event("e3", "ada", "6"))
     assert raised.decision == allowed("ada", CHAT, usd("6"), usd("10"))
 
-    ledger.set_organisation(with_user_cap(ledger.org, "ada", "10"))
+    ledger.set_organization(with_member_cap(ledger.org, "ada", "10"))
     assert mtd(ledger) == committed({"ada": "21"}, {CHAT: "21"})
     lowered = ledger.charge(event("e4", "ada", "0.01"))
     assert lowered.decision.bindings == (
@@ -558,7 +558,7 @@ def test_a_pool_cap_change_applies_to_live_holds_extension(ledger: Ledger) -> No
     ledger.hold("r1", "bob", usd("20"), at=OCT)
     assert ledger.extend("r1", usd("1")).decision.allowed
     org = ledger.org.set_seat_type_limit("olga", OCT, CHAT, PoolLimit(pool_cap=usd("20")))[0]
-    ledger.set_organisation(org)
+    ledger.set_organization(org)
     refused = ledger.extend("r1", usd("1"))
     assert refused.decision.bindings[0] == Binding(
         Level.SEAT_TYPE, CHAT, cap=usd("20"), used=usd("21"), shortfall=usd("2")
@@ -574,7 +574,7 @@ def note(level: Level, subject: str, limit: str, threshold: str, spend: str) -> 
 
 def test_member_notifications_fire_once_per_threshold_per_period(open_: OpenLedger) -> None:
     """ada's 20: 75 % is 15, 90 % is 18, 100 % is 20. Raised to 40, 75 % is 30 anew."""
-    ledger = open_(make_org(org_cap=None, chat_pool=None, users={"ada": "20"}))
+    ledger = open_(make_org(org_cap=None, chat_pool=None, members={"ada": "20"}))
     assert ledger.charge(event("e1", "ada", "14")).notifications == ()
     crossing = ledger.charge(event("e2", "ada", "1"))
     assert crossing.notifications == (note(Level.MEMBER, "ada", "20", "0.75", "15"),)
@@ -588,7 +588,7 @@ def test_member_notifications_fire_once_per_threshold_per_period(open_: OpenLedg
         note(Level.MEMBER, "ada", "20", "1", "20"),
     )
     assert ledger.charge(event("e6", "ada", "0")).notifications == ()
-    ledger.set_organisation(with_user_cap(ledger.org, "ada", "40"))
+    ledger.set_organization(with_member_cap(ledger.org, "ada", "40"))
     assert ledger.charge(event("e7", "ada", "10")).notifications == (
         note(Level.MEMBER, "ada", "40", "0.75", "30"),
     )
@@ -599,22 +599,22 @@ def test_member_notifications_fire_once_per_threshold_per_period(open_: OpenLedg
 
 
 def test_pool_notifications_and_settlements(open_: OpenLedger) -> None:
-    """Chat pool 30 (22.5, 27, 30) and organisation 100 (75, 90, 100); no member caps."""
-    ledger = open_(make_org(users={}))
+    """Chat pool 30 (22.5, 27, 30) and organization 100 (75, 90, 100); no member caps."""
+    ledger = open_(make_org(members={}))
     assert ledger.charge(event("e1", "ada", "22")).notifications == ()
     assert ledger.charge(event("e2", "bob", "1")).notifications == (
         note(Level.SEAT_TYPE, CHAT, "30", "0.75", "23"),
     )
     assert ledger.charge(event("e3", "cy", "52")).notifications == (
-        note(Level.ORGANISATION, "acme", "100", "0.75", "75"),
+        note(Level.ORGANIZATION, "acme", "100", "0.75", "75"),
     )
     ledger.hold("r1", "bob", usd("4"), at=OCT)  # held money is not spend: nothing fires
     settled = ledger.settle("r1", event("s1", "bob", "4.50"))
     assert settled.notifications == (note(Level.SEAT_TYPE, CHAT, "30", "0.9", "27.5"),)
-    assert ledger.charge(event("e4", "cy", "8")).notifications == ()  # organisation at 87.5
+    assert ledger.charge(event("e4", "cy", "8")).notifications == ()  # organization at 87.5
     assert ledger.charge(event("e5", "ada", "2.5")).notifications == (
         note(Level.SEAT_TYPE, CHAT, "30", "1", "30"),
-        note(Level.ORGANISATION, "acme", "100", "0.9", "90"),
+        note(Level.ORGANIZATION, "acme", "100", "0.9", "90"),
     )
 
 
@@ -623,7 +623,7 @@ def test_pool_notifications_and_settlements(open_: OpenLedger) -> None:
 
 def test_a_zero_cost_charge_is_always_allowed(open_: OpenLedger) -> None:
     """A zero cap is zero (not "no cap"): a cent is denied, nothing at all is allowed."""
-    ledger = open_(make_org(users={"ada": "0"}))
+    ledger = open_(make_org(members={"ada": "0"}))
     denied = ledger.charge(event("e1", "ada", "0.01"))
     assert denied.decision.bindings[0].shortfall == usd("0.01")
     free = ledger.charge(event("e2", "ada", "0"))
@@ -669,7 +669,7 @@ def test_charges_count_toward_the_seat_type_held_when_made(ledger: Ledger) -> No
     ledger.charge(event("e1", "ada", "5"))
     ledger.hold("r1", "ada", usd("3"), at=OCT)
     moved = ledger.org.assign_seat("olga", OCT, "ada", CHAT_AND_CLAUDE_CODE)[0]
-    ledger.set_organisation(moved)
+    ledger.set_organization(moved)
     assert ledger.charge(event("e2", "ada", "7", product=Product.CLAUDE_CODE)).recorded
     with pytest.raises(ConflictError, match="seat type"):
         ledger.extend("r1", usd("1"))

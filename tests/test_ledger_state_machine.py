@@ -57,7 +57,7 @@ from ledger_support import (
 from usagebill import (
     ConflictError,
     Money,
-    Organisation,
+    Organization,
     Product,
     Spend,
     SpendLimits,
@@ -111,7 +111,7 @@ class LedgerMachine(RuleBasedStateMachine):
         super().__init__()
         self.directory = tempfile.mkdtemp(prefix="usagebill-ledger-machine-")
         self.clock = Clock(OCT)
-        self.org: Organisation = make_org()
+        self.org: Organization = make_org()
         self.ledger: Ledger | None = None
         self.spend = {period: Spend() for period in AT}
         self.holds: dict[str, Hold] = {}
@@ -206,7 +206,7 @@ class LedgerMachine(RuleBasedStateMachine):
                 self.live.charge(usage)
             self.roll_back(saved)
             return
-        period = f"{usage.at:%Y-%m}"  # the organisation keeps UTC
+        period = f"{usage.at:%Y-%m}"  # the organization keeps UTC
         seat_type = self.org.members[usage.user_id].seat_type
         amount = money(usage.usage.input_tokens)
         before = self.spend[period]
@@ -217,7 +217,7 @@ class LedgerMachine(RuleBasedStateMachine):
         assert (result.amount, result.period, result.replayed) == (amount, period, False)
         if decision.allowed:
             after = before.record(usage.user_id, seat_type, amount)
-            expected = notifications(self.org, before, after, users=[usage.user_id])
+            expected = notifications(self.org, before, after, members=[usage.user_id])
             assert result.notifications == expected
             self.spend[period] = after
             self.took_room_only(period, before)
@@ -353,7 +353,7 @@ class LedgerMachine(RuleBasedStateMachine):
                 self.live.settle(request, usage)
             self.roll_back(saved)
             return
-        period = f"{usage.at:%Y-%m}"  # the organisation keeps UTC
+        period = f"{usage.at:%Y-%m}"  # the organization keeps UTC
         amount = money(usage.usage.input_tokens)
         self.release_in_model(hold)
         before = self.spend[period]
@@ -367,7 +367,7 @@ class LedgerMachine(RuleBasedStateMachine):
             hold.amount,
             overrun,
             period,
-            notifications(self.org, before, after, users=[hold.user_id]),
+            notifications(self.org, before, after, members=[hold.user_id]),
         )
         event_note("settled with an overrun" if overrun else "settled within the hold")
         if overrun is not None:
@@ -407,13 +407,13 @@ class LedgerMachine(RuleBasedStateMachine):
     @rule(limits=spend_limits(CATALOGUE, USERS, max_value=40))
     def change_caps(self, limits: SpendLimits) -> None:
         self.org = self.org.set_limits("olga", OCT, limits)[0]
-        self.live.set_organisation(self.org)
+        self.live.set_organization(self.org)
         self.recheck_within()
 
     @rule(user=st.sampled_from(USERS), seat_type=st.sampled_from(sorted(CATALOGUE.seat_types)))
     def change_seat(self, user: str, seat_type: str) -> None:
         self.org = self.org.assign_seat("olga", OCT, user, seat_type)[0]
-        self.live.set_organisation(self.org)
+        self.live.set_organization(self.org)
         self.recheck_within()
 
     # --- after every step -----------------------------------------------------------------
@@ -483,7 +483,7 @@ def test_the_model_catches_a_ledger_that_overshoots() -> None:
             pass
 
     machine = Lenient()
-    machine.open(SpendLimits(users={"ada": Money("1")}))
+    machine.open(SpendLimits(members={"ada": Money("1")}))
     try:
         with pytest.raises(AssertionError):
             machine.charge(user="ada", amount=200, product=Product.CHAT, period="2026-10")

@@ -14,16 +14,16 @@ from usagebill import (
     LimitSource,
     Member,
     Money,
-    Organisation,
+    Organization,
     PoolLimit,
-    SeatCatalogue,
+    SeatCatalog,
     Spend,
     SpendLimits,
     UnknownNameError,
 )
 
 START = datetime(2026, 10, 1, tzinfo=UTC)
-CATALOGUE = SeatCatalogue.enterprise(chat_fee=Money("20"), chat_and_claude_code_fee=Money("40"))
+CATALOGUE = SeatCatalog.enterprise(chat_fee=Money("20"), chat_and_claude_code_fee=Money("40"))
 PEOPLE = [
     Member("olga", "primary_owner", CHAT_AND_CLAUDE_CODE),
     Member("ada", "member", CHAT),
@@ -32,8 +32,8 @@ PEOPLE = [
 ]
 
 
-def org_with(limits: SpendLimits) -> Organisation:
-    return Organisation.create("acme", CATALOGUE, PEOPLE, at=START, limits=limits)
+def org_with(limits: SpendLimits) -> Organization:
+    return Organization.create("acme", CATALOGUE, PEOPLE, at=START, limits=limits)
 
 
 # --- SpendLimits ---------------------------------------------------------------------------
@@ -42,9 +42,9 @@ def org_with(limits: SpendLimits) -> Organisation:
 def test_every_part_of_spend_limits_is_optional() -> None:
     """SpendLimits() has no cap anywhere: every member's limit is None from source NONE."""
     limits = SpendLimits()
-    assert limits.organisation == PoolLimit(None, None)
+    assert limits.organization == PoolLimit(None, None)
     assert limits.seat_types == {}
-    assert limits.users == {}
+    assert limits.members == {}
     assert list(limits.all_caps()) == []
     assert limits.effective("ada", CHAT) == EffectiveLimit(None, LimitSource.NONE)
     assert limits.seat_type(CHAT) == PoolLimit()
@@ -52,8 +52,8 @@ def test_every_part_of_spend_limits_is_optional() -> None:
 
 def test_none_is_no_cap_and_zero_is_a_cap_of_zero() -> None:
     """A zero cap is kept as a cap (not treated as unlimited); None is no cap."""
-    limits = SpendLimits(organisation=PoolLimit(pool_cap=Money(0), member_default=None))
-    assert list(limits.all_caps()) == [("organisation.pool_cap", Money(0))]
+    limits = SpendLimits(organization=PoolLimit(pool_cap=Money(0), member_default=None))
+    assert list(limits.all_caps()) == [("organization.pool_cap", Money(0))]
     zero_default = SpendLimits(seat_types={CHAT: PoolLimit(member_default=Money(0))})
     assert zero_default.effective("ada", CHAT) == EffectiveLimit(
         Money(0), LimitSource.SEAT_TYPE_DEFAULT
@@ -68,50 +68,50 @@ def test_a_cap_must_be_non_negative_money(bad: object) -> None:
     with pytest.raises(InvalidValueError):
         PoolLimit(member_default=bad)  # type: ignore[arg-type]
     with pytest.raises(InvalidValueError):
-        SpendLimits(users={"ada": bad})
+        SpendLimits(members={"ada": bad})
 
 
 def test_negative_cap_error_names_its_field_and_rule() -> None:
     """The error for a negative cap says which cap and why."""
-    with pytest.raises(InvalidValueError, match=r"users\['ada'\] must not be negative"):
-        SpendLimits(users={"ada": Money("-1")})
+    with pytest.raises(InvalidValueError, match=r"members\['ada'\] must not be negative"):
+        SpendLimits(members={"ada": Money("-1")})
 
 
 def test_an_individual_cap_of_none_is_refused() -> None:
-    """users maps to Money only: no cap is written by leaving the user out."""
+    """members maps to Money only: no cap is written by leaving the user out."""
     with pytest.raises(InvalidValueError, match="remove the entry"):
-        SpendLimits(users={"ada": None})
+        SpendLimits(members={"ada": None})
 
 
 def test_seat_type_limits_must_be_pool_limits() -> None:
-    """A seat type's caps must be a PoolLimit, the organisation's too."""
+    """A seat type's caps must be a PoolLimit, the organization's too."""
     with pytest.raises(InvalidValueError, match="must be a PoolLimit"):
         SpendLimits(seat_types={CHAT: Money("5")})
     with pytest.raises(TypeError):
-        SpendLimits(organisation=Money("5"))  # type: ignore[arg-type]
+        SpendLimits(organization=Money("5"))  # type: ignore[arg-type]
 
 
-def test_cap_for_an_unknown_seat_type_or_user_is_refused_by_the_organisation() -> None:
-    """Caps naming a seat type or a member the organisation does not have are errors."""
+def test_cap_for_an_unknown_seat_type_or_user_is_refused_by_the_organization() -> None:
+    """Caps naming a seat type or a member the organization does not have are errors."""
     with pytest.raises(UnknownNameError, match="seat type 'team'"):
         org_with(SpendLimits(seat_types={"team": PoolLimit(pool_cap=Money("5"))}))
     with pytest.raises(UnknownNameError, match="member 'zed'"):
-        org_with(SpendLimits(users={"zed": Money("5")}))
+        org_with(SpendLimits(members={"zed": Money("5")}))
 
 
 @pytest.mark.parametrize(
     ("limits", "path"),
     [
-        (SpendLimits(organisation=PoolLimit(pool_cap=Money("5", "EUR"))), "organisation.pool_cap"),
+        (SpendLimits(organization=PoolLimit(pool_cap=Money("5", "EUR"))), "organization.pool_cap"),
         (
             SpendLimits(seat_types={CHAT: PoolLimit(member_default=Money("5", "EUR"))}),
             "seat_types['chat'].member_default",
         ),
-        (SpendLimits(users={"ada": Money("5", "EUR")}), "users['ada']"),
+        (SpendLimits(members={"ada": Money("5", "EUR")}), "members['ada']"),
     ],
 )
 def test_cap_in_another_currency_is_a_currency_mismatch(limits: SpendLimits, path: str) -> None:
-    """A EUR cap in a USD organisation raises CurrencyMismatchError naming the cap."""
+    """A EUR cap in a USD organization raises CurrencyMismatchError naming the cap."""
     with pytest.raises(CurrencyMismatchError) as caught:
         org_with(limits)
     assert caught.value.field == path
@@ -121,24 +121,24 @@ def test_cap_in_another_currency_is_a_currency_mismatch(limits: SpendLimits, pat
 def test_all_caps_names_every_set_cap() -> None:
     """all_caps lists each cap with a path, skipping the unset ones."""
     limits = SpendLimits(
-        organisation=PoolLimit(member_default=Money("200")),
+        organization=PoolLimit(member_default=Money("200")),
         seat_types={CHAT: PoolLimit(pool_cap=Money("1000"), member_default=Money("50"))},
-        users={"ada": Money("500")},
+        members={"ada": Money("500")},
     )
     assert list(limits.all_caps()) == [
-        ("organisation.member_default", Money("200")),
+        ("organization.member_default", Money("200")),
         ("seat_types['chat'].pool_cap", Money("1000")),
         ("seat_types['chat'].member_default", Money("50")),
-        ("users['ada']", Money("500")),
+        ("members['ada']", Money("500")),
     ]
 
 
 # --- effective limits ----------------------------------------------------------------------
 
 LAYERED = SpendLimits(
-    organisation=PoolLimit(pool_cap=Money("10000"), member_default=Money("200")),
+    organization=PoolLimit(pool_cap=Money("10000"), member_default=Money("200")),
     seat_types={CHAT: PoolLimit(member_default=Money("50"))},
-    users={"ada": Money("500"), "cy": Money("10")},
+    members={"ada": Money("500"), "cy": Money("10")},
 )
 
 
@@ -149,18 +149,18 @@ LAYERED = SpendLimits(
         ("ada", CHAT, EffectiveLimit(Money("500"), LimitSource.INDIVIDUAL)),
         # no individual cap: the Chat seat's per-member default
         ("bob", CHAT, EffectiveLimit(Money("50"), LimitSource.SEAT_TYPE_DEFAULT)),
-        # Chat + Claude Code has no default: the organisation's
+        # Chat + Claude Code has no default: the organization's
         (
             "olga",
             CHAT_AND_CLAUDE_CODE,
-            EffectiveLimit(Money("200"), LimitSource.ORGANISATION_DEFAULT),
+            EffectiveLimit(Money("200"), LimitSource.ORGANIZATION_DEFAULT),
         ),
         # an individual cap may also be lower than the defaults (10 < 200)
         ("cy", CHAT_AND_CLAUDE_CODE, EffectiveLimit(Money("10"), LimitSource.INDIVIDUAL)),
     ],
 )
 def test_effective_limit_precedence(user_id: str, seat_type: str, expected: EffectiveLimit) -> None:
-    """Individual cap, else seat-type default, else organisation default, with its source."""
+    """Individual cap, else seat-type default, else organization default, with its source."""
     assert LAYERED.effective(user_id, seat_type) == expected
     assert LAYERED.effective_cap(user_id, seat_type) == (expected.cap, expected.source)
     assert org_with(LAYERED).effective_limit(user_id) == expected
@@ -169,20 +169,20 @@ def test_effective_limit_precedence(user_id: str, seat_type: str, expected: Effe
 def test_pool_caps_are_not_member_limits() -> None:
     """A pool cap alone leaves members without an effective limit."""
     limits = SpendLimits(
-        organisation=PoolLimit(pool_cap=Money("100")),
+        organization=PoolLimit(pool_cap=Money("100")),
         seat_types={CHAT: PoolLimit(pool_cap=Money("50"))},
     )
     assert limits.effective("ada", CHAT) == EffectiveLimit(None, LimitSource.NONE)
 
 
 def test_with_user_cap_and_with_seat_type_return_copies() -> None:
-    """with_user_cap sets or removes an individual cap; with_seat_type replaces a level."""
+    """with_member_cap sets or removes an individual cap; with_seat_type replaces a level."""
     limits = SpendLimits()
-    capped = limits.with_user_cap("ada", Money("5"))
-    assert capped.users == {"ada": Money("5")}
-    assert limits.users == {}
-    assert capped.with_user_cap("ada", None) == limits
-    assert limits.with_user_cap("bob", None) == limits
+    capped = limits.with_member_cap("ada", Money("5"))
+    assert capped.members == {"ada": Money("5")}
+    assert limits.members == {}
+    assert capped.with_member_cap("ada", None) == limits
+    assert limits.with_member_cap("bob", None) == limits
     pool = PoolLimit(pool_cap=Money("7"))
     assert limits.with_seat_type(CHAT, pool).seat_type(CHAT) == pool
 
@@ -209,7 +209,7 @@ def test_limit_report_rows() -> None:
     assert rows["bob"].remaining == Money(0)  # 50 - 60 is negative: shown as nothing left
     assert rows["cy"].remaining == Money(6)  # 10 - 4
     assert rows["olga"].spent == Money(0)
-    assert rows["olga"].remaining == Money(200)  # organisation default, nothing spent
+    assert rows["olga"].remaining == Money(200)  # organization default, nothing spent
     assert org_with(SpendLimits()).limit_report(spend)[0].remaining is None
 
 
@@ -221,24 +221,27 @@ def test_record_returns_a_new_spend() -> None:
     empty = Spend()
     spend = empty.record("ada", CHAT, Money("1.50"))
     assert empty == Spend()
-    assert (spend.user("ada"), spend.seat_type(CHAT), spend.organisation()) == (
+    assert (spend.member("ada"), spend.seat_type(CHAT), spend.organization()) == (
         Money("1.50"),
         Money("1.50"),
         Money("1.50"),
     )
-    assert spend.user("bob") == Money(0)
-    assert spend.held_by_user("ada") == Money(0)
+    assert spend.member("bob") == Money(0)
+    assert spend.held_by_member("ada") == Money(0)
 
 
 def test_hold_and_release_reserve_on_every_level_at_once() -> None:
     """A hold counts on the user, seat type and total together; release frees all of them."""
     spend = Spend().hold("ada", CHAT, Money("3"))
-    assert spend.held_by_user("ada") == Money("3")
+    assert spend.held_by_member("ada") == Money("3")
     assert spend.held_seat_types == {CHAT: Decimal(3)}
     assert spend.held_total == Decimal(3)
     assert spend.total == 0  # a hold is not spend
     released = spend.release("ada", CHAT, Money("1"))
-    assert (released.held_users["ada"], released.held_seat_types[CHAT]) == (Decimal(2), Decimal(2))
+    assert (released.held_members["ada"], released.held_seat_types[CHAT]) == (
+        Decimal(2),
+        Decimal(2),
+    )
     assert released.held_total == Decimal(2)
     assert spend.held_total == Decimal(3)
 
@@ -258,19 +261,19 @@ def test_charges_count_toward_the_seat_held_when_made() -> None:
     """After a seat change, earlier spend stays with the old seat type, totals still agree."""
     # ada spends 2 on Chat, is moved to Chat + Claude Code, then spends 3 there.
     spend = Spend().record("ada", CHAT, Money("2")).record("ada", CHAT_AND_CLAUDE_CODE, Money("3"))
-    assert spend.user("ada") == Money("5")
+    assert spend.member("ada") == Money("5")
     assert spend.seat_type(CHAT) == Money("2")
     assert spend.seat_type(CHAT_AND_CLAUDE_CODE) == Money("3")
-    assert spend.organisation() == Money("5")  # 2 + 3 == Σ users == Σ seat types
+    assert spend.organization() == Money("5")  # 2 + 3 == Σ users == Σ seat types
 
 
 @pytest.mark.parametrize(
     "fields",
     [
-        {"users": {"ada": Decimal(1)}, "seat_types": {}, "total": Decimal(1)},
-        {"users": {"ada": Decimal(1)}, "seat_types": {CHAT: Decimal(1)}, "total": Decimal(2)},
-        {"users": {}, "seat_types": {CHAT: Decimal(1)}, "total": Decimal(1)},
-        {"held_users": {"ada": Decimal(1)}, "held_seat_types": {CHAT: Decimal(1)}},
+        {"members": {"ada": Decimal(1)}, "seat_types": {}, "total": Decimal(1)},
+        {"members": {"ada": Decimal(1)}, "seat_types": {CHAT: Decimal(1)}, "total": Decimal(2)},
+        {"members": {}, "seat_types": {CHAT: Decimal(1)}, "total": Decimal(1)},
+        {"held_members": {"ada": Decimal(1)}, "held_seat_types": {CHAT: Decimal(1)}},
     ],
 )
 def test_spend_with_inconsistent_totals_is_refused(fields: dict[str, object]) -> None:
@@ -282,8 +285,8 @@ def test_spend_with_inconsistent_totals_is_refused(fields: dict[str, object]) ->
 @pytest.mark.parametrize(
     "fields",
     [
-        {"users": {"ada": Decimal(-1)}, "seat_types": {CHAT: Decimal(-1)}, "total": Decimal(-1)},
-        {"users": {"ada": 1}, "seat_types": {CHAT: 1}, "total": 1},
+        {"members": {"ada": Decimal(-1)}, "seat_types": {CHAT: Decimal(-1)}, "total": Decimal(-1)},
+        {"members": {"ada": 1}, "seat_types": {CHAT: 1}, "total": 1},
         {"total": Decimal("NaN")},
         {"held_total": Decimal(-1)},
     ],
@@ -310,10 +313,10 @@ def test_spend_sums_exactly_past_the_default_decimal_precision() -> None:
     """Totals are checked in the exact context, not the global one (28 digits)."""
     huge = Money("1234567890123456789012345678.91")  # 30 significant digits
     spend = Spend().record("ada", CHAT, huge).record("bob", CHAT, Money("0.01"))
-    assert spend.organisation() == Money("1234567890123456789012345678.92")
+    assert spend.organization() == Money("1234567890123456789012345678.92")
     with pytest.raises(InvalidValueError):
         Spend(
-            users={"ada": huge.amount, "bob": Decimal("0.001")},
+            members={"ada": huge.amount, "bob": Decimal("0.001")},
             seat_types={CHAT: huge.amount},
             total=huge.amount,
         )
@@ -322,5 +325,5 @@ def test_spend_sums_exactly_past_the_default_decimal_precision() -> None:
 def test_spend_in_another_currency() -> None:
     """A Spend keeps its currency and reads amounts in it."""
     spend = Spend("EUR").record("ada", CHAT, Money("2", "EUR"))
-    assert spend.user("ada") == Money("2", "EUR")
-    assert spend.organisation().currency == "EUR"
+    assert spend.member("ada") == Money("2", "EUR")
+    assert spend.organization().currency == "EUR"

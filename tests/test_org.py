@@ -1,4 +1,4 @@
-"""The organisation: validation, permission-checked changes, audit records, increase requests."""
+"""The organization: validation, permission-checked changes, audit records, increase requests."""
 
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -19,12 +19,12 @@ from usagebill import (
     LimitSource,
     Member,
     Money,
-    Organisation,
+    Organization,
     PermissionDeniedError,
     PoolLimit,
     RequestStatus,
     Role,
-    SeatCatalogue,
+    SeatCatalog,
     SeatChange,
     Spend,
     SpendLimits,
@@ -35,16 +35,16 @@ from usagebill.usage import Product
 
 START = datetime(2026, 10, 1, tzinfo=UTC)
 LATER = START + timedelta(days=9, hours=3)
-CATALOGUE = SeatCatalogue.enterprise(chat_fee=Money("20"), chat_and_claude_code_fee=Money("40"))
+CATALOGUE = SeatCatalog.enterprise(chat_fee=Money("20"), chat_and_claude_code_fee=Money("40"))
 LIMITS = SpendLimits(
-    organisation=PoolLimit(pool_cap=Money("1000"), member_default=Money("100")),
+    organization=PoolLimit(pool_cap=Money("1000"), member_default=Money("100")),
     seat_types={CHAT: PoolLimit(member_default=Money("50"))},
-    users={"ada": Money("80")},
+    members={"ada": Money("80")},
 )
 
 
-def make_org(limits: SpendLimits = LIMITS) -> Organisation:
-    return Organisation.create(
+def make_org(limits: SpendLimits = LIMITS) -> Organization:
+    return Organization.create(
         "acme",
         CATALOGUE,
         [
@@ -61,7 +61,7 @@ def make_org(limits: SpendLimits = LIMITS) -> Organisation:
 
 ORG = make_org()
 
-Change = Callable[[Organisation, str], tuple[Organisation, AuditRecord]]
+Change = Callable[[Organization, str], tuple[Organization, AuditRecord]]
 
 CHANGES: dict[str, tuple[Change, str, str, object, object]] = {
     # name: (change by actor, action, target, before, after)
@@ -72,11 +72,11 @@ CHANGES: dict[str, tuple[Change, str, str, object, object]] = {
         LIMITS,
         SpendLimits(),
     ),
-    "set_organisation_limit": (
-        lambda org, actor: org.set_organisation_limit(actor, LATER, PoolLimit(Money("5"))),
-        "set_organisation_limit",
-        "organisation",
-        LIMITS.organisation,
+    "set_organization_limit": (
+        lambda org, actor: org.set_organization_limit(actor, LATER, PoolLimit(Money("5"))),
+        "set_organization_limit",
+        "organization",
+        LIMITS.organization,
         PoolLimit(Money("5")),
     ),
     "set_seat_type_limit": (
@@ -86,9 +86,9 @@ CHANGES: dict[str, tuple[Change, str, str, object, object]] = {
         PoolLimit(member_default=Money("50")),
         PoolLimit(Money("9")),
     ),
-    "set_user_cap": (
-        lambda org, actor: org.set_user_cap(actor, LATER, "bob", Money("7")),
-        "set_user_cap",
+    "set_member_cap": (
+        lambda org, actor: org.set_member_cap(actor, LATER, "bob", Money("7")),
+        "set_member_cap",
         "bob",
         None,
         Money("7"),
@@ -145,7 +145,7 @@ def test_admins_and_members_may_not_change_anything(name: str, actor: str) -> No
 def test_unknown_actor_is_an_unknown_name() -> None:
     """A change by someone who is not a member raises UnknownNameError."""
     with pytest.raises(UnknownNameError, match="unknown member 'mallory'"):
-        ORG.set_user_cap("mallory", LATER, "ada", Money("1000"))
+        ORG.set_member_cap("mallory", LATER, "ada", Money("1000"))
 
 
 @pytest.mark.parametrize("name", sorted(CHANGES))
@@ -154,9 +154,9 @@ def test_naive_timestamps_are_refused(name: str) -> None:
     naive = datetime(2026, 10, 10, 12, 0)
     calls: dict[str, Callable[[], object]] = {
         "set_limits": lambda: ORG.set_limits("olga", naive, SpendLimits()),
-        "set_organisation_limit": lambda: ORG.set_organisation_limit("olga", naive, PoolLimit()),
+        "set_organization_limit": lambda: ORG.set_organization_limit("olga", naive, PoolLimit()),
         "set_seat_type_limit": lambda: ORG.set_seat_type_limit("olga", naive, CHAT, PoolLimit()),
-        "set_user_cap": lambda: ORG.set_user_cap("olga", naive, "ada", None),
+        "set_member_cap": lambda: ORG.set_member_cap("olga", naive, "ada", None),
         "assign_seat": lambda: ORG.assign_seat("olga", naive, "ada", CHAT),
         "add_member": lambda: ORG.add_member("olga", naive, Member("cy", "member", CHAT)),
         "remove_member": lambda: ORG.remove_member("olga", naive, "ada"),
@@ -166,9 +166,9 @@ def test_naive_timestamps_are_refused(name: str) -> None:
 
 
 def test_naive_creation_and_request_timestamps_are_refused() -> None:
-    """Organisation.create and increase requests need aware timestamps too."""
+    """Organization.create and increase requests need aware timestamps too."""
     with pytest.raises(InvalidValueError, match="timezone-aware"):
-        Organisation.create(
+        Organization.create(
             "acme", CATALOGUE, [Member("olga", "primary_owner", CHAT)], at=datetime(2026, 10, 1)
         )
     with pytest.raises(InvalidValueError, match="timezone-aware"):
@@ -180,17 +180,17 @@ def test_changed_caps_are_validated_like_new_ones() -> None:
     with pytest.raises(UnknownNameError):
         ORG.set_seat_type_limit("olga", LATER, "team", PoolLimit())
     with pytest.raises(UnknownNameError):
-        ORG.set_user_cap("olga", LATER, "zed", Money("1"))
+        ORG.set_member_cap("olga", LATER, "zed", Money("1"))
     with pytest.raises(CurrencyMismatchError):
-        ORG.set_organisation_limit("olga", LATER, PoolLimit(Money("1", "EUR")))
+        ORG.set_organization_limit("olga", LATER, PoolLimit(Money("1", "EUR")))
     with pytest.raises(CurrencyMismatchError):
-        ORG.set_limits("olga", LATER, SpendLimits(users={"ada": Money("1", "EUR")}))
+        ORG.set_limits("olga", LATER, SpendLimits(members={"ada": Money("1", "EUR")}))
     assert make_org() == ORG
 
 
 def test_set_user_cap_none_removes_the_individual_cap() -> None:
     """Removing ada's individual cap falls back to the Chat seat default of 50."""
-    org, record = ORG.set_user_cap("olga", LATER, "ada", None)
+    org, record = ORG.set_member_cap("olga", LATER, "ada", None)
     assert org.effective_limit("ada") == EffectiveLimit(Money("50"), LimitSource.SEAT_TYPE_DEFAULT)
     assert (record.before, record.after) == (Money("80"), None)
 
@@ -204,9 +204,9 @@ def test_seat_change_is_kept_in_history_and_effective_at_once() -> None:
     assert org.seat_history[:-1] == ORG.seat_history
     assert org.member("bob").seat_type == CHAT_AND_CLAUDE_CODE
     assert authorize(org, spend, "bob", Money("1"), product=Product.CLAUDE_CODE).allowed
-    # bob's effective limit leaves the Chat default (50) for the organisation default (100)
+    # bob's effective limit leaves the Chat default (50) for the organization default (100)
     assert org.effective_limit("bob") == EffectiveLimit(
-        Money("100"), LimitSource.ORGANISATION_DEFAULT
+        Money("100"), LimitSource.ORGANIZATION_DEFAULT
     )
 
 
@@ -240,7 +240,7 @@ def test_removing_a_member_ends_their_seat_and_cap() -> None:
     """A removed member leaves members and limits, and their seat ends in the history."""
     org, _ = ORG.remove_member("olga", LATER, "ada")
     assert "ada" not in org.members
-    assert "ada" not in org.limits.users
+    assert "ada" not in org.limits.members
     assert org.seat_history[-1] == SeatChange("ada", LATER, None)
     with pytest.raises(UnknownNameError):
         org.member("ada")
@@ -250,7 +250,7 @@ def test_removing_a_member_ends_their_seat_and_cap() -> None:
 
 
 def test_adding_an_existing_member_is_a_conflict() -> None:
-    """add_member with an id already in the organisation raises ConflictError."""
+    """add_member with an id already in the organization raises ConflictError."""
     with pytest.raises(ConflictError, match="already a member"):
         ORG.add_member("olga", LATER, Member("ada", "owner", CHAT))
 
@@ -262,15 +262,15 @@ def test_a_second_primary_owner_is_refused() -> None:
 
 
 def test_a_new_member_on_a_seat_lacking_their_add_on_is_refused() -> None:
-    """add_member checks the member's seat and add-ons against the catalogue."""
+    """add_member checks the member's seat and add-ons against the catalog."""
     with pytest.raises(InvalidValueError, match="not offered"):
         ORG.add_member("olga", LATER, Member("cy", "member", CHAT_AND_CLAUDE_CODE, [HIPAA]))
 
 
 def test_duplicate_members_at_creation_are_a_conflict() -> None:
-    """Organisation.create refuses a member id listed twice instead of keeping one."""
+    """Organization.create refuses a member id listed twice instead of keeping one."""
     with pytest.raises(ConflictError, match="listed twice"):
-        Organisation.create(
+        Organization.create(
             "acme",
             CATALOGUE,
             [Member("olga", "primary_owner", CHAT), Member("olga", "member", CHAT)],
@@ -290,14 +290,14 @@ def test_create_gives_defaults_and_seats_everyone_at_the_start() -> None:
     assert org.currency == "USD"
     assert org.seat_history[3] == SeatChange("ada", START, CHAT, [HIPAA])
     assert all(change.at == START for change in org.seat_history)
-    bare = Organisation.create("x", CATALOGUE, [Member("o", "primary_owner", CHAT)], at=START)
+    bare = Organization.create("x", CATALOGUE, [Member("o", "primary_owner", CHAT)], at=START)
     assert bare.limits == SpendLimits()
 
 
 def test_members_must_be_keyed_by_their_ids() -> None:
-    """Organisation(members=...) keys must match each member's id."""
+    """Organization(members=...) keys must match each member's id."""
     with pytest.raises(InvalidValueError, match="must match its key"):
-        Organisation(
+        Organization(
             "acme",
             CATALOGUE,
             {"boss": Member("olga", "primary_owner", CHAT)},
@@ -309,15 +309,15 @@ def test_seat_history_must_end_with_each_current_seat() -> None:
     """Each member's last SeatChange must be their current seat and add-ons."""
     owner = Member("olga", "primary_owner", CHAT)
     with pytest.raises(InvalidValueError, match="must end with the member's current seat"):
-        Organisation("acme", CATALOGUE, {"olga": owner})
+        Organization("acme", CATALOGUE, {"olga": owner})
     with pytest.raises(InvalidValueError, match="must end with the member's current seat"):
-        Organisation(
+        Organization(
             "acme", CATALOGUE, {"olga": owner}, seat_history=[SeatChange("olga", START, None)]
         )
     with pytest.raises(InvalidValueError, match="must be a SeatChange"):
-        Organisation("acme", CATALOGUE, {"olga": owner}, seat_history=["olga"])  # type: ignore[list-item]
+        Organization("acme", CATALOGUE, {"olga": owner}, seat_history=["olga"])  # type: ignore[list-item]
     with pytest.raises(InvalidValueError, match="not offered"):
-        Organisation(
+        Organization(
             "acme",
             CATALOGUE,
             {"olga": owner},
@@ -344,10 +344,10 @@ def test_seat_history_must_end_with_each_current_seat() -> None:
         ("thresholds", [Decimal("0.5"), Decimal("0.50")]),
     ],
 )
-def test_organisation_settings_are_validated(field: str, value: object) -> None:
+def test_organization_settings_are_validated(field: str, value: object) -> None:
     """Time zone, billing anchor and thresholds are checked (thresholds positive, finite, once)."""
     with pytest.raises(InvalidValueError):
-        Organisation.create(
+        Organization.create(
             "acme",
             CATALOGUE,
             [Member("olga", "primary_owner", CHAT)],
@@ -358,7 +358,7 @@ def test_organisation_settings_are_validated(field: str, value: object) -> None:
 
 def test_thresholds_are_sorted() -> None:
     """Configured thresholds are kept in increasing order."""
-    org = Organisation.create(
+    org = Organization.create(
         "acme",
         CATALOGUE,
         [Member("olga", "primary_owner", CHAT)],
@@ -442,4 +442,4 @@ def test_approving_for_a_removed_member_writes_no_cap() -> None:
     org, _ = org.remove_member("olga", LATER, "bob")
     org, _ = org.decide_increase("olga", LATER, "r1", approve=True)
     assert org.increase_requests["r1"].status is RequestStatus.APPROVED
-    assert "bob" not in org.limits.users
+    assert "bob" not in org.limits.members

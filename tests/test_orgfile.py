@@ -1,4 +1,4 @@
-"""The organisation file (TOML): the example loads; every mistake is a LoadError with its path."""
+"""The organization file (TOML): the example loads; every mistake is a LoadError with its path."""
 
 import tomllib
 from datetime import UTC, datetime
@@ -14,8 +14,8 @@ from usagebill import (
     Money,
     Role,
     build_invoice,
-    load_organisation,
-    organisation_from_dict,
+    load_organization,
+    organization_from_dict,
 )
 
 EXAMPLE = Path(__file__).parent.parent / "examples" / "org.toml"
@@ -55,12 +55,12 @@ left = 2026-10-21T00:00:00+02:00
 def load(text: str, tmp_path: Path) -> object:
     path = tmp_path / "org.toml"
     path.write_text(text, encoding="utf-8")
-    return load_organisation(path)
+    return load_organization(path)
 
 
 def problems(text: str) -> list[tuple[str, str]]:
     with pytest.raises(LoadError) as error:
-        organisation_from_dict(tomllib.loads(text))
+        organization_from_dict(tomllib.loads(text))
     return list(error.value.problems)
 
 
@@ -69,7 +69,7 @@ def problems(text: str) -> list[tuple[str, str]]:
 
 @pytest.fixture(scope="module")
 def example():
-    return load_organisation(EXAMPLE)
+    return load_organization(EXAMPLE)
 
 
 def test_the_example_loads(example):
@@ -84,19 +84,19 @@ def test_the_example_loads(example):
     hipaa = [m.user_id for m in example.members.values() if "hipaa" in m.add_ons]
     assert hipaa
     assert all(example.members[user].seat_type == "chat" for user in hipaa)
-    assert example.catalogue.get("chat").add_ons["hipaa"].monthly_fee == Money("5.00")
-    assert example.catalogue.get("chat_claude_code").monthly_fee == Money("40.00")
+    assert example.catalog.get("chat").add_ons["hipaa"].monthly_fee == Money("5.00")
+    assert example.catalog.get("chat_claude_code").monthly_fee == Money("40.00")
 
 
 def test_the_example_has_caps_at_three_levels(example):
-    """Organisation pool and default, seat-type pools and default, individual caps."""
+    """Organization pool and default, seat-type pools and default, individual caps."""
     limits = example.limits
-    assert limits.organisation.pool_cap == Money("15000")
-    assert limits.organisation.member_default == Money("400")
+    assert limits.organization.pool_cap == Money("15000")
+    assert limits.organization.member_default == Money("400")
     assert limits.seat_types["chat"].pool_cap == Money("2500")
     assert limits.seat_types["chat"].member_default == Money("150")
     assert limits.seat_types["chat_claude_code"].pool_cap == Money("11000")
-    assert limits.users["u-012"] == Money("60")
+    assert limits.members["u-012"] == Money("60")
     assert example.effective_limit("u-012").source is LimitSource.INDIVIDUAL
     assert example.effective_limit("u-050").cap == Money("150")  # a Chat seat's default
 
@@ -122,10 +122,10 @@ def test_a_small_file_loads(tmp_path):
     org = load(SMALL, tmp_path)
     assert org.timezone == "Europe/Paris"
     assert org.thresholds == (Decimal("0.5"), Decimal(1))
-    assert org.catalogue.get("chat").display_name == "Chat"
-    assert org.catalogue.get("chat").add_ons["hipaa"].display_name == "HIPAA-compliant"
+    assert org.catalog.get("chat").display_name == "Chat"
+    assert org.catalog.get("chat").add_ons["hipaa"].display_name == "HIPAA-compliant"
     assert org.currency == "USD"
-    assert org.limits.organisation.pool_cap is None
+    assert org.limits.organization.pool_cap is None
 
 
 def test_a_member_who_left_is_removed_but_billed_up_to_then(tmp_path):
@@ -159,15 +159,15 @@ def test_a_member_cannot_leave_before_their_last_seat(tmp_path):
 def test_limits_and_other_currency(tmp_path):
     """Limits are read at every level, in the file's currency."""
     text = SMALL.replace('name = "Small"', 'name = "Small"\ncurrency = "EUR"') + (
-        '\n[limits.organisation]\npool_cap = "100"\n'
+        '\n[limits.organization]\npool_cap = "100"\n'
         '[limits.seat_types.chat]\nmember_default = "10"\n'
-        '[limits.users]\nolga = "0"\n'
+        '[limits.members]\nolga = "0"\n'
     )
     org = load(text, tmp_path)
     assert org.currency == "EUR"
-    assert org.limits.organisation.pool_cap == Money("100", "EUR")
+    assert org.limits.organization.pool_cap == Money("100", "EUR")
     assert org.limits.seat_types["chat"].member_default == Money("10", "EUR")
-    assert org.limits.users["olga"] == Money("0", "EUR")  # zero is zero, not "no cap"
+    assert org.limits.members["olga"] == Money("0", "EUR")  # zero is zero, not "no cap"
 
 
 # --- strictness -------------------------------------------------------------------------------
@@ -267,7 +267,7 @@ def test_rule_breaks_are_load_errors(old, new, words):
 @pytest.mark.parametrize(
     "extra",
     [
-        '[limits.users]\nzed = "5"\n',
+        '[limits.members]\nzed = "5"\n',
         '[limits.seat_types.chat_pro]\npool_cap = "5"\n',
     ],
 )
@@ -283,7 +283,7 @@ def test_bad_toml_is_a_load_error(tmp_path):
     path = tmp_path / "broken.toml"
     path.write_text('name = "unclosed\n', encoding="utf-8")
     with pytest.raises(LoadError, match=r"broken\.toml") as error:
-        load_organisation(path)
+        load_organization(path)
     assert error.value.source == str(path)
 
 
@@ -292,7 +292,7 @@ def test_the_source_names_the_file(tmp_path):
     path = tmp_path / "org.toml"
     path.write_text(SMALL.replace('name = "Small"', "name = 1"), encoding="utf-8")
     with pytest.raises(LoadError) as error:
-        load_organisation(path)
+        load_organization(path)
     assert error.value.source == str(path)
     assert "$.name" in str(error.value)
 
@@ -300,4 +300,4 @@ def test_the_source_names_the_file(tmp_path):
 def test_a_missing_file_is_an_os_error(tmp_path):
     """A missing file raises FileNotFoundError (the CLI turns it into a message)."""
     with pytest.raises(FileNotFoundError):
-        load_organisation(tmp_path / "nope.toml")
+        load_organization(tmp_path / "nope.toml")

@@ -1,4 +1,4 @@
-"""Billing periods: half-open months in the organisation's time zone, anchored, DST-proof."""
+"""Billing periods: half-open months in the organization's time zone, anchored, DST-proof."""
 
 import calendar
 import itertools

@@ -836,7 +836,9 @@ def test_builtin_retired_models_stay_listed(table):
 
 def test_the_data_file_is_exactly_the_table(table):
     """to_dict() of the built-in table is the shipped JSON: no field lost or added on load."""
-    text = resources.files("usagebill.pricing").joinpath("data/claude_prices.json").read_text("utf-8")
+    text = (
+        resources.files("usagebill.pricing").joinpath("data/claude_prices.json").read_text("utf-8")
+    )
     assert table.to_dict() == json.loads(text)
 
 

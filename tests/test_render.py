@@ -13,16 +13,24 @@ from usagebill import (
     Member,
     Modifiers,
     Money,
-    Organisation,
+    Organization,
     Product,
-    SeatCatalogue,
+    SeatCatalog,
     TokenUsage,
     UsageEvent,
     build_invoice,
 )
-from usagebill.reports.render import _RECORD_KEYS, _md, to_csv, to_html, to_markdown, to_records, to_text
+from usagebill.reports.render import (
+    _RECORD_KEYS,
+    _md,
+    to_csv,
+    to_html,
+    to_markdown,
+    to_records,
+    to_text,
+)
 
-CATALOGUE = SeatCatalogue.enterprise(chat_fee=Money("20"), chat_and_claude_code_fee=Money("40"))
+CATALOGUE = SeatCatalog.enterprise(chat_fee=Money("20"), chat_and_claude_code_fee=Money("40"))
 OCTOBER = BillingPeriod.of("2026-10", timezone="Europe/Paris")
 START = datetime(2026, 9, 1, tzinfo=UTC)
 AT = datetime(2026, 10, 9, 12, tzinfo=UTC)
@@ -39,10 +47,10 @@ HOSTILE = [
 ]
 
 
-def _org() -> Organisation:
+def _org() -> Organization:
     members = [Member("olga", "primary_owner", "chat_claude_code", ())]
     members += [Member(user, "member", "chat", {"hipaa"}) for user in HOSTILE]
-    return Organisation.create("Acme & <Co>", CATALOGUE, members, at=START, timezone="Europe/Paris")
+    return Organization.create("Acme & <Co>", CATALOGUE, members, at=START, timezone="Europe/Paris")
 
 
 def _events() -> list[UsageEvent]:
@@ -109,7 +117,7 @@ def test_text_shows_every_line_and_total(invoice):
             line.description[:40] in row and row.endswith(_shown(line.amount))
             for row in text.split("\n")
         ), line
-    for subtotal in (*invoice.by_user, *invoice.by_seat_type, *invoice.by_model):
+    for subtotal in (*invoice.by_member, *invoice.by_seat_type, *invoice.by_model):
         assert any(
             subtotal.key[:40] in row and row.endswith(_shown(subtotal.amount))
             for row in text.split("\n")
@@ -157,7 +165,7 @@ def test_markdown_shows_every_line_and_total(invoice):
     assert f"| Total due (USD) | {_shown(invoice.total)} |" in text
     assert f"| Seat fees | {_shown(invoice.seat_fees)} |" in text
     assert f"| Usage | {_shown(invoice.usage_total)} |" in text
-    for subtotal in invoice.by_user:
+    for subtotal in invoice.by_member:
         assert f"| {_md(subtotal.key)} | {_shown(subtotal.amount)} |" in text
     table = text.split("## Lines")[1].strip().splitlines()
     assert table[0] == "| User | Line | Detail | USD |"
@@ -232,7 +240,7 @@ def test_csv_leaves_numbers_alone(invoice):
 
 def test_csv_leaves_a_plain_negative_number_alone():
     """A cell that is just a number, like -5, is a number, not a formula: left as it is."""
-    org = Organisation.create("acme", CATALOGUE, [Member("-5", "primary_owner", "chat")], at=START)
+    org = Organization.create("acme", CATALOGUE, [Member("-5", "primary_owner", "chat")], at=START)
     rows = list(csv.DictReader(io.StringIO(build_invoice(org, [], OCTOBER).to_csv())))
     assert rows[0]["user_id"] == "-5"
 
@@ -280,13 +288,13 @@ def test_records_show_the_price_version():
 
 
 def test_html_escapes_everything(invoice):
-    """The notebook view escapes user ids and the organisation name."""
+    """The notebook view escapes user ids and the organization name."""
     html = invoice._repr_html_()
     assert html == to_html(invoice)
     assert "<script>" not in html
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
     assert "Acme &amp; &lt;Co&gt;" in html
-    assert f"{len(invoice.by_user)} users, {invoice.line_count()} lines" in html
+    assert f"{len(invoice.by_member)} users, {invoice.line_count()} lines" in html
     assert _shown(invoice.total) in html
 
 

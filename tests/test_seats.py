@@ -1,4 +1,4 @@
-"""Seat types, add-ons, the catalogue, members and seat changes."""
+"""Seat types, add-ons, the catalog, members and seat changes."""
 
 from datetime import UTC, datetime
 
@@ -13,10 +13,10 @@ from usagebill import (
     InvalidValueError,
     Member,
     Money,
-    Organisation,
+    Organization,
     Product,
     Role,
-    SeatCatalogue,
+    SeatCatalog,
     SeatChange,
     SeatType,
     UnknownNameError,
@@ -25,11 +25,11 @@ from usagebill import (
 START = datetime(2026, 10, 1, tzinfo=UTC)
 
 # Example fees: Anthropic publishes none, the contract sets them.
-CATALOGUE = SeatCatalogue.enterprise(chat_fee=Money("20"), chat_and_claude_code_fee=Money("40"))
+CATALOGUE = SeatCatalog.enterprise(chat_fee=Money("20"), chat_and_claude_code_fee=Money("40"))
 
 
-def test_enterprise_catalogue_offers_the_two_seat_types_of_the_source() -> None:
-    """SeatCatalogue.enterprise builds Chat and Chat + Claude Code at the given fees."""
+def test_enterprise_catalog_offers_the_two_seat_types_of_the_source() -> None:
+    """SeatCatalog.enterprise builds Chat and Chat + Claude Code at the given fees."""
     assert sorted(CATALOGUE.seat_types) == [CHAT, CHAT_AND_CLAUDE_CODE]
     assert CATALOGUE.get(CHAT).monthly_fee == Money("20")
     assert CATALOGUE.get(CHAT_AND_CLAUDE_CODE).monthly_fee == Money("40")
@@ -46,21 +46,21 @@ def test_hipaa_add_on_costs_five_dollars_on_chat_only() -> None:
     CATALOGUE.check_add_ons(CHAT, [HIPAA])  # offered: no error
 
 
-def test_hipaa_fee_follows_the_catalogue_currency_or_the_contract() -> None:
+def test_hipaa_fee_follows_the_catalog_currency_or_the_contract() -> None:
     """Without a HIPAA fee it is 5 in the fees' currency; a given fee is used as is."""
-    euros = SeatCatalogue.enterprise(
+    euros = SeatCatalog.enterprise(
         chat_fee=Money("18", "EUR"), chat_and_claude_code_fee=Money("36", "EUR")
     )
     assert euros.get(CHAT).add_ons[HIPAA].monthly_fee == Money("5", "EUR")
     assert euros.currency == "EUR"
-    custom = SeatCatalogue.enterprise(
+    custom = SeatCatalog.enterprise(
         chat_fee=Money("20"), chat_and_claude_code_fee=Money("40"), hipaa_fee=Money("7.50")
     )
     assert custom.get(CHAT).add_ons[HIPAA].monthly_fee == Money("7.50")
 
 
 def test_unknown_seat_type_is_an_unknown_name_error_and_a_lookup_error() -> None:
-    """Looking up a seat type the catalogue lacks raises UnknownNameError (a LookupError)."""
+    """Looking up a seat type the catalog lacks raises UnknownNameError (a LookupError)."""
     with pytest.raises(UnknownNameError, match="unknown seat type 'team'") as caught:
         CATALOGUE.get("team")
     assert isinstance(caught.value, LookupError)
@@ -129,17 +129,17 @@ def test_add_on_key_must_be_its_name_and_share_the_seat_currency() -> None:
         SeatType("team", Money("10"), [], {"sso": AddOn("sso", Money("1", "EUR"))})
 
 
-def test_catalogue_is_non_empty_in_one_currency_keyed_by_name() -> None:
-    """An empty catalogue, two currencies, or a key that is not the seat's name are refused."""
+def test_catalog_is_non_empty_in_one_currency_keyed_by_name() -> None:
+    """An empty catalog, two currencies, or a key that is not the seat's name are refused."""
     team = SeatType("team", Money("10"), [Product.CHAT])
     with pytest.raises(InvalidValueError, match="must not be empty"):
-        SeatCatalogue({})
+        SeatCatalog({})
     with pytest.raises(CurrencyMismatchError):
-        SeatCatalogue({"team": team, "euro": SeatType("euro", Money("9", "EUR"), [])})
+        SeatCatalog({"team": team, "euro": SeatType("euro", Money("9", "EUR"), [])})
     with pytest.raises(InvalidValueError, match="must be 'other'"):
-        SeatCatalogue({"other": team})
+        SeatCatalog({"other": team})
     with pytest.raises(CurrencyMismatchError):
-        SeatCatalogue.enterprise(chat_fee=Money("20"), chat_and_claude_code_fee=Money("40", "EUR"))
+        SeatCatalog.enterprise(chat_fee=Money("20"), chat_and_claude_code_fee=Money("40", "EUR"))
 
 
 def test_member_has_a_role_and_a_seat() -> None:
@@ -174,20 +174,20 @@ def test_only_owners_may_manage() -> None:
     "roles",
     [["owner", "member"], ["primary_owner", "primary_owner"], ["admin"]],
 )
-def test_an_organisation_has_exactly_one_primary_owner(roles: list[str]) -> None:
+def test_an_organization_has_exactly_one_primary_owner(roles: list[str]) -> None:
     """Zero or two primary owners is an InvalidValueError."""
     people = [Member(f"u{index}", role, CHAT) for index, role in enumerate(roles)]
     with pytest.raises(InvalidValueError, match="exactly one primary owner"):
-        Organisation.create("acme", CATALOGUE, people, at=START)
+        Organization.create("acme", CATALOGUE, people, at=START)
 
 
-def test_member_seat_must_be_in_the_catalogue_with_offered_add_ons() -> None:
+def test_member_seat_must_be_in_the_catalog_with_offered_add_ons() -> None:
     """Members on an unknown seat, or with an add-on their seat lacks, are refused."""
     owner = Member("olga", "primary_owner", CHAT)
     with pytest.raises(UnknownNameError):
-        Organisation.create("acme", CATALOGUE, [owner, Member("ada", "member", "team")], at=START)
+        Organization.create("acme", CATALOGUE, [owner, Member("ada", "member", "team")], at=START)
     with pytest.raises(InvalidValueError, match="not offered"):
-        Organisation.create(
+        Organization.create(
             "acme",
             CATALOGUE,
             [owner, Member("ada", "member", CHAT_AND_CLAUDE_CODE, [HIPAA])],

@@ -14,10 +14,10 @@ from usagebill import (
     ModelPrice,
     Modifiers,
     Money,
-    Organisation,
+    Organization,
     PriceTable,
     Rates,
-    SeatCatalogue,
+    SeatCatalog,
     TokenUsage,
     minor_unit,
     testing,
@@ -33,16 +33,16 @@ heavy = settings(max_examples=max(10, settings().max_examples // 4))
 def test_all_lists_every_strategy():
     """__all__ is sorted and names only strategy factories."""
     assert testing.__all__ == sorted(testing.__all__)
-    catalogue = SeatCatalogue.enterprise(chat_fee=Money(20), chat_and_claude_code_fee=Money(40))
-    org = Organisation.create(
+    catalog = SeatCatalog.enterprise(chat_fee=Money(20), chat_and_claude_code_fee=Money(40))
+    org = Organization.create(
         "acme",
-        catalogue,
+        catalog,
         [Member("ada", "primary_owner", "chat")],
         at=datetime(2026, 1, 1, tzinfo=UTC),
     )
-    arguments = {  # the strategies that draw around a given catalogue or organisation
-        "members": (catalogue, ["ada"]),
-        "spend_limits": (catalogue, ["ada"]),
+    arguments = {  # the strategies that draw around a given catalog or organization
+        "members": (catalog, ["ada"]),
+        "spend_limits": (catalog, ["ada"]),
         "spends": (org,),
     }
     for name in testing.__all__:

@@ -2,7 +2,7 @@
 
 Worked figures use October 2026 in UTC (31 days) and example seat fees: Chat $20,
 Chat + Claude Code $40, HIPAA $5 a month. Sonnet 4.6 costs $3 per million input
-tokens, Haiku 4.5 $1. The organisation: olga (primary owner) and ada on Chat + Claude
+tokens, Haiku 4.5 $1. The organization: olga (primary owner) and ada on Chat + Claude
 Code, bob on Chat with HIPAA, all month: seat fees 40 + 40 + 25 = 105.00.
 """
 
@@ -27,21 +27,20 @@ from usagebill import (
     ModelListing,
     ModelPrice,
     Money,
-    Organisation,
+    Organization,
     PoolLimit,
     PriceTable,
     Product,
     Rates,
-    SeatCatalogue,
+    SeatCatalog,
     SpendLimits,
     TokenUsage,
     UnknownModelError,
     UnknownNameError,
     UsageEvent,
     build_invoice,
-    load_organisation,
+    load_organization,
 )
-from usagebill.cli import main
 from usagebill.analysis.scenario_file import load_scenario, scenario_from_dict
 from usagebill.analysis.whatif import (
     ChangeCaps,
@@ -53,6 +52,7 @@ from usagebill.analysis.whatif import (
     Scenario,
     whatif,
 )
+from usagebill.cli import main
 
 OCTOBER = BillingPeriod.of("2026-10")
 START = datetime(2026, 9, 1, tzinfo=UTC)
@@ -61,10 +61,10 @@ HAIKU = "claude-haiku-4-5"
 EXAMPLES = Path(__file__).parent.parent / "examples"
 
 
-def _org(limits: SpendLimits | None = None) -> Organisation:
-    return Organisation.create(
+def _org(limits: SpendLimits | None = None) -> Organization:
+    return Organization.create(
         "acme",
-        SeatCatalogue.enterprise(chat_fee=Money("20"), chat_and_claude_code_fee=Money("40")),
+        SeatCatalog.enterprise(chat_fee=Money("20"), chat_and_claude_code_fee=Money("40")),
         [
             Member("olga", "primary_owner", "chat_claude_code"),
             Member("ada", "member", "chat_claude_code"),
@@ -96,9 +96,9 @@ O1 = _event("o1", "olga", SONNET, Product.CHAT, 7, input_tokens=400_000)  # 1.20
 O2 = _event("o2", "olga", SONNET, Product.CHAT, 8, input_tokens=300_000)  # 0.90
 REPLAY = [A1, A2, A3, B1, B2, O1, O2]
 TIGHT = SpendLimits(
-    organisation=PoolLimit(pool_cap=Money("6")),
+    organization=PoolLimit(pool_cap=Money("6")),
     seat_types={"chat": PoolLimit(pool_cap=Money("0.80"))},
-    users={"ada": Money("5")},
+    members={"ada": Money("5")},
 )
 
 
@@ -193,10 +193,10 @@ def test_moving_a_member_who_changed_seat_gives_one_seat_line():
     ]
     # as billed: Chat 20 x 15/31 = 9.68, HIPAA 5 x 15/31 = 2.42, Chat + Claude Code 40 x 16/31
     # = 20.65: 32.75 → 25.00
-    assert {s.key: s.change for s in result.diff.by_user}["bob"] == Money("-7.75")
+    assert {s.key: s.change for s in result.diff.by_member}["bob"] == Money("-7.75")
 
 
-def test_moving_seats_is_checked_against_the_organisation():
+def test_moving_seats_is_checked_against_the_organization():
     """An unknown member or seat type, or an add-on the seat lacks, is a typed error."""
     org = _org()
     with pytest.raises(UnknownNameError, match="nobody"):
@@ -208,7 +208,7 @@ def test_moving_seats_is_checked_against_the_organisation():
 
 
 @pytest.mark.parametrize(
-    ("users", "match"),
+    ("members", "match"),
     [
         ("ada", "not one string"),
         ([], "at least one"),
@@ -216,10 +216,10 @@ def test_moving_seats_is_checked_against_the_organisation():
         ([""], "non-empty"),
     ],
 )
-def test_move_seats_users_are_checked(users, match):
+def test_move_seats_members_are_checked(members, match):
     """Users must be a non-empty list of distinct ids."""
     with pytest.raises(InvalidValueError, match=match):
-        MoveSeats(users, "chat")
+        MoveSeats(members, "chat")
 
 
 def test_move_seats_add_ons_are_a_collection():
@@ -240,12 +240,12 @@ def tight():
 
 
 def test_caps_are_replayed_in_time_order(tight):
-    """a2 breaks ada's 5.00 (3 + 3), b1 the Chat pool 0.80, o1 the organisation's 6.00."""
+    """a2 breaks ada's 5.00 (3 + 3), b1 the Chat pool 0.80, o1 the organization's 6.00."""
     assert tight.replayed
     assert [(d.event_id, d.reason, d.amount) for d in tight.denied] == [
         ("a2", DenialReason.MEMBER, Money("3")),
         ("b1", DenialReason.SEAT_TYPE, Money("1")),
-        ("o1", DenialReason.ORGANISATION, Money("1.2")),
+        ("o1", DenialReason.ORGANIZATION, Money("1.2")),
     ]
     # o1: allowed so far 3.00 + 1.50 + 0.50 = 5.00; 5.00 + 1.20 > 6.00, short by 0.20
     assert "short by 0.20 USD" in tight.denied[2].detail
@@ -267,20 +267,20 @@ def test_denied_totals_per_user_and_level(tight):
         ("bob", 1, Money("1")),
         ("olga", 1, Money("1.2")),
     ]
-    assert [t.key for t in tight.denied_by_level] == ["member", "organisation", "seat_type"]
+    assert [t.key for t in tight.denied_by_level] == ["member", "organization", "seat_type"]
 
 
 def test_the_replay_ends_with_the_spend_it_allowed(tight):
     """Month-to-date spend after the replay: what the what-if invoice bills."""
     assert tight.spend is not None
-    assert tight.spend.organisation() == Money("5.90")
-    assert tight.spend.user("ada") == Money("4.50")
+    assert tight.spend.organization() == Money("5.90")
+    assert tight.spend.member("ada") == Money("4.50")
     assert tight.spend.seat_type("chat") == Money("0.50")
 
 
 def test_replay_on_request_with_unchanged_caps():
-    """replay_caps=True replays the organisation's own caps (here they deny a2)."""
-    org = _org(SpendLimits(users={"ada": Money("5")}))
+    """replay_caps=True replays the organization's own caps (here they deny a2)."""
+    org = _org(SpendLimits(members={"ada": Money("5")}))
     result = whatif(org, REPLAY, OCTOBER, Scenario(replay_caps=True))
     assert result.replayed
     assert [d.event_id for d in result.denied] == ["a2"]
@@ -362,11 +362,11 @@ def test_the_replay_names_the_event_it_cannot_bill():
         )
 
 
-def test_caps_are_checked_against_the_organisation():
-    """A cap for someone who is not a member is refused by the organisation."""
+def test_caps_are_checked_against_the_organization():
+    """A cap for someone who is not a member is refused by the organization."""
     with pytest.raises(UnknownNameError, match="nobody"):
         whatif(
-            _org(), [], OCTOBER, Scenario((ChangeCaps(SpendLimits(users={"nobody": Money(1)})),))
+            _org(), [], OCTOBER, Scenario((ChangeCaps(SpendLimits(members={"nobody": Money(1)})),))
         )
 
 
@@ -399,7 +399,7 @@ def test_another_price_table_reprices_every_line():
 
 
 def test_a_price_table_in_another_currency_is_refused():
-    """Prices must be in the organisation's currency."""
+    """Prices must be in the organization's currency."""
     table = PriceTable.builtin()
     with pytest.raises(CurrencyMismatchError):
         whatif(
@@ -674,14 +674,14 @@ name = "everything"
 replay_caps = true
 
 [[move_seats]]
-users = ["ada"]
+members = ["ada"]
 seat_type = "chat"
 add_ons = ["hipaa"]
 
 [caps]
-organisation = { pool_cap = "1000", member_default = "50" }
+organization = { pool_cap = "1000", member_default = "50" }
 seat_types.chat = { pool_cap = "300" }
-users = { "bob" = "90" }
+members = { "bob" = "90" }
 
 [prices]
 file = "prices.json"
@@ -711,8 +711,8 @@ def test_a_scenario_file_with_every_section(tmp_path):
     assert kinds == ["MoveSeats", "ChangeCaps", "ChangePrices", "ChangeModelPrice", "FlatPlan"]
     move, caps, _prices, model, plan = scenario.changes
     assert move == MoveSeats(["ada"], "chat", {"hipaa"})
-    assert caps.limits.organisation.member_default == Money("50")
-    assert caps.limits.users["bob"] == Money("90")
+    assert caps.limits.organization.member_default == Money("50")
+    assert caps.limits.members["bob"] == Money("90")
     assert model.effective_from == datetime(2026, 10, 15, tzinfo=UTC)
     assert (plan.allowance, plan.overage) == (Money("25"), "blocked")
     result = whatif(_org(), REPLAY, OCTOBER, scenario)
@@ -723,10 +723,10 @@ def test_a_scenario_file_with_every_section(tmp_path):
     ("text", "path", "message"),
     [
         ('nam = "typo"', "$", "unknown keys"),
-        ("[[move_seats]]\nusers = 'ada'\nseat_type = 'chat'", "$.move_seats", "list"),
-        ("[[move_seats]]\nusers = []\nseat_type = 'chat'", "$.move_seats[0]", "at least one"),
-        ("[caps]\nusers = { ada = 'lots' }", "$.caps.users", "decimal"),
-        ("[caps.organisation]\npool_cap = '-5'", "$.caps", "negative"),
+        ("[[move_seats]]\nmembers = 'ada'\nseat_type = 'chat'", "$.move_seats", "list"),
+        ("[[move_seats]]\nmembers = []\nseat_type = 'chat'", "$.move_seats[0]", "at least one"),
+        ("[caps]\nmembers = { ada = 'lots' }", "$.caps.members", "decimal"),
+        ("[caps.organization]\npool_cap = '-5'", "$.caps", "negative"),
         (
             "[flat_plan]\nfees = { chat = '30' }\nallowance = '10'\noverage = 'maybe'",
             "$.flat_plan.overage",
@@ -774,7 +774,7 @@ def test_a_scenario_file_that_is_not_toml(tmp_path):
 
 
 def test_a_scenario_from_a_dict_in_another_currency():
-    """Amounts are read in the organisation's currency."""
+    """Amounts are read in the organization's currency."""
     scenario = scenario_from_dict(
         {"flat_plan": {"fees": {"chat": "30"}, "allowance": "5"}}, currency="EUR"
     )
@@ -791,7 +791,7 @@ def _example_events():
 
 def test_the_example_scenario_on_the_example_month():
     """Downgrading u-007 and u-018 saves their Claude Code seats, denies their Claude Code."""
-    org = load_organisation(EXAMPLES / "org.toml")
+    org = load_organization(EXAMPLES / "org.toml")
     period = BillingPeriod.of("2026-10", timezone=org.timezone)
     scenario = load_scenario(EXAMPLES / "scenario-downgrade.toml", currency=org.currency)
     result = whatif(org, _example_events(), period, scenario)
@@ -827,7 +827,7 @@ def test_the_whatif_command(tmp_path):
     assert main([*argv, "--format", "md"], out, err) == 0
     assert out.getvalue().startswith("# What-if: Downgrade")
     bad = tmp_path / "bad.toml"
-    bad.write_text("[[move_seats]]\nusers = ['nobody']\nseat_type = 'chat'\n")
+    bad.write_text("[[move_seats]]\nmembers = ['nobody']\nseat_type = 'chat'\n")
     argv[4] = str(bad)
     assert main(argv, io.StringIO(), err) == 2
     assert "unknown member 'nobody'" in err.getvalue()

@@ -2,7 +2,8 @@
 
 Run once by hand when the research in ../shared/prices/ changes:
 
-    python tools/build_price_data.py ../shared/prices > src/usagebill/pricing/data/claude_prices.json
+    python tools/build_price_data.py ../shared/prices \
+        > src/usagebill/pricing/data/claude_prices.json
 
 Every figure is copied as listed. Where the research itself derived a figure
 (fast-mode cache rates, Sonnet 4.5 long-context cache rates, Fable 5.2 batch),

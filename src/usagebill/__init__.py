@@ -4,55 +4,17 @@ Everything public is importable from here, and listed in ``__all__``.
 """
 
 from usagebill._frozendict import FrozenDict
-from usagebill.caps.alerts import Notification, notifications
-from usagebill.caps.decision import Binding, Decision, Level, authorize, authorize_usage
-from usagebill.analysis.diff import AmountChange, InvoiceDiff, LineChange, diff
-from usagebill.errors import (
-    ConflictError,
-    CurrencyMismatchError,
-    InvalidValueError,
-    LoadError,
-    MoneyTypeError,
-    PermissionDeniedError,
-    UnknownModelError,
-    UnknownNameError,
-    UnsupportedModifierError,
-    UsageBillError,
-)
-from usagebill.events import UsageEvent
-from usagebill.analysis.forecast import CapForecast, CapStatus, DailySpend, Forecast, Projection, forecast
-from usagebill.billing.invoice import (
-    Invoice,
-    InvoiceBuilder,
-    SeatFeeLine,
-    Subtotal,
-    UsageLine,
-    build_invoice,
-)
 from usagebill.accounts.limits import EffectiveLimit, LimitSource, PoolLimit, Spend, SpendLimits
-from usagebill.money import ROUNDING, Money, minor_unit
 from usagebill.accounts.organization import (
     DEFAULT_THRESHOLDS,
     AuditRecord,
     IncreaseRequest,
     LimitReportRow,
     MemberPath,
-    Organisation,
+    Organization,
     RequestStatus,
 )
-from usagebill.accounts.organization_file import load_organisation, organisation_from_dict
-from usagebill.periods import BillingPeriod
-from usagebill.pricing.prices import (
-    BATCH_MULTIPLIER,
-    ContextTier,
-    ModelListing,
-    ModelPrice,
-    PriceTable,
-    Quote,
-    Rates,
-)
-from usagebill.analysis.reconcile import Reconciliation, ReconLine, Tolerance, reconcile
-from usagebill.analysis.scenario_file import load_scenario, scenario_from_dict
+from usagebill.accounts.organization_file import load_organization, organization_from_dict
 from usagebill.accounts.seats import (
     CHAT,
     CHAT_AND_CLAUDE_CODE,
@@ -60,11 +22,21 @@ from usagebill.accounts.seats import (
     AddOn,
     Member,
     Role,
-    SeatCatalogue,
+    SeatCatalog,
     SeatChange,
     SeatType,
 )
-from usagebill.usage import Modifiers, Product, TokenUsage
+from usagebill.analysis.diff import AmountChange, InvoiceDiff, LineChange, diff
+from usagebill.analysis.forecast import (
+    CapForecast,
+    CapStatus,
+    DailySpend,
+    Forecast,
+    Projection,
+    forecast,
+)
+from usagebill.analysis.reconcile import Reconciliation, ReconLine, Tolerance, reconcile
+from usagebill.analysis.scenario_file import load_scenario, scenario_from_dict
 from usagebill.analysis.whatif import (
     ChangeCaps,
     ChangeModelPrice,
@@ -80,6 +52,41 @@ from usagebill.analysis.whatif import (
     WhatIf,
     whatif,
 )
+from usagebill.billing.invoice import (
+    Invoice,
+    InvoiceBuilder,
+    SeatFeeLine,
+    Subtotal,
+    UsageLine,
+    build_invoice,
+)
+from usagebill.caps.alerts import Notification, notifications
+from usagebill.caps.decision import Binding, Decision, Level, authorize, authorize_usage
+from usagebill.errors import (
+    ConflictError,
+    CurrencyMismatchError,
+    InvalidValueError,
+    LoadError,
+    MoneyTypeError,
+    PermissionDeniedError,
+    UnknownModelError,
+    UnknownNameError,
+    UnsupportedModifierError,
+    UsageBillError,
+)
+from usagebill.events import UsageEvent
+from usagebill.money import ROUNDING, Money, minor_unit
+from usagebill.periods import BillingPeriod
+from usagebill.pricing.prices import (
+    BATCH_MULTIPLIER,
+    ContextTier,
+    ModelListing,
+    ModelPrice,
+    PriceTable,
+    Quote,
+    Rates,
+)
+from usagebill.usage import Modifiers, Product, TokenUsage
 
 __all__ = [
     "BATCH_MULTIPLIER",
@@ -129,7 +136,7 @@ __all__ = [
     "MoneyTypeError",
     "MoveSeats",
     "Notification",
-    "Organisation",
+    "Organization",
     "PermissionDeniedError",
     "PlanComparison",
     "PlanRow",
@@ -144,7 +151,7 @@ __all__ = [
     "RequestStatus",
     "Role",
     "Scenario",
-    "SeatCatalogue",
+    "SeatCatalog",
     "SeatChange",
     "SeatFeeLine",
     "SeatType",
@@ -165,11 +172,11 @@ __all__ = [
     "build_invoice",
     "diff",
     "forecast",
-    "load_organisation",
+    "load_organization",
     "load_scenario",
     "minor_unit",
     "notifications",
-    "organisation_from_dict",
+    "organization_from_dict",
     "reconcile",
     "scenario_from_dict",
     "whatif",

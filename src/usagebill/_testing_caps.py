@@ -1,17 +1,17 @@
-"""Hypothesis strategies for seats, organisations, spend caps and month-to-date spend.
+"""Hypothesis strategies for seats, organizations, spend caps and month-to-date spend.
 
 Private for now: these are to be merged into :mod:`usagebill.testing`. Every
 strategy is *sound*: it never generates a value its constructor would refuse.
 
 * :func:`amounts`: non-negative :class:`~usagebill.money.Money` with few decimals;
 * :func:`caps`: ``None`` (no cap), zero, or a positive amount;
-* :func:`seat_catalogues`: the two seat types of the source (fees drawn), sometimes
+* :func:`seat_catalogs`: the two seat types of the source (fees drawn), sometimes
   with extra seat types including any subset of the products;
-* :func:`spend_limits`: caps at any subset of the levels, for a given catalogue and members;
-* :func:`organisations`: a catalogue, 1..N members with exactly one primary owner,
+* :func:`spend_limits`: caps at any subset of the levels, for a given catalog and members;
+* :func:`organizations`: a catalog, 1..N members with exactly one primary owner,
   seats with add-ons offered by their seat type, caps at any subset of levels;
-* :func:`spends`: month-to-date spend consistent with an organisation: every charge
-  attributed to a seat type of its catalogue, totals equal to the sums. With
+* :func:`spends`: month-to-date spend consistent with an organization: every charge
+  attributed to a seat type of its catalog, totals equal to the sums. With
   ``within_limits=True``, every level is within its cap (committed + held).
 """
 
@@ -26,9 +26,9 @@ from typing import Final
 from hypothesis import strategies as st
 
 from usagebill.accounts.limits import PoolLimit, Spend, SpendLimits
+from usagebill.accounts.organization import DEFAULT_THRESHOLDS, Organization
+from usagebill.accounts.seats import CHAT, AddOn, Member, Role, SeatCatalog, SeatType
 from usagebill.money import Money
-from usagebill.accounts.organization import DEFAULT_THRESHOLDS, Organisation
-from usagebill.accounts.seats import CHAT, AddOn, Member, Role, SeatCatalogue, SeatType
 from usagebill.usage import Product
 
 __all__ = [
@@ -37,8 +37,8 @@ __all__ = [
     "amounts",
     "caps",
     "members",
-    "organisations",
-    "seat_catalogues",
+    "organizations",
+    "seat_catalogs",
     "spend_limits",
     "spends",
     "thresholds",
@@ -49,7 +49,7 @@ CURRENCIES: Final = ("USD", "EUR", "JPY")
 """The currencies drawn when none is given (JPY has no minor unit: amounts stay exact)."""
 
 START: Final = datetime(2026, 10, 1, tzinfo=UTC)
-"""When the drawn organisations were created, unless told otherwise."""
+"""When the drawn organizations were created, unless told otherwise."""
 
 _CURRENCIES: Final = st.sampled_from(CURRENCIES)
 _ROLES: Final = st.sampled_from((Role.OWNER, Role.ADMIN, Role.MEMBER))
@@ -99,7 +99,7 @@ def caps(
     """A cap: ``None`` (no cap, 3 in 10), exactly zero (no spend at all, 1 in 10), or an amount.
 
     Zero is drawn on purpose (it is a cap, not "unlimited") but not so often that
-    every organisation has one.
+    every organization has one.
     """
     zero = Money.zero(currency)
     some = amounts(currency=currency, max_value=max_value, places=places)
@@ -136,21 +136,21 @@ def thresholds() -> st.SearchStrategy[tuple[Decimal, ...]]:
 
 
 @st.composite
-def seat_catalogues(
+def seat_catalogs(
     draw: st.DrawFn, *, currency: str | None = None, extra_seat_types: int = 1
-) -> SeatCatalogue:
+) -> SeatCatalog:
     """The source's two seat types (fees drawn), plus up to ``extra_seat_types`` custom ones."""
     code = draw(_CURRENCIES if currency is None else st.just(currency))
     fee = amounts(currency=code, max_value=200)
-    catalogue = SeatCatalogue.enterprise(
+    catalog = SeatCatalog.enterprise(
         chat_fee=draw(fee),
         chat_and_claude_code_fee=draw(fee),
         hipaa_fee=draw(st.none() | fee),
     )
     extra = draw(st.integers(min_value=0, max_value=extra_seat_types))
     if not extra:
-        return catalogue
-    seat_types = dict(catalogue.seat_types)
+        return catalog
+    seat_types = dict(catalog.seat_types)
     for index in range(extra):
         name = f"seat_{index}"
         products = draw(_PRODUCTS)
@@ -161,20 +161,20 @@ def seat_catalogues(
             products,
             {"support": AddOn("support", draw(fee))} if add_ons else {},
         )
-    return SeatCatalogue(seat_types)
+    return SeatCatalog(seat_types)
 
 
 @st.composite
 def members(
-    draw: st.DrawFn, catalogue: SeatCatalogue, ids: Sequence[str], *, primary: str | None = None
+    draw: st.DrawFn, catalog: SeatCatalog, ids: Sequence[str], *, primary: str | None = None
 ) -> list[Member]:
-    """One member per id, on seats of ``catalogue``; exactly one (``primary``, else the first)."""
+    """One member per id, on seats of ``catalog``; exactly one (``primary``, else the first)."""
     owner = ids[0] if primary is None else primary
     result = []
-    seat_names = _sampled(tuple(sorted(catalogue.seat_types)))
+    seat_names = _sampled(tuple(sorted(catalog.seat_types)))
     for user_id in ids:
         seat_type = draw(seat_names)
-        offered = tuple(sorted(catalogue.get(seat_type).add_ons))
+        offered = tuple(sorted(catalog.get(seat_type).add_ons))
         add_ons = draw(_subsets(offered)) if offered else frozenset()
         role = Role.PRIMARY_OWNER if user_id == owner else draw(_ROLES)
         result.append(Member(user_id, role, seat_type, add_ons))
@@ -184,24 +184,24 @@ def members(
 @st.composite
 def spend_limits(
     draw: st.DrawFn,
-    catalogue: SeatCatalogue,
+    catalog: SeatCatalog,
     ids: Sequence[str],
     *,
     max_value: Decimal | int = 100,
     places: int = 2,
 ) -> SpendLimits:
-    """Caps for ``catalogue`` and members ``ids`` at any subset of levels, zero caps included."""
-    cap = caps(currency=catalogue.currency, max_value=max_value, places=places)
+    """Caps for ``catalog`` and members ``ids`` at any subset of levels, zero caps included."""
+    cap = caps(currency=catalog.currency, max_value=max_value, places=places)
     pool = _pools(cap)
     seat_types = {}
-    for seat_type in sorted(draw(_subsets(tuple(sorted(catalogue.seat_types))))):
+    for seat_type in sorted(draw(_subsets(tuple(sorted(catalog.seat_types))))):
         seat_types[seat_type] = draw(pool)
     users: dict[str, Money] = {}
     for user_id in sorted(draw(_subsets(tuple(ids)))) if ids else ():
         value = draw(cap)
         if value is not None:
             users[user_id] = value
-    return SpendLimits(organisation=draw(pool), seat_types=seat_types, users=users)
+    return SpendLimits(organization=draw(pool), seat_types=seat_types, members=users)
 
 
 @functools.cache
@@ -210,7 +210,7 @@ def _pools(cap: st.SearchStrategy[Money | None]) -> st.SearchStrategy[PoolLimit]
 
 
 @st.composite
-def organisations(
+def organizations(
     draw: st.DrawFn,
     *,
     currency: str | None = None,
@@ -219,16 +219,16 @@ def organisations(
     limits: bool = True,
     at: datetime = START,
     max_cap: Decimal | int = 100,
-) -> Organisation:
-    """A valid organisation: seat catalogue, members with one primary owner, caps, thresholds."""
-    catalogue = draw(seat_catalogues(currency=currency))
+) -> Organization:
+    """A valid organization: seat catalog, members with one primary owner, caps, thresholds."""
+    catalog = draw(seat_catalogs(currency=currency))
     ids = draw(user_ids(min_size=min_members, max_size=max_members))
     primary = draw(st.sampled_from(ids))
-    people = draw(members(catalogue, ids, primary=primary))
-    spend_caps = draw(spend_limits(catalogue, ids, max_value=max_cap)) if limits else None
-    return Organisation.create(
+    people = draw(members(catalog, ids, primary=primary))
+    spend_caps = draw(spend_limits(catalog, ids, max_value=max_cap)) if limits else None
+    return Organization.create(
         draw(_NAMES),
-        catalogue,
+        catalog,
         people,
         at=at,
         limits=spend_caps,
@@ -236,7 +236,7 @@ def organisations(
     )
 
 
-def _room(org: Organisation, spend: Spend, user_id: str, seat_type: str) -> Decimal | None:
+def _room(org: Organization, spend: Spend, user_id: str, seat_type: str) -> Decimal | None:
     """The least room (cap - committed - held) on the levels a charge would count toward.
 
     Computed here from the rules, independently of :func:`usagebill.authorize`.
@@ -246,14 +246,16 @@ def _room(org: Organisation, spend: Spend, user_id: str, seat_type: str) -> Deci
     if member is not None:
         cap = org.limits.effective(user_id, member.seat_type).cap
         if cap is not None:
-            used = spend.users.get(user_id, Decimal(0)) + spend.held_users.get(user_id, Decimal(0))
+            used = spend.members.get(user_id, Decimal(0)) + spend.held_members.get(
+                user_id, Decimal(0)
+            )
             rooms.append(cap.amount - used)
     pool = org.limits.seat_type(seat_type).pool_cap
     if pool is not None:
         used = spend.seat_types.get(seat_type, Decimal(0))
         used += spend.held_seat_types.get(seat_type, Decimal(0))
         rooms.append(pool.amount - used)
-    org_cap = org.limits.organisation.pool_cap
+    org_cap = org.limits.organization.pool_cap
     if org_cap is not None:
         rooms.append(org_cap.amount - spend.total - spend.held_total)
     return min(rooms) if rooms else None
@@ -262,7 +264,7 @@ def _room(org: Organisation, spend: Spend, user_id: str, seat_type: str) -> Deci
 @st.composite
 def spends(
     draw: st.DrawFn,
-    org: Organisation,
+    org: Organization,
     *,
     within_limits: bool = False,
     holds: bool = True,
@@ -272,13 +274,13 @@ def spends(
 ) -> Spend:
     """Month-to-date spend of ``org``: charges by its members (and former ones).
 
-    Each charge counts toward a seat type of the catalogue (usually the member's
+    Each charge counts toward a seat type of the catalog (usually the member's
     current one; sometimes another, as after a seat change), so the totals are
     consistent by construction. With ``within_limits``, each charge is cut to the
     room left on every level of its path, so the result is within every cap.
     """
     currency = org.currency
-    seat_names = _sampled(tuple(sorted(org.catalogue.seat_types)))
+    seat_names = _sampled(tuple(sorted(org.catalog.seat_types)))
     people = sorted(org.members)
     if former_members:
         people.append("former")
@@ -289,7 +291,7 @@ def spends(
         user_id = draw(who)
         member = org.members.get(user_id)
         current = CHAT if member is None else member.seat_type
-        if current not in org.catalogue.seat_types or draw(_ONE_IN_FOUR):
+        if current not in org.catalog.seat_types or draw(_ONE_IN_FOUR):
             seat_type = draw(seat_names)
         else:
             seat_type = current

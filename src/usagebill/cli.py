@@ -25,18 +25,18 @@ from typing import IO, Final
 import attrs
 from dateutil import tz
 
+from usagebill.accounts.organization_file import load_organization
+from usagebill.analysis.forecast import forecast
+from usagebill.analysis.scenario_file import load_scenario
+from usagebill.analysis.whatif import whatif
+from usagebill.billing.invoice import Invoice, InvoiceBuilder
 from usagebill.errors import UsageBillError
 from usagebill.events import UsageEvent
-from usagebill.analysis.forecast import forecast
-from usagebill.billing.invoice import Invoice, InvoiceBuilder
-from usagebill.accounts.organization_file import load_organisation
 from usagebill.periods import BillingPeriod, zone
 from usagebill.pricing.prices import PriceTable
 from usagebill.reports.render import to_csv, to_markdown, to_text
-from usagebill.analysis.scenario_file import load_scenario
 from usagebill.serde import to_json
 from usagebill.usage import Modifiers, TokenUsage
-from usagebill.analysis.whatif import whatif
 
 __all__ = ["main", "run"]
 
@@ -83,7 +83,7 @@ def _read_events(args: argparse.Namespace, builder: InvoiceBuilder, err: IO[str]
 
 
 def _invoice(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
-    org = load_organisation(args.org)
+    org = load_organization(args.org)
     period = BillingPeriod.of(args.period, anchor_day=org.billing_anchor_day, timezone=org.timezone)
     builder = InvoiceBuilder(
         org, period, _prices(args.prices), outside="reject" if args.reject_outside else "exclude"
@@ -193,7 +193,7 @@ def _usage_events(args: argparse.Namespace, err: IO[str]) -> list[UsageEvent]:
 
 
 def _whatif(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
-    org = load_organisation(args.org)
+    org = load_organization(args.org)
     period = BillingPeriod.of(args.period, anchor_day=org.billing_anchor_day, timezone=org.timezone)
     scenario = load_scenario(args.scenario, currency=org.currency)
     result = whatif(org, _usage_events(args, err), period, scenario, _prices(args.prices))
@@ -202,9 +202,9 @@ def _whatif(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
 
 
 def _forecast(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
-    org = load_organisation(args.org)
+    org = load_organization(args.org)
     period = BillingPeriod.of(args.period, anchor_day=org.billing_anchor_day, timezone=org.timezone)
-    try:  # a date or a datetime without offset is the organisation's local time
+    try:  # a date or a datetime without offset is the organization's local time
         as_of = datetime.fromisoformat(args.as_of)
     except ValueError:
         raise _InputError(f"--as-of {args.as_of!r} is not an ISO 8601 date or datetime") from None
@@ -221,8 +221,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True)
 
-    invoice = commands.add_parser("invoice", help="the monthly invoice of an organisation")
-    invoice.add_argument("--org", required=True, help="the organisation file (TOML)")
+    invoice = commands.add_parser("invoice", help="the monthly invoice of an organization")
+    invoice.add_argument("--org", required=True, help="the organization file (TOML)")
     invoice.add_argument("--events", required=True, help="usage events, JSON Lines ('-': stdin)")
     invoice.add_argument("--period", required=True, help="the month the period starts in, YYYY-MM")
     invoice.add_argument("--format", choices=("text", "md", "json", "csv"), default="text")
@@ -258,7 +258,7 @@ def _parser() -> argparse.ArgumentParser:
     what = commands.add_parser("whatif", help="re-bill a period under a scenario; print the diff")
     ahead = commands.add_parser("forecast", help="project a period's spend and its caps' dates")
     for command in (what, ahead):
-        command.add_argument("--org", required=True, help="the organisation file (TOML)")
+        command.add_argument("--org", required=True, help="the organization file (TOML)")
         command.add_argument("--events", required=True, help="usage events, JSON Lines")
         command.add_argument("--period", required=True, help="the period's month, YYYY-MM")
         command.add_argument("--prices", help="a price table file instead of the built-in")

@@ -1,4 +1,4 @@
-"""Monthly billing periods in the organisation's time zone, half-open ``[start, end)``.
+"""Monthly billing periods in the organization's time zone, half-open ``[start, end)``.
 
 A period starts at midnight, local time, on the anchor day of its month. An
 anchor past a month's end falls on the month's last day and comes back after

@@ -17,13 +17,13 @@ from decimal import Decimal
 import attrs
 from hypothesis import strategies as st
 
-# Organisations, caps and spend are drawn in their own module and handed out from here.
+# Organizations, caps and spend are drawn in their own module and handed out from here.
 from usagebill._testing_caps import (
     amounts,
     caps,
     members,
-    organisations,
-    seat_catalogues,
+    organizations,
+    seat_catalogs,
     spend_limits,
     spends,
     thresholds,
@@ -52,12 +52,12 @@ __all__ = [
     "modifiers_dicts",
     "money",
     "money_dicts",
-    "organisations",
+    "organizations",
     "price_table_dicts",
     "price_tables",
     "rates",
     "rates_dicts",
-    "seat_catalogues",
+    "seat_catalogs",
     "spend_limits",
     "spends",
     "thresholds",

@@ -2,7 +2,7 @@
 
 What each level caps (the rules of ``docs/caps.md``):
 
-* the **organisation**: a *pool cap* on everyone's summed spend, and an
+* the **organization**: a *pool cap* on everyone's summed spend, and an
   optional *per-member default*;
 * each **seat type**: a *pool cap* on the summed spend of the members holding
   it, and an optional *per-member default* for each of them;
@@ -10,7 +10,7 @@ What each level caps (the rules of ``docs/caps.md``):
   lower: this is how an approved increase request is written).
 
 A member's *effective limit* is their individual cap, else their seat type's
-per-member default, else the organisation's per-member default, else none.
+per-member default, else the organization's per-member default, else none.
 ``None`` means no cap; zero means zero.
 """
 
@@ -73,13 +73,13 @@ class LimitSource(enum.StrEnum):
 
     INDIVIDUAL = "individual"
     SEAT_TYPE_DEFAULT = "seat_type_default"
-    ORGANISATION_DEFAULT = "organisation_default"
+    ORGANIZATION_DEFAULT = "organization_default"
     NONE = "none"
 
 
 _INDIVIDUAL: Final = LimitSource.INDIVIDUAL
 _SEAT_TYPE_DEFAULT: Final = LimitSource.SEAT_TYPE_DEFAULT
-_ORGANISATION_DEFAULT: Final = LimitSource.ORGANISATION_DEFAULT
+_ORGANIZATION_DEFAULT: Final = LimitSource.ORGANIZATION_DEFAULT
 _NO_SOURCE: Final = LimitSource.NONE
 
 
@@ -93,12 +93,12 @@ class EffectiveLimit:
 
 @attrs.frozen
 class SpendLimits:
-    """Every cap of an organisation; each part optional.
+    """Every cap of an organization; each part optional.
 
     >>> limits = SpendLimits(
-    ...     organisation=PoolLimit(pool_cap=Money("10000"), member_default=Money("200")),
+    ...     organization=PoolLimit(pool_cap=Money("10000"), member_default=Money("200")),
     ...     seat_types={"chat": PoolLimit(member_default=Money("50"))},
-    ...     users={"ada": Money("500")},
+    ...     members={"ada": Money("500")},
     ... )
     >>> limits.effective("ada", "chat")
     EffectiveLimit(cap=Money('500', 'USD'), source=<LimitSource.INDIVIDUAL: 'individual'>)
@@ -106,32 +106,32 @@ class SpendLimits:
     <LimitSource.SEAT_TYPE_DEFAULT: 'seat_type_default'>
     """
 
-    organisation: PoolLimit = attrs.field(
+    organization: PoolLimit = attrs.field(
         default=_NO_LIMIT, validator=attrs.validators.instance_of(PoolLimit)
     )
     seat_types: FrozenDict[str, PoolLimit] = attrs.field(factory=FrozenDict, converter=_frozen_map)
-    users: FrozenDict[str, Money] = attrs.field(factory=FrozenDict, converter=_frozen_map)
+    members: FrozenDict[str, Money] = attrs.field(factory=FrozenDict, converter=_frozen_map)
 
     def __attrs_post_init__(self) -> None:
         for seat_type, limit in self.seat_types.items():
             if not isinstance(limit, PoolLimit):
                 raise InvalidValueError(f"seat_types[{seat_type!r}]", limit, "must be a PoolLimit")
-        for user_id, cap in self.users.items():
+        for user_id, cap in self.members.items():
             if cap is None:
                 raise InvalidValueError(
-                    f"users[{user_id!r}]", cap, "must be Money (remove the entry for no cap)"
+                    f"members[{user_id!r}]", cap, "must be Money (remove the entry for no cap)"
                 )
-            _cap(f"users[{user_id!r}]", cap)
+            _cap(f"members[{user_id!r}]", cap)
 
     def all_caps(self) -> Iterable[tuple[str, Money]]:
         """Every set cap with a path naming it, e.g. ``seat_types['chat'].pool_cap``."""
-        for name, cap in self.organisation.caps():
-            yield f"organisation.{name}", cap
+        for name, cap in self.organization.caps():
+            yield f"organization.{name}", cap
         for seat_type, limit in self.seat_types.items():
             for name, cap in limit.caps():
                 yield f"seat_types[{seat_type!r}].{name}", cap
-        for user_id, cap in self.users.items():
-            yield f"users[{user_id!r}]", cap
+        for user_id, cap in self.members.items():
+            yield f"members[{user_id!r}]", cap
 
     def check_currency(self, currency: str) -> None:
         """Raise :class:`CurrencyMismatchError` unless every cap is in ``currency``."""
@@ -149,21 +149,21 @@ class SpendLimits:
 
     def effective_cap(self, user_id: str, seat_type: str) -> tuple[Money | None, LimitSource]:
         """:meth:`effective` as a plain pair: the decision's hot path."""
-        cap = self.users.get(user_id)
+        cap = self.members.get(user_id)
         if cap is not None:
             return cap, _INDIVIDUAL
         pool = self.seat_types.get(seat_type)
         if pool is not None and pool.member_default is not None:
             return pool.member_default, _SEAT_TYPE_DEFAULT
-        cap = self.organisation.member_default
+        cap = self.organization.member_default
         if cap is not None:
-            return cap, _ORGANISATION_DEFAULT
+            return cap, _ORGANIZATION_DEFAULT
         return None, _NO_SOURCE
 
-    def with_user_cap(self, user_id: str, cap: Money | None) -> SpendLimits:
+    def with_member_cap(self, user_id: str, cap: Money | None) -> SpendLimits:
         """A copy with ``user_id``'s individual cap set (``None`` removes it)."""
-        users = self.users.without(user_id) if cap is None else self.users.set(user_id, cap)
-        return attrs.evolve(self, users=users)
+        users = self.members.without(user_id) if cap is None else self.members.set(user_id, cap)
+        return attrs.evolve(self, members=users)
 
     def with_seat_type(self, seat_type: str, limit: PoolLimit) -> SpendLimits:
         """A copy with ``seat_type``'s caps replaced."""
@@ -182,7 +182,7 @@ class SpendLike(Protocol):
         """The currency of every amount."""
 
     @property
-    def users(self) -> Mapping[str, Decimal]:
+    def members(self) -> Mapping[str, Decimal]:
         """Committed spend per user."""
 
     @property
@@ -191,10 +191,10 @@ class SpendLike(Protocol):
 
     @property
     def total(self) -> Decimal:
-        """Committed spend of the organisation."""
+        """Committed spend of the organization."""
 
     @property
-    def held_users(self) -> Mapping[str, Decimal]:
+    def held_members(self) -> Mapping[str, Decimal]:
         """Held amounts per user."""
 
     @property
@@ -203,7 +203,7 @@ class SpendLike(Protocol):
 
     @property
     def held_total(self) -> Decimal:
-        """Held amounts of the organisation."""
+        """Held amounts of the organization."""
 
 
 def _amounts(value: Mapping[str, Any]) -> FrozenDict[str, Decimal]:
@@ -228,27 +228,27 @@ class Spend:
     """Month-to-date spend: committed and held amounts per user, per seat type, in total.
 
     A charge counts toward the seat type its member held when it was made, so
-    the organisation total equals the sum over users and the sum over seat
+    the organization total equals the sum over users and the sum over seat
     types, always. Recording returns a new Spend.
 
     >>> spend = Spend().record("ada", "chat", Money("1.50"))
     >>> spend = spend.record("ada", "chat_claude_code", Money("2"))
-    >>> spend.user("ada"), spend.seat_type("chat"), spend.organisation()
+    >>> spend.member("ada"), spend.seat_type("chat"), spend.organization()
     (Money('3.5', 'USD'), Money('1.5', 'USD'), Money('3.5', 'USD'))
     """
 
     currency: str = "USD"
-    users: FrozenDict[str, Decimal] = attrs.field(factory=FrozenDict, converter=_amounts)
+    members: FrozenDict[str, Decimal] = attrs.field(factory=FrozenDict, converter=_amounts)
     seat_types: FrozenDict[str, Decimal] = attrs.field(factory=FrozenDict, converter=_amounts)
     total: Decimal = attrs.field(default=_ZERO, validator=_total)
-    held_users: FrozenDict[str, Decimal] = attrs.field(factory=FrozenDict, converter=_amounts)
+    held_members: FrozenDict[str, Decimal] = attrs.field(factory=FrozenDict, converter=_amounts)
     held_seat_types: FrozenDict[str, Decimal] = attrs.field(factory=FrozenDict, converter=_amounts)
     held_total: Decimal = attrs.field(default=_ZERO, validator=_total)
 
     def __attrs_post_init__(self) -> None:
         for label, parts, total in (
-            ("committed", (self.users, self.seat_types), self.total),
-            ("held", (self.held_users, self.held_seat_types), self.held_total),
+            ("committed", (self.members, self.seat_types), self.total),
+            ("held", (self.held_members, self.held_seat_types), self.held_total),
         ):
             for part in parts:
                 with decimal.localcontext(EXACT):  # never the caller's context: it rounds
@@ -262,21 +262,21 @@ class Spend:
 
     # --- reading --------------------------------------------------------------------------
 
-    def user(self, user_id: str) -> Money:
+    def member(self, user_id: str) -> Money:
         """What ``user_id`` has committed this period."""
-        return _make(self.users.get(user_id, _ZERO), self.currency)
+        return _make(self.members.get(user_id, _ZERO), self.currency)
 
     def seat_type(self, seat_type: str) -> Money:
         """What members holding ``seat_type`` have committed this period."""
         return _make(self.seat_types.get(seat_type, _ZERO), self.currency)
 
-    def organisation(self) -> Money:
-        """What the whole organisation has committed this period."""
+    def organization(self) -> Money:
+        """What the whole organization has committed this period."""
         return _make(self.total, self.currency)
 
-    def held_by_user(self, user_id: str) -> Money:
+    def held_by_member(self, user_id: str) -> Money:
         """What is held (reserved, not yet settled) for ``user_id``."""
-        return _make(self.held_users.get(user_id, _ZERO), self.currency)
+        return _make(self.held_members.get(user_id, _ZERO), self.currency)
 
     # --- changing -------------------------------------------------------------------------
 
@@ -294,7 +294,7 @@ class Spend:
         delta = self._amount(amount)
         return attrs.evolve(
             self,
-            users=_bump(self.users, user_id, delta),
+            members=_bump(self.members, user_id, delta),
             seat_types=_bump(self.seat_types, seat_type, delta),
             total=EXACT.add(self.total, delta),
         )
@@ -304,7 +304,7 @@ class Spend:
         delta = self._amount(amount)
         return attrs.evolve(
             self,
-            held_users=_bump(self.held_users, user_id, delta),
+            held_members=_bump(self.held_members, user_id, delta),
             held_seat_types=_bump(self.held_seat_types, seat_type, delta),
             held_total=EXACT.add(self.held_total, delta),
         )
@@ -312,13 +312,13 @@ class Spend:
     def release(self, user_id: str, seat_type: str, amount: Money) -> Spend:
         """Free ``amount`` held for ``user_id`` under ``seat_type``."""
         delta = self._amount(amount)
-        if self.held_users.get(user_id, _ZERO) < delta or (
+        if self.held_members.get(user_id, _ZERO) < delta or (
             self.held_seat_types.get(seat_type, _ZERO) < delta
         ):
             raise InvalidValueError("amount", amount, "must not exceed what is held")
         return attrs.evolve(
             self,
-            held_users=_bump(self.held_users, user_id, -delta),
+            held_members=_bump(self.held_members, user_id, -delta),
             held_seat_types=_bump(self.held_seat_types, seat_type, -delta),
             held_total=EXACT.subtract(self.held_total, delta),
         )

@@ -1,7 +1,7 @@
-"""The organisation, and every change to it: permission-checked, timestamped, audited.
+"""The organization, and every change to it: permission-checked, timestamped, audited.
 
-An :class:`Organisation` is an immutable value. Each change takes the actor and
-a timezone-aware timestamp and returns the new organisation with an
+An :class:`Organization` is an immutable value. Each change takes the actor and
+a timezone-aware timestamp and returns the new organization with an
 :class:`AuditRecord` (who, when, what, before, after). Only an owner or the
 primary owner may change caps, seats and members; anyone else gets a
 :class:`~usagebill.errors.PermissionDeniedError` and nothing changes.
@@ -19,6 +19,8 @@ import attrs
 from dateutil import tz
 
 from usagebill._frozendict import FrozenDict
+from usagebill.accounts.limits import EffectiveLimit, LimitSource, PoolLimit, Spend, SpendLimits
+from usagebill.accounts.seats import Member, Role, SeatCatalog, SeatChange
 from usagebill.errors import (
     ConflictError,
     CurrencyMismatchError,
@@ -26,9 +28,7 @@ from usagebill.errors import (
     PermissionDeniedError,
     UnknownNameError,
 )
-from usagebill.accounts.limits import EffectiveLimit, LimitSource, PoolLimit, Spend, SpendLimits
 from usagebill.money import Money
-from usagebill.accounts.seats import Member, Role, SeatCatalogue, SeatChange
 from usagebill.usage import Product
 
 __all__ = [
@@ -37,7 +37,7 @@ __all__ = [
     "IncreaseRequest",
     "LimitReportRow",
     "MemberPath",
-    "Organisation",
+    "Organization",
     "RequestStatus",
 ]
 
@@ -87,7 +87,7 @@ class IncreaseRequest:
 
 
 class MemberPath(NamedTuple):
-    """A member's seat type, the products it includes, their caps: see :meth:`Organisation.path`."""
+    """A member's seat type, the products it includes, their caps: see :meth:`Organization.path`."""
 
     seat_type: str
     includes: frozenset[Product]
@@ -150,23 +150,23 @@ def _thresholds(value: Iterable[object]) -> tuple[Decimal, ...]:
 
 
 @attrs.frozen
-class Organisation:
-    """Everything billing needs to know about one organisation, as one immutable value.
+class Organization:
+    """Everything billing needs to know about one organization, as one immutable value.
 
     >>> from datetime import datetime, UTC
-    >>> catalogue = SeatCatalogue.enterprise(     # example fees, not Anthropic's
+    >>> catalog = SeatCatalog.enterprise(     # example fees, not Anthropic's
     ...     chat_fee=Money("20"), chat_and_claude_code_fee=Money("40"))
     >>> start = datetime(2026, 10, 1, tzinfo=UTC)
-    >>> org = Organisation.create(
-    ...     "acme", catalogue, [Member("olga", "primary_owner", "chat_claude_code"),
+    >>> org = Organization.create(
+    ...     "acme", catalog, [Member("olga", "primary_owner", "chat_claude_code"),
     ...                         Member("ada", "member", "chat", {"hipaa"})], at=start)
-    >>> org, record = org.set_user_cap("olga", start, "ada", Money("100"))
+    >>> org, record = org.set_member_cap("olga", start, "ada", Money("100"))
     >>> org.effective_limit("ada").cap, record.action
-    (Money('100', 'USD'), 'set_user_cap')
+    (Money('100', 'USD'), 'set_member_cap')
     """
 
     name: str
-    catalogue: SeatCatalogue = attrs.field(validator=attrs.validators.instance_of(SeatCatalogue))
+    catalog: SeatCatalog = attrs.field(validator=attrs.validators.instance_of(SeatCatalog))
     members: FrozenDict[str, Member] = attrs.field(converter=_frozen_map)
     limits: SpendLimits = attrs.field(
         factory=SpendLimits, validator=attrs.validators.instance_of(SpendLimits)
@@ -192,7 +192,7 @@ class Organisation:
                 raise InvalidValueError(
                     f"members[{user_id!r}].user_id", member.user_id, "must match its key"
                 )
-            self.catalogue.check_add_ons(member.seat_type, member.add_ons)
+            self.catalog.check_add_ons(member.seat_type, member.add_ons)
         self._check_limits(self.limits)
         self._check_history()
 
@@ -200,7 +200,7 @@ class Organisation:
     def create(
         cls,
         name: str,
-        catalogue: SeatCatalogue,
+        catalog: SeatCatalog,
         members: Iterable[Member],
         *,
         at: datetime,
@@ -208,8 +208,8 @@ class Organisation:
         timezone: str = "UTC",
         billing_anchor_day: int = 1,
         thresholds: Iterable[Decimal] = DEFAULT_THRESHOLDS,
-    ) -> Organisation:
-        """A new organisation whose members all got their seats at ``at``."""
+    ) -> Organization:
+        """A new organization whose members all got their seats at ``at``."""
         _aware(at)
         member_list = list(members)
         seen: set[str] = set()
@@ -219,7 +219,7 @@ class Organisation:
             seen.add(member.user_id)
         return cls(
             name=name,
-            catalogue=catalogue,
+            catalog=catalog,
             members={m.user_id: m for m in member_list},
             limits=limits or SpendLimits(),
             timezone=timezone,
@@ -230,16 +230,16 @@ class Organisation:
 
     @property
     def currency(self) -> str:
-        """The currency of every fee, cap and charge of this organisation."""
-        return self.catalogue.currency
+        """The currency of every fee, cap and charge of this organization."""
+        return self.catalog.currency
 
     # --- validation -----------------------------------------------------------------------
 
     def _check_limits(self, limits: SpendLimits) -> None:
         limits.check_currency(self.currency)
         for seat_type in limits.seat_types:
-            self.catalogue.get(seat_type)
-        for user_id in limits.users:
+            self.catalog.get(seat_type)
+        for user_id in limits.members:
             self.member(user_id)
 
     def _check_history(self) -> None:
@@ -251,7 +251,7 @@ class Organisation:
                     f"seat_history[{position}].at", change.at, "must not go back in time"
                 )
             if change.seat_type is not None:
-                self.catalogue.check_add_ons(change.seat_type, change.add_ons)
+                self.catalog.check_add_ons(change.seat_type, change.add_ons)
             last[change.user_id] = change
         for user_id, member in self.members.items():
             current = last.get(user_id)
@@ -277,7 +277,7 @@ class Organisation:
     def path(self, user_id: str) -> MemberPath:
         """What a decision needs to know of ``user_id``: their seat, its products, their caps.
 
-        Worked out once per member and organisation value (it is immutable).
+        Worked out once per member and organization value (it is immutable).
         """
         path = self._paths.get(user_id)
         if path is None:
@@ -285,7 +285,7 @@ class Organisation:
             cap, source = self.limits.effective_cap(user_id, seat_type)
             path = self._paths[user_id] = MemberPath(
                 seat_type,
-                self.catalogue.get(seat_type).includes,
+                self.catalog.get(seat_type).includes,
                 cap,
                 source,
                 self.limits.seat_type(seat_type).pool_cap,
@@ -303,8 +303,8 @@ class Organisation:
                 user_id,
                 member.seat_type,
                 self.limits.effective(user_id, member.seat_type),
-                spend.user(user_id),
-                spend.held_by_user(user_id),
+                spend.member(user_id),
+                spend.held_by_member(user_id),
             )
             for user_id, member in sorted(self.members.items())
         )
@@ -327,12 +327,12 @@ class Organisation:
         before: object,
         after: object,
         **changes: Any,  # noqa: ANN401  (forwarded to attrs.evolve, which checks them)
-    ) -> tuple[Organisation, AuditRecord]:
+    ) -> tuple[Organization, AuditRecord]:
         return attrs.evolve(self, **changes), AuditRecord(actor, at, action, target, before, after)
 
     def set_limits(
         self, actor: str, at: datetime, limits: SpendLimits
-    ) -> tuple[Organisation, AuditRecord]:
+    ) -> tuple[Organization, AuditRecord]:
         """Replace every cap at once."""
         self._manager(actor, at, "set spend limits")
         self._check_limits(limits)
@@ -346,26 +346,26 @@ class Organisation:
             limits=limits,
         )
 
-    def set_organisation_limit(
+    def set_organization_limit(
         self, actor: str, at: datetime, limit: PoolLimit
-    ) -> tuple[Organisation, AuditRecord]:
-        """Set the organisation's pool cap and per-member default."""
-        self._manager(actor, at, "set the organisation's caps")
-        limits = attrs.evolve(self.limits, organisation=limit)
+    ) -> tuple[Organization, AuditRecord]:
+        """Set the organization's pool cap and per-member default."""
+        self._manager(actor, at, "set the organization's caps")
+        limits = attrs.evolve(self.limits, organization=limit)
         self._check_limits(limits)
         return self._changed(
             actor,
             at,
-            "set_organisation_limit",
-            target="organisation",
-            before=self.limits.organisation,
+            "set_organization_limit",
+            target="organization",
+            before=self.limits.organization,
             after=limit,
             limits=limits,
         )
 
     def set_seat_type_limit(
         self, actor: str, at: datetime, seat_type: str, limit: PoolLimit
-    ) -> tuple[Organisation, AuditRecord]:
+    ) -> tuple[Organization, AuditRecord]:
         """Set a seat type's pool cap and per-member default."""
         self._manager(actor, at, "set a seat type's caps")
         limits = self.limits.with_seat_type(seat_type, limit)
@@ -380,19 +380,19 @@ class Organisation:
             limits=limits,
         )
 
-    def set_user_cap(
+    def set_member_cap(
         self, actor: str, at: datetime, user_id: str, cap: Money | None
-    ) -> tuple[Organisation, AuditRecord]:
+    ) -> tuple[Organization, AuditRecord]:
         """Set (or, with ``None``, remove) a member's individual cap."""
         self._manager(actor, at, "set a member's cap")
-        limits = self.limits.with_user_cap(user_id, cap)
+        limits = self.limits.with_member_cap(user_id, cap)
         self._check_limits(limits)
         return self._changed(
             actor,
             at,
-            "set_user_cap",
+            "set_member_cap",
             target=user_id,
-            before=self.limits.users.get(user_id),
+            before=self.limits.members.get(user_id),
             after=cap,
             limits=limits,
         )
@@ -404,12 +404,12 @@ class Organisation:
         user_id: str,
         seat_type: str,
         add_ons: Iterable[str] = (),
-    ) -> tuple[Organisation, AuditRecord]:
+    ) -> tuple[Organization, AuditRecord]:
         """Give ``user_id`` a seat type (and add-ons), effective at ``at``."""
         self._manager(actor, at, "assign seats")
         member = self.member(user_id)
         updated = attrs.evolve(member, seat_type=seat_type, add_ons=frozenset(add_ons))
-        self.catalogue.check_add_ons(seat_type, updated.add_ons)
+        self.catalog.check_add_ons(seat_type, updated.add_ons)
         return self._changed(
             actor,
             at,
@@ -423,7 +423,7 @@ class Organisation:
 
     def add_member(
         self, actor: str, at: datetime, member: Member
-    ) -> tuple[Organisation, AuditRecord]:
+    ) -> tuple[Organization, AuditRecord]:
         """Add a member (never a second primary owner), seated from ``at``."""
         self._manager(actor, at, "add members")
         if member.user_id in self.members:
@@ -444,7 +444,7 @@ class Organisation:
 
     def remove_member(
         self, actor: str, at: datetime, user_id: str
-    ) -> tuple[Organisation, AuditRecord]:
+    ) -> tuple[Organization, AuditRecord]:
         """Remove a member from ``at`` on: their seat ends, their spend stays on the books."""
         self._manager(actor, at, "remove members")
         member = self.member(user_id)
@@ -460,7 +460,7 @@ class Organisation:
             before=member,
             after=None,
             members=self.members.without(user_id),
-            limits=self.limits.with_user_cap(user_id, None),
+            limits=self.limits.with_member_cap(user_id, None),
             seat_history=(*self.seat_history, SeatChange(user_id, at, None)),
         )
 
@@ -468,7 +468,7 @@ class Organisation:
 
     def request_increase(
         self, user_id: str, at: datetime, request_id: str, amount: Money, reason: str
-    ) -> tuple[Organisation, AuditRecord]:
+    ) -> tuple[Organization, AuditRecord]:
         """``user_id`` asks for a higher limit; any member may ask for themselves."""
         _aware(at)
         if not isinstance(amount, Money):
@@ -497,7 +497,7 @@ class Organisation:
 
     def decide_increase(
         self, actor: str, at: datetime, request_id: str, *, approve: bool, note: str = ""
-    ) -> tuple[Organisation, AuditRecord]:
+    ) -> tuple[Organization, AuditRecord]:
         """Approve (writing the member's individual cap) or deny a pending request, once."""
         self._manager(actor, at, "decide increase requests")
         try:
@@ -515,7 +515,7 @@ class Organisation:
         )
         limits = self.limits
         if approve and request.user_id in self.members:
-            limits = limits.with_user_cap(request.user_id, request.amount)
+            limits = limits.with_member_cap(request.user_id, request.amount)
         return self._changed(
             actor,
             at,

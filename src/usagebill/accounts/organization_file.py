@@ -1,4 +1,4 @@
-"""The organisation file: an :class:`~usagebill.accounts.organization.Organisation` written as TOML.
+"""The organization file: an :class:`~usagebill.accounts.organization.Organization` written as TOML.
 
 The format (every key checked; amounts are strings, instants carry an offset)::
 
@@ -13,12 +13,12 @@ The format (every key checked; amounts are strings, instants carry an offset)::
     includes = ["chat", "file_creation", "code_execution"]
     add_ons.hipaa = { monthly_fee = "5.00", display_name = "HIPAA-compliant" }
 
-    [limits.organisation]              # all optional; absent means no cap
+    [limits.organization]              # all optional; absent means no cap
     pool_cap = "15000"
     member_default = "400"
     [limits.seat_types.chat]
     pool_cap = "3000"
-    [limits.users]
+    [limits.members]
     "u-017" = "900"
 
     [[members]]
@@ -28,7 +28,7 @@ The format (every key checked; amounts are strings, instants carry an offset)::
       { from = 2026-01-01T00:00:00Z, seat_type = "chat", add_ons = ["hipaa"] },
       { from = 2026-10-15T12:00:00Z, seat_type = "chat_claude_code" },
     ]
-    left = 2026-10-20T17:00:00Z        # optional: removed from the organisation then
+    left = 2026-10-20T17:00:00Z        # optional: removed from the organization then
 """
 
 from __future__ import annotations
@@ -40,14 +40,14 @@ from typing import Any, TypeVar
 
 import attrs
 
-from usagebill.errors import LoadError, UsageBillError
 from usagebill.accounts.limits import PoolLimit, SpendLimits
+from usagebill.accounts.organization import DEFAULT_THRESHOLDS, Organization
+from usagebill.accounts.seats import AddOn, Member, Role, SeatCatalog, SeatChange, SeatType
+from usagebill.errors import LoadError, UsageBillError
 from usagebill.money import Money
-from usagebill.accounts.organization import DEFAULT_THRESHOLDS, Organisation
-from usagebill.accounts.seats import AddOn, Member, Role, SeatCatalogue, SeatChange, SeatType
 from usagebill.usage import Product
 
-__all__ = ["load_organisation", "organisation_from_dict"]
+__all__ = ["load_organization", "organization_from_dict"]
 
 T = TypeVar("T")
 
@@ -68,7 +68,7 @@ class _SeatTypeSpec:
 
 @attrs.frozen
 class PoolSpec:
-    """The ``[limits.organisation]`` or ``[limits.seat_types.NAME]`` table of a file."""
+    """The ``[limits.organization]`` or ``[limits.seat_types.NAME]`` table of a file."""
 
     pool_cap: Decimal | None = None
     member_default: Decimal | None = None
@@ -80,18 +80,18 @@ class PoolSpec:
 
 @attrs.frozen
 class LimitsSpec:
-    """The ``[limits]`` table of an organisation (or scenario) file."""
+    """The ``[limits]`` table of an organization (or scenario) file."""
 
-    organisation: PoolSpec = PoolSpec()
+    organization: PoolSpec = PoolSpec()
     seat_types: dict[str, PoolSpec] = attrs.Factory(dict)
-    users: dict[str, Decimal] = attrs.Factory(dict)
+    members: dict[str, Decimal] = attrs.Factory(dict)
 
     def limits(self, currency: str) -> SpendLimits:
         """Every cap as :class:`~usagebill.accounts.limits.SpendLimits` in ``currency``."""
         return SpendLimits(
-            organisation=self.organisation.limit(currency),
+            organization=self.organization.limit(currency),
             seat_types={name: pool.limit(currency) for name, pool in self.seat_types.items()},
-            users={user_id: Money(cap, currency) for user_id, cap in self.users.items()},
+            members={user_id: Money(cap, currency) for user_id, cap in self.members.items()},
         )
 
 
@@ -125,30 +125,30 @@ class _OrgSpec:
     limits: LimitsSpec = LimitsSpec()
 
 
-def load_organisation(path: str | Path) -> Organisation:
-    """Read an organisation file (TOML, see the module docs)."""
+def load_organization(path: str | Path) -> Organization:
+    """Read an organization file (TOML, see the module docs)."""
     from usagebill.serde import read_toml  # noqa: PLC0415  (serde sits above this module)
 
     path = Path(path)
-    return organisation_from_dict(read_toml(path), source=str(path))
+    return organization_from_dict(read_toml(path), source=str(path))
 
 
-def organisation_from_dict(data: object, source: str = "organisation") -> Organisation:
-    """Build an organisation from the dict form of the file, strictly."""
+def organization_from_dict(data: object, source: str = "organization") -> Organization:
+    """Build an organization from the dict form of the file, strictly."""
     from usagebill.serde import structure  # noqa: PLC0415  (serde sits above this module)
 
     spec = structure(data, _OrgSpec, source=source)
     try:
-        return _organisation(spec, source)
+        return _organization(spec, source)
     except LoadError:
         raise
     except (UsageBillError, ValueError) as error:  # e.g. an unknown seat type (a LookupError)
         raise LoadError(source, [("$", str(error))]) from None
 
 
-def _organisation(spec: _OrgSpec, source: str) -> Organisation:
+def _organization(spec: _OrgSpec, source: str) -> Organization:
     currency = spec.currency
-    catalogue = SeatCatalogue(
+    catalog = SeatCatalog(
         {
             name: SeatType(
                 name,
@@ -182,9 +182,9 @@ def _organisation(spec: _OrgSpec, source: str) -> Organisation:
             last = changes[-1]
             members.append(Member(member.user_id, member.role, str(last.seat_type), last.add_ons))
     history.sort(key=lambda change: change.at)
-    return Organisation(
+    return Organization(
         name=spec.name,
-        catalogue=catalogue,
+        catalog=catalog,
         members={member.user_id: member for member in members},
         limits=limits,
         timezone=spec.timezone,

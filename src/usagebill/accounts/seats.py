@@ -1,7 +1,7 @@
 """Seat types, add-ons, members and their roles, and the dated history of seats.
 
 The source offers two seat types, *Chat* and *Chat + Claude Code*, each with a
-monthly base fee per seat set by the organisation's contract (Anthropic
+monthly base fee per seat set by the organization's contract (Anthropic
 publishes no official figure, so usagebill invents none: fees are always
 given), and a HIPAA-compliant option for Chat seats at $5 per user per month.
 """
@@ -28,7 +28,7 @@ __all__ = [
     "AddOn",
     "Member",
     "Role",
-    "SeatCatalogue",
+    "SeatCatalog",
     "SeatChange",
     "SeatTimeline",
     "SeatType",
@@ -124,12 +124,12 @@ _CHAT_PRODUCTS: Final = frozenset({Product.CHAT, Product.FILE_CREATION, Product.
 
 
 @attrs.frozen
-class SeatCatalogue:
-    """The seat types an organisation's contract offers, by name."""
+class SeatCatalog:
+    """The seat types an organization's contract offers, by name."""
 
     seat_types: FrozenDict[str, SeatType] = attrs.field(converter=_frozen_map)
     currency: str = attrs.field(init=False, eq=False, repr=False)
-    """The currency of every fee in the catalogue."""
+    """The currency of every fee in the catalog."""
 
     def __attrs_post_init__(self) -> None:
         if not self.seat_types:
@@ -149,18 +149,18 @@ class SeatCatalogue:
         chat_fee: Money,
         chat_and_claude_code_fee: Money,
         hipaa_fee: Money | None = None,
-    ) -> SeatCatalogue:
+    ) -> SeatCatalog:
         """The two seat types of the source, at the fees of your contract.
 
         The HIPAA option of Chat seats costs $5 per user per month unless
         ``hipaa_fee`` says otherwise. The fees below are examples, not
         Anthropic's prices:
 
-        >>> catalogue = SeatCatalogue.enterprise(
+        >>> catalog = SeatCatalog.enterprise(
         ...     chat_fee=Money("20"), chat_and_claude_code_fee=Money("40"))
-        >>> sorted(catalogue.seat_types)
+        >>> sorted(catalog.seat_types)
         ['chat', 'chat_claude_code']
-        >>> str(catalogue.get("chat").add_ons["hipaa"].monthly_fee)
+        >>> str(catalog.get("chat").add_ons["hipaa"].monthly_fee)
         '5.00 USD'
         """
         hipaa = AddOn(
@@ -208,7 +208,7 @@ def _add_ons(value: Iterable[str]) -> frozenset[str]:
 
 @attrs.frozen
 class Member:
-    """A member of the organisation: who they are, their role, their current seat."""
+    """A member of the organization: who they are, their role, their current seat."""
 
     user_id: str = attrs.field(validator=_name)
     role: Role = attrs.field(converter=_role)
@@ -238,8 +238,8 @@ class SeatChange:
 class SeatTimeline:
     """The seat history indexed by member and instant: which seat did they hold then.
 
-    Built once from :attr:`Organisation.seat_history
-    <usagebill.accounts.organization.Organisation.seat_history>`; each look-up is a binary search.
+    Built once from :attr:`Organization.seat_history
+    <usagebill.accounts.organization.Organization.seat_history>`; each look-up is a binary search.
     """
 
     __slots__ = ("_index",)

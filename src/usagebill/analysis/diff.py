@@ -26,8 +26,8 @@ from typing import Any, Final
 
 import attrs
 
-from usagebill.errors import CurrencyMismatchError
 from usagebill.billing.invoice import Invoice, SeatFeeLine, Subtotal, UsageLine
+from usagebill.errors import CurrencyMismatchError
 from usagebill.money import Money
 from usagebill.periods import BillingPeriod
 from usagebill.reports.render import shown_amount, shown_change
@@ -90,14 +90,14 @@ class LineChange:
 class InvoiceDiff:
     """The difference of two invoices (``after`` - ``before``), per line and per total."""
 
-    organisation: str
+    organization: str
     currency: str
     before_period: BillingPeriod
     after_period: BillingPeriod
     before_price_table: str
     after_price_table: str
     lines: tuple[LineChange, ...]
-    by_user: tuple[AmountChange, ...]
+    by_member: tuple[AmountChange, ...]
     by_seat_type: tuple[AmountChange, ...]
     by_model: tuple[AmountChange, ...]
     by_product: tuple[AmountChange, ...]
@@ -228,11 +228,11 @@ def diff(before: Invoice, after: Invoice) -> InvoiceDiff:
     periods or price tables (a month-over-month diff), which the header says.
 
     >>> from datetime import datetime, UTC
-    >>> from usagebill import (BillingPeriod, Member, Money, Organisation, SeatCatalogue,
+    >>> from usagebill import (BillingPeriod, Member, Money, Organization, SeatCatalog,
     ...                        build_invoice)
-    >>> org = Organisation.create(
+    >>> org = Organization.create(
     ...     "acme",
-    ...     SeatCatalogue.enterprise(chat_fee=Money("20"), chat_and_claude_code_fee=Money("40")),
+    ...     SeatCatalog.enterprise(chat_fee=Money("20"), chat_and_claude_code_fee=Money("40")),
     ...     [Member("olga", "primary_owner", "chat_claude_code")],
     ...     at=datetime(2026, 9, 1, tzinfo=UTC))
     >>> october = BillingPeriod.of("2026-10")
@@ -269,14 +269,14 @@ def diff(before: Invoice, after: Invoice) -> InvoiceDiff:
             )
         )
     return InvoiceDiff(
-        organisation=after.organisation,
+        organization=after.organization,
         currency=currency,
         before_period=before.period,
         after_period=after.period,
         before_price_table=before.price_table,
         after_price_table=after.price_table,
         lines=tuple(lines),
-        by_user=_changes(before.by_user, after.by_user, currency),
+        by_member=_changes(before.by_member, after.by_member, currency),
         by_seat_type=_changes(before.by_seat_type, after.by_seat_type, currency),
         by_model=_changes(before.by_model, after.by_model, currency),
         by_product=_changes(before.by_product, after.by_product, currency),
@@ -291,7 +291,7 @@ def diff(before: Invoice, after: Invoice) -> InvoiceDiff:
 
 def _header(change: InvoiceDiff) -> list[tuple[str, str]]:
     return [
-        ("Organisation", change.organisation),
+        ("Organization", change.organization),
         ("Before", f"{change.before_period.label}, price table {change.before_price_table}"),
         ("After", f"{change.after_period.label}, price table {change.after_price_table}"),
         ("Lines", f"{len(change.changed_lines()):,} of {len(change.lines):,} changed"),
@@ -311,7 +311,7 @@ def _groups(change: InvoiceDiff) -> list[tuple[str, tuple[AmountChange, ...]]]:
         ("By seat type", change.by_seat_type),
         ("By model", change.by_model),
         ("By product", change.by_product),
-        ("By user", change.by_user),
+        ("By user", change.by_member),
     ]
 
 
@@ -329,7 +329,7 @@ def _text(change: InvoiceDiff) -> str:
             label, shown_amount(item.before), shown_amount(item.after), shown_change(item.change)
         )
 
-    out = [f"INVOICE DIFF: {change.organisation}", "=" * _WIDTH]
+    out = [f"INVOICE DIFF: {change.organization}", "=" * _WIDTH]
     out += [f"{name + ':':<14}{value}" for name, value in _header(change)]
     out += ["", row("SUMMARY", "before", "after", "change"), "-" * _WIDTH]
     out += [money_row(total.key, total) for total in _totals(change)]
@@ -373,7 +373,7 @@ def _markdown(change: InvoiceDiff) -> str:
             shown_change(item.change),
         )
 
-    out = [f"# Invoice diff: {_md(change.organisation)}", ""]
+    out = [f"# Invoice diff: {_md(change.organization)}", ""]
     out += [f"- **{name}:** {_md(value)}" for name, value in _header(change)]
     out += ["", "## Summary", "", *_md_rows([head]), rule]
     out += _md_rows(cells(total, total.key) for total in _totals(change))
@@ -409,10 +409,10 @@ def _html(change: InvoiceDiff) -> str:
     columns = "<tr><th></th><th>before</th><th>after</th><th>change</th></tr>"
     totals = _totals(change)
     summary = _html_rows(totals, {n: item.key for n, item in enumerate(totals)})
-    users = [item for item in change.by_user if item.changed]
+    users = [item for item in change.by_member if item.changed]
     lines = change.changed_lines()
     return (
-        f"<div class='usagebill-diff'><h3>Invoice diff: {esc(change.organisation)}</h3>"
+        f"<div class='usagebill-diff'><h3>Invoice diff: {esc(change.organization)}</h3>"
         f"<table>{head}</table><table>{columns}{summary}</table>"
         f"<details><summary>{len(users)} users changed</summary><table>{columns}"
         f"{_html_rows(users, {n: item.key for n, item in enumerate(users)})}</table></details>"

@@ -19,7 +19,7 @@ The method, and its limits, stated plainly:
   later; a month with a quiet start is underestimated, one with a busy start
   overestimated.
 * **Uncertainty band.** The spread comes from the day-to-day variation of the
-  complete local days observed so far (days in the organisation's time zone):
+  complete local days observed so far (days in the organization's time zone):
   ``sd`` is their sample standard deviation, and the band is
   ``projected +/- 1.28 * sd * sqrt(remaining days)`` — about 80 % if days were
   independent draws from a normal distribution, which they are not quite
@@ -29,7 +29,7 @@ The method, and its limits, stated plainly:
   complete days there is no spread to measure: ``low`` and ``high`` are
   ``None``.
 * **Caps.** For each member's effective limit (from the seat they hold at
-  ``as_of``), each seat type's pool cap and the organisation's pool cap: if
+  ``as_of``), each seat type's pool cap and the organization's pool cap: if
   spend has reached it (``spent >= cap``), the instant it did; else, at the
   scope's own run rate, the instant it would, if that falls inside the period.
   A real gateway denies requests at the cap, so "reached" means "from then on,
@@ -56,17 +56,17 @@ from typing import Any, Final
 import attrs
 from dateutil import tz
 
+from usagebill.accounts.limits import LimitSource
+from usagebill.accounts.organization import Organization
+from usagebill.accounts.seats import SeatTimeline
+from usagebill.analysis.whatif import _unique
 from usagebill.caps.decision import Level
 from usagebill.errors import InvalidValueError, UsageBillError
 from usagebill.events import UsageEvent
-from usagebill.accounts.limits import LimitSource
 from usagebill.money import EXACT, Money, _make
-from usagebill.accounts.organization import Organisation
 from usagebill.periods import BillingPeriod, zone
 from usagebill.pricing.prices import PriceTable
 from usagebill.reports.render import shown_amount
-from usagebill.accounts.seats import SeatTimeline
-from usagebill.analysis.whatif import _unique
 
 __all__ = ["CapForecast", "CapStatus", "DailySpend", "Forecast", "Projection", "forecast"]
 
@@ -87,7 +87,7 @@ class CapStatus(enum.StrEnum):
 
 @attrs.frozen
 class Projection:
-    """Spend of one user, seat type or the organisation: so far, and at the period's end.
+    """Spend of one user, seat type or the organization: so far, and at the period's end.
 
     ``low`` and ``high`` bound the ~80 % band (``None`` before two complete days);
     ``daily_mean`` is the run rate per 24 hours, ``daily_sd`` the spread of the
@@ -132,7 +132,7 @@ class CapForecast:
 
 @attrs.frozen
 class DailySpend:
-    """The organisation's spend on one local day; ``complete`` unless ``as_of`` cuts it."""
+    """The organization's spend on one local day; ``complete`` unless ``as_of`` cuts it."""
 
     day: date
     amount: Money
@@ -141,14 +141,14 @@ class DailySpend:
 
 @attrs.frozen
 class Forecast:
-    """Projected month-end spend per user, seat type and organisation, and each cap's date.
+    """Projected month-end spend per user, seat type and organization, and each cap's date.
 
     The method is in the module's documentation. ``elapsed_seconds`` and
     ``remaining_seconds`` split the period at ``as_of``; ``complete_days``
     counts the whole local days the band is measured on.
     """
 
-    organisation: str
+    organization: str
     period: BillingPeriod
     as_of: datetime
     currency: str
@@ -158,7 +158,7 @@ class Forecast:
     complete_days: int
     finished: bool
     events: int
-    users: tuple[Projection, ...]
+    members: tuple[Projection, ...]
     seat_types: tuple[Projection, ...]
     total: Projection
     caps: tuple[CapForecast, ...]
@@ -167,16 +167,16 @@ class Forecast:
     def to_records(self) -> list[dict[str, Any]]:
         """One dict per projection and per cap, ready for ``pandas.DataFrame``.
 
-        ``kind`` is ``organisation``, ``seat_type``, ``user`` or ``cap``;
+        ``kind`` is ``organization``, ``seat_type``, ``user`` or ``cap``;
         amounts are Decimals rounded to the minor unit; cap rows fill
         ``level``, ``cap``, ``status`` and ``at``.
         """
         rows = [
             _projection_record(kind, projection)
             for kind, projections in (
-                ("organisation", (self.total,)),
+                ("organization", (self.total,)),
                 ("seat_type", self.seat_types),
-                ("user", self.users),
+                ("user", self.members),
             )
             for projection in projections
         ]
@@ -331,7 +331,7 @@ class _Cap:
     source: LimitSource | None
 
 
-def _caps(org: Organisation, as_of: datetime) -> list[_Cap]:
+def _caps(org: Organization, as_of: datetime) -> list[_Cap]:
     """Every cap in force at ``as_of``: members' effective limits, pool caps."""
     timeline = SeatTimeline(org.seat_history)
     caps = []
@@ -346,8 +346,8 @@ def _caps(org: Organisation, as_of: datetime) -> list[_Cap]:
     for seat_type, limit in sorted(org.limits.seat_types.items()):
         if limit.pool_cap is not None:
             caps.append(_Cap(Level.SEAT_TYPE, seat_type, limit.pool_cap, None))
-    if org.limits.organisation.pool_cap is not None:
-        caps.append(_Cap(Level.ORGANISATION, org.name, org.limits.organisation.pool_cap, None))
+    if org.limits.organization.pool_cap is not None:
+        caps.append(_Cap(Level.ORGANIZATION, org.name, org.limits.organization.pool_cap, None))
     return caps
 
 
@@ -357,7 +357,7 @@ def _check_aware(at: object) -> None:
 
 
 def forecast(
-    org: Organisation,
+    org: Organization,
     events: Iterable[UsageEvent],
     period: BillingPeriod,
     as_of: datetime,
@@ -369,18 +369,18 @@ def forecast(
     any day of it. ``as_of`` must be timezone-aware and after the period's start.
 
     >>> from datetime import datetime, UTC
-    >>> from usagebill import (Member, Money, PoolLimit, Product, SeatCatalogue,
+    >>> from usagebill import (Member, Money, PoolLimit, Product, SeatCatalog,
     ...                        SpendLimits, TokenUsage)
-    >>> org = Organisation.create(
+    >>> org = Organization.create(
     ...     "acme",
-    ...     SeatCatalogue.enterprise(chat_fee=Money("20"), chat_and_claude_code_fee=Money("40")),
+    ...     SeatCatalog.enterprise(chat_fee=Money("20"), chat_and_claude_code_fee=Money("40")),
     ...     [Member("olga", "primary_owner", "chat")],
     ...     at=datetime(2026, 9, 1, tzinfo=UTC),
-    ...     limits=SpendLimits(users={"olga": Money("5")}))
+    ...     limits=SpendLimits(members={"olga": Money("5")}))
     >>> events = [UsageEvent(f"e{day}", "olga", "claude-sonnet-4-6", Product.CHAT,
     ...                      TokenUsage(output_tokens=10_000), datetime(2026, 11, day, tzinfo=UTC))
     ...           for day in range(1, 11)]                  # 0.15 a day for ten days
-    >>> org, _ = org.set_user_cap("olga", datetime(2026, 9, 1, tzinfo=UTC), "olga", Money("3"))
+    >>> org, _ = org.set_member_cap("olga", datetime(2026, 9, 1, tzinfo=UTC), "olga", Money("3"))
     >>> ahead = forecast(org, events, BillingPeriod.of("2026-11"),
     ...                  as_of=datetime(2026, 11, 11, tzinfo=UTC))
     >>> print(ahead.total.spent, ahead.total.projected, ahead.total.low, ahead.total.high)
@@ -405,8 +405,8 @@ def forecast(
         (cap.level, cap.subject): period.start for cap in caps if cap.cap.is_zero()
     }
     timeline = SeatTimeline(org.seat_history)
-    users: dict[str, _Scope] = {user_id: _Scope() for user_id in org.members}
-    seat_types: dict[str, _Scope] = {name: _Scope() for name in org.catalogue.seat_types}
+    members: dict[str, _Scope] = {user_id: _Scope() for user_id in org.members}
+    seat_types: dict[str, _Scope] = {name: _Scope() for name in org.catalog.seat_types}
     total = _Scope()
     by_scope = {(cap.level, cap.subject): cap.cap.amount for cap in caps}
     counted = _unique(events, start, cut)
@@ -422,9 +422,9 @@ def forecast(
         while boundaries[day + 1] <= at:
             day += 1
         scopes = (
-            (Level.MEMBER, event.user_id, users.setdefault(event.user_id, _Scope())),
+            (Level.MEMBER, event.user_id, members.setdefault(event.user_id, _Scope())),
             (Level.SEAT_TYPE, seat_type, seat_types.setdefault(seat_type, _Scope())),
-            (Level.ORGANISATION, org.name, total),
+            (Level.ORGANIZATION, org.name, total),
         )
         for level, subject, scope in scopes:
             scope.add(day, amount)
@@ -434,9 +434,9 @@ def forecast(
     shape = _Shape(complete, elapsed, remaining, finished)
     currency = org.currency
     local = zone(period.timezone)
-    scopes_of = {Level.MEMBER: users, Level.SEAT_TYPE: seat_types}
+    scopes_of = {Level.MEMBER: members, Level.SEAT_TYPE: seat_types}
     return Forecast(
-        organisation=org.name,
+        organization=org.name,
         period=period,
         as_of=as_of.astimezone(local),
         currency=currency,
@@ -446,8 +446,8 @@ def forecast(
         complete_days=complete,
         finished=finished,
         events=len(counted),
-        users=tuple(
-            _projection(key, scope, currency, shape) for key, scope in sorted(users.items())
+        members=tuple(
+            _projection(key, scope, currency, shape) for key, scope in sorted(members.items())
         ),
         seat_types=tuple(
             _projection(key, scope, currency, shape) for key, scope in sorted(seat_types.items())
@@ -456,7 +456,7 @@ def forecast(
         caps=tuple(
             _cap_forecast(
                 cap,
-                total if cap.level is Level.ORGANISATION else scopes_of[cap.level][cap.subject],
+                total if cap.level is Level.ORGANIZATION else scopes_of[cap.level][cap.subject],
                 reached.get((cap.level, cap.subject)),
                 currency,
                 cut=cut,
@@ -536,7 +536,7 @@ def _header(result: Forecast) -> list[tuple[str, str]]:
         )
     )
     return [
-        ("Organisation", result.organisation),
+        ("Organization", result.organization),
         ("Period", f"{result.period.label} ({result.period.timezone})"),
         ("As of", f"{result.as_of:%Y-%m-%d %H:%M %Z}"),
         (
@@ -563,9 +563,9 @@ def _projection_cells(projection: Projection) -> tuple[str, ...]:
 
 def _groups(result: Forecast) -> list[tuple[str, tuple[Projection, ...]]]:
     return [
-        ("Organisation", (result.total,)),
+        ("Organization", (result.total,)),
         ("By seat type", result.seat_types),
-        ("By user", result.users),
+        ("By user", result.members),
     ]
 
 
@@ -576,7 +576,7 @@ def _text(result: Forecast) -> str:
     def row(name: str, cells: tuple[str, ...]) -> str:
         return f"{name[:label]:<{label}}" + "".join(f"{cell:>{money}}" for cell in cells)
 
-    out = [f"FORECAST: {result.organisation}", "=" * _WIDTH]
+    out = [f"FORECAST: {result.organization}", "=" * _WIDTH]
     out += [f"{name + ':':<14}{value}" for name, value in _header(result)]
     out += ["", row(f"USAGE SPEND ({result.currency})", _COLUMNS), "-" * _WIDTH]
     for title, projections in _groups(result):
@@ -615,10 +615,10 @@ def _html(result: Forecast) -> str:
         for cap in result.caps
     )
     return (
-        f"<div class='usagebill-forecast'><h3>Forecast: {esc(result.organisation)}</h3>"
+        f"<div class='usagebill-forecast'><h3>Forecast: {esc(result.organization)}</h3>"
         f"<table>{head}</table><table>{columns}{rows((result.total,))}{rows(result.seat_types)}"
-        f"</table><details><summary>{len(result.users)} users</summary><table>{columns}"
-        f"{rows(result.users)}</table></details>"
+        f"</table><details><summary>{len(result.members)} members</summary><table>{columns}"
+        f"{rows(result.members)}</table></details>"
         f"<details><summary>{len(result.caps)} caps</summary><table>"
         "<tr><th>level</th><th>subject</th><th>cap</th><th>spent</th><th>when</th></tr>"
         f"{caps}</table></details></div>"

@@ -1,6 +1,6 @@
 """The scenario file: a what-if :class:`~usagebill.analysis.whatif.Scenario` written as TOML.
 
-Loaded strictly, like the organisation file (:mod:`usagebill.accounts.organization_file`): unknown
+Loaded strictly, like the organization file (:mod:`usagebill.accounts.organization_file`): unknown
 keys, wrong types and float amounts are errors that name their path. The format
 is documented in ``docs/whatif.md``; ``examples/scenario-downgrade.toml`` is one.
 """
@@ -15,10 +15,7 @@ from pathlib import Path
 
 import attrs
 
-from usagebill.errors import LoadError, UsageBillError
-from usagebill.money import Money
 from usagebill.accounts.organization_file import LimitsSpec
-from usagebill.pricing.prices import PriceTable, Rates
 from usagebill.analysis.whatif import (
     Change,
     ChangeCaps,
@@ -29,13 +26,16 @@ from usagebill.analysis.whatif import (
     Overage,
     Scenario,
 )
+from usagebill.errors import LoadError, UsageBillError
+from usagebill.money import Money
+from usagebill.pricing.prices import PriceTable, Rates
 
 __all__ = ["load_scenario", "scenario_from_dict"]
 
 
 @attrs.frozen
 class _MoveSpec:
-    users: tuple[str, ...]
+    members: tuple[str, ...]
     seat_type: str
     add_ons: tuple[str, ...] = ()
 
@@ -74,7 +74,7 @@ class _ScenarioSpec:
 def load_scenario(path: str | Path, *, currency: str = "USD") -> Scenario:
     """Read a scenario file (TOML; the format is in ``docs/whatif.md``).
 
-    Amounts are in ``currency`` (the organisation's); a ``[prices] file`` is
+    Amounts are in ``currency`` (the organization's); a ``[prices] file`` is
     read relative to the scenario file. Every problem is a
     :class:`~usagebill.errors.LoadError` naming its path in the file.
     """
@@ -110,7 +110,7 @@ def scenario_from_dict(
     for position, move in enumerate(spec.move_seats):
         build(
             f"$.move_seats[{position}]",
-            functools.partial(MoveSeats, move.users, move.seat_type, move.add_ons),
+            functools.partial(MoveSeats, move.members, move.seat_type, move.add_ons),
         )
     if spec.caps is not None:
         build("$.caps", functools.partial(_caps, spec.caps, currency))

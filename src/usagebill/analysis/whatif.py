@@ -56,8 +56,12 @@ from typing import Any, Final, Literal, TypeVar
 import attrs
 
 from usagebill._frozendict import FrozenDict
-from usagebill.caps.decision import Decision, Level, authorize
+from usagebill.accounts.limits import Spend, SpendLimits
+from usagebill.accounts.organization import Organization
+from usagebill.accounts.seats import Member, Role, SeatCatalog, SeatChange, SeatTimeline
 from usagebill.analysis.diff import InvoiceDiff, diff
+from usagebill.billing.invoice import Invoice, InvoiceBuilder, build_invoice
+from usagebill.caps.decision import Decision, Level, authorize
 from usagebill.errors import (
     CurrencyMismatchError,
     InvalidValueError,
@@ -65,14 +69,10 @@ from usagebill.errors import (
     UsageBillError,
 )
 from usagebill.events import UsageEvent, deduplicated
-from usagebill.billing.invoice import Invoice, InvoiceBuilder, build_invoice
-from usagebill.accounts.limits import Spend, SpendLimits
 from usagebill.money import EXACT, Money, _make
-from usagebill.accounts.organization import Organisation
 from usagebill.periods import BillingPeriod
 from usagebill.pricing.prices import ModelPrice, PriceTable, Rates
 from usagebill.reports.render import shown_amount, shown_change
-from usagebill.accounts.seats import Member, Role, SeatCatalogue, SeatChange, SeatTimeline
 from usagebill.usage import Product
 
 __all__ = [
@@ -102,15 +102,15 @@ _WIDTH: Final = 100
 
 def _names(value: object) -> tuple[str, ...]:
     if isinstance(value, str) or not isinstance(value, Iterable):
-        raise InvalidValueError("users", value, "must be a list of user ids (not one string)")
+        raise InvalidValueError("members", value, "must be a list of user ids (not one string)")
     names = tuple(value)
     if not names:
-        raise InvalidValueError("users", names, "must name at least one user")
+        raise InvalidValueError("members", names, "must name at least one user")
     for name in names:
         if not isinstance(name, str) or not name:
-            raise InvalidValueError("users", name, "must hold non-empty user ids")
+            raise InvalidValueError("members", name, "must hold non-empty user ids")
     if len(set(names)) != len(names):
-        raise InvalidValueError("users", names, "must not repeat a user")
+        raise InvalidValueError("members", names, "must not repeat a user")
     return names
 
 
@@ -151,7 +151,7 @@ def _money_amount(field: str, value: object) -> Money:
 
 @attrs.frozen
 class MoveSeats:
-    """``users`` hold ``seat_type`` (with ``add_ons``) for the whole period.
+    """``members`` hold ``seat_type`` (with ``add_ons``) for the whole period.
 
     Every seat they held — before, during or after the period; only the period
     is billed — becomes this one, so a member who changed seat mid-month is
@@ -159,14 +159,14 @@ class MoveSeats:
     the new seat does not include are denied (``not_included``).
     """
 
-    users: tuple[str, ...] = attrs.field(converter=_names)
+    members: tuple[str, ...] = attrs.field(converter=_names)
     seat_type: str = attrs.field(validator=_text)
     add_ons: frozenset[str] = attrs.field(default=frozenset(), converter=_add_ons)
 
     def describe(self) -> str:
         """One line for people."""
         extras = f" with {', '.join(sorted(self.add_ons))}" if self.add_ons else ""
-        return f"move {', '.join(self.users)} to {self.seat_type}{extras} for the whole period"
+        return f"move {', '.join(self.members)} to {self.seat_type}{extras} for the whole period"
 
 
 @attrs.frozen
@@ -183,7 +183,7 @@ class ChangeCaps:
 
 @attrs.frozen
 class ChangePrices:
-    """Every request priced by ``table`` instead (same currency as the organisation)."""
+    """Every request priced by ``table`` instead (same currency as the organization)."""
 
     table: PriceTable = attrs.field(validator=_instance(PriceTable, "a PriceTable"))
 
@@ -331,7 +331,7 @@ class DenialReason(enum.StrEnum):
 
     MEMBER = "member"
     SEAT_TYPE = "seat_type"
-    ORGANISATION = "organisation"
+    ORGANIZATION = "organization"
     NOT_INCLUDED = "not_included"
 
 
@@ -598,14 +598,14 @@ def _denied_text(result: WhatIf) -> list[str]:
 # --- applying a scenario --------------------------------------------------------------------
 
 
-def _move(org: Organisation, change: MoveSeats) -> Organisation:
-    """``org`` with ``change.users`` on the new seat wherever they held one."""
-    org.catalogue.check_add_ons(change.seat_type, change.add_ons)
+def _move(org: Organization, change: MoveSeats) -> Organization:
+    """``org`` with ``change.members`` on the new seat wherever they held one."""
+    org.catalog.check_add_ons(change.seat_type, change.add_ons)
     known = {c.user_id for c in org.seat_history}
-    for user_id in change.users:
+    for user_id in change.members:
         if user_id not in known:
             raise UnknownNameError("member", user_id)
-    moved = frozenset(change.users)
+    moved = frozenset(change.members)
     history: list[SeatChange] = []
     last: dict[str, SeatChange] = {}
     for held in org.seat_history:
@@ -667,16 +667,16 @@ def _with_model_price(table: PriceTable, change: ChangeModelPrice) -> PriceTable
 
 
 def _apply(
-    org: Organisation, prices: PriceTable, scenario: Scenario
-) -> tuple[Organisation, PriceTable, dict[str, str]]:
-    """The scenario's organisation and prices, and each moved user's new seat type."""
+    org: Organization, prices: PriceTable, scenario: Scenario
+) -> tuple[Organization, PriceTable, dict[str, str]]:
+    """The scenario's organization and prices, and each moved user's new seat type."""
     moved: dict[str, str] = {}
     for change in scenario.changes:
         if isinstance(change, MoveSeats):
             org = _move(org, change)
-            moved.update(dict.fromkeys(change.users, change.seat_type))
+            moved.update(dict.fromkeys(change.members, change.seat_type))
         elif isinstance(change, ChangeCaps):
-            org = attrs.evolve(org, limits=change.limits)  # the organisation checks them
+            org = attrs.evolve(org, limits=change.limits)  # the organization checks them
         elif isinstance(change, ChangePrices):
             if change.table.currency != org.currency:
                 raise CurrencyMismatchError(org.currency, change.table.currency, "table.currency")
@@ -695,16 +695,16 @@ def _unique(
     events: Iterable[UsageEvent],
     start: datetime,
     end: datetime,
-    users: Mapping[str, str] | None = None,
+    members: Mapping[str, str] | None = None,
 ) -> list[UsageEvent]:
     """Each event once (a conflict raises), in ``[start, end)``, in time order (then id).
 
-    With ``users``, only those users' events are kept.
+    With ``members``, only those members' events are kept.
     """
     kept = [
         event
         for event in deduplicated(events)
-        if (users is None or event.user_id in users) and start <= event.at < end
+        if (members is None or event.user_id in members) and start <= event.at < end
     ]
     kept.sort(key=lambda event: (event.at, event.event_id))
     return kept
@@ -719,37 +719,37 @@ class _RunningSpend:
 
     def __init__(self, currency: str) -> None:
         self.currency = currency
-        self.users: dict[str, Decimal] = {}
+        self.members: dict[str, Decimal] = {}
         self.seat_types: dict[str, Decimal] = {}
         self.total = _ZERO
-        self.held_users: dict[str, Decimal] = {}
+        self.held_members: dict[str, Decimal] = {}
         self.held_seat_types: dict[str, Decimal] = {}
         self.held_total = _ZERO
 
     def record(self, user_id: str, seat_type: str, amount: Decimal) -> None:
-        self.users[user_id] = EXACT.add(self.users.get(user_id, _ZERO), amount)
+        self.members[user_id] = EXACT.add(self.members.get(user_id, _ZERO), amount)
         self.seat_types[seat_type] = EXACT.add(self.seat_types.get(seat_type, _ZERO), amount)
         self.total = EXACT.add(self.total, amount)
 
     def frozen(self) -> Spend:
-        return Spend(self.currency, self.users, self.seat_types, self.total)
+        return Spend(self.currency, self.members, self.seat_types, self.total)
 
 
-def _view(org: Organisation, user_id: str, seat_type: str) -> Organisation:
+def _view(org: Organization, user_id: str, seat_type: str) -> Organization:
     """``org`` as :func:`authorize` sees it for ``user_id`` holding ``seat_type``.
 
-    The decision reads the member's seat type, the catalogue and the caps; an
-    organisation of that one member, with the caps that apply to them, gives
+    The decision reads the member's seat type, the catalog and the caps; an
+    organization of that one member, with the caps that apply to them, gives
     it exactly those — for a past seat, and for a member since removed.
     """
     limits = org.limits
-    cap = limits.users.get(user_id)
-    return Organisation(
+    cap = limits.members.get(user_id)
+    return Organization(
         name=org.name,
-        catalogue=org.catalogue,
+        catalog=org.catalog,
         members={user_id: Member(user_id, Role.PRIMARY_OWNER, seat_type)},
         limits=SpendLimits(
-            limits.organisation, limits.seat_types, {} if cap is None else {user_id: cap}
+            limits.organization, limits.seat_types, {} if cap is None else {user_id: cap}
         ),
         timezone=org.timezone,
         seat_history=(SeatChange(user_id, datetime(1, 1, 2, tzinfo=UTC), seat_type),),
@@ -759,7 +759,7 @@ def _view(org: Organisation, user_id: str, seat_type: str) -> Organisation:
 _LEVELS: Final = {
     Level.MEMBER: DenialReason.MEMBER,
     Level.SEAT_TYPE: DenialReason.SEAT_TYPE,
-    Level.ORGANISATION: DenialReason.ORGANISATION,
+    Level.ORGANIZATION: DenialReason.ORGANIZATION,
 }
 
 
@@ -783,11 +783,11 @@ def _denied(event: UsageEvent, decision: Decision) -> DeniedRequest:
 
 
 def _replay(
-    org: Organisation, prices: PriceTable, events: list[UsageEvent]
+    org: Organization, prices: PriceTable, events: list[UsageEvent]
 ) -> tuple[list[DeniedRequest], Spend]:
     """Every event in time order through :func:`authorize`, over a growing spend."""
     timeline = SeatTimeline(org.seat_history)
-    views: dict[tuple[str, str], Organisation] = {}
+    views: dict[tuple[str, str], Organization] = {}
     spend = _RunningSpend(org.currency)
     currency = org.currency
     denied = []
@@ -812,14 +812,14 @@ def _replay(
 
 
 def _not_included(
-    org: Organisation, prices: PriceTable, events: list[UsageEvent]
+    org: Organization, prices: PriceTable, events: list[UsageEvent]
 ) -> list[DeniedRequest]:
     """Moved members' requests for products their new seat does not include."""
     timeline = SeatTimeline(org.seat_history)
     denied = []
     for event in events:
         seat_type = timeline.seat_at(event.user_id, event.at.astimezone(UTC))
-        if event.product not in org.catalogue.get(seat_type).includes:
+        if event.product not in org.catalog.get(seat_type).includes:
             amount = Money(
                 prices.amount(event.model, event.usage, event.at, event.modifiers), org.currency
             )
@@ -848,7 +848,7 @@ def _not_included(
 def _compare(
     plan: FlatPlan,
     *,
-    org: Organisation,
+    org: Organization,
     prices: PriceTable,
     period: BillingPeriod,
     invoice: Invoice,
@@ -856,15 +856,13 @@ def _compare(
 ) -> PlanComparison:
     currency = org.currency
     zero = Money.zero(currency)
-    catalogue = SeatCatalogue(
+    catalog = SeatCatalog(
         {
             name: attrs.evolve(seat, monthly_fee=plan.fees.get(name, seat.monthly_fee))
-            for name, seat in org.catalogue.seat_types.items()
+            for name, seat in org.catalog.seat_types.items()
         }
     )
-    seat_lines = build_invoice(
-        attrs.evolve(org, catalogue=catalogue), (), period, prices
-    ).seat_lines
+    seat_lines = build_invoice(attrs.evolve(org, catalog=catalog), (), period, prices).seat_lines
     flat_fee: dict[str, Money] = {}
     seconds: dict[str, int] = {}
     for line in seat_lines:
@@ -882,7 +880,7 @@ def _compare(
         user_id: plan.allowance * held / period.seconds for user_id, held in seconds.items()
     }
     allowed_usage = _within(allowance, prices, allowed, currency)
-    billed = {subtotal.key: subtotal.amount for subtotal in invoice.by_user}
+    billed = {subtotal.key: subtotal.amount for subtotal in invoice.by_member}
     rows = []
     for user_id in sorted(flat_fee.keys() | billed.keys()):
         fee = flat_fee.get(user_id, zero)
@@ -942,22 +940,22 @@ def _within(
 
 
 def _check_baseline(
-    baseline: Invoice, org: Organisation, period: BillingPeriod, prices: PriceTable
+    baseline: Invoice, org: Organization, period: BillingPeriod, prices: PriceTable
 ) -> None:
-    if (baseline.organisation, baseline.period, baseline.price_table) != (
+    if (baseline.organization, baseline.period, baseline.price_table) != (
         org.name,
         period,
         prices.version,
     ):
         raise InvalidValueError(
             "baseline",
-            f"{baseline.organisation} {baseline.period.label} {baseline.price_table}",
-            "must be the invoice of this organisation, period and price table",
+            f"{baseline.organization} {baseline.period.label} {baseline.price_table}",
+            "must be the invoice of this organization, period and price table",
         )
 
 
 def whatif(
-    org: Organisation,
+    org: Organization,
     events: Iterable[UsageEvent],
     period: BillingPeriod,
     scenario: Scenario,
@@ -969,14 +967,14 @@ def whatif(
 
     ``prices`` is the table the period was billed with (default: the built-in
     one). Pass ``baseline`` when that invoice is already built, to skip
-    building it again; it must be this organisation's, period's and table's.
+    building it again; it must be this organization's, period's and table's.
     ``events`` may be any iterable (a generator is read once, into a tuple).
 
     >>> from datetime import datetime, UTC
-    >>> from usagebill import Member, SeatCatalogue, TokenUsage
-    >>> org = Organisation.create(
+    >>> from usagebill import Member, SeatCatalog, TokenUsage
+    >>> org = Organization.create(
     ...     "acme",
-    ...     SeatCatalogue.enterprise(chat_fee=Money("20"), chat_and_claude_code_fee=Money("40")),
+    ...     SeatCatalog.enterprise(chat_fee=Money("20"), chat_and_claude_code_fee=Money("40")),
     ...     [Member("olga", "primary_owner", "chat_claude_code"),
     ...      Member("ada", "member", "chat_claude_code")],
     ...     at=datetime(2026, 9, 1, tzinfo=UTC))

@@ -27,13 +27,13 @@ from typing import Any, Final, Literal
 
 import attrs
 
+from usagebill.accounts.organization import Organization
+from usagebill.accounts.seats import SeatTimeline
 from usagebill.errors import ConflictError, InvalidValueError, UsageBillError
 from usagebill.events import Record, UsageEvent, parse_record, record_of
 from usagebill.money import EXACT, ROUNDING, Money, _make
-from usagebill.accounts.organization import Organisation
 from usagebill.periods import BillingPeriod, zone
 from usagebill.pricing.prices import ModelPrice, PriceTable, Rates
-from usagebill.accounts.seats import SeatTimeline
 from usagebill.usage import Modifiers, Product, TokenUsage
 
 __all__ = [
@@ -127,13 +127,13 @@ class Invoice:
     is the SHA-256 of the invoice's JSON form without the hash.
     """
 
-    organisation: str
+    organization: str
     period: BillingPeriod
     currency: str
     price_table: str
     seat_lines: tuple[SeatFeeLine, ...]
     usage_lines: tuple[UsageLine, ...]
-    by_user: tuple[Subtotal, ...]
+    by_member: tuple[Subtotal, ...]
     by_seat_type: tuple[Subtotal, ...]
     by_model: tuple[Subtotal, ...]
     by_product: tuple[Subtotal, ...]
@@ -210,7 +210,7 @@ class InvoiceBuilder:
 
     def __init__(
         self,
-        org: Organisation,
+        org: Organization,
         period: BillingPeriod,
         prices: PriceTable | None = None,
         *,
@@ -224,7 +224,7 @@ class InvoiceBuilder:
         self.prices = prices if prices is not None else PriceTable.builtin()
         if self.prices.currency != org.currency:
             raise InvalidValueError(
-                "prices", self.prices.version, f"must be in {org.currency} like the organisation"
+                "prices", self.prices.version, f"must be in {org.currency} like the organization"
             )
         self._reject_outside = outside == "reject"
         self._seen: dict[str, tuple[Any, ...]] | None = {} if dedupe else None
@@ -338,7 +338,7 @@ class InvoiceBuilder:
             raise InvalidValueError("other", other.period.label, "must be another builder")
         if (other.org, other.period, other.prices) != (self.org, self.period, self.prices):
             raise InvalidValueError(
-                "other", other.period.label, "must bill the same organisation, period and prices"
+                "other", other.period.label, "must bill the same organization, period and prices"
             )
         if (self._seen is None) != (other._seen is None):
             raise InvalidValueError(
@@ -408,17 +408,17 @@ def _usage_order(line: UsageLine) -> tuple[Any, ...]:
     )
 
 
-def _seat_lines(org: Organisation, period: BillingPeriod) -> list[SeatFeeLine]:
+def _seat_lines(org: Organization, period: BillingPeriod) -> list[SeatFeeLine]:
     """Each member's seat and add-on fees, prorated to the second over the period."""
     start, end = period.start.astimezone(UTC), period.end.astimezone(UTC)
     local = zone(period.timezone)
     total_seconds = period.seconds
-    by_user: dict[str, list[Any]] = defaultdict(list)
+    by_member: dict[str, list[Any]] = defaultdict(list)
     for change in org.seat_history:
-        by_user[change.user_id].append(change)
+        by_member[change.user_id].append(change)
     lines = []
-    for user_id in sorted(by_user):
-        changes = by_user[user_id]
+    for user_id in sorted(by_member):
+        changes = by_member[user_id]
         for position, change in enumerate(changes):
             if change.seat_type is None:
                 continue
@@ -430,7 +430,7 @@ def _seat_lines(org: Organisation, period: BillingPeriod) -> list[SeatFeeLine]:
             seconds = int((held_to - held_from).total_seconds())
             if seconds <= 0:
                 continue
-            seat = org.catalogue.get(change.seat_type)
+            seat = org.catalog.get(change.seat_type)
             fees = [(None, seat.monthly_fee)]
             fees += [(name, seat.add_ons[name].monthly_fee) for name in sorted(change.add_ons)]
             for add_on, fee in fees:
@@ -481,13 +481,13 @@ def _assemble(
     lines: list[SeatFeeLine | UsageLine] = [*seat_lines, *usage_lines]
     exact = Money.sum((line.exact for line in lines), currency)
     invoice = Invoice(
-        organisation=builder.org.name,
+        organization=builder.org.name,
         period=builder.period,
         currency=currency,
         price_table=builder.prices.version,
         seat_lines=tuple(seat_lines),
         usage_lines=tuple(usage_lines),
-        by_user=_subtotals(((line.user_id, line.amount) for line in lines), currency),
+        by_member=_subtotals(((line.user_id, line.amount) for line in lines), currency),
         by_seat_type=_subtotals(((line.seat_type, line.amount) for line in lines), currency),
         by_model=_subtotals(((line.model, line.amount) for line in usage_lines), currency),
         by_product=_subtotals(
@@ -513,7 +513,7 @@ def content_hash(invoice: Invoice) -> str:
 
 
 def build_invoice(
-    org: Organisation,
+    org: Organization,
     events: Iterable[UsageEvent],
     period: BillingPeriod,
     prices: PriceTable | None = None,

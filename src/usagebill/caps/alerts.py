@@ -15,10 +15,10 @@ from decimal import Decimal
 
 import attrs
 
-from usagebill.caps.decision import Level
 from usagebill.accounts.limits import SpendLike
+from usagebill.accounts.organization import Organization
+from usagebill.caps.decision import Level
 from usagebill.money import EXACT, Money
-from usagebill.accounts.organization import Organisation
 
 __all__ = ["Notification", "notifications"]
 
@@ -42,7 +42,7 @@ class Notification:
         who = {
             Level.MEMBER: f"{self.subject} has",
             Level.SEAT_TYPE: f"seat type {self.subject} has",
-            Level.ORGANISATION: f"organisation {self.subject} has",
+            Level.ORGANIZATION: f"organization {self.subject} has",
         }[self.level]
         return (
             f"{who} used {percent}% of the {self.limit.rounded()} limit "
@@ -51,15 +51,15 @@ class Notification:
 
 
 def notifications(
-    org: Organisation,
+    org: Organization,
     before: SpendLike,
     after: SpendLike,
     *,
-    users: Iterable[str] | None = None,
+    members: Iterable[str] | None = None,
 ) -> tuple[Notification, ...]:
     """The thresholds crossed between ``before`` and ``after`` (pure; in level order).
 
-    ``users`` narrows the members looked at (e.g. the one who was charged);
+    ``members`` narrows the members looked at (e.g. the one who was charged);
     by default every member whose spend changed.
     """
     thresholds = org.thresholds
@@ -74,15 +74,15 @@ def notifications(
             if old < mark <= new:
                 found.append(Notification(level, subject, limit, threshold, Money(new, currency)))
 
-    changed_users = _changed(before.users, after.users) if users is None else users
-    for user_id in changed_users:
+    changed_members = _changed(before.members, after.members) if members is None else members
+    for user_id in changed_members:
         if user_id in org.members:
             check(
                 Level.MEMBER,
                 user_id,
                 org.effective_limit(user_id).cap,
-                before.users.get(user_id, Decimal(0)),
-                after.users.get(user_id, Decimal(0)),
+                before.members.get(user_id, Decimal(0)),
+                after.members.get(user_id, Decimal(0)),
             )
     for seat_type in _changed(before.seat_types, after.seat_types):
         check(
@@ -92,7 +92,7 @@ def notifications(
             before.seat_types.get(seat_type, Decimal(0)),
             after.seat_types[seat_type],
         )
-    check(Level.ORGANISATION, org.name, org.limits.organisation.pool_cap, before.total, after.total)
+    check(Level.ORGANIZATION, org.name, org.limits.organization.pool_cap, before.total, after.total)
     return tuple(found)
 
 

@@ -7,7 +7,7 @@ A charge of amount ``a`` by member ``m`` is allowed iff, for every level on
 
 where the levels are ``m``'s effective limit (against ``m``'s own spend), the
 pool cap of ``m``'s *current* seat type (against that seat type's spend) and
-the organisation's pool cap (against everyone's spend). ``None`` is no cap;
+the organization's pool cap (against everyone's spend). ``None`` is no cap;
 zero is zero; the comparison is the same ``<=`` at every level. A zero charge
 is always allowed by the caps. A charge for a product the member's seat does
 not include is denied whatever the caps.
@@ -26,10 +26,10 @@ from typing import Final
 
 import attrs
 
-from usagebill.errors import CurrencyMismatchError, InvalidValueError
 from usagebill.accounts.limits import LimitSource, SpendLike
+from usagebill.accounts.organization import Organization
+from usagebill.errors import CurrencyMismatchError, InvalidValueError
 from usagebill.money import EXACT, Money, _make
-from usagebill.accounts.organization import Organisation
 from usagebill.pricing.prices import PriceTable
 from usagebill.usage import Modifiers, Product, TokenUsage
 
@@ -43,13 +43,13 @@ class Level(enum.StrEnum):
 
     MEMBER = "member"
     SEAT_TYPE = "seat_type"
-    ORGANISATION = "organisation"
+    ORGANIZATION = "organization"
 
 
 # Enum members looked up once: attribute access on an enum class is slow on the hot path.
 _MEMBER: Final = Level.MEMBER
 _SEAT_TYPE: Final = Level.SEAT_TYPE
-_ORGANISATION: Final = Level.ORGANISATION
+_ORGANIZATION: Final = Level.ORGANIZATION
 
 
 @attrs.frozen
@@ -70,7 +70,7 @@ class Binding:
         elif self.level is Level.SEAT_TYPE:
             where = f"pool cap of seat type {self.subject}"
         else:
-            where = "organisation pool cap"
+            where = "organization pool cap"
         return (
             f"{where} {self.cap.rounded()}: {self.used.rounded()} used, short by {self.shortfall}"
         )
@@ -114,7 +114,7 @@ class Decision:
 
 
 def authorize(
-    org: Organisation,
+    org: Organization,
     spend: SpendLike,
     user_id: str,
     amount: Money,
@@ -124,13 +124,13 @@ def authorize(
     """Decide whether ``user_id`` may be charged ``amount`` now, given month-to-date ``spend``.
 
     >>> from datetime import datetime, UTC
-    >>> from usagebill import Member, SeatCatalogue, Spend, SpendLimits
-    >>> org = Organisation.create(
+    >>> from usagebill import Member, SeatCatalog, Spend, SpendLimits
+    >>> org = Organization.create(
     ...     "acme",
-    ...     SeatCatalogue.enterprise(chat_fee=Money("20"), chat_and_claude_code_fee=Money("40")),
+    ...     SeatCatalog.enterprise(chat_fee=Money("20"), chat_and_claude_code_fee=Money("40")),
     ...     [Member("olga", "primary_owner", "chat_claude_code"), Member("ada", "member", "chat")],
     ...     at=datetime(2026, 10, 1, tzinfo=UTC),
-    ...     limits=SpendLimits(users={"ada": Money("10")}),
+    ...     limits=SpendLimits(members={"ada": Money("10")}),
     ... )
     >>> spend = Spend().record("ada", "chat", Money("9"))
     >>> authorize(org, spend, "ada", Money("0.50")).allowed
@@ -156,11 +156,11 @@ def authorize(
         )
 
     # Each capped level on the member's path: its room is cap - (committed + held).
-    org_cap = org.limits.organisation.pool_cap
+    org_cap = org.limits.organization.pool_cap
     least: Decimal | None = None
     short: list[tuple[Level, str, Money, Decimal, Decimal]] = []
     if member_cap is not None:
-        used = _used(spend.users.get(user_id, _ZERO), spend.held_users.get(user_id))
+        used = _used(spend.members.get(user_id, _ZERO), spend.held_members.get(user_id))
         least = room = EXACT.subtract(member_cap.amount, used)
         if value > room:
             short.append((_MEMBER, user_id, member_cap, used, room))
@@ -175,7 +175,7 @@ def authorize(
         room = EXACT.subtract(org_cap.amount, used)
         least = room if least is None or room < least else least
         if value > room:
-            short.append((_ORGANISATION, org.name, org_cap, used, room))
+            short.append((_ORGANIZATION, org.name, org_cap, used, room))
 
     headroom = None if least is None else _make(least if least > 0 else _ZERO, currency)
     if not short or not value:
@@ -216,12 +216,12 @@ def _denied(
     )
 
 
-def _checked(org: Organisation, currency: str, amount: Money) -> Decimal:
-    """The amount to decide on, once it is Money of the organisation's currency, not negative."""
+def _checked(org: Organization, currency: str, amount: Money) -> Decimal:
+    """The amount to decide on, once it is Money of the organization's currency, not negative."""
     if not isinstance(amount, Money):
         raise InvalidValueError("amount", amount, "must be Money")
-    if currency != org.catalogue.currency:
-        raise CurrencyMismatchError(org.catalogue.currency, currency, "spend.currency")
+    if currency != org.catalog.currency:
+        raise CurrencyMismatchError(org.catalog.currency, currency, "spend.currency")
     if amount.currency != currency:
         raise CurrencyMismatchError(currency, amount.currency, "amount")
     if amount.amount < 0:
@@ -235,7 +235,7 @@ def _used(committed: Decimal, held: Decimal | None) -> Decimal:
 
 
 def authorize_usage(
-    org: Organisation,
+    org: Organization,
     spend: SpendLike,
     user_id: str,
     *,

@@ -36,13 +36,13 @@ from typing import Final, Protocol, TypeVar
 import attrs
 
 from usagebill._frozendict import FrozenDict
+from usagebill.accounts.limits import Spend
+from usagebill.accounts.organization import Organization
 from usagebill.caps.alerts import Notification, notifications
 from usagebill.caps.decision import Decision, authorize
 from usagebill.errors import ConflictError, InvalidValueError, UnknownNameError
 from usagebill.events import UsageEvent
-from usagebill.accounts.limits import Spend
 from usagebill.money import EXACT, Money, _make
-from usagebill.accounts.organization import Organisation
 from usagebill.periods import BillingPeriod
 from usagebill.pricing.prices import PriceTable
 from usagebill.usage import Product
@@ -72,7 +72,7 @@ class PathSpend:
     """The counters on one member's path, as read inside a transaction.
 
     It has the shape :func:`~usagebill.caps.decision.authorize` reads (a
-    :class:`~usagebill.accounts.limits.SpendLike`), without the rest of the organisation.
+    :class:`~usagebill.accounts.limits.SpendLike`), without the rest of the organization.
     """
 
     currency: str
@@ -86,7 +86,7 @@ class PathSpend:
     held_total: Decimal
 
     @property
-    def users(self) -> FrozenDict[str, Decimal]:
+    def members(self) -> FrozenDict[str, Decimal]:
         """Committed spend of the member."""
         return FrozenDict({self.user_id: self.user})
 
@@ -96,7 +96,7 @@ class PathSpend:
         return FrozenDict({self.seat_type: self.seat})
 
     @property
-    def held_users(self) -> FrozenDict[str, Decimal]:
+    def held_members(self) -> FrozenDict[str, Decimal]:
         """Held for the member."""
         return FrozenDict({self.user_id: self.held_user})
 
@@ -238,10 +238,10 @@ def spend_of(rows: Iterable[tuple[str, str, Decimal, Decimal]], currency: str) -
         held[level][key] = pending
     return Spend(
         currency=currency,
-        users=committed["user"],
+        members=committed["user"],
         seat_types=committed["seat"],
         total=committed["org"].get("", _ZERO),
-        held_users=held["user"],
+        held_members=held["user"],
         held_seat_types=held["seat"],
         held_total=held["org"].get("", _ZERO),
     )
@@ -273,14 +273,14 @@ class Ledger:
     """Enforces nested caps live: charges, holds, settlements, over one :class:`Store`.
 
     ``clock`` (UTC now by default) is read only to expire holds. Change the
-    organisation (caps, seats, members) with :meth:`set_organisation`; the next
+    organization (caps, seats, members) with :meth:`set_organization`; the next
     decision uses it.
     """
 
     def __init__(
         self,
         store: Store,
-        org: Organisation,
+        org: Organization,
         prices: PriceTable | None = None,
         *,
         clock: Callable[[], datetime] | None = None,
@@ -296,12 +296,12 @@ class Ledger:
 
     # --- configuration and reading --------------------------------------------------------
 
-    def set_organisation(self, org: Organisation) -> None:
+    def set_organization(self, org: Organization) -> None:
         """Use ``org`` (new caps, seats, members) from the next operation on."""
         self.org = org
 
     def period_of(self, at: datetime) -> BillingPeriod:
-        """The organisation's billing period that ``at`` falls in."""
+        """The organization's billing period that ``at`` falls in."""
         org = self.org
         last = self._last_period
         if (
@@ -334,7 +334,7 @@ class Ledger:
 
     def charge(self, event: UsageEvent) -> ChargeResult:
         """Price ``event``, authorize it against committed + held spend, record it if allowed."""
-        org = self.org  # one organisation for the whole operation
+        org = self.org  # one organization for the whole operation
         fingerprint = _event_fingerprint(event)
         amount = self._price(event)
         period = self.period_of(event.at).label
@@ -349,7 +349,7 @@ class Ledger:
             if decision.allowed:
                 tx.apply(period, member.user_id, member.seat_type, amount.amount, _ZERO)
                 after = before.plus(amount.amount, _ZERO)
-                notes = notifications(org, before, after, users=[member.user_id])
+                notes = notifications(org, before, after, members=[member.user_id])
             result = ChargeResult(event.event_id, amount, decision, period, notes)
             tx.put_event(event.event_id, fingerprint, dump_json(result))
         return result
@@ -452,7 +452,7 @@ class Ledger:
                 hold.amount,
                 overrun,
                 period,
-                notifications(org, before, after, users=[hold.user_id]),
+                notifications(org, before, after, members=[hold.user_id]),
             )
             tx.put_event(event.event_id, fingerprint, dump_json(result))
         return result

@@ -14,10 +14,10 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, Final
 
-from usagebill.ledger.core import DEFAULT_HOLD_TTL, Hold, Ledger, PathSpend, spend_of
 from usagebill.accounts.limits import Spend
+from usagebill.accounts.organization import Organization
+from usagebill.ledger.core import DEFAULT_HOLD_TTL, Hold, Ledger, PathSpend, spend_of
 from usagebill.money import EXACT
-from usagebill.accounts.organization import Organisation
 from usagebill.pricing.prices import PriceTable
 
 __all__ = ["MemoryLedger", "MemoryStore"]
@@ -150,13 +150,13 @@ class MemoryLedger(Ledger):
     """A thread-safe ledger in this process's memory (see :class:`~usagebill.ledger.core.Ledger`).
 
     >>> from datetime import datetime, UTC
-    >>> from usagebill import Member, Money, Organisation, SeatCatalogue, SpendLimits
-    >>> org = Organisation.create(
+    >>> from usagebill import Member, Money, Organization, SeatCatalog, SpendLimits
+    >>> org = Organization.create(
     ...     "acme",
-    ...     SeatCatalogue.enterprise(chat_fee=Money("20"), chat_and_claude_code_fee=Money("40")),
+    ...     SeatCatalog.enterprise(chat_fee=Money("20"), chat_and_claude_code_fee=Money("40")),
     ...     [Member("olga", "primary_owner", "chat_claude_code")],
     ...     at=datetime(2026, 10, 1, tzinfo=UTC),
-    ...     limits=SpendLimits(users={"olga": Money("1")}))
+    ...     limits=SpendLimits(members={"olga": Money("1")}))
     >>> ledger = MemoryLedger(org, clock=lambda: datetime(2026, 10, 5, tzinfo=UTC))
     >>> at = datetime(2026, 10, 5, tzinfo=UTC)
     >>> ledger.hold("req-1", "olga", Money("0.75"), at=at).decision.allowed
@@ -167,7 +167,7 @@ class MemoryLedger(Ledger):
 
     def __init__(
         self,
-        org: Organisation,
+        org: Organization,
         prices: PriceTable | None = None,
         *,
         clock: Callable[[], datetime] | None = None,

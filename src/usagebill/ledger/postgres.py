@@ -1,32 +1,32 @@
 """A ledger in PostgreSQL, safe for many processes on many hosts: ``usagebill[postgres]``.
 
-**Locking: the organisation first.** Every operation is one ``READ COMMITTED``
-transaction whose first statement locks the organisation's row
+**Locking: the organization first.** Every operation is one ``READ COMMITTED``
+transaction whose first statement locks the organization's row
 (``SELECT … FOR UPDATE`` on the one row of ``usagebill_org_lock``). All the
 rest — expiring old holds, the idempotency lookup, reading the counters of
 the member's path, the decision, the writes — runs while that lock is held,
 and each statement reads what the previous holder committed. The counters
 are then written by one upsert per path, which locks their rows in a fixed
-order too: organisation, seat type, member. So the check and the write are
+order too: organization, seat type, member. So the check and the write are
 one atomic step for every process on every host, and:
 
 * **No deadlocks.** Every transaction takes the same lock first and nothing
   before it, so no two can each hold what the other waits for. Locking only
-  the counters of the member's path, organisation → seat type → member, is
+  the counters of the member's path, organization → seat type → member, is
   not enough here: one operation may also release expired holds of other
   members and months, or settle October's hold with a November usage, and
   two such transactions can each hold one month's rows and wait for the
   other's; and two retries of one request would both read the hold and
   release it twice. (Both happened when we tried per-path locks alone.)
 * **No retries.** Nothing is ever aborted. ``SERIALIZABLE`` isolation would be
-  correct too, but every charge adds to the organisation's total, so
+  correct too, but every charge adds to the organization's total, so
   concurrent transactions would keep failing with serialization errors
   (``40001``) and every caller would need a retry loop with backoff, which
-  gets worse the busier the organisation is. Waiting for one row lock is
+  gets worse the busier the organization is. Waiting for one row lock is
   cheaper, and never fails.
-* **No parallelism lost.** Every charge of an organisation adds to its total,
-  so any correct scheme applies an organisation's writes one at a time.
-  Different organisations (stores in different schemas or databases) never
+* **No parallelism lost.** Every charge of an organization adds to its total,
+  so any correct scheme applies an organization's writes one at a time.
+  Different organizations (stores in different schemas or databases) never
   wait for each other, and readers (:meth:`PostgresStore.spend`,
   :meth:`~PostgresStore.stats`) take no lock: they read one consistent
   snapshot.
@@ -51,7 +51,7 @@ PostgreSQL 15)::
 
     ledger = PostgresLedger("postgresql://billing@db.internal/billing", org)
 
-One store keeps one organisation's ledger. To keep several in one database,
+One store keeps one organization's ledger. To keep several in one database,
 give each its own schema through the connection string, e.g.
 ``postgresql://billing@db/billing?options=-csearch_path%3Dacme``, which takes
 every libpq option (``connect_timeout``, ``sslmode``, …). Connections are
@@ -100,6 +100,8 @@ except ImportError as error:  # pragma: no cover  (the dev extra always installs
         "usagebill.ledger.postgres needs psycopg 3: pip install 'usagebill[postgres]'"
     ) from error
 
+from usagebill.accounts.limits import Spend
+from usagebill.accounts.organization import Organization
 from usagebill.errors import InvalidValueError
 from usagebill.ledger.core import (
     DEFAULT_HOLD_TTL,
@@ -110,8 +112,6 @@ from usagebill.ledger.core import (
     load_json,
     spend_of,
 )
-from usagebill.accounts.limits import Spend
-from usagebill.accounts.organization import Organisation
 from usagebill.pricing.prices import PriceTable
 
 __all__ = ["MIGRATIONS", "SCHEMA_VERSION", "PostgresLedger", "PostgresStore"]
@@ -121,7 +121,7 @@ _Connection = psycopg.Connection[TupleRow]
 MIGRATIONS: Final[tuple[tuple[int, str, tuple[LiteralString, ...]], ...]] = (
     (
         1,
-        "organisation lock, counters, events, holds, statistics",
+        "organization lock, counters, events, holds, statistics",
         (
             """
             CREATE TABLE usagebill_org_lock (
@@ -174,7 +174,7 @@ _IDLE: Final = psycopg.pq.TransactionStatus.IDLE
 
 
 class _PostgresTransaction:
-    """The ledger's reads and writes as SQL, on a connection that holds the organisation lock."""
+    """The ledger's reads and writes as SQL, on a connection that holds the organization lock."""
 
     def __init__(self, connection: _Connection, currency: str) -> None:
         self._db = connection
@@ -200,7 +200,7 @@ class _PostgresTransaction:
         self, period: str, user_id: str, seat_type: str, committed: Decimal, held: Decimal
     ) -> None:
         # One statement: creates missing rows and adds exactly, in NUMERIC, locking the rows in
-        # the order of VALUES (organisation, seat type, member).
+        # the order of VALUES (organization, seat type, member).
         self._db.execute(
             "INSERT INTO usagebill_counters AS c (period, level, key, committed, held)"
             " VALUES (%s, 'org', '', %s, %s), (%s, 'seat', %s, %s, %s), (%s, 'user', %s, %s, %s)"
@@ -339,7 +339,7 @@ class PostgresStore:
 
     @contextmanager
     def transaction(self) -> Iterator[_PostgresTransaction]:
-        """One transaction holding the organisation lock; committed, or rolled back on error.
+        """One transaction holding the organization lock; committed, or rolled back on error.
 
         It runs in pipeline mode: a statement is sent at once, but the client waits for
         results only when it reads some. So ``BEGIN``, the lock and the first read share a
@@ -401,7 +401,7 @@ class PostgresStore:
 
 
 def _check_locked(gate: psycopg.Cursor[TupleRow]) -> None:
-    """Raise unless the organisation lock's statement found (so locked) its row."""
+    """Raise unless the organization lock's statement found (so locked) its row."""
     if gate.fetchone() is None:
         raise InvalidValueError(
             "usagebill_org_lock", "no row", "must have its one row (see migration 1)"
@@ -429,7 +429,7 @@ class PostgresLedger(Ledger):
     def __init__(
         self,
         dsn: str,
-        org: Organisation,
+        org: Organization,
         prices: PriceTable | None = None,
         *,
         clock: Callable[[], datetime] | None = None,

@@ -25,6 +25,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Final, Literal
 
+from usagebill.accounts.limits import Spend
+from usagebill.accounts.organization import Organization
 from usagebill.errors import InvalidValueError
 from usagebill.ledger.core import (
     DEFAULT_HOLD_TTL,
@@ -35,9 +37,7 @@ from usagebill.ledger.core import (
     load_json,
     spend_of,
 )
-from usagebill.accounts.limits import Spend
 from usagebill.money import EXACT
-from usagebill.accounts.organization import Organisation
 from usagebill.pricing.prices import PriceTable
 
 __all__ = ["SCHEMA_VERSION", "SqliteLedger", "SqliteStore"]
@@ -87,7 +87,7 @@ class _SqliteTransaction:
         self._read: dict[tuple[str, str, str], list[list[Decimal]]] = {}
 
     def _counters(self, period: str, user_id: str, seat_type: str) -> list[list[Decimal]]:
-        """[committed, held] of the user, seat type and organisation, read once per transaction."""
+        """[committed, held] of the user, seat type and organization, read once per transaction."""
         key = (period, user_id, seat_type)
         cached = self._read.get(key)
         if cached is None:
@@ -114,7 +114,7 @@ class _SqliteTransaction:
             counter[0] = EXACT.add(counter[0], committed)
             counter[1] = EXACT.add(counter[1], held)
             rows.append((period, level, key, str(counter[0]), str(counter[1])))
-        # Another path in this transaction may share the seat type or organisation rows.
+        # Another path in this transaction may share the seat type or organization rows.
         self._read = {k: v for k, v in self._read.items() if k == (period, user_id, seat_type)}
         self._db.executemany("INSERT OR REPLACE INTO counters VALUES (?, ?, ?, ?, ?)", rows)
 
@@ -279,7 +279,7 @@ class SqliteLedger(Ledger):
     def __init__(
         self,
         path: str | Path,
-        org: Organisation,
+        org: Organization,
         prices: PriceTable | None = None,
         *,
         clock: Callable[[], datetime] | None = None,

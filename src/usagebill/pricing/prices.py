@@ -391,7 +391,11 @@ class PriceTable:
     @functools.cache
     def builtin(cls) -> PriceTable:
         """The Claude API price list shipped with usagebill (see ``usagebill prices``)."""
-        text = resources.files("usagebill.pricing").joinpath("data/claude_prices.json").read_text("utf-8")
+        text = (
+            resources.files("usagebill.pricing")
+            .joinpath("data/claude_prices.json")
+            .read_text("utf-8")
+        )
         return cls.from_dict(json.loads(text), source="usagebill/pricing/data/claude_prices.json")
 
     @classmethod

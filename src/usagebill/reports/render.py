@@ -185,7 +185,7 @@ def to_csv(invoice: Invoice) -> str:
 def _header(invoice: Invoice) -> list[tuple[str, str]]:
     period = invoice.period
     return [
-        ("Organisation", invoice.organisation),
+        ("Organization", invoice.organization),
         (
             "Period",
             (
@@ -234,7 +234,7 @@ def _per_user(invoice: Invoice) -> list[tuple[Subtotal, list[SeatFeeLine | Usage
     every: list[SeatFeeLine | UsageLine] = [*invoice.seat_lines, *invoice.usage_lines]
     for line in every:
         lines.setdefault(line.user_id, []).append(line)
-    return [(subtotal, lines[subtotal.key]) for subtotal in invoice.by_user]
+    return [(subtotal, lines[subtotal.key]) for subtotal in invoice.by_member]
 
 
 def to_text(invoice: Invoice, width: int = 100) -> str:
@@ -245,7 +245,7 @@ def to_text(invoice: Invoice, width: int = 100) -> str:
     def row(label: str, money: Money) -> str:
         return f"{label[:label_width]:<{label_width}}{shown_amount(money):>{money_width}}"
 
-    out = [f"INVOICE: {invoice.organisation}", "=" * width]
+    out = [f"INVOICE: {invoice.organization}", "=" * width]
     out += [f"{name + ':':<14}{value}" for name, value in _header(invoice)]
     out += ["", "SUMMARY", "-" * width]
     out += [row(label, money) for label, money in _summary(invoice)]
@@ -281,7 +281,7 @@ def _md_table(headers: Sequence[str], rows: Iterable[Sequence[str]], right: int 
 
 def to_markdown(invoice: Invoice) -> str:
     """The invoice as Markdown: summary and subtotal tables, then a table of every line."""
-    out = [f"# Invoice: {_md(invoice.organisation)}", ""]
+    out = [f"# Invoice: {_md(invoice.organization)}", ""]
     out += [f"- **{name}:** {_md(value)}" for name, value in _header(invoice)]
     out += ["", "## Summary", ""]
     out += _md_table(["", invoice.currency], [(k, shown_amount(v)) for k, v in _summary(invoice)])
@@ -289,7 +289,7 @@ def to_markdown(invoice: Invoice) -> str:
         ("By seat type", invoice.by_seat_type),
         ("By model", invoice.by_model),
         ("By product", invoice.by_product),
-        ("By user", invoice.by_user),
+        ("By user", invoice.by_member),
     ):
         out += ["", f"## {title}", ""]
         out += _md_table(
@@ -324,12 +324,12 @@ def to_html(invoice: Invoice) -> str:
     )
     users = "".join(
         f"<tr><td>{esc(s.key)}</td>{right}{esc(shown_amount(s.amount))}</td></tr>"
-        for s in invoice.by_user
+        for s in invoice.by_member
     )
     return (
-        f"<div class='usagebill-invoice'><h3>Invoice: {esc(invoice.organisation)}</h3>"
+        f"<div class='usagebill-invoice'><h3>Invoice: {esc(invoice.organization)}</h3>"
         f"<table>{head}</table><table>{summary}</table>"
-        f"<details><summary>{len(invoice.by_user)} users, {invoice.line_count()} lines</summary>"
+        f"<details><summary>{len(invoice.by_member)} users, {invoice.line_count()} lines</summary>"
         f"<table><tr><th>User</th><th>{esc(invoice.currency)}</th></tr>{users}</table>"
         "</details></div>"
     )
