@@ -18,7 +18,7 @@ from usagebill import (
     organization_from_dict,
 )
 
-EXAMPLE = Path(__file__).parent.parent / "examples" / "org.toml"
+EXAMPLE = Path(__file__).parents[2] / "examples" / "org.toml"
 
 SMALL = """\
 name = "Small"

@@ -39,7 +39,7 @@ from usagebill import (
 )
 from usagebill.events import parse_record
 
-EXAMPLES = Path(__file__).parent.parent / "examples"
+EXAMPLES = Path(__file__).parents[2] / "examples"
 CATALOGUE = SeatCatalog.enterprise(chat_fee=Money("20"), chat_and_claude_code_fee=Money("40"))
 OCTOBER = BillingPeriod.of("2026-10")
 MONTH_SECONDS = 31 * 86_400  # 2,678,400

@@ -58,7 +58,7 @@ OCTOBER = BillingPeriod.of("2026-10")
 START = datetime(2026, 9, 1, tzinfo=UTC)
 SONNET = "claude-sonnet-4-6"
 HAIKU = "claude-haiku-4-5"
-EXAMPLES = Path(__file__).parent.parent / "examples"
+EXAMPLES = Path(__file__).parents[2] / "examples"
 
 
 def _org(limits: SpendLimits | None = None) -> Organization:

@@ -51,7 +51,7 @@ LIMITS = SpendLimits(
     seat_types={"chat": PoolLimit(pool_cap=Money("3"))},
     members={"ada": Money("10")},
 )
-EXAMPLES = Path(__file__).parent.parent / "examples"
+EXAMPLES = Path(__file__).parents[2] / "examples"
 
 
 def _org(limits: SpendLimits = LIMITS, timezone_name: str = "UTC") -> Organization:
