@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from usagebill import BillingPeriod, Invoice, InvoiceBuilder, PriceTable, cli, load_organization
+from usagebill import BillingPeriod, Invoice, InvoiceBuilder, Organization, PriceTable, cli
 from usagebill.cli import main
 
 EXAMPLES = Path(__file__).parent.parent / "examples"
@@ -96,7 +96,7 @@ def invoice_args(org: str, events: str, *more: str) -> list[str]:
 
 @pytest.fixture(scope="module")
 def expected() -> Invoice:
-    org = load_organization(ORG)
+    org = Organization.from_file(ORG)
     builder = InvoiceBuilder(org, BillingPeriod.of("2026-10", timezone=org.timezone))
     with Path(EVENTS).open(encoding="utf-8") as lines:
         for line in lines:

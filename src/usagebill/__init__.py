@@ -4,9 +4,15 @@ Everything public is importable from here, and listed in ``__all__``.
 """
 
 from usagebill._frozendict import FrozenDict
-from usagebill.accounts.limits import EffectiveLimit, LimitSource, PoolLimit, Spend, SpendLimits
-from usagebill.accounts.organization import (
+from usagebill.accounts.limits import (
     DEFAULT_THRESHOLDS,
+    EffectiveLimit,
+    LimitSource,
+    PoolLimit,
+    Spend,
+    SpendLimits,
+)
+from usagebill.accounts.organization import (
     AuditRecord,
     IncreaseRequest,
     LimitReportRow,
@@ -14,7 +20,6 @@ from usagebill.accounts.organization import (
     Organization,
     RequestStatus,
 )
-from usagebill.accounts.organization_file import load_organization, organization_from_dict
 from usagebill.accounts.seats import (
     CHAT,
     CHAT_AND_CLAUDE_CODE,
@@ -172,11 +177,9 @@ __all__ = [
     "build_invoice",
     "diff",
     "forecast",
-    "load_organization",
     "load_scenario",
     "minor_unit",
     "notifications",
-    "organization_from_dict",
     "reconcile",
     "scenario_from_dict",
     "whatif",

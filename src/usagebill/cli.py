@@ -25,7 +25,7 @@ from typing import IO, Final
 import attrs
 from dateutil import tz
 
-from usagebill.accounts.organization_file import load_organization
+from usagebill.accounts.organization import Organization
 from usagebill.analysis.forecast import forecast
 from usagebill.analysis.scenario_file import load_scenario
 from usagebill.analysis.whatif import whatif
@@ -83,7 +83,7 @@ def _read_events(args: argparse.Namespace, builder: InvoiceBuilder, err: IO[str]
 
 
 def _invoice(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
-    org = load_organization(args.org)
+    org = Organization.from_file(args.org)
     period = BillingPeriod.of(args.period, anchor_day=org.billing_anchor_day, timezone=org.timezone)
     builder = InvoiceBuilder(
         org, period, _prices(args.prices), outside="reject" if args.reject_outside else "exclude"
@@ -193,7 +193,7 @@ def _usage_events(args: argparse.Namespace, err: IO[str]) -> list[UsageEvent]:
 
 
 def _whatif(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
-    org = load_organization(args.org)
+    org = Organization.from_file(args.org)
     period = BillingPeriod.of(args.period, anchor_day=org.billing_anchor_day, timezone=org.timezone)
     scenario = load_scenario(args.scenario, currency=org.currency)
     result = whatif(org, _usage_events(args, err), period, scenario, _prices(args.prices))
@@ -202,7 +202,7 @@ def _whatif(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
 
 
 def _forecast(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
-    org = load_organization(args.org)
+    org = Organization.from_file(args.org)
     period = BillingPeriod.of(args.period, anchor_day=org.billing_anchor_day, timezone=org.timezone)
     try:  # a date or a datetime without offset is the organization's local time
         as_of = datetime.fromisoformat(args.as_of)

@@ -28,9 +28,20 @@ from usagebill._frozendict import FrozenDict
 from usagebill.errors import CurrencyMismatchError, InvalidValueError
 from usagebill.money import EXACT, Money, _make
 
-__all__ = ["EffectiveLimit", "LimitSource", "PoolLimit", "Spend", "SpendLike", "SpendLimits"]
+__all__ = [
+    "DEFAULT_THRESHOLDS",
+    "EffectiveLimit",
+    "LimitSource",
+    "PoolLimit",
+    "Spend",
+    "SpendLike",
+    "SpendLimits",
+]
 
 _ZERO: Final = Decimal(0)
+
+DEFAULT_THRESHOLDS: Final = (Decimal("0.75"), Decimal("0.9"), Decimal(1))
+"""Notify members and owners at 75 %, 90 % and 100 % of a limit."""
 
 
 def _cap(field: str, value: object) -> None:

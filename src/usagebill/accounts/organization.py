@@ -13,26 +13,37 @@ import enum
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Final, NamedTuple
+from pathlib import Path
+from typing import Any, NamedTuple
 
 import attrs
 from dateutil import tz
 
 from usagebill._frozendict import FrozenDict
-from usagebill.accounts.limits import EffectiveLimit, LimitSource, PoolLimit, Spend, SpendLimits
+from usagebill.accounts.limits import (
+    DEFAULT_THRESHOLDS,
+    EffectiveLimit,
+    LimitSource,
+    PoolLimit,
+    Spend,
+    SpendLimits,
+)
+from usagebill.accounts.organization_file import organization_parts
 from usagebill.accounts.seats import Member, Role, SeatCatalog, SeatChange
 from usagebill.errors import (
     ConflictError,
     CurrencyMismatchError,
     InvalidValueError,
+    LoadError,
     PermissionDeniedError,
     UnknownNameError,
+    UsageBillError,
 )
 from usagebill.money import Money
+from usagebill.serde import read_toml
 from usagebill.usage import Product
 
 __all__ = [
-    "DEFAULT_THRESHOLDS",
     "AuditRecord",
     "IncreaseRequest",
     "LimitReportRow",
@@ -40,9 +51,6 @@ __all__ = [
     "Organization",
     "RequestStatus",
 ]
-
-DEFAULT_THRESHOLDS: Final = (Decimal("0.75"), Decimal("0.9"), Decimal(1))
-"""Notify members and owners at 75 %, 90 % and 100 % of a limit."""
 
 
 def _aware(at: object, field: str = "at") -> datetime:
@@ -227,6 +235,31 @@ class Organization:
             seat_history=[SeatChange(m.user_id, at, m.seat_type, m.add_ons) for m in member_list],
             thresholds=thresholds,
         )
+
+    @classmethod
+    def from_dict(cls, data: object, *, source: str = "organization") -> Organization:
+        """Build an organization from the dict form of its file (see ``docs/invoices.md``).
+
+        Strict: unknown keys, wrong types and float amounts are refused. Every
+        problem is a :class:`~usagebill.errors.LoadError` naming its path in ``source``.
+        """
+        try:
+            return cls(**organization_parts(data, source))
+        except LoadError:
+            raise
+        except (UsageBillError, ValueError) as error:  # e.g. an unknown seat type
+            raise LoadError(source, [("$", str(error))]) from None
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> Organization:
+        """Read an organization file (TOML: see :mod:`usagebill.accounts.organization_file`).
+
+        >>> acme = Organization.from_file("examples/org.toml")
+        >>> acme.name, len(acme.members), acme.timezone
+        ('Acme Health', 50, 'America/New_York')
+        """
+        path = Path(path)
+        return cls.from_dict(read_toml(path), source=str(path))
 
     @property
     def currency(self) -> str:
