@@ -12,7 +12,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from usagebill import (
-    ROUNDING,
     CurrencyMismatchError,
     InvalidValueError,
     Money,
@@ -20,7 +19,7 @@ from usagebill import (
     UsageBillError,
     minor_unit,
 )
-from usagebill.money import exact_decimal
+from usagebill.money import ROUNDING, exact_decimal
 from usagebill.testing import currencies, decimals_for_money, money
 
 usd = money("USD")

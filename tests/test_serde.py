@@ -14,7 +14,6 @@ from hypothesis import strategies as st
 
 from usagebill import (
     ContextTier,
-    FrozenDict,
     InvalidValueError,
     LoadError,
     ModelListing,
@@ -28,6 +27,7 @@ from usagebill import (
     UsageBillError,
     serde,
 )
+from usagebill._frozendict import FrozenDict
 from usagebill.serde import from_dict, from_json, to_dict, to_json
 from usagebill.testing import (
     context_tiers,

@@ -9,9 +9,7 @@ from usagebill import (
     CHAT,
     CHAT_AND_CLAUDE_CODE,
     CurrencyMismatchError,
-    EffectiveLimit,
     InvalidValueError,
-    LimitSource,
     Member,
     Money,
     Organization,
@@ -21,6 +19,7 @@ from usagebill import (
     SpendLimits,
     UnknownNameError,
 )
+from usagebill.accounts.limits import EffectiveLimit, LimitSource
 
 START = datetime(2026, 10, 1, tzinfo=UTC)
 CATALOGUE = SeatCatalog.enterprise(chat_fee=Money("20"), chat_and_claude_code_fee=Money("40"))

@@ -9,20 +9,15 @@ import pytest
 from usagebill import (
     CHAT,
     CHAT_AND_CLAUDE_CODE,
-    DEFAULT_THRESHOLDS,
     HIPAA,
-    AuditRecord,
     ConflictError,
     CurrencyMismatchError,
-    EffectiveLimit,
     InvalidValueError,
-    LimitSource,
     Member,
     Money,
     Organization,
     PermissionDeniedError,
     PoolLimit,
-    RequestStatus,
     Role,
     SeatCatalog,
     SeatChange,
@@ -31,6 +26,8 @@ from usagebill import (
     UnknownNameError,
     authorize,
 )
+from usagebill.accounts.limits import DEFAULT_THRESHOLDS, EffectiveLimit, LimitSource
+from usagebill.accounts.organization import AuditRecord, RequestStatus
 from usagebill.usage import Product
 
 START = datetime(2026, 10, 1, tzinfo=UTC)

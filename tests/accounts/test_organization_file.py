@@ -7,15 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from usagebill import (
-    BillingPeriod,
-    LimitSource,
-    LoadError,
-    Money,
-    Organization,
-    Role,
-    build_invoice,
-)
+from usagebill import BillingPeriod, LoadError, Money, Organization, Role, build_invoice
+from usagebill.accounts.limits import LimitSource
 
 EXAMPLE = Path(__file__).parents[2] / "examples" / "org.toml"
 

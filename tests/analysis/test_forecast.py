@@ -28,8 +28,6 @@ from usagebill import (
     BillingPeriod,
     ConflictError,
     InvalidValueError,
-    Level,
-    LimitSource,
     Member,
     Money,
     Organization,
@@ -41,7 +39,9 @@ from usagebill import (
     UnknownModelError,
     UsageEvent,
 )
+from usagebill.accounts.limits import LimitSource
 from usagebill.analysis.forecast import CapStatus, Forecast, forecast
+from usagebill.caps.decision import Level
 from usagebill.cli import main
 
 OCTOBER = BillingPeriod.of("2026-10")

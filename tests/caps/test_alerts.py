@@ -10,7 +10,6 @@ from usagebill import (
     CHAT_AND_CLAUDE_CODE,
     Member,
     Money,
-    Notification,
     Organization,
     PoolLimit,
     SeatCatalog,
@@ -18,6 +17,7 @@ from usagebill import (
     SpendLimits,
     notifications,
 )
+from usagebill.caps.alerts import Notification
 from usagebill.caps.decision import Level
 
 START = datetime(2026, 10, 1, tzinfo=UTC)

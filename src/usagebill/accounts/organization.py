@@ -28,7 +28,6 @@ from usagebill.accounts.limits import (
     Spend,
     SpendLimits,
 )
-from usagebill.accounts.organization_file import organization_parts
 from usagebill.accounts.seats import Member, Role, SeatCatalog, SeatChange
 from usagebill.errors import (
     ConflictError,
@@ -40,7 +39,6 @@ from usagebill.errors import (
     UsageBillError,
 )
 from usagebill.money import Money
-from usagebill.serde import read_toml
 from usagebill.usage import Product
 
 __all__ = [
@@ -243,6 +241,10 @@ class Organization:
         Strict: unknown keys, wrong types and float amounts are refused. Every
         problem is a :class:`~usagebill.errors.LoadError` naming its path in ``source``.
         """
+        # Here, not at the top: the file format needs cattrs, and a gateway that only decides
+        # should not pay for importing it.
+        from usagebill.accounts.organization_file import organization_parts  # noqa: PLC0415
+
         try:
             return cls(**organization_parts(data, source))
         except LoadError:
@@ -258,6 +260,8 @@ class Organization:
         >>> acme.name, len(acme.members), acme.timezone
         ('Acme Health', 50, 'America/New_York')
         """
+        from usagebill.serde import read_toml  # noqa: PLC0415  (see from_dict)
+
         path = Path(path)
         return cls.from_dict(read_toml(path), source=str(path))
 
