@@ -91,24 +91,49 @@ _PRODUCTS = {product.value: product for product in Product}
 def _key(row: Iterable[Any]) -> UsageKey:
     user_id, seat_type, model, product, version, in_tier, modifiers = row
     found = _PRODUCTS.get(product) if isinstance(product, str) else None
-    if found is None:
+    if not (
+        found is not None
+        and type(user_id) is type(seat_type) is type(model) is str
+        and user_id
+        and seat_type
+        and model
+        and type(version) is int
+        and version >= 0
+        and type(modifiers) is int
+        and 0 <= modifiers < 8
+    ):
+        _check_key(user_id, seat_type, model, product, version, modifiers)
+    if type(row) is UsageKey and found is product and type(in_tier) is bool:
+        return row
+    return UsageKey(user_id, seat_type, model, found, version, bool(in_tier), modifiers)  # type: ignore[arg-type]
+
+
+def _check_key(  # noqa: PLR0917
+    user_id: object,
+    seat_type: object,
+    model: object,
+    product: object,
+    version: object,
+    modifiers: object,
+) -> None:
+    if not isinstance(product, str) or product not in _PRODUCTS:
         raise InvalidValueError("product", product, f"must be one of {sorted(_PRODUCTS)}")
     for name, value in (("user_id", user_id), ("seat_type", seat_type), ("model", model)):
         if type(value) is not str or not value:
             raise InvalidValueError(name, value, "must be a non-empty string")
     if type(version) is not int or version < 0:
         raise InvalidValueError("price_version", version, "must be a non-negative int")
-    if type(modifiers) is not int or not 0 <= modifiers < 8:
-        raise InvalidValueError("modifiers", modifiers, "must be modifier bits from 0 to 7")
-    return UsageKey(user_id, seat_type, model, found, version, bool(in_tier), modifiers)
+    raise InvalidValueError("modifiers", modifiers, "must be modifier bits from 0 to 7")
 
 
 def _counts(values: Iterable[Any]) -> UsageCounts:
-    counts = UsageCounts(*values)
+    counts = values if type(values) is UsageCounts else UsageCounts(*values)
+    if all(type(count) is int for count in counts) and min(counts) >= 0:
+        return counts
     for name, count in zip(UsageCounts._fields, counts, strict=True):
         if type(count) is not int or count < 0:
             raise InvalidValueError(name, count, "must be a non-negative int")
-    return counts
+    return counts  # pragma: no cover  (one of the counts failed above)
 
 
 def _buckets(value: Mapping[UsageKey, UsageCounts]) -> FrozenDict[UsageKey, UsageCounts]:
@@ -185,9 +210,9 @@ class UsageCube:
             values = tuple(row)
             if len(values) != 14:
                 raise InvalidValueError("row", values, "must have 7 key and 7 count columns")
-            key, counts = _key(values[:7]), _counts(values[7:])
+            key, counts = UsageKey(*values[:7]), UsageCounts(*values[7:])
             found = buckets.get(key)
-            buckets[key] = counts if found is None else found + counts
+            buckets[key] = counts if found is None else found + counts  # checked by the cube
         return cls(
             organization,
             period,
