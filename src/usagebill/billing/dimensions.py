@@ -25,8 +25,9 @@ since the Unix epoch, UTC, so that every engine compares them alike.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any, Final, NamedTuple
 
 from usagebill.accounts.organization import Organization
@@ -41,13 +42,16 @@ __all__ = [
     "EVENT_COLUMNS",
     "MODIFIER_COLUMNS",
     "PRODUCTS",
+    "SOURCE_FORMATS",
     "TOKEN_COLUMNS",
     "EventGroup",
     "cube_from_groups",
     "epoch_us",
     "instant",
     "price_changes",
+    "record_of_row",
     "seat_spans",
+    "source_format",
     "tier_thresholds",
 ]
 
@@ -72,6 +76,82 @@ _MODIFIERS: Final = tuple(
     Modifiers(batch=bool(bits & 1), us_only=bool(bits & 2), fast=bool(bits & 4))
     for bits in range(8)
 )
+
+
+SOURCE_FORMATS: Final = {
+    ".jsonl": "json",
+    ".ndjson": "json",
+    ".jsonl.gz": "json",
+    ".ndjson.gz": "json",
+    ".parquet": "parquet",
+    ".csv": "csv",
+}
+"""File name endings and the format of the events in them."""
+
+
+def source_format(path: str | Path) -> str:
+    """``json``, ``parquet`` or ``csv``, from the file name's ending; an error otherwise."""
+    name = str(path).lower()
+    for suffix in sorted(SOURCE_FORMATS, key=len, reverse=True):
+        if name.endswith(suffix):
+            return SOURCE_FORMATS[suffix]
+    raise InvalidValueError(
+        "events",
+        str(path),
+        f"must end in one of {sorted(SOURCE_FORMATS)} (the format comes from it)",
+    )
+
+
+def record_of_row(row: Mapping[str, object]) -> dict[str, object]:
+    """The JSON form of an event (as :func:`usagebill.events.parse_record` reads it) of a table row.
+
+    Empty or missing counts are 0, empty or missing modifiers false; text
+    cells (CSV) are read strictly; a timestamp is written in ISO 8601. What
+    is wrong is left for the strict parser to name.
+    """
+    usage = {name: _cell_count(row[name], name) for name in TOKEN_COLUMNS if name in row}
+    flags = {name: _cell_flag(row[name], name) for name in MODIFIER_COLUMNS if name in row}
+    record: dict[str, object] = {name: row[name] for name in EVENT_COLUMNS if name in row}
+    if "at" in record:
+        stamp = record["at"]
+        record["at"] = stamp.isoformat() if isinstance(stamp, datetime) else _blank(stamp)
+    record["usage"] = {name: count for name, count in usage.items() if count != 0}
+    if any(flags.values()):
+        record["modifiers"] = {name: True for name, on in flags.items() if on}
+    return record
+
+
+def _blank(value: object) -> object:
+    """None for an empty cell: ``None``, NaN or NaT (a value unequal to itself)."""
+    return None if value is None or value != value else value  # noqa: PLR0124
+
+
+def _cell_count(value: object, name: str) -> object:
+    value = _blank(value)
+    if value is None or value == "":
+        return 0
+    if isinstance(value, str):
+        if not value.isdigit():
+            raise InvalidValueError(f"usage.{name}", value, "must be a non-negative int")
+        return int(value)
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if type(value) is not int and hasattr(value, "__index__"):  # a numpy integer
+        return int(value)
+    return value  # the strict parser refuses what is not an int
+
+
+def _cell_flag(value: object, name: str) -> bool:
+    value = _blank(value)
+    if value is None or value == "":
+        return False
+    if isinstance(value, str):
+        lowered = value.lower()
+        if lowered in ("true", "false", "1", "0"):
+            return lowered in ("true", "1")
+    elif isinstance(value, bool) or type(value).__name__ == "bool_":
+        return bool(value)
+    raise InvalidValueError(f"modifiers.{name}", value, "must be true or false")
 
 
 def epoch_us(at: datetime) -> int:

@@ -30,7 +30,7 @@ from dask.delayed import delayed
 
 from usagebill.accounts.organization import Organization
 from usagebill.billing.cube import UsageCube
-from usagebill.billing.dimensions import MODIFIER_COLUMNS, TOKEN_COLUMNS
+from usagebill.billing.dimensions import record_of_row, source_format
 from usagebill.billing.engines.python import CubeBuilder, Outside
 from usagebill.billing.invoice import Invoice, price_cube
 from usagebill.errors import InvalidValueError, LoadError
@@ -39,14 +39,6 @@ from usagebill.pricing.prices import PriceTable
 
 __all__ = ["cube", "invoice"]
 
-_SUFFIXES: Final = {
-    ".jsonl": "json",
-    ".ndjson": "json",
-    ".jsonl.gz": "json",
-    ".ndjson.gz": "json",
-    ".parquet": "parquet",
-    ".csv": "csv",
-}
 _BLOCK: Final = 64 * 2**20  # bytes of text per partition (a gzip file is one partition)
 
 
@@ -127,7 +119,7 @@ def _read(source: Any) -> dd.DataFrame:  # noqa: ANN401
             "events", type(source).__name__, "must be paths or globs, or a pandas or Dask DataFrame"
         )
     names = [str(path) for path in paths]
-    formats = {_format(name) for name in names}
+    formats = {source_format(name) for name in names}
     if len(formats) > 1:
         raise InvalidValueError("events", names, "must all be of one format")
     (fmt,) = formats
@@ -141,16 +133,6 @@ def _read(source: Any) -> dd.DataFrame:  # noqa: ANN401
         return rows.to_dataframe(meta={"event_id": "object", "line": "object"})
     except (OSError, ValueError) as error:
         raise LoadError(", ".join(names), [("events", str(error))]) from None
-
-
-def _format(name: str) -> str:
-    lowered = name.lower()
-    for suffix in sorted(_SUFFIXES, key=len, reverse=True):
-        if lowered.endswith(suffix):
-            return _SUFFIXES[suffix]
-    raise InvalidValueError(
-        "events", name, f"must end in one of {sorted(_SUFFIXES)} (the format comes from it)"
-    )
 
 
 def _lines(names: list[str]) -> dask.bag.Bag:
@@ -200,58 +182,5 @@ def _records(part: pd.DataFrame) -> Iterator[dict[str, Any]]:
         for line in part["line"]:
             yield json.loads(line)
         return
-    columns = set(part.columns)
-    missing = [
-        name for name in ("event_id", "user_id", "model", "product", "at") if name not in columns
-    ]
-    if missing:
-        raise LoadError("events", [(name, "this column is missing") for name in missing])
-    counts = [name for name in TOKEN_COLUMNS if name in columns]
-    flags = [name for name in MODIFIER_COLUMNS if name in columns]
-    for row in part.itertuples(index=False):
-        values = row._asdict()
-        usage = {name: _count(values[name], name) for name in counts}
-        modifiers = {name: _flag(values[name], name) for name in flags}
-        yield {
-            "event_id": values["event_id"],
-            "user_id": values["user_id"],
-            "model": values["model"],
-            "product": values["product"],
-            "at": _stamp(values["at"]),
-            "usage": {name: count for name, count in usage.items() if count},
-            **({"modifiers": modifiers} if any(modifiers.values()) else {}),
-        }
-
-
-def _count(value: object, name: str) -> object:
-    if isinstance(value, str):
-        if value == "":
-            return 0
-        if not value.isdigit():
-            raise InvalidValueError(f"usage.{name}", value, "must be a non-negative int")
-        return int(value)
-    if value is None or pd.isna(value):
-        return 0
-    if float(value) != int(value):  # type: ignore[call-overload,arg-type]
-        raise InvalidValueError(f"usage.{name}", value, "must be a non-negative int")
-    return int(value)  # type: ignore[call-overload]
-
-
-def _flag(value: object, name: str) -> bool:
-    if isinstance(value, str):
-        lowered = value.lower()
-        if lowered in ("true", "1"):
-            return True
-        if lowered in ("false", "0", ""):
-            return False
-        raise InvalidValueError(f"modifiers.{name}", value, "must be true or false")
-    if value is None or pd.isna(value):
-        return False
-    return bool(value)
-
-
-def _stamp(value: object) -> object:
-    """An ISO 8601 string for the strict parser (a timestamp without zone stays an error)."""
-    if isinstance(value, pd.Timestamp):
-        return value.isoformat()
-    return value
+    for row in part.to_dict("records"):
+        yield record_of_row(row)

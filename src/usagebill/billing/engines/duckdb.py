@@ -55,6 +55,7 @@ from usagebill.billing.dimensions import (
     instant,
     price_changes,
     seat_spans,
+    source_format,
     tier_thresholds,
 )
 from usagebill.billing.engines.python import CubeBuilder, Outside
@@ -65,20 +66,11 @@ from usagebill.periods import BillingPeriod
 from usagebill.pricing.prices import PriceTable
 from usagebill.usage import Modifiers, Product, TokenUsage
 
-__all__ = ["Source", "cube", "invoice", "source_format"]
+__all__ = ["Source", "cube", "invoice", "period_bounds"]
 
 Source = str | Path | Sequence[str | Path] | Any
 """Paths or globs (one, or a list of one format), or a pandas, Polars or Arrow table."""
 
-_FORMATS: Final = {
-    ".jsonl": "json",
-    ".ndjson": "json",
-    ".jsonl.gz": "json",
-    ".ndjson.gz": "json",
-    ".parquet": "parquet",
-    ".csv": "csv",
-    ".csv.gz": "csv",
-}
 _TABLE_MODULES: Final = ("pandas", "polars", "pyarrow")
 _JSON_COLUMNS: Final = (
     "{event_id: 'VARCHAR', user_id: 'VARCHAR', model: 'VARCHAR', product: 'VARCHAR', "
@@ -98,17 +90,6 @@ _INTEGERS: Final = frozenset(
 def period_bounds(period: BillingPeriod) -> tuple[int, int]:
     """The period's ``[start, end)`` in epoch microseconds."""
     return epoch_us(period.start), epoch_us(period.end)
-
-
-def source_format(path: str | Path) -> str:
-    """``json``, ``parquet`` or ``csv``, from the file name's suffix; an error otherwise."""
-    name = str(path).lower()
-    for suffix in sorted(_FORMATS, key=len, reverse=True):
-        if name.endswith(suffix):
-            return _FORMATS[suffix]
-    raise InvalidValueError(
-        "events", str(path), f"must end in one of {sorted(_FORMATS)} (the format comes from it)"
-    )
 
 
 def invoice(
