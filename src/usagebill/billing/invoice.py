@@ -20,7 +20,7 @@ from __future__ import annotations
 import decimal
 import hashlib
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, Final, Literal
@@ -251,10 +251,13 @@ def price_cube(
             f"({len(ids)} ids, {cube.conflicting} events) was seen with different contents: "
             "none of their versions is billed until the source is corrected",
         )
-    usage_lines = sorted(
-        (_usage_line(prices, org.currency, key, counts) for key, counts in cube.buckets.items()),
-        key=_usage_order,
-    )
+    starts: dict[tuple[str, int], str] = {}  # each price's start, as the order compares it
+    for key in cube.buckets:
+        if (key.model, key.price_version) not in starts:
+            start = prices.models[key.model].prices[key.price_version].effective_from
+            starts[key.model, key.price_version] = start.isoformat() if start else ""
+    order = sorted(cube.buckets, key=lambda key: _usage_order(key, starts))
+    usage_lines = [_usage_line(prices, org.currency, key, cube.buckets[key]) for key in order]
     seat_lines = _seat_lines(org, cube.period)
     return _assemble(org, cube, prices, seat_lines, usage_lines)
 
@@ -282,15 +285,17 @@ def _usage_line(prices: PriceTable, currency: str, key: UsageKey, counts: UsageC
     )
 
 
-def _usage_order(line: UsageLine) -> tuple[Any, ...]:
+def _usage_order(key: UsageKey, starts: Mapping[tuple[str, int], str]) -> tuple[Any, ...]:
+    """Lines by user, model, product, price start, tier, modifiers (batch, US-only, fast), seat."""
+    bits = key.modifiers
     return (
-        line.user_id,
-        line.model,
-        line.product.value,
-        line.price_from.isoformat() if line.price_from else "",
-        line.in_tier,
-        attrs.astuple(line.modifiers),
-        line.seat_type,
+        key.user_id,
+        key.model,
+        key.product.value,
+        starts[key.model, key.price_version],
+        key.in_tier,
+        (bool(bits & 1), bool(bits & 2), bool(bits & 4)),
+        key.seat_type,
     )
 
 
