@@ -80,7 +80,6 @@ _JSON_COLUMNS: Final = (
     + ", ".join(f"{name} BOOLEAN" for name in MODIFIER_COLUMNS)
     + ")'}"
 )
-_OFFSET: Final = r"(Z|z|[+-]\d\d(:?\d\d(:?\d\d(\.\d+)?)?)?)$"
 _INTEGERS: Final = frozenset(
     {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT"}
     | {"UINTEGER", "UBIGINT", "UHUGEINT"}
@@ -136,6 +135,7 @@ def _connection(
         con = duckdb.connect(":memory:")
         try:
             con.execute("SET TimeZone = 'UTC'")
+            con.execute("SET enable_progress_bar = false")  # never on the invoice's stdout
             con.execute("SET preserve_insertion_order = false")  # lets big scans spill
             con.execute("SET temp_directory = ?", [str(temp_directory or scratch)])
             if memory_limit is not None:
@@ -224,9 +224,11 @@ def _make_events(con: duckdb.DuckDBPyConnection, fmt: str, columns: dict[str, st
         at_us, stamp_problem = 'epoch_us(raw."at")', 'raw."at" IS NULL'
     elif stamp_kind == "VARCHAR":
         at_us = 'epoch_us(TRY_CAST(raw."at" AS TIMESTAMPTZ))'
+        # After the date, a sign can only start the UTC offset (or it ends in Z).
+        time_part = 'substr(raw."at", 11)'
         stamp_problem = (
-            f"NOT regexp_matches(raw.\"at\", '{_OFFSET}') "
-            'OR TRY_CAST(raw."at" AS TIMESTAMPTZ) IS NULL'
+            f"NOT (contains({time_part}, '+') OR contains({time_part}, '-') "
+            f"OR suffix(upper(raw.\"at\"), 'Z')) OR {at_us} IS NULL"
         )
     else:
         raise LoadError(
@@ -262,8 +264,7 @@ def _make_events(con: duckdb.DuckDBPyConnection, fmt: str, columns: dict[str, st
     con.execute(
         f"""
         CREATE VIEW ev_read AS
-        SELECT *, hash(event_id) AS h,
-               hash(event_id, user_id, model, product, at_us, c0, c1, c2, c3, c4, c5, bits) AS d
+        SELECT *, hash(event_id) AS h
         FROM (
             SELECT raw.event_id, raw.user_id, raw.model, raw.product,
                    {at_us} AS at_us, {values}, {bits} AS bits, {bad} AS bad
@@ -361,7 +362,11 @@ def _aggregate(
         """
         CREATE TEMP TABLE rare_ids AS
         SELECT event_id, count(*) AS n, min(d) <> max(d) AS conflict
-        FROM rare_rows GROUP BY event_id
+        FROM (
+            SELECT event_id,
+                   hash(user_id, model, product, at_us, c0, c1, c2, c3, c4, c5, bits) AS d
+            FROM rare_rows
+        ) GROUP BY event_id
         """
     )
     conflicts = [
