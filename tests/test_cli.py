@@ -229,7 +229,7 @@ def test_cost_of_one_request():
     )  # fmt: skip
     assert status == 0
     assert out.splitlines() == [
-        "claude-sonnet-4-6 at claude-2026-11-25",
+        "claude-sonnet-4-6 at claude-2026-12-01",
         (
             "rates per million tokens: input 3, output 15, cache_write_5m 3.75, "
             "cache_write_1h 6, cache_read 0.30"
