@@ -475,9 +475,20 @@ class ModelListing:
     aliases: tuple[str, ...] = attrs.field(default=(), converter=_aliases)
     status: str = ""
     retired: date | None = None
+    # The newest version and its start: what nearly every request is rated at, found first.
+    _newest: int = attrs.field(init=False, eq=False, hash=False, repr=False)
+    _newest_from: datetime | None = attrs.field(init=False, eq=False, hash=False, repr=False)
+
+    def __attrs_post_init__(self) -> None:
+        object.__setattr__(self, "_newest", len(self.prices) - 1)
+        object.__setattr__(self, "_newest_from", self.prices[-1].effective_from)
 
     def price_at(self, at: datetime) -> ModelPrice:
         """The price in force at ``at`` (a timezone-aware datetime)."""
+        _check_aware(at)
+        start = self._newest_from
+        if start is None or start <= at:  # the newest version, with no call: the hot path
+            return self.prices[self._newest]
         return self.prices[self.version_at(at)]
 
     def effective_until(self, position: int) -> datetime | None:
@@ -488,10 +499,11 @@ class ModelListing:
     def version_at(self, at: datetime) -> int:
         """The position in :attr:`prices` of the price in force at ``at``."""
         _check_aware(at)
+        start = self._newest_from
+        if start is None or start <= at:
+            return self._newest
         prices = self.prices
-        if len(prices) == 1 and prices[0].effective_from is None:
-            return 0
-        for position in range(len(prices) - 1, -1, -1):  # a handful of versions at most
+        for position in range(len(prices) - 2, -1, -1):  # a handful of versions at most
             start = prices[position].effective_from
             if start is None or start <= at:
                 return position
