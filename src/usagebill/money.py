@@ -22,7 +22,7 @@ from typing import Final
 
 import attrs
 
-from usagebill.errors import CurrencyMismatchError, InvalidValueError, MoneyTypeError
+from usagebill.errors import CurrencyMismatchError, InvalidValueError, MoneyTypeError, short_repr
 
 __all__ = ["ROUNDING", "Money", "exact_decimal", "minor_unit"]
 
@@ -197,7 +197,7 @@ class Money:
         if not isinstance(other, Money):
             raise MoneyTypeError(
                 f"Money only combines with Money, not {type(other).__name__} "
-                f"(write Money({other!r}, {self.currency!r}) to mean an amount)"
+                f"(write Money({short_repr(other)}, {self.currency!r}) to mean an amount)"
             )
         if other.currency != self.currency:
             raise CurrencyMismatchError(self.currency, other.currency)

@@ -25,7 +25,7 @@ from typing import Any, Final, Protocol
 import attrs
 
 from usagebill._frozendict import FrozenDict
-from usagebill.errors import CurrencyMismatchError, InvalidValueError
+from usagebill.errors import CurrencyMismatchError, InvalidValueError, short_repr
 from usagebill.money import EXACT, Money, _make
 
 __all__ = ["EffectiveLimit", "LimitSource", "PoolLimit", "Spend", "SpendLike", "SpendLimits"]
@@ -115,13 +115,17 @@ class SpendLimits:
     def __attrs_post_init__(self) -> None:
         for seat_type, limit in self.seat_types.items():
             if not isinstance(limit, PoolLimit):
-                raise InvalidValueError(f"seat_types[{seat_type!r}]", limit, "must be a PoolLimit")
+                raise InvalidValueError(
+                    f"seat_types[{short_repr(seat_type)}]", limit, "must be a PoolLimit"
+                )
         for user_id, cap in self.members.items():
             if cap is None:
                 raise InvalidValueError(
-                    f"members[{user_id!r}]", cap, "must be Money (remove the entry for no cap)"
+                    f"members[{short_repr(user_id)}]",
+                    cap,
+                    "must be Money (remove the entry for no cap)",
                 )
-            _cap(f"members[{user_id!r}]", cap)
+            _cap(f"members[{short_repr(user_id)}]", cap)
 
     def all_caps(self) -> Iterable[tuple[str, Money]]:
         """Every set cap with a path naming it, e.g. ``seat_types['chat'].pool_cap``."""
@@ -129,9 +133,9 @@ class SpendLimits:
             yield f"organization.{name}", cap
         for seat_type, limit in self.seat_types.items():
             for name, cap in limit.caps():
-                yield f"seat_types[{seat_type!r}].{name}", cap
+                yield f"seat_types[{short_repr(seat_type)}].{name}", cap
         for user_id, cap in self.members.items():
-            yield f"members[{user_id!r}]", cap
+            yield f"members[{short_repr(user_id)}]", cap
 
     def check_currency(self, currency: str) -> None:
         """Raise :class:`CurrencyMismatchError` unless every cap is in ``currency``."""
@@ -210,7 +214,9 @@ def _amounts(value: Mapping[str, Any]) -> FrozenDict[str, Decimal]:
     result = value if isinstance(value, FrozenDict) else FrozenDict(value)
     for key, amount in result.items():
         if not isinstance(amount, Decimal) or not amount.is_finite() or amount < 0:
-            raise InvalidValueError(f"[{key!r}]", amount, "must be a non-negative Decimal")
+            raise InvalidValueError(
+                f"[{short_repr(key)}]", amount, "must be a non-negative Decimal"
+            )
     return result
 
 

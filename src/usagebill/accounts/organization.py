@@ -27,6 +27,7 @@ from usagebill.errors import (
     InvalidValueError,
     PermissionDeniedError,
     UnknownNameError,
+    short_repr,
 )
 from usagebill.money import Money
 from usagebill.usage import Product
@@ -190,7 +191,7 @@ class Organization:
         for user_id, member in self.members.items():
             if member.user_id != user_id:
                 raise InvalidValueError(
-                    f"members[{user_id!r}].user_id", member.user_id, "must match its key"
+                    f"members[{short_repr(user_id)}].user_id", member.user_id, "must match its key"
                 )
             self.catalog.check_add_ons(member.seat_type, member.add_ons)
         self._check_limits(self.limits)
@@ -260,9 +261,9 @@ class Organization:
                 member.add_ons,
             ):
                 raise InvalidValueError(
-                    f"seat_history for {user_id!r}",
+                    f"seat_history for {short_repr(user_id)}",
                     current,
-                    f"must end with the member's current seat {member.seat_type!r}",
+                    f"must end with the member's current seat {short_repr(member.seat_type)}",
                 )
 
     # --- reading --------------------------------------------------------------------------
@@ -475,7 +476,9 @@ class Organization:
             raise InvalidValueError("amount", amount, "must be Money")
         current = self.effective_limit(user_id).cap
         if current is None:
-            raise InvalidValueError("amount", amount, f"{user_id!r} has no limit to raise")
+            raise InvalidValueError(
+                "amount", amount, f"{short_repr(user_id)} has no limit to raise"
+            )
         if amount.currency != self.currency:
             raise CurrencyMismatchError(self.currency, amount.currency, "amount")
         if amount <= current:

@@ -17,7 +17,7 @@ from typing import Any, Final
 import attrs
 
 from usagebill._frozendict import FrozenDict
-from usagebill.errors import CurrencyMismatchError, InvalidValueError, UnknownNameError
+from usagebill.errors import CurrencyMismatchError, InvalidValueError, UnknownNameError, short_repr
 from usagebill.money import Money
 from usagebill.usage import Product
 
@@ -107,12 +107,14 @@ class SeatType:
     def __attrs_post_init__(self) -> None:
         for key, add_on in self.add_ons.items():
             if add_on.name != key:
-                raise InvalidValueError(f"add_ons[{key!r}].name", add_on.name, f"must be {key!r}")
+                raise InvalidValueError(
+                    f"add_ons[{short_repr(key)}].name", add_on.name, f"must be {short_repr(key)}"
+                )
             if add_on.monthly_fee.currency != self.monthly_fee.currency:
                 raise CurrencyMismatchError(
                     self.monthly_fee.currency,
                     add_on.monthly_fee.currency,
-                    f"add_ons[{key!r}].monthly_fee",
+                    f"add_ons[{short_repr(key)}].monthly_fee",
                 )
 
     def includes_product(self, product: Product) -> bool:
@@ -140,7 +142,9 @@ class SeatCatalog:
         object.__setattr__(self, "currency", currencies[0])
         for key, seat in self.seat_types.items():
             if seat.name != key:
-                raise InvalidValueError(f"seat_types[{key!r}].name", seat.name, f"must be {key!r}")
+                raise InvalidValueError(
+                    f"seat_types[{short_repr(key)}].name", seat.name, f"must be {short_repr(key)}"
+                )
 
     @classmethod
     def enterprise(
@@ -196,7 +200,8 @@ class SeatCatalog:
                 raise InvalidValueError(
                     "add_ons",
                     add_on,
-                    f"is not offered by seat type {seat_type!r} (offered: {sorted(offered)})",
+                    f"is not offered by seat type {short_repr(seat_type)} "
+                    f"(offered: {sorted(offered)})",
                 )
 
 

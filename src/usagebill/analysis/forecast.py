@@ -61,7 +61,7 @@ from usagebill.accounts.organization import Organization
 from usagebill.accounts.seats import SeatTimeline
 from usagebill.analysis.whatif import _unique
 from usagebill.caps.decision import Level
-from usagebill.errors import InvalidValueError, UsageBillError
+from usagebill.errors import InvalidValueError, UsageBillError, short_repr
 from usagebill.events import UsageEvent
 from usagebill.money import EXACT, Money, _make
 from usagebill.periods import BillingPeriod, zone
@@ -417,7 +417,7 @@ def forecast(
             seat_type = timeline.seat_at(event.user_id, at)
             amount = prices.amount(event.model, event.usage, event.at, event.modifiers)
         except UsageBillError as error:
-            error.add_note(f"in usage event {event.event_id!r}")
+            error.add_note(f"in usage event {short_repr(event.event_id)}")
             raise
         while boundaries[day + 1] <= at:
             day += 1

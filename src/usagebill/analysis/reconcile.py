@@ -72,6 +72,7 @@ from usagebill.errors import (
     InvalidValueError,
     LoadError,
     UsageBillError,
+    short_repr,
 )
 from usagebill.events import UsageEvent, deduplicated
 from usagebill.money import EXACT, Money, _make
@@ -269,20 +270,20 @@ class _Reader:
         if value is None:
             return {}
         if not isinstance(value, Mapping):
-            self.problem(f"{path}.{key}", f"must be an object (got {value!r})")
+            self.problem(f"{path}.{key}", f"must be an object (got {short_repr(value)})")
             return {}
         return value
 
     def text(self, data: Mapping[str, Any], key: str, path: str) -> str | None:
         value = data.get(key)
         if value is not None and not isinstance(value, str):
-            self.problem(f"{path}.{key}", f"must be a string or null (got {value!r})")
+            self.problem(f"{path}.{key}", f"must be a string or null (got {short_repr(value)})")
             return None
         return value
 
     def row(self, data: object, bucket: int, path: str) -> _Row | None:
         if not isinstance(data, Mapping):
-            self.problem(path, f"must be an object (got {data!r})")
+            self.problem(path, f"must be an object (got {short_repr(data)})")
             return None
         cache = self.part(data, "cache_creation", path)
         tools = self.part(data, "server_tool_use", path)
@@ -408,9 +409,9 @@ def _price_row(prices: PriceTable, row: _Row, at: datetime) -> tuple[str, Decima
     try:
         model = prices.resolve(row.model)
     except UsageBillError:
-        return row.model, None, f"model {row.model!r} is not in the price table"
+        return row.model, None, f"model {short_repr(row.model)} is not in the price table"
     if row.service_tier not in _STANDARD_TIERS:
-        return model, None, f"service tier {row.service_tier!r} has no price in the table"
+        return model, None, f"service tier {short_repr(row.service_tier)} has no price in the table"
     try:
         price = prices.price(model, at)
         return model, price.compiled(row.modifiers, row.in_tier).amount(row.usage), ""
@@ -485,7 +486,7 @@ def _ours(
             model = prices.resolve(event.model)
             amount = prices.amount(model, event.usage, event.at, event.modifiers)
         except UsageBillError as error:
-            error.add_note(f"in usage event {event.event_id!r}")
+            error.add_note(f"in usage event {short_repr(event.event_id)}")
             raise
         if span is None or not span[0] <= at < span[1]:
             outside += 1

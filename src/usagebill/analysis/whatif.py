@@ -67,6 +67,7 @@ from usagebill.errors import (
     InvalidValueError,
     UnknownNameError,
     UsageBillError,
+    short_repr,
 )
 from usagebill.events import UsageEvent, deduplicated
 from usagebill.money import EXACT, Money, _make
@@ -227,7 +228,7 @@ def _fees(value: object) -> FrozenDict[str, Money]:
     if not isinstance(value, Mapping) or not value:
         raise InvalidValueError("fees", value, "must map each seat type to its monthly fee")
     for seat_type, fee in value.items():
-        _money_amount(f"fees[{seat_type!r}]", fee)
+        _money_amount(f"fees[{short_repr(seat_type)}]", fee)
     return value if isinstance(value, FrozenDict) else FrozenDict(value)
 
 
@@ -259,7 +260,9 @@ class FlatPlan:
         currency = self.allowance.currency
         for seat_type, fee in self.fees.items():
             if fee.currency != currency:
-                raise CurrencyMismatchError(currency, fee.currency, f"fees[{seat_type!r}]")
+                raise CurrencyMismatchError(
+                    currency, fee.currency, f"fees[{short_repr(seat_type)}]"
+                )
 
     def describe(self) -> str:
         """One line for people."""
@@ -801,7 +804,7 @@ def _replay(
                 prices.amount(event.model, event.usage, event.at, event.modifiers), currency
             )
         except UsageBillError as error:
-            error.add_note(f"in usage event {event.event_id!r}")
+            error.add_note(f"in usage event {short_repr(event.event_id)}")
             raise
         decision = authorize(view, spend, event.user_id, amount, product=event.product)
         if decision.allowed:
@@ -869,7 +872,9 @@ def _compare(
         if line.add_on is None:
             if line.seat_type not in plan.fees:
                 raise InvalidValueError(
-                    "fees", sorted(plan.fees), f"must give a fee for seat type {line.seat_type!r}"
+                    "fees",
+                    sorted(plan.fees),
+                    f"must give a fee for seat type {short_repr(line.seat_type)}",
                 )
             seconds[line.user_id] = seconds.get(line.user_id, 0) + line.seconds
         flat_fee[line.user_id] = flat_fee.get(line.user_id, zero) + line.amount

@@ -29,7 +29,7 @@ import attrs
 
 from usagebill.accounts.organization import Organization
 from usagebill.accounts.seats import SeatTimeline
-from usagebill.errors import ConflictError, InvalidValueError, UsageBillError
+from usagebill.errors import ConflictError, InvalidValueError, UsageBillError, short_repr
 from usagebill.events import Record, UsageEvent, parse_record, record_of
 from usagebill.money import EXACT, ROUNDING, Money, _make
 from usagebill.periods import BillingPeriod, zone
@@ -270,7 +270,7 @@ class InvoiceBuilder:
                 if seen is not None:
                     del seen[event_id]
                 raise InvalidValueError(
-                    f"event {event_id!r} at", at, f"must fall in the period {self.period}"
+                    f"event {short_repr(event_id)} at", at, f"must fall in the period {self.period}"
                 )
             self.excluded += 1
             return
@@ -279,7 +279,7 @@ class InvoiceBuilder:
         except UsageBillError as error:
             if seen is not None:
                 del seen[event_id]  # nothing of a refused event is kept
-            error.add_note(f"in usage event {event_id!r}")
+            error.add_note(f"in usage event {short_repr(event_id)}")
             raise
         bucket = self._buckets.get(key)
         if bucket is None:

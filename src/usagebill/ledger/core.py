@@ -40,7 +40,7 @@ from usagebill.accounts.limits import Spend
 from usagebill.accounts.organization import Organization
 from usagebill.caps.alerts import Notification, notifications
 from usagebill.caps.decision import Decision, authorize
-from usagebill.errors import ConflictError, InvalidValueError, UnknownNameError
+from usagebill.errors import ConflictError, InvalidValueError, UnknownNameError, short_repr
 from usagebill.events import UsageEvent
 from usagebill.money import EXACT, Money, _make
 from usagebill.periods import BillingPeriod
@@ -402,8 +402,9 @@ class Ledger:
                 raise ConflictError(
                     "request_id",
                     request_id,
-                    f"was held under seat type {hold.seat_type!r}, and {hold.user_id!r} now "
-                    f"holds {seat_type!r}: settle or release it, then hold again",
+                    f"was held under seat type {short_repr(hold.seat_type)}, and "
+                    f"{short_repr(hold.user_id)} now holds {short_repr(seat_type)}: "
+                    "settle or release it, then hold again",
                 )
             before = tx.path(hold.period, hold.user_id, hold.seat_type)
             decision = authorize(org, before, hold.user_id, amount, product=hold.product)
@@ -435,7 +436,7 @@ class Ledger:
                 raise ConflictError(
                     "event.user_id",
                     event.user_id,
-                    f"must be {hold.user_id!r}, who holds {request_id!r}",
+                    f"must be {short_repr(hold.user_id)}, who holds {short_repr(request_id)}",
                 )
             tx.apply(hold.period, hold.user_id, hold.seat_type, _ZERO, -hold.amount.amount)
             tx.drop_hold(request_id)

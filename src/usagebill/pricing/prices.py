@@ -36,6 +36,7 @@ from usagebill.errors import (
     InvalidValueError,
     UnknownModelError,
     UnsupportedModifierError,
+    short_repr,
 )
 from usagebill.money import EXACT, Money, _currency, _make, exact_decimal
 from usagebill.usage import Modifiers, TokenUsage
@@ -373,14 +374,16 @@ class PriceTable:
         for model_id, listing in self.models.items():
             if not isinstance(listing, ModelListing):
                 raise InvalidValueError(
-                    f"models[{model_id!r}]", listing, "must map a model id to a ModelListing"
+                    f"models[{short_repr(model_id)}]",
+                    listing,
+                    "must map a model id to a ModelListing",
                 )
             for name in (model_id, *listing.aliases):
                 if index.setdefault(name, model_id) != model_id:
                     raise InvalidValueError(
-                        f"models[{model_id!r}].aliases",
+                        f"models[{short_repr(model_id)}].aliases",
                         name,
-                        f"is already a name of {index[name]!r}",
+                        f"is already a name of {short_repr(index[name])}",
                     )
         object.__setattr__(self, "_index", index)
         object.__setattr__(self, "_listings", {name: self.models[i] for name, i in index.items()})
@@ -432,8 +435,13 @@ class PriceTable:
         try:
             return self._index[model]
         except (KeyError, TypeError):
-            suggestions = difflib.get_close_matches(str(model), self._index, n=3, cutoff=0.6)
-            raise UnknownModelError(str(model), suggestions) from None
+            name: object = model  # untyped callers pass anything: only a str has close matches
+            suggestions = (
+                difflib.get_close_matches(name, self._index, n=3, cutoff=0.6)
+                if isinstance(name, str)
+                else []
+            )
+            raise UnknownModelError(name, suggestions) from None
 
     def price(self, model: str, at: datetime) -> ModelPrice:
         """The price of ``model`` in force at ``at``."""
