@@ -213,8 +213,8 @@ def test_an_empty_usage_is_all_zeros():
         ("2026-10-03", "UTC offset"),
         ("yesterday", "ISO 8601 datetime"),
         ("2026-10-03T25:00:00Z", "ISO 8601 datetime"),
-        (1_790_000_000, "ISO 8601 string"),
-        (None, "ISO 8601 string"),
+        (1_790_000_000, "ISO 8601 datetime string"),
+        (None, "ISO 8601 datetime string"),
     ],
 )
 def test_timestamps_must_be_iso_with_an_offset(stamp, rule):

@@ -22,6 +22,7 @@ from typing import Any, Final
 
 import attrs
 
+from usagebill._checks import COUNT, TEXT, aware, instance_of, instant, non_empty_str
 from usagebill.errors import ConflictError, InvalidValueError
 from usagebill.usage import Modifiers, Product, TokenUsage
 
@@ -33,22 +34,6 @@ _EVENT_KEYS: Final = frozenset(
 )
 _MODIFIER_KEYS: Final = frozenset({"batch", "us_only", "fast"})
 _PRODUCTS: Final = {product.value: product for product in Product}
-
-
-def _aware(_instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    if not isinstance(value, datetime) or value.utcoffset() is None:
-        raise InvalidValueError(attribute.name, value, "must be a timezone-aware datetime")
-
-
-def _text(_instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    if not isinstance(value, str) or not value:
-        raise InvalidValueError(attribute.name, value, "must be a non-empty string")
-
-
-def _is(kind: type, attribute: attrs.Attribute[Any], value: object) -> None:
-    # attrs' instance_of raises a bare TypeError: usagebill raises its own typed errors.
-    if not isinstance(value, kind):
-        raise InvalidValueError(attribute.name, value, f"must be a {kind.__name__}")
 
 
 def _product(value: object) -> Product:
@@ -69,15 +54,13 @@ class UsageEvent:
     True
     """
 
-    event_id: str = attrs.field(validator=_text)
-    user_id: str = attrs.field(validator=_text)
-    model: str = attrs.field(validator=_text)
+    event_id: str = attrs.field(validator=non_empty_str)
+    user_id: str = attrs.field(validator=non_empty_str)
+    model: str = attrs.field(validator=non_empty_str)
     product: Product = attrs.field(converter=_product)
-    usage: TokenUsage = attrs.field(validator=lambda _i, a, v: _is(TokenUsage, a, v))
-    at: datetime = attrs.field(validator=_aware)
-    modifiers: Modifiers = attrs.field(
-        factory=Modifiers, validator=lambda _i, a, v: _is(Modifiers, a, v)
-    )
+    usage: TokenUsage = attrs.field(validator=instance_of(TokenUsage))
+    at: datetime = attrs.field(validator=aware)
+    modifiers: Modifiers = attrs.field(factory=Modifiers, validator=instance_of(Modifiers))
 
     @classmethod
     def from_dict(cls, data: object) -> UsageEvent:
@@ -174,19 +157,20 @@ def parse_record(data: object) -> Record:
         product = None  # an unhashable value (a list, a dict) is no product name either
     if product is None:
         raise InvalidValueError("product", data["product"], f"must be one of {sorted(_PRODUCTS)}")
+    # _checks.non_empty_str inlined, three at once: the hot path of reading files.
     if not (
         type(event_id) is type(user_id) is type(model) is str and event_id and user_id and model
     ):
         for name, value in (("event_id", event_id), ("user_id", user_id), ("model", model)):
             if type(value) is not str or not value:
-                raise InvalidValueError(name, value, "must be a non-empty string")
+                raise InvalidValueError(name, value, TEXT)
     return (
         event_id,
         user_id,
         model,
         product,
         _counts(usage),
-        _instant(stamp),
+        instant(stamp),
         _bits(data.get("modifiers")),
     )
 
@@ -199,15 +183,16 @@ def _counts(usage: object) -> tuple[int, ...]:
         raise InvalidValueError("usage", unknown, f"has unknown keys (known: {_USAGE_FIELDS})")
     counts = tuple(map(usage.get, _USAGE_FIELDS, _ZEROS))
     a, b, c, d, e, f = counts
-    # All exact ints (a bool or a float is not a count), none negative: one OR is negative
-    # if any count is. Only when that fails, look for the culprit.
+    # _checks.non_negative_int inlined, six at once (the hot path of reading files). All exact ints
+    # (a bool or a float is not a count), none negative: one OR is negative if any count is.
+    # Only when that fails, look for the culprit.
     if (
         not (type(a) is type(b) is type(c) is type(d) is type(e) is type(f) is int)
         or (a | b | c | d | e | f) < 0
     ):
         for name, count in zip(_USAGE_FIELDS, counts, strict=True):
             if type(count) is not int or count < 0:
-                raise InvalidValueError(f"usage.{name}", count, "must be a non-negative int")
+                raise InvalidValueError(f"usage.{name}", count, COUNT)
     return counts
 
 
@@ -215,18 +200,6 @@ _ZEROS: Final = (0,) * len(_USAGE_FIELDS)
 
 
 _USAGE_FIELDS_SET: Final = frozenset(_USAGE_FIELDS)
-
-
-def _instant(stamp: object) -> datetime:
-    if type(stamp) is not str:
-        raise InvalidValueError("at", stamp, "must be an ISO 8601 string")
-    try:
-        at = datetime.fromisoformat(stamp)
-    except ValueError:
-        raise InvalidValueError("at", stamp, "must be an ISO 8601 datetime") from None
-    if at.tzinfo is None:
-        raise InvalidValueError("at", stamp, "must carry a UTC offset (e.g. Z or +02:00)")
-    return at
 
 
 def _bits(modifiers: object) -> int:

@@ -15,13 +15,13 @@ exact total. It is also the rounding of IEEE 754 and of Python's ``round()``.
 from __future__ import annotations
 
 import decimal
-import re
 from collections.abc import Iterable
 from decimal import Decimal
 from typing import Final
 
 import attrs
 
+from usagebill._checks import check_currency
 from usagebill.errors import CurrencyMismatchError, InvalidValueError, MoneyTypeError, short_repr
 
 __all__ = ["ROUNDING", "Money", "exact_decimal", "minor_unit"]
@@ -66,7 +66,6 @@ _MINOR_UNITS: Final = {
     **dict.fromkeys(("BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND"), 3),
     **dict.fromkeys(("CLF", "UYW"), 4),
 }
-_CURRENCY = re.compile(r"[A-Z]{3}")
 _QUANTUM: dict[str, Decimal] = {}
 
 
@@ -122,12 +121,6 @@ def exact_decimal(value: object, field: str = "amount") -> Decimal:
     return result
 
 
-def _currency(value: object) -> str:
-    if not isinstance(value, str) or not _CURRENCY.fullmatch(value):
-        raise InvalidValueError("currency", value, "must be a three-letter ISO 4217 code")
-    return value
-
-
 def _factor(value: object) -> Decimal:
     """A multiplier or divisor: int or Decimal only (a Money factor makes no sense)."""
     if isinstance(value, bool) or not isinstance(value, (int, Decimal)):
@@ -157,7 +150,7 @@ class Money:
     """
 
     amount: Decimal = attrs.field(converter=exact_decimal)
-    currency: str = attrs.field(default="USD", validator=lambda _i, _a, v: _currency(v))
+    currency: str = attrs.field(default="USD", validator=lambda _i, _a, v: check_currency(v))
 
     @classmethod
     def zero(cls, currency: str = "USD") -> Money:

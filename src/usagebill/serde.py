@@ -37,6 +37,7 @@ from cattrs.errors import (
 )
 from cattrs.gen import make_dict_structure_fn
 
+from usagebill._checks import instant
 from usagebill._frozendict import FrozenDict
 from usagebill.errors import InvalidValueError, LoadError, UsageBillError, short_repr
 from usagebill.money import exact_decimal
@@ -72,18 +73,7 @@ def _decimal(value: object, _type: type) -> Decimal:
 
 
 def _datetime(value: object, _type: type) -> datetime:
-    if isinstance(value, datetime):
-        result = value
-    elif isinstance(value, str):
-        try:
-            result = datetime.fromisoformat(value)
-        except ValueError:
-            raise InvalidValueError("value", value, "must be an ISO 8601 datetime") from None
-    else:
-        raise InvalidValueError("value", value, "must be an ISO 8601 datetime string")
-    if result.utcoffset() is None:
-        raise InvalidValueError("value", value, "must carry a UTC offset (e.g. +00:00 or Z)")
-    return result
+    return instant(value, "value")
 
 
 def _date(value: object, _type: type) -> date:

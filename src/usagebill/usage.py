@@ -14,22 +14,12 @@ from typing import Final
 
 import attrs
 
+from usagebill._checks import check_non_negative_int, flag, non_negative_int
 from usagebill.errors import InvalidValueError
 
 __all__ = ["Modifiers", "Product", "TokenUsage"]
 
-
-def _count(_instance: object, attribute: attrs.Attribute[int], value: object) -> None:
-    if type(value) is not int or value < 0:
-        raise InvalidValueError(attribute.name, value, "must be a non-negative int")
-
-
-_count_field = attrs.field(default=0, validator=_count)
-
-
-def _flag(_instance: object, attribute: attrs.Attribute[bool], value: object) -> None:
-    if type(value) is not bool:
-        raise InvalidValueError(attribute.name, value, "must be True or False")
+_count_field = attrs.field(default=0, validator=non_negative_int)
 
 
 class Product(enum.StrEnum):
@@ -153,9 +143,9 @@ class Modifiers:
     Modifiers(batch=True, us_only=True, fast=False)
     """
 
-    batch: bool = attrs.field(default=False, validator=_flag)
-    us_only: bool = attrs.field(default=False, validator=_flag)
-    fast: bool = attrs.field(default=False, validator=_flag)
+    batch: bool = attrs.field(default=False, validator=flag)
+    us_only: bool = attrs.field(default=False, validator=flag)
+    fast: bool = attrs.field(default=False, validator=flag)
 
     @classmethod
     def of(cls, batch: bool = False, us_only: bool = False, fast: bool = False) -> Modifiers:
@@ -205,8 +195,4 @@ def _required_count(value: object, field: str) -> int:
 
 
 def _optional_count(value: object, field: str) -> int:
-    if value is None:
-        return 0
-    if type(value) is not int or value < 0:
-        raise InvalidValueError(field, value, "must be a non-negative int")
-    return value
+    return 0 if value is None else check_non_negative_int(value, field)

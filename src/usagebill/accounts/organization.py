@@ -16,8 +16,8 @@ from decimal import Decimal
 from typing import Any, Final, NamedTuple
 
 import attrs
-from dateutil import tz
 
+from usagebill._checks import check_aware, int_between, time_zone
 from usagebill._frozendict import FrozenDict
 from usagebill.accounts.limits import EffectiveLimit, LimitSource, PoolLimit, Spend, SpendLimits
 from usagebill.accounts.seats import Member, Role, SeatCatalog, SeatChange
@@ -44,12 +44,6 @@ __all__ = [
 
 DEFAULT_THRESHOLDS: Final = (Decimal("0.75"), Decimal("0.9"), Decimal(1))
 """Notify members and owners at 75 %, 90 % and 100 % of a limit."""
-
-
-def _aware(at: object, field: str = "at") -> datetime:
-    if not isinstance(at, datetime) or at.utcoffset() is None:
-        raise InvalidValueError(field, at, "must be a timezone-aware datetime")
-    return at
 
 
 @attrs.frozen
@@ -121,13 +115,7 @@ def _frozen_map(value: Mapping[Any, Any] | Iterable[tuple[Any, Any]]) -> FrozenD
 
 
 def _timezone(_instance: object, _attribute: attrs.Attribute[Any], value: object) -> None:
-    if not isinstance(value, str) or tz.gettz(value) is None:
-        raise InvalidValueError("timezone", value, "must be an IANA time zone name")
-
-
-def _anchor(_instance: object, _attribute: attrs.Attribute[Any], value: object) -> None:
-    if type(value) is not int or not 1 <= value <= 31:
-        raise InvalidValueError("billing_anchor_day", value, "must be an int from 1 to 31")
+    time_zone(value)
 
 
 def _history(value: Iterable[SeatChange]) -> tuple[SeatChange, ...]:
@@ -173,7 +161,7 @@ class Organization:
         factory=SpendLimits, validator=attrs.validators.instance_of(SpendLimits)
     )
     timezone: str = attrs.field(default="UTC", validator=_timezone)
-    billing_anchor_day: int = attrs.field(default=1, validator=_anchor)
+    billing_anchor_day: int = attrs.field(default=1, validator=int_between(1, 31))
     seat_history: tuple[SeatChange, ...] = attrs.field(default=(), converter=_history)
     thresholds: tuple[Decimal, ...] = attrs.field(default=DEFAULT_THRESHOLDS, converter=_thresholds)
     increase_requests: FrozenDict[str, IncreaseRequest] = attrs.field(
@@ -211,7 +199,7 @@ class Organization:
         thresholds: Iterable[Decimal] = DEFAULT_THRESHOLDS,
     ) -> Organization:
         """A new organization whose members all got their seats at ``at``."""
-        _aware(at)
+        check_aware(at)
         member_list = list(members)
         seen: set[str] = set()
         for member in member_list:
@@ -313,7 +301,7 @@ class Organization:
     # --- changes --------------------------------------------------------------------------
 
     def _manager(self, actor: str, at: datetime, action: str) -> None:
-        _aware(at)
+        check_aware(at)
         role = self.member(actor).role
         if not role.may_manage:
             raise PermissionDeniedError(actor, role.value, action)
@@ -471,7 +459,7 @@ class Organization:
         self, user_id: str, at: datetime, request_id: str, amount: Money, reason: str
     ) -> tuple[Organization, AuditRecord]:
         """``user_id`` asks for a higher limit; any member may ask for themselves."""
-        _aware(at)
+        check_aware(at)
         if not isinstance(amount, Money):
             raise InvalidValueError("amount", amount, "must be Money")
         current = self.effective_limit(user_id).cap

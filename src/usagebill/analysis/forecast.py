@@ -56,6 +56,7 @@ from typing import Any, Final
 import attrs
 from dateutil import tz
 
+from usagebill._checks import check_aware
 from usagebill.accounts.limits import LimitSource
 from usagebill.accounts.organization import Organization
 from usagebill.accounts.seats import SeatTimeline
@@ -351,11 +352,6 @@ def _caps(org: Organization, as_of: datetime) -> list[_Cap]:
     return caps
 
 
-def _check_aware(at: object) -> None:
-    if not isinstance(at, datetime) or at.utcoffset() is None:
-        raise InvalidValueError("as_of", at, "must be a timezone-aware datetime")
-
-
 def forecast(
     org: Organization,
     events: Iterable[UsageEvent],
@@ -390,7 +386,7 @@ def forecast(
     projected 2026-11-21
     """
     prices = prices if prices is not None else PriceTable.builtin()
-    _check_aware(as_of)
+    check_aware(as_of, "as_of")
     start, end = period.start.astimezone(UTC), period.end.astimezone(UTC)
     if as_of <= start:
         raise InvalidValueError("as_of", as_of, f"must come after the period's start {start}")

@@ -67,6 +67,7 @@ from typing import Any, Final
 
 import attrs
 
+from usagebill._checks import check_non_negative_int, instant, non_negative_int
 from usagebill.errors import (
     CurrencyMismatchError,
     InvalidValueError,
@@ -90,11 +91,6 @@ _TIER_WINDOW: Final = "200k-1M"
 _STANDARD_TIERS: Final = frozenset({None, "standard", "batch"})
 
 
-def _count_at_least_zero(_instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    if type(value) is not int or value < 0:
-        raise InvalidValueError(attribute.name, value, "must be a non-negative int")
-
-
 def _optional_money(_instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
     if value is not None and (not isinstance(value, Money) or value.amount < 0):
         raise InvalidValueError(attribute.name, value, "must be a non-negative Money or None")
@@ -109,7 +105,7 @@ class Tolerance:
     tolerance matches.
     """
 
-    tokens: int = attrs.field(default=0, validator=_count_at_least_zero)
+    tokens: int = attrs.field(default=0, validator=non_negative_int)
     amount: Money | None = attrs.field(default=None, validator=_optional_money)
 
 
@@ -238,21 +234,11 @@ class _Reader:
         self.problems.append((path, message))
 
     def instant(self, value: object, path: str) -> datetime | None:
-        if isinstance(value, datetime):
-            at = value
-        elif isinstance(value, str):
-            try:
-                at = datetime.fromisoformat(value)
-            except ValueError:
-                self.problem(path, f"must be an RFC 3339 datetime (got {value!r})")
-                return None
-        else:
-            self.problem(path, f"must be an RFC 3339 datetime string (got {value!r})")
+        try:
+            return instant(value, path).astimezone(UTC)
+        except InvalidValueError as error:
+            self.problem(path, error.detail)
             return None
-        if at.utcoffset() is None:
-            self.problem(path, f"must carry a UTC offset (got {value!r})")
-            return None
-        return at.astimezone(UTC)
 
     def count(self, data: Mapping[str, Any], key: str, path: str, *, required: bool) -> int:
         value = data.get(key)
@@ -260,10 +246,11 @@ class _Reader:
             if required:
                 self.problem(f"{path}.{key}", "is required")
             return 0
-        if type(value) is not int or value < 0:
-            self.problem(f"{path}.{key}", f"must be a non-negative int (got {value!r})")
+        try:
+            return check_non_negative_int(value, key)
+        except InvalidValueError as error:
+            self.problem(f"{path}.{key}", error.detail)
             return 0
-        return value
 
     def part(self, data: Mapping[str, Any], key: str, path: str) -> Mapping[str, Any]:
         value = data.get(key)

@@ -48,13 +48,14 @@ from __future__ import annotations
 import enum
 import functools
 import html
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, Final, Literal, TypeVar
 
 import attrs
 
+from usagebill._checks import aware, flag, instance_of, non_empty_str, optional
 from usagebill._frozendict import FrozenDict
 from usagebill.accounts.limits import Spend, SpendLimits
 from usagebill.accounts.organization import Organization
@@ -121,29 +122,6 @@ def _add_ons(value: object) -> frozenset[str]:
     return frozenset(value)
 
 
-def _text(_instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    if not isinstance(value, str) or not value:
-        raise InvalidValueError(attribute.name, value, "must be a non-empty string")
-
-
-def _instance(kind: type, what: str) -> Callable[[object, attrs.Attribute[Any], object], None]:
-    def check(_instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
-        if not isinstance(value, kind):
-            raise InvalidValueError(attribute.name, value, f"must be {what}")
-
-    return check
-
-
-def _optional_aware(_instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    if value is not None and (not isinstance(value, datetime) or value.utcoffset() is None):
-        raise InvalidValueError(attribute.name, value, "must be a timezone-aware datetime")
-
-
-def _optional_rates(_instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    if value is not None and not isinstance(value, Rates):
-        raise InvalidValueError(attribute.name, value, "must be Rates or None")
-
-
 def _money_amount(field: str, value: object) -> Money:
     if not isinstance(value, Money) or value.amount < 0:
         raise InvalidValueError(field, value, "must be a non-negative Money")
@@ -161,7 +139,7 @@ class MoveSeats:
     """
 
     members: tuple[str, ...] = attrs.field(converter=_names)
-    seat_type: str = attrs.field(validator=_text)
+    seat_type: str = attrs.field(validator=non_empty_str)
     add_ons: frozenset[str] = attrs.field(default=frozenset(), converter=_add_ons)
 
     def describe(self) -> str:
@@ -174,7 +152,7 @@ class MoveSeats:
 class ChangeCaps:
     """Every cap replaced by ``limits``; the period's requests are replayed against them."""
 
-    limits: SpendLimits = attrs.field(validator=_instance(SpendLimits, "SpendLimits"))
+    limits: SpendLimits = attrs.field(validator=instance_of(SpendLimits, "SpendLimits"))
 
     def describe(self) -> str:
         """One line for people."""
@@ -186,7 +164,7 @@ class ChangeCaps:
 class ChangePrices:
     """Every request priced by ``table`` instead (same currency as the organization)."""
 
-    table: PriceTable = attrs.field(validator=_instance(PriceTable, "a PriceTable"))
+    table: PriceTable = attrs.field(validator=instance_of(PriceTable))
 
     def describe(self) -> str:
         """One line for people."""
@@ -204,10 +182,12 @@ class ChangeModelPrice:
     otherwise keeps its own); fast-mode rates and multipliers are kept.
     """
 
-    model: str = attrs.field(validator=_text)
-    rates: Rates = attrs.field(validator=_instance(Rates, "Rates"))
-    effective_from: datetime | None = attrs.field(default=None, validator=_optional_aware)
-    long_context: Rates | None = attrs.field(default=None, validator=_optional_rates)
+    model: str = attrs.field(validator=non_empty_str)
+    rates: Rates = attrs.field(validator=instance_of(Rates, "Rates"))
+    effective_from: datetime | None = attrs.field(default=None, validator=optional(aware))
+    long_context: Rates | None = attrs.field(
+        default=None, validator=optional(instance_of(Rates, "Rates or None"))
+    )
 
     def describe(self) -> str:
         """One line for people."""
@@ -291,11 +271,6 @@ def _changes(value: object) -> tuple[Change, ...]:
     return changes
 
 
-def _flag(_instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    if type(value) is not bool:
-        raise InvalidValueError(attribute.name, value, "must be True or False")
-
-
 @attrs.frozen
 class Scenario:
     """A named set of changes, applied in order; no change at all is the invoice as billed.
@@ -305,8 +280,8 @@ class Scenario:
     """
 
     changes: tuple[Change, ...] = attrs.field(default=(), converter=_changes)
-    name: str = attrs.field(default="what-if", validator=_text)
-    replay_caps: bool = attrs.field(default=False, validator=_flag)
+    name: str = attrs.field(default="what-if", validator=non_empty_str)
+    replay_caps: bool = attrs.field(default=False, validator=flag)
 
     @property
     def replays(self) -> bool:

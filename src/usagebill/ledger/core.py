@@ -35,12 +35,13 @@ from typing import Final, Protocol, TypeVar
 
 import attrs
 
+from usagebill._checks import check_aware
 from usagebill._frozendict import FrozenDict
 from usagebill.accounts.limits import Spend
 from usagebill.accounts.organization import Organization
 from usagebill.caps.alerts import Notification, notifications
 from usagebill.caps.decision import Decision, authorize
-from usagebill.errors import ConflictError, InvalidValueError, UnknownNameError, short_repr
+from usagebill.errors import ConflictError, UnknownNameError, short_repr
 from usagebill.events import UsageEvent
 from usagebill.money import EXACT, Money, _make
 from usagebill.periods import BillingPeriod
@@ -263,12 +264,6 @@ def _settle_fingerprint(request_id: str, event: UsageEvent) -> str:
     return f"settle\x1f{request_id}\x1f{_event_fingerprint(event)}"
 
 
-def _aware(at: object, field: str = "at") -> datetime:
-    if not isinstance(at, datetime) or at.utcoffset() is None:
-        raise InvalidValueError(field, at, "must be a timezone-aware datetime")
-    return at
-
-
 class Ledger:
     """Enforces nested caps live: charges, holds, settlements, over one :class:`Store`.
 
@@ -306,12 +301,12 @@ class Ledger:
         last = self._last_period
         if (
             last is not None
-            and last.start <= _aware(at) < last.end
+            and last.start <= check_aware(at) < last.end
             and (last.anchor_day, last.timezone) == (org.billing_anchor_day, org.timezone)
         ):
             return last
         self._last_period = BillingPeriod.containing(
-            _aware(at), anchor_day=org.billing_anchor_day, timezone=org.timezone
+            check_aware(at), anchor_day=org.billing_anchor_day, timezone=org.timezone
         )
         return self._last_period
 

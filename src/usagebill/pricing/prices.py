@@ -22,8 +22,8 @@ from __future__ import annotations
 import difflib
 import functools
 import json
-from collections.abc import Callable, Iterable, Mapping
-from datetime import UTC, date, datetime
+from collections.abc import Iterable, Mapping
+from datetime import date, datetime
 from decimal import Decimal
 from importlib import resources
 from pathlib import Path
@@ -31,6 +31,15 @@ from typing import Any, Final
 
 import attrs
 
+from usagebill._checks import (
+    aware,
+    check_aware,
+    check_currency,
+    check_non_negative_int,
+    instance_of,
+    non_negative_int,
+    optional,
+)
 from usagebill._frozendict import FrozenDict
 from usagebill.errors import (
     InvalidValueError,
@@ -38,7 +47,7 @@ from usagebill.errors import (
     UnsupportedModifierError,
     short_repr,
 )
-from usagebill.money import EXACT, Money, _currency, _make, exact_decimal
+from usagebill.money import EXACT, Money, _make, exact_decimal
 from usagebill.usage import Modifiers, TokenUsage
 
 __all__ = [
@@ -75,36 +84,6 @@ def _non_negative(_instance: object, attribute: attrs.Attribute[Any], value: obj
 _rate_field = attrs.field(converter=_rate, validator=_non_negative)
 
 
-def _is(kind: type, what: str) -> Callable[[object, attrs.Attribute[Any], object], None]:
-    """A validator raising InvalidValueError (attrs' own raise bare TypeError)."""
-
-    def check(_instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
-        if not isinstance(value, kind):
-            raise InvalidValueError(attribute.name, value, f"must be {what}")
-
-    return check
-
-
-def _is_optional(kind: type, what: str) -> Callable[[object, attrs.Attribute[Any], object], None]:
-    check = _is(kind, what)
-
-    def check_optional(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
-        if value is not None:
-            check(instance, attribute, value)
-
-    return check_optional
-
-
-def _token_count(_instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    if type(value) is not int or value < 0:
-        raise InvalidValueError(attribute.name, value, "must be a non-negative int")
-
-
-def _aware(_instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    if value is not None and (not isinstance(value, datetime) or value.utcoffset() is None):
-        raise InvalidValueError(attribute.name, value, "must be a timezone-aware datetime")
-
-
 @attrs.frozen
 class Rates:
     """Listed prices per million tokens, one per token category.
@@ -133,8 +112,8 @@ class ContextTier:
     rates then apply to every token of the request, output included.
     """
 
-    above_prompt_tokens: int = attrs.field(validator=_token_count)
-    rates: Rates = attrs.field(validator=_is(Rates, "Rates"))
+    above_prompt_tokens: int = attrs.field(validator=non_negative_int)
+    rates: Rates = attrs.field(validator=instance_of(Rates, "Rates"))
 
 
 @attrs.frozen
@@ -147,18 +126,20 @@ class ModelPrice:
     ``as_of``, ``confidence`` and ``notes`` say where the figures come from.
     """
 
-    rates: Rates = attrs.field(validator=_is(Rates, "Rates"))
+    rates: Rates = attrs.field(validator=instance_of(Rates, "Rates"))
     long_context: ContextTier | None = attrs.field(
-        default=None, validator=_is_optional(ContextTier, "a ContextTier or None")
+        default=None, validator=optional(instance_of(ContextTier, "a ContextTier or None"))
     )
-    fast: Rates | None = attrs.field(default=None, validator=_is_optional(Rates, "Rates or None"))
+    fast: Rates | None = attrs.field(
+        default=None, validator=optional(instance_of(Rates, "Rates or None"))
+    )
     web_search_per_1k: Decimal | None = attrs.field(
         default=Decimal(10), converter=_optional_rate, validator=_non_negative
     )
     us_only_multiplier: Decimal | None = attrs.field(
         default=None, converter=_optional_rate, validator=_non_negative
     )
-    effective_from: datetime | None = attrs.field(default=None, validator=_aware)
+    effective_from: datetime | None = attrs.field(default=None, validator=optional(aware))
     source: str = ""
     as_of: str = ""
     confidence: str = "high"
@@ -317,7 +298,7 @@ class ModelListing:
 
     def version_at(self, at: datetime) -> int:
         """The position in :attr:`prices` of the price in force at ``at``."""
-        _check_aware(at)
+        check_aware(at)
         prices = self.prices
         if len(prices) == 1 and prices[0].effective_from is None:
             return 0
@@ -364,7 +345,7 @@ class PriceTable:
 
     version: str
     models: FrozenDict[str, ModelListing] = attrs.field(converter=_models)
-    currency: str = attrs.field(default="USD", validator=lambda _i, _a, v: _currency(v))
+    currency: str = attrs.field(default="USD", validator=lambda _i, _a, v: check_currency(v))
     source: str = ""
     _index: dict[str, str] = attrs.field(init=False, eq=False, hash=False, repr=False)
     _listings: dict[str, ModelListing] = attrs.field(init=False, eq=False, hash=False, repr=False)
@@ -499,12 +480,8 @@ class PriceTable:
         ...                   at=datetime(2026, 10, 1, tzinfo=UTC))   # 0.06 + 0.03 + 0.12
         Money('0.21', 'USD')
         """
-        for name, value in (
-            ("max_output_tokens", max_output_tokens),
-            ("max_web_searches", max_web_searches),
-        ):
-            if type(value) is not int or value < 0:
-                raise InvalidValueError(name, value, "must be a non-negative int")
+        check_non_negative_int(max_output_tokens, "max_output_tokens")
+        check_non_negative_int(max_web_searches, "max_web_searches")
         worst = attrs.evolve(
             prompt, output_tokens=max_output_tokens, web_search_requests=max_web_searches
         )
@@ -526,10 +503,3 @@ class PriceTable:
             rates=price.compiled(modifiers, in_tier).rates,
             amount=Money(price.compiled(modifiers, in_tier).amount(usage), self.currency),
         )
-
-
-def _check_aware(at: object) -> None:
-    if type(at) is datetime and at.tzinfo is UTC:  # the common case, checked first
-        return
-    if not isinstance(at, datetime) or at.utcoffset() is None:
-        raise InvalidValueError("at", at, "must be a timezone-aware datetime")
