@@ -4,7 +4,14 @@ Everything public is importable from here, and listed in ``__all__``.
 """
 
 from usagebill._frozendict import FrozenDict
-from usagebill.accounts.limits import EffectiveLimit, LimitSource, PoolLimit, Spend, SpendLimits
+from usagebill.accounts.limits import (
+    EffectiveLimit,
+    Level,
+    LimitSource,
+    PoolLimit,
+    Spend,
+    SpendLimits,
+)
 from usagebill.accounts.organization import (
     DEFAULT_THRESHOLDS,
     AuditRecord,
@@ -61,7 +68,7 @@ from usagebill.billing.invoice import (
     build_invoice,
 )
 from usagebill.caps.alerts import Notification, notifications
-from usagebill.caps.decision import Binding, Decision, Level, authorize, authorize_usage
+from usagebill.caps.decision import Binding, Decision, authorize, authorize_usage
 from usagebill.errors import (
     ConflictError,
     CurrencyMismatchError,

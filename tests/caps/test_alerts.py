@@ -18,7 +18,7 @@ from usagebill import (
     SpendLimits,
     notifications,
 )
-from usagebill.caps.decision import Level
+from usagebill.accounts.limits import Level
 
 START = datetime(2026, 10, 1, tzinfo=UTC)
 CATALOGUE = SeatCatalog.enterprise(chat_fee=Money("20"), chat_and_claude_code_fee=Money("40"))

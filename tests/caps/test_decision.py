@@ -27,7 +27,7 @@ from usagebill import (
     authorize,
     authorize_usage,
 )
-from usagebill.caps.decision import Level
+from usagebill.accounts.limits import Level
 
 START = datetime(2026, 10, 1, tzinfo=UTC)
 CATALOGUE = SeatCatalog.enterprise(chat_fee=Money("20"), chat_and_claude_code_fee=Money("40"))

@@ -26,9 +26,17 @@ import attrs
 
 from usagebill._frozendict import FrozenDict
 from usagebill.errors import CurrencyMismatchError, InvalidValueError, short_repr
-from usagebill.money import EXACT, Money, _make
+from usagebill.money import EXACT, Money, unchecked_money
 
-__all__ = ["EffectiveLimit", "LimitSource", "PoolLimit", "Spend", "SpendLike", "SpendLimits"]
+__all__ = [
+    "EffectiveLimit",
+    "Level",
+    "LimitSource",
+    "PoolLimit",
+    "Spend",
+    "SpendLike",
+    "SpendLimits",
+]
 
 _ZERO: Final = Decimal(0)
 
@@ -66,6 +74,14 @@ def _frozen_map(value: Mapping[Any, Any] | Iterable[tuple[Any, Any]]) -> FrozenD
 
 
 _NO_LIMIT: Final = PoolLimit()
+
+
+class Level(enum.StrEnum):
+    """A level of the cap hierarchy, from the member up."""
+
+    MEMBER = "member"
+    SEAT_TYPE = "seat_type"
+    ORGANIZATION = "organization"
 
 
 class LimitSource(enum.StrEnum):
@@ -270,19 +286,19 @@ class Spend:
 
     def member(self, user_id: str) -> Money:
         """What ``user_id`` has committed this period."""
-        return _make(self.members.get(user_id, _ZERO), self.currency)
+        return unchecked_money(self.members.get(user_id, _ZERO), self.currency)
 
     def seat_type(self, seat_type: str) -> Money:
         """What members holding ``seat_type`` have committed this period."""
-        return _make(self.seat_types.get(seat_type, _ZERO), self.currency)
+        return unchecked_money(self.seat_types.get(seat_type, _ZERO), self.currency)
 
     def organization(self) -> Money:
         """What the whole organization has committed this period."""
-        return _make(self.total, self.currency)
+        return unchecked_money(self.total, self.currency)
 
     def held_by_member(self, user_id: str) -> Money:
         """What is held (reserved, not yet settled) for ``user_id``."""
-        return _make(self.held_members.get(user_id, _ZERO), self.currency)
+        return unchecked_money(self.held_members.get(user_id, _ZERO), self.currency)
 
     # --- changing -------------------------------------------------------------------------
 

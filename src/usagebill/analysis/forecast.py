@@ -57,14 +57,13 @@ import attrs
 from dateutil import tz
 
 from usagebill._checks import check_aware
-from usagebill.accounts.limits import LimitSource
+from usagebill.accounts.limits import Level, LimitSource
 from usagebill.accounts.organization import Organization
 from usagebill.accounts.seats import SeatTimeline
 from usagebill.analysis.whatif import _unique
-from usagebill.caps.decision import Level
 from usagebill.errors import InvalidValueError, UsageBillError, short_repr
 from usagebill.events import UsageEvent
-from usagebill.money import EXACT, Money, _make
+from usagebill.money import EXACT, Money, unchecked_money
 from usagebill.periods import BillingPeriod, zone
 from usagebill.pricing.prices import PriceTable
 from usagebill.reports.render import shown_amount
@@ -311,15 +310,15 @@ def _projection(key: str, scope: _Scope, currency: str, shape: _Shape) -> Projec
     projected, low, high, sd, mean = _stats(scope, shape)
 
     def money(amount: Decimal | None) -> Money | None:
-        return None if amount is None else _make(amount, currency).rounded()
+        return None if amount is None else unchecked_money(amount, currency).rounded()
 
     return Projection(
         key=key,
-        spent=_make(scope.total, currency).rounded(),
-        projected=_make(projected, currency).rounded(),
+        spent=unchecked_money(scope.total, currency).rounded(),
+        projected=unchecked_money(projected, currency).rounded(),
         low=money(low),
         high=money(high),
-        daily_mean=_make(mean, currency).rounded(),
+        daily_mean=unchecked_money(mean, currency).rounded(),
         daily_sd=money(sd),
     )
 
@@ -465,7 +464,7 @@ def forecast(
         days=tuple(
             DailySpend(
                 boundaries[n].astimezone(local).date(),
-                _make(total.daily.get(n, _ZERO), currency).rounded(),
+                unchecked_money(total.daily.get(n, _ZERO), currency).rounded(),
                 n < complete,
             )
             for n in range(len(boundaries) - 1)
@@ -501,8 +500,8 @@ def _cap_forecast(
         subject=cap.subject,
         cap=cap.cap,
         source=cap.source,
-        spent=_make(scope.total, currency).rounded(),
-        projected=_make(projected, currency).rounded(),
+        spent=unchecked_money(scope.total, currency).rounded(),
+        projected=unchecked_money(projected, currency).rounded(),
         status=status,
         at=None if at is None else at.astimezone(local),
     )

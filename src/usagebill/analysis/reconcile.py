@@ -76,7 +76,7 @@ from usagebill.errors import (
     short_repr,
 )
 from usagebill.events import UsageEvent, deduplicated
-from usagebill.money import EXACT, Money, _make
+from usagebill.money import EXACT, Money, unchecked_money
 from usagebill.pricing.prices import PriceTable
 from usagebill.reports.render import shown_amount
 from usagebill.usage import Modifiers, TokenUsage
@@ -428,7 +428,7 @@ def _reasons(
         reasons += sorted(set(report.unpriced.get(key, ())))
         return False, reasons
     if abs(amount_change) > money:
-        shown = _signed_exact(_make(amount_change, currency))
+        shown = _signed_exact(unchecked_money(amount_change, currency))
         if tokens_match:
             reasons.append(
                 f"amount {shown} at matching tokens: the report does not say which "
@@ -559,8 +559,10 @@ def reconcile(
                 requests=ours.requests.get(key, 0),
                 events=usage_ours,
                 report=usage_theirs,
-                events_amount=_make(ours_amount, currency),
-                report_amount=None if theirs_amount is None else _make(theirs_amount, currency),
+                events_amount=unchecked_money(ours_amount, currency),
+                report_amount=None
+                if theirs_amount is None
+                else unchecked_money(theirs_amount, currency),
                 matched=matched,
                 reasons=tuple(reasons),
             )
@@ -579,7 +581,7 @@ def reconcile(
         ),
         unpriced=sum(len(why) for why in theirs.unpriced.values()),
         outside_events=outside,
-        outside_amount=_make(outside_amount, currency),
+        outside_amount=unchecked_money(outside_amount, currency),
     )
 
 

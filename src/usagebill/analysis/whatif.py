@@ -57,12 +57,12 @@ import attrs
 
 from usagebill._checks import aware, flag, instance_of, non_empty_str, optional
 from usagebill._frozendict import FrozenDict
-from usagebill.accounts.limits import Spend, SpendLimits
+from usagebill.accounts.limits import Level, Spend, SpendLimits
 from usagebill.accounts.organization import Organization
 from usagebill.accounts.seats import Member, Role, SeatCatalog, SeatChange, SeatTimeline
 from usagebill.analysis.diff import InvoiceDiff, diff
 from usagebill.billing.invoice import Invoice, InvoiceBuilder, build_invoice
-from usagebill.caps.decision import Decision, Level, authorize
+from usagebill.caps.decision import Decision, authorize
 from usagebill.errors import (
     CurrencyMismatchError,
     InvalidValueError,
@@ -71,7 +71,7 @@ from usagebill.errors import (
     short_repr,
 )
 from usagebill.events import UsageEvent, deduplicated
-from usagebill.money import EXACT, Money, _make
+from usagebill.money import EXACT, Money, unchecked_money
 from usagebill.periods import BillingPeriod
 from usagebill.pricing.prices import ModelPrice, PriceTable, Rates
 from usagebill.reports.render import shown_amount, shown_change
@@ -550,7 +550,9 @@ def _denied_totals(
     for key, request in pairs:
         counts[key] = counts.get(key, 0) + 1
         sums[key] = EXACT.add(sums.get(key, _ZERO), request.amount.amount)
-    return tuple(DeniedTotal(key, counts[key], _make(sums[key], currency)) for key in sorted(sums))
+    return tuple(
+        DeniedTotal(key, counts[key], unchecked_money(sums[key], currency)) for key in sorted(sums)
+    )
 
 
 def _denied_text(result: WhatIf) -> list[str]:
@@ -775,7 +777,7 @@ def _replay(
             view = views.get((event.user_id, seat_type))
             if view is None:
                 view = views[event.user_id, seat_type] = _view(org, event.user_id, seat_type)
-            amount = _make(
+            amount = unchecked_money(
                 prices.amount(event.model, event.usage, event.at, event.modifiers), currency
             )
         except UsageBillError as error:
@@ -913,7 +915,7 @@ def _within(
         room = allowance.get(user_id)
         if not amount or (room is not None and EXACT.add(so_far, amount) <= room.amount):
             used[user_id] = EXACT.add(so_far, amount)
-    return {user_id: _make(amount, currency) for user_id, amount in used.items()}
+    return {user_id: unchecked_money(amount, currency) for user_id, amount in used.items()}
 
 
 # --- the entry point ------------------------------------------------------------------------

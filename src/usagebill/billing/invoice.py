@@ -31,7 +31,7 @@ from usagebill.accounts.organization import Organization
 from usagebill.accounts.seats import SeatTimeline
 from usagebill.errors import ConflictError, InvalidValueError, UsageBillError, short_repr
 from usagebill.events import Record, UsageEvent, parse_record, record_of
-from usagebill.money import EXACT, ROUNDING, Money, _make
+from usagebill.money import EXACT, ROUNDING, Money, unchecked_money
 from usagebill.periods import BillingPeriod, zone
 from usagebill.pricing.prices import ModelPrice, PriceTable, Rates
 from usagebill.usage import Modifiers, Product, TokenUsage
@@ -378,7 +378,7 @@ class InvoiceBuilder:
         modifiers = _MODIFIERS[bits]
         usage = TokenUsage(*counts[1:])
         compiled = price.compiled(modifiers, in_tier)
-        exact = _make(compiled.amount(usage), self.org.currency)
+        exact = unchecked_money(compiled.amount(usage), self.org.currency)
         return UsageLine(
             user_id=user_id,
             seat_type=seat_type,
@@ -462,14 +462,14 @@ def _prorated(fee: Money, seconds: int, total_seconds: int) -> Money:
     share = context.divide(context.multiply(fee.amount, seconds), total_seconds)
     if context.flags[decimal.Inexact]:
         share = share.quantize(_PRORATION_QUANTUM, context=context)
-    return _make(share, fee.currency)
+    return unchecked_money(share, fee.currency)
 
 
 def _subtotals(pairs: Iterable[tuple[str, Money]], currency: str) -> tuple[Subtotal, ...]:
     sums: dict[str, Decimal] = defaultdict(Decimal)
     for key, amount in pairs:
         sums[key] = EXACT.add(sums[key], amount.amount)  # never the caller's decimal context
-    return tuple(Subtotal(key, _make(sums[key], currency)) for key in sorted(sums))
+    return tuple(Subtotal(key, unchecked_money(sums[key], currency)) for key in sorted(sums))
 
 
 def _assemble(

@@ -43,7 +43,7 @@ from usagebill.caps.alerts import Notification, notifications
 from usagebill.caps.decision import Decision, authorize
 from usagebill.errors import ConflictError, UnknownNameError, short_repr
 from usagebill.events import UsageEvent
-from usagebill.money import EXACT, Money, _make
+from usagebill.money import EXACT, Money, unchecked_money
 from usagebill.periods import BillingPeriod
 from usagebill.pricing.prices import PriceTable
 from usagebill.usage import Product
@@ -510,7 +510,7 @@ class Ledger:
 
 
 def _zero(amount: Money) -> Money:
-    return _make(_ZERO, amount.currency)
+    return unchecked_money(_ZERO, amount.currency)
 
 
 def dump_json(value: object) -> str:

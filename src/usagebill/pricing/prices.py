@@ -47,7 +47,7 @@ from usagebill.errors import (
     UnsupportedModifierError,
     short_repr,
 )
-from usagebill.money import EXACT, Money, _make, exact_decimal
+from usagebill.money import EXACT, Money, exact_decimal, unchecked_money
 from usagebill.usage import Modifiers, TokenUsage
 
 __all__ = [
@@ -448,7 +448,7 @@ class PriceTable:
             Modifiers(batch=batch, us_only=us_only, fast=fast)  # type: ignore[unreachable]
         price = self.price(model, at)
         bits = batch | us_only << 1 | fast << 2 | price.in_tier(usage) << 3
-        return _make(price.compiled_bits(bits).amount(usage), self.currency)
+        return unchecked_money(price.compiled_bits(bits).amount(usage), self.currency)
 
     def amount(self, model: str, usage: TokenUsage, at: datetime, modifiers: Modifiers) -> Decimal:
         """:meth:`cost` as a bare Decimal in the table's currency: the hot path."""
