@@ -7,7 +7,7 @@ import attrs
 import pytest
 from dateutil import tz
 
-from usagebill import InvalidValueError, PriceTable, TokenUsage
+from usagebill import InvalidValueError, Modifiers, PriceTable, TokenUsage
 from usagebill._checks import (
     AWARE,
     COUNT,
@@ -287,3 +287,47 @@ def test_anything_but_an_iana_name_is_refused_before_dateutil_sees_it(name):
     error = refused(time_zone, name, "timezone")
     assert error.rule == "must be an IANA time zone name, e.g. Europe/Paris"
     assert len(str(error)) < 150  # the 1,500 characters are not all shown
+
+
+# --- modifier bits ----------------------------------------------------------------------------
+
+
+def test_modifier_bits_are_batch_1_us_only_2_fast_4():
+    """Each of the eight combinations has its bits, and from_bits gives it back (shared)."""
+    for bits in range(8):
+        modifiers = Modifiers.from_bits(bits)
+        assert modifiers == Modifiers(batch=bool(bits & 1), us_only=bool(bits & 2), fast=bits >= 4)
+        assert modifiers.bits == bits
+        assert Modifiers.of(modifiers.batch, modifiers.us_only, modifiers.fast) is modifiers
+
+
+@pytest.mark.parametrize("bits", [8, -1, True, "1", None])
+def test_from_bits_refuses_what_no_modifiers_have(bits):
+    """Only 0 to 7 are bits of modifiers (a negative index would wrap round)."""
+    with pytest.raises(InvalidValueError, match="must be an int from 0 to 7"):
+        Modifiers.from_bits(bits)
+
+
+def test_rating_inlines_the_same_bits(table, at):
+    """compiled() and cost() inline Modifiers.bits: they agree with compiled_bits(bits)."""
+    price = table.price("claude-sonnet-4-6", at)
+    for bits in range(8):
+        modifiers = Modifiers.from_bits(bits)
+        for in_tier in (False, True):
+            try:
+                compiled = price.compiled(modifiers, in_tier)
+            except InvalidValueError:  # a modifier the model does not offer (fast mode)
+                continue
+            assert compiled is price.compiled_bits(bits | in_tier << 3)
+            usage = TokenUsage(input_tokens=250_000 if in_tier else 1_000, output_tokens=500)
+            assert (
+                table.cost(
+                    "claude-sonnet-4-6",
+                    usage,
+                    at,
+                    batch=modifiers.batch,
+                    us_only=modifiers.us_only,
+                    fast=modifiers.fast,
+                )
+                == table.quote("claude-sonnet-4-6", usage, at, modifiers).amount
+            )

@@ -32,7 +32,10 @@ _USAGE_FIELDS: Final = tuple(field.name for field in attrs.fields(TokenUsage))
 _EVENT_KEYS: Final = frozenset(
     {"event_id", "user_id", "model", "product", "at", "usage", "modifiers"}
 )
-_MODIFIER_KEYS: Final = frozenset({"batch", "us_only", "fast"})
+_MODIFIER_FIELDS: Final = tuple(field.name for field in attrs.fields(Modifiers))
+_MODIFIER_KEYS: Final = frozenset(_MODIFIER_FIELDS)
+# Each modifier's bit, read off Modifiers.bits once: batch 1, us_only 2, fast 4.
+_MODIFIER_BITS: Final = tuple((name, Modifiers(**{name: True}).bits) for name in _MODIFIER_FIELDS)
 _PRODUCTS: Final = {product.value: product for product in Product}
 
 
@@ -73,7 +76,7 @@ class UsageEvent:
             product,
             TokenUsage(*counts),
             at,
-            Modifiers(batch=bool(bits & 1), us_only=bool(bits & 2), fast=bool(bits & 4)),
+            Modifiers.from_bits(bits),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -116,12 +119,10 @@ def deduplicated(events: Iterable[UsageEvent]) -> Iterator[UsageEvent]:
 
 
 Record = tuple[str, str, str, Product, tuple[int, ...], datetime, int]
-"""An event as plain values: id, user, model, product, counts, instant, modifier bits."""
+"""An event as plain values: id, user, model, product, counts, instant, modifier bits.
 
-
-def modifier_bits(modifiers: Modifiers) -> int:
-    """The modifiers as bits: batch 1, us_only 2, fast 4."""
-    return modifiers.batch | modifiers.us_only << 1 | modifiers.fast << 2
+The bits are :attr:`Modifiers.bits <usagebill.usage.Modifiers.bits>`.
+"""
 
 
 def record_of(event: UsageEvent) -> Record:
@@ -133,7 +134,7 @@ def record_of(event: UsageEvent) -> Record:
         event.product,
         attrs.astuple(event.usage),
         event.at,
-        modifier_bits(event.modifiers),
+        event.modifiers.bits,
     )
 
 
@@ -208,7 +209,7 @@ def _bits(modifiers: object) -> int:
     if not isinstance(modifiers, Mapping) or not modifiers.keys() <= _MODIFIER_KEYS:
         raise InvalidValueError("modifiers", modifiers, f"must use only {sorted(_MODIFIER_KEYS)}")
     bits = 0
-    for bit, name in ((1, "batch"), (2, "us_only"), (4, "fast")):
+    for name, bit in _MODIFIER_BITS:
         flag = modifiers.get(name, False)
         if type(flag) is not bool:
             raise InvalidValueError(f"modifiers.{name}", flag, "must be true or false")

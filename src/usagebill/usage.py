@@ -156,6 +156,24 @@ class Modifiers:
             return cls(batch=batch, us_only=us_only, fast=fast)
         return shared
 
+    @property
+    def bits(self) -> int:
+        """The modifiers as one small int, for keys and tables: batch 1, us_only 2, fast 4.
+
+        >>> Modifiers(us_only=True, fast=True).bits
+        6
+        >>> Modifiers.from_bits(6) == Modifiers(us_only=True, fast=True)
+        True
+        """
+        return self.batch | self.us_only << 1 | self.fast << 2
+
+    @classmethod
+    def from_bits(cls, bits: int) -> Modifiers:
+        """The modifiers whose :attr:`bits` are ``bits`` (0 to 7): shared instances."""
+        if type(bits) is not int or not 0 <= bits < len(_BY_BITS):
+            raise InvalidValueError("bits", bits, f"must be an int from 0 to {len(_BY_BITS) - 1}")
+        return _BY_BITS[bits]
+
     @classmethod
     def from_anthropic(cls, usage: object) -> Modifiers:
         """Read the modifiers an Anthropic response reports in its ``usage``.
@@ -170,12 +188,11 @@ class Modifiers:
         )
 
 
-_SHARED: Final = {
-    (batch, us_only, fast): Modifiers(batch=batch, us_only=us_only, fast=fast)
-    for batch in (False, True)
-    for us_only in (False, True)
-    for fast in (False, True)
-}
+_BY_BITS: Final = tuple(
+    Modifiers(batch=bool(bits & 1), us_only=bool(bits & 2), fast=bool(bits & 4))
+    for bits in range(8)
+)
+_SHARED: Final = {(m.batch, m.us_only, m.fast): m for m in _BY_BITS}
 
 
 def _getter(source: object) -> Callable[[str], object]:

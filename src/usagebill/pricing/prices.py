@@ -63,6 +63,7 @@ __all__ = [
 BATCH_MULTIPLIER: Final = Decimal("0.5")
 """The Batch API takes 50 % off every token rate (not off web search)."""
 
+_IN_TIER: Final = 8  # compiled rates are keyed by Modifiers.bits (0 to 7), plus 8 in the tier
 _PER_MILLION: Final = 6  # rates are listed per million tokens: 10**6
 _PER_THOUSAND: Final = 3  # web search is listed per 1,000 requests
 
@@ -193,17 +194,18 @@ class ModelPrice:
 
     def compiled(self, modifiers: Modifiers, in_tier: bool) -> _Compiled:
         """The integer form of :meth:`rates_for`, memoised: the hot path of rating."""
+        # modifiers.bits and _IN_TIER, inlined: a call or a global would cost on rating's hot path.
         return self.compiled_bits(
             modifiers.batch | modifiers.us_only << 1 | modifiers.fast << 2 | in_tier << 3
         )
 
     def compiled_bits(self, bits: int) -> _Compiled:
-        """:meth:`compiled` keyed by bits: batch 1, us_only 2, fast 4, in the tier 8."""
+        """:meth:`compiled` keyed by :attr:`Modifiers.bits`, plus 8 in the context tier."""
         compiled = self._compiled.get(bits)
         if compiled is None:
-            modifiers = Modifiers.of(bool(bits & 1), bool(bits & 2), bool(bits & 4))
+            modifiers = Modifiers.from_bits(bits & ~_IN_TIER)
             compiled = self._compiled[bits] = _Compiled.of(
-                self.rates_for(modifiers, in_tier=bool(bits & 8)), self.web_search_per_1k
+                self.rates_for(modifiers, in_tier=bool(bits & _IN_TIER)), self.web_search_per_1k
             )
         return compiled
 
@@ -447,6 +449,7 @@ class PriceTable:
         if not type(batch) is type(us_only) is type(fast) is bool:  # checked: callers may not type
             Modifiers(batch=batch, us_only=us_only, fast=fast)  # type: ignore[unreachable]
         price = self.price(model, at)
+        # Modifiers.bits of the flags and _IN_TIER, inlined: building Modifiers would slow rating.
         bits = batch | us_only << 1 | fast << 2 | price.in_tier(usage) << 3
         return unchecked_money(price.compiled_bits(bits).amount(usage), self.currency)
 
