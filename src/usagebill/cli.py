@@ -23,8 +23,8 @@ from pathlib import Path
 from typing import IO, Final
 
 import attrs
-from dateutil import tz
 
+from usagebill._checks import local_instant
 from usagebill.accounts.organization import Organization
 from usagebill.analysis.forecast import forecast
 from usagebill.analysis.scenario_file import load_scenario
@@ -107,13 +107,8 @@ def _render(invoice: Invoice, fmt: str) -> str:
 
 
 def _instant(text: str | None) -> datetime:
-    if text is None:
-        return datetime.now(UTC)
-    try:
-        at = datetime.fromisoformat(text)
-    except ValueError:
-        raise _InputError(f"--at {text!r} is not an ISO 8601 date or datetime") from None
-    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
+    """``--at``: now by default; a date or a datetime without offset is UTC."""
+    return datetime.now(UTC) if text is None else local_instant(text, "--at", UTC)
 
 
 def _list_prices(args: argparse.Namespace, out: IO[str], _err: IO[str]) -> int:
@@ -204,12 +199,8 @@ def _whatif(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
 def _forecast(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
     org = Organization.from_file(args.org)
     period = BillingPeriod.of(args.period, anchor_day=org.billing_anchor_day, timezone=org.timezone)
-    try:  # a date or a datetime without offset is the organization's local time
-        as_of = datetime.fromisoformat(args.as_of)
-    except ValueError:
-        raise _InputError(f"--as-of {args.as_of!r} is not an ISO 8601 date or datetime") from None
-    if as_of.tzinfo is None:
-        as_of = tz.resolve_imaginary(as_of.replace(tzinfo=zone(org.timezone)))
+    # A date or a datetime without offset is the organization's local time.
+    as_of = local_instant(args.as_of, "--as-of", zone(org.timezone))
     result = forecast(org, _usage_events(args, err), period, as_of, _prices(args.prices))
     out.write(result.to_text())
     return 0

@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import attrs
-from dateutil import tz
 
+from usagebill._checks import check_aware, int_between, time_zone
 from usagebill._frozendict import FrozenDict
 from usagebill.accounts.limits import (
     DEFAULT_THRESHOLDS,
@@ -37,6 +37,7 @@ from usagebill.errors import (
     PermissionDeniedError,
     UnknownNameError,
     UsageBillError,
+    short_repr,
 )
 from usagebill.money import Money
 from usagebill.usage import Product
@@ -49,12 +50,6 @@ __all__ = [
     "Organization",
     "RequestStatus",
 ]
-
-
-def _aware(at: object, field: str = "at") -> datetime:
-    if not isinstance(at, datetime) or at.utcoffset() is None:
-        raise InvalidValueError(field, at, "must be a timezone-aware datetime")
-    return at
 
 
 @attrs.frozen
@@ -126,13 +121,7 @@ def _frozen_map(value: Mapping[Any, Any] | Iterable[tuple[Any, Any]]) -> FrozenD
 
 
 def _timezone(_instance: object, _attribute: attrs.Attribute[Any], value: object) -> None:
-    if not isinstance(value, str) or tz.gettz(value) is None:
-        raise InvalidValueError("timezone", value, "must be an IANA time zone name")
-
-
-def _anchor(_instance: object, _attribute: attrs.Attribute[Any], value: object) -> None:
-    if type(value) is not int or not 1 <= value <= 31:
-        raise InvalidValueError("billing_anchor_day", value, "must be an int from 1 to 31")
+    time_zone(value)
 
 
 def _history(value: Iterable[SeatChange]) -> tuple[SeatChange, ...]:
@@ -178,7 +167,7 @@ class Organization:
         factory=SpendLimits, validator=attrs.validators.instance_of(SpendLimits)
     )
     timezone: str = attrs.field(default="UTC", validator=_timezone)
-    billing_anchor_day: int = attrs.field(default=1, validator=_anchor)
+    billing_anchor_day: int = attrs.field(default=1, validator=int_between(1, 31))
     seat_history: tuple[SeatChange, ...] = attrs.field(default=(), converter=_history)
     thresholds: tuple[Decimal, ...] = attrs.field(default=DEFAULT_THRESHOLDS, converter=_thresholds)
     increase_requests: FrozenDict[str, IncreaseRequest] = attrs.field(
@@ -196,7 +185,7 @@ class Organization:
         for user_id, member in self.members.items():
             if member.user_id != user_id:
                 raise InvalidValueError(
-                    f"members[{user_id!r}].user_id", member.user_id, "must match its key"
+                    f"members[{short_repr(user_id)}].user_id", member.user_id, "must match its key"
                 )
             self.catalog.check_add_ons(member.seat_type, member.add_ons)
         self._check_limits(self.limits)
@@ -216,7 +205,7 @@ class Organization:
         thresholds: Iterable[Decimal] = DEFAULT_THRESHOLDS,
     ) -> Organization:
         """A new organization whose members all got their seats at ``at``."""
-        _aware(at)
+        check_aware(at)
         member_list = list(members)
         seen: set[str] = set()
         for member in member_list:
@@ -297,9 +286,9 @@ class Organization:
                 member.add_ons,
             ):
                 raise InvalidValueError(
-                    f"seat_history for {user_id!r}",
+                    f"seat_history for {short_repr(user_id)}",
                     current,
-                    f"must end with the member's current seat {member.seat_type!r}",
+                    f"must end with the member's current seat {short_repr(member.seat_type)}",
                 )
 
     # --- reading --------------------------------------------------------------------------
@@ -349,7 +338,7 @@ class Organization:
     # --- changes --------------------------------------------------------------------------
 
     def _manager(self, actor: str, at: datetime, action: str) -> None:
-        _aware(at)
+        check_aware(at)
         role = self.member(actor).role
         if not role.may_manage:
             raise PermissionDeniedError(actor, role.value, action)
@@ -507,12 +496,14 @@ class Organization:
         self, user_id: str, at: datetime, request_id: str, amount: Money, reason: str
     ) -> tuple[Organization, AuditRecord]:
         """``user_id`` asks for a higher limit; any member may ask for themselves."""
-        _aware(at)
+        check_aware(at)
         if not isinstance(amount, Money):
             raise InvalidValueError("amount", amount, "must be Money")
         current = self.effective_limit(user_id).cap
         if current is None:
-            raise InvalidValueError("amount", amount, f"{user_id!r} has no limit to raise")
+            raise InvalidValueError(
+                "amount", amount, f"{short_repr(user_id)} has no limit to raise"
+            )
         if amount.currency != self.currency:
             raise CurrencyMismatchError(self.currency, amount.currency, "amount")
         if amount <= current:
