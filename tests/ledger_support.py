@@ -27,8 +27,6 @@ import pytest
 from usagebill import (
     CHAT,
     CHAT_AND_CLAUDE_CODE,
-    DEFAULT_THRESHOLDS,
-    Level,
     Member,
     Money,
     Organization,
@@ -42,6 +40,8 @@ from usagebill import (
     UnknownNameError,
     UsageEvent,
 )
+from usagebill.accounts.limits import DEFAULT_THRESHOLDS
+from usagebill.caps.decision import Level
 from usagebill.ledger import DEFAULT_HOLD_TTL, Ledger, MemoryLedger, SqliteLedger
 from usagebill.pricing.prices import ModelListing, ModelPrice, Rates
 

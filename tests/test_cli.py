@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from usagebill import BillingPeriod, Invoice, InvoiceBuilder, PriceTable, cli, load_organization
+from usagebill import BillingPeriod, Invoice, InvoiceBuilder, Organization, PriceTable, cli
 from usagebill.cli import main
 
 EXAMPLES = Path(__file__).parent.parent / "examples"
@@ -96,7 +96,7 @@ def invoice_args(org: str, events: str, *more: str) -> list[str]:
 
 @pytest.fixture(scope="module")
 def expected() -> Invoice:
-    org = load_organization(ORG)
+    org = Organization.from_file(ORG)
     builder = InvoiceBuilder(org, BillingPeriod.of("2026-10", timezone=org.timezone))
     with Path(EVENTS).open(encoding="utf-8") as lines:
         for line in lines:
@@ -366,7 +366,7 @@ def test_cost_with_fast_mode(tiny):
     [
         (["cost", "--model", "claude-sonet-4-6", "--at", "2026-10-15"], "did you mean"),
         (["cost", "--model", "claude-haiku-4-5", "--fast", "--at", "2026-10-15"], "fast"),
-        (["cost", "--model", "claude-sonnet-4-6", "--at", "soon"], "--at 'soon'"),
+        (["cost", "--model", "claude-sonnet-4-6", "--at", "soon"], "--at must be an ISO 8601"),
         (["cost", "--model", "claude-sonnet-4-6", "--input", "-5", "--at", "2026-10-15"],
          "input_tokens"),
         (["prices", "--at", "31/10/2026"], "ISO 8601"),
@@ -390,7 +390,10 @@ def test_cost_and_prices_errors_exit_2(argv, words):
         ("{not json", "Expecting property name"),
         (record("x", usage={"input_tokens": "5"}), "usage.input_tokens must be a non-negative int"),
         (record("x", product="dance"), "product must be one of"),
-        (record("x", at="2026-10-05T12:00:00"), "at must carry a UTC offset"),
+        (
+            record("x", at="2026-10-05T12:00:00"),
+            "at must be an ISO 8601 datetime string with a UTC offset",
+        ),
         (record("x", user_id="zed"), "unknown member 'zed'"),
         (record("x", model="m-nope"), "unknown model 'm-nope'"),
         (record("a", usage={"input_tokens": 1}), "different content"),

@@ -5,7 +5,7 @@ import pickle
 
 import pytest
 
-from usagebill import FrozenDict
+from usagebill._frozendict import FrozenDict
 
 
 def test_reads_like_a_dict_and_equals_one():

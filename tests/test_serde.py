@@ -14,7 +14,6 @@ from hypothesis import strategies as st
 
 from usagebill import (
     ContextTier,
-    FrozenDict,
     InvalidValueError,
     LoadError,
     ModelListing,
@@ -28,6 +27,7 @@ from usagebill import (
     UsageBillError,
     serde,
 )
+from usagebill._frozendict import FrozenDict
 from usagebill.serde import from_dict, from_json, to_dict, to_json
 from usagebill.testing import (
     context_tiers,
@@ -272,7 +272,8 @@ def test_every_problem_is_listed_with_its_path():
         f"{at}.rates.cache_read": "must be a decimal number written as a string (got True)",
         f"{at}.long_context.above_prompt_tokens": "must be an integer (got '200000')",
         f"{at}.effective_from": (
-            "must carry a UTC offset (e.g. +00:00 or Z) (got '2026-01-01T00:00:00')"
+            "must be an ISO 8601 datetime string with a UTC offset (Z or +02:00)"
+            " (got '2026-01-01T00:00:00')"
         ),
     }
     message = str(error)

@@ -40,7 +40,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Protocol
 
-from usagebill import BATCH_MULTIPLIER, PriceTable
+from usagebill.pricing.prices import BATCH_MULTIPLIER, PriceTable
 
 CATEGORIES = ("input", "output", "cache_write_5m", "cache_write_1h", "cache_read")
 UNEXPLAINED = "UNEXPLAINED"

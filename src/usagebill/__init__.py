@@ -1,169 +1,181 @@
 """usagebill: exact, fast usage-based billing for seat-based AI products.
 
-Everything public is importable from here, and listed in ``__all__``.
+What users build or call is importable from here and listed in ``__all__``;
+result rows (an invoice's lines, a forecast's projections, …) stay in the
+modules of their results. The data flows through the subpackages in this
+order: :mod:`~usagebill.pricing` (usage → exact money), :mod:`~usagebill.accounts`
+(seats, members, caps), :mod:`~usagebill.caps` (the decision), :mod:`~usagebill.ledger`
+(live enforcement), :mod:`~usagebill.billing` (the invoice), :mod:`~usagebill.analysis`
+(what-if, diffs, forecasts, reconciliation); ``docs/design.md`` is the map.
+
+Every name loads on first use (:pep:`562`): ``import usagebill`` costs little, a
+gateway that only decides never loads the analysis layer, and the optional
+stores and engines load only when asked for.
+
+>>> import usagebill
+>>> usagebill.Money("0.10") + usagebill.Money("0.20")
+Money('0.3', 'USD')
 """
 
-from usagebill._frozendict import FrozenDict
-from usagebill.accounts.limits import EffectiveLimit, LimitSource, PoolLimit, Spend, SpendLimits
-from usagebill.accounts.organization import (
-    DEFAULT_THRESHOLDS,
-    AuditRecord,
-    IncreaseRequest,
-    LimitReportRow,
-    MemberPath,
-    Organization,
-    RequestStatus,
-)
-from usagebill.accounts.organization_file import load_organization, organization_from_dict
-from usagebill.accounts.seats import (
-    CHAT,
-    CHAT_AND_CLAUDE_CODE,
-    HIPAA,
-    AddOn,
-    Member,
-    Role,
-    SeatCatalog,
-    SeatChange,
-    SeatType,
-)
-from usagebill.analysis.diff import AmountChange, InvoiceDiff, LineChange, diff
-from usagebill.analysis.forecast import (
-    CapForecast,
-    CapStatus,
-    DailySpend,
-    Forecast,
-    Projection,
-    forecast,
-)
-from usagebill.analysis.reconcile import Reconciliation, ReconLine, Tolerance, reconcile
-from usagebill.analysis.scenario_file import load_scenario, scenario_from_dict
-from usagebill.analysis.whatif import (
-    ChangeCaps,
-    ChangeModelPrice,
-    ChangePrices,
-    DenialReason,
-    DeniedRequest,
-    DeniedTotal,
-    FlatPlan,
-    MoveSeats,
-    PlanComparison,
-    PlanRow,
-    Scenario,
-    WhatIf,
-    whatif,
-)
-from usagebill.billing.invoice import (
-    Invoice,
-    InvoiceBuilder,
-    SeatFeeLine,
-    Subtotal,
-    UsageLine,
-    build_invoice,
-)
-from usagebill.caps.alerts import Notification, notifications
-from usagebill.caps.decision import Binding, Decision, Level, authorize, authorize_usage
-from usagebill.errors import (
-    ConflictError,
-    CurrencyMismatchError,
-    InvalidValueError,
-    LoadError,
-    MoneyTypeError,
-    PermissionDeniedError,
-    UnknownModelError,
-    UnknownNameError,
-    UnsupportedModifierError,
-    UsageBillError,
-)
-from usagebill.events import UsageEvent
-from usagebill.money import ROUNDING, Money, minor_unit
-from usagebill.periods import BillingPeriod
-from usagebill.pricing.prices import (
-    BATCH_MULTIPLIER,
-    ContextTier,
-    Derivation,
-    Figure,
-    ModelListing,
-    ModelPrice,
-    PriceTable,
-    Provenance,
-    Quote,
-    Rates,
-)
-from usagebill.usage import Modifiers, Product, TokenUsage
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Final
+
+from usagebill._version import __version__
+
+if TYPE_CHECKING:  # what the lazy names below resolve to, for type checkers and IDEs
+    from usagebill.accounts.limits import PoolLimit, Spend, SpendLimits
+    from usagebill.accounts.organization import Organization
+    from usagebill.accounts.seats import (
+        CHAT,
+        CHAT_AND_CLAUDE_CODE,
+        HIPAA,
+        AddOn,
+        Member,
+        Role,
+        SeatCatalog,
+        SeatChange,
+        SeatType,
+    )
+    from usagebill.analysis.diff import diff
+    from usagebill.analysis.forecast import forecast
+    from usagebill.analysis.reconcile import Tolerance, reconcile
+    from usagebill.analysis.scenario_file import load_scenario, scenario_from_dict
+    from usagebill.analysis.whatif import (
+        ChangeCaps,
+        ChangeModelPrice,
+        ChangePrices,
+        FlatPlan,
+        MoveSeats,
+        Scenario,
+        whatif,
+    )
+    from usagebill.billing.invoice import Invoice, InvoiceBuilder, build_invoice
+    from usagebill.caps.alerts import notifications
+    from usagebill.caps.decision import authorize, authorize_usage
+    from usagebill.errors import (
+        ConflictError,
+        CurrencyMismatchError,
+        InvalidValueError,
+        LoadError,
+        MoneyTypeError,
+        PermissionDeniedError,
+        UnknownModelError,
+        UnknownNameError,
+        UnsupportedModifierError,
+        UsageBillError,
+    )
+    from usagebill.events import UsageEvent
+    from usagebill.money import Money, minor_unit
+    from usagebill.periods import BillingPeriod
+    from usagebill.pricing.prices import (
+        ContextTier,
+        Derivation,
+        ModelListing,
+        ModelPrice,
+        PriceTable,
+        Rates,
+    )
+    from usagebill.usage import Modifiers, Product, TokenUsage
+
+_HOMES: Final = {
+    "usagebill.errors": (
+        "ConflictError",
+        "CurrencyMismatchError",
+        "InvalidValueError",
+        "LoadError",
+        "MoneyTypeError",
+        "PermissionDeniedError",
+        "UnknownModelError",
+        "UnknownNameError",
+        "UnsupportedModifierError",
+        "UsageBillError",
+    ),
+    "usagebill.money": ("Money", "minor_unit"),
+    "usagebill.usage": ("Modifiers", "Product", "TokenUsage"),
+    "usagebill.events": ("UsageEvent",),
+    "usagebill.periods": ("BillingPeriod",),
+    "usagebill.pricing.prices": (
+        "ContextTier",
+        "Derivation",
+        "ModelListing",
+        "ModelPrice",
+        "PriceTable",
+        "Rates",
+    ),
+    "usagebill.accounts.seats": (
+        "CHAT",
+        "CHAT_AND_CLAUDE_CODE",
+        "HIPAA",
+        "AddOn",
+        "Member",
+        "Role",
+        "SeatCatalog",
+        "SeatChange",
+        "SeatType",
+    ),
+    "usagebill.accounts.limits": ("PoolLimit", "Spend", "SpendLimits"),
+    "usagebill.accounts.organization": ("Organization",),
+    "usagebill.caps.decision": ("authorize", "authorize_usage"),
+    "usagebill.caps.alerts": ("notifications",),
+    "usagebill.billing.invoice": ("Invoice", "InvoiceBuilder", "build_invoice"),
+    "usagebill.analysis.whatif": (
+        "ChangeCaps",
+        "ChangeModelPrice",
+        "ChangePrices",
+        "FlatPlan",
+        "MoveSeats",
+        "Scenario",
+        "whatif",
+    ),
+    "usagebill.analysis.scenario_file": ("load_scenario", "scenario_from_dict"),
+    "usagebill.analysis.diff": ("diff",),
+    "usagebill.analysis.forecast": ("forecast",),
+    "usagebill.analysis.reconcile": ("Tolerance", "reconcile"),
+}
+"""Each public name, by the module it lives in."""
+
+_HOME_OF: Final = {name: module for module, names in _HOMES.items() for name in names}
 
 __all__ = [
-    "BATCH_MULTIPLIER",
     "CHAT",
     "CHAT_AND_CLAUDE_CODE",
-    "DEFAULT_THRESHOLDS",
     "HIPAA",
-    "ROUNDING",
     "AddOn",
-    "AmountChange",
-    "AuditRecord",
     "BillingPeriod",
-    "Binding",
-    "CapForecast",
-    "CapStatus",
     "ChangeCaps",
     "ChangeModelPrice",
     "ChangePrices",
     "ConflictError",
     "ContextTier",
     "CurrencyMismatchError",
-    "DailySpend",
-    "Decision",
-    "DenialReason",
-    "DeniedRequest",
-    "DeniedTotal",
     "Derivation",
-    "EffectiveLimit",
-    "Figure",
     "FlatPlan",
-    "Forecast",
-    "FrozenDict",
-    "IncreaseRequest",
     "InvalidValueError",
     "Invoice",
     "InvoiceBuilder",
-    "InvoiceDiff",
-    "Level",
-    "LimitReportRow",
-    "LimitSource",
-    "LineChange",
     "LoadError",
     "Member",
-    "MemberPath",
     "ModelListing",
     "ModelPrice",
     "Modifiers",
     "Money",
     "MoneyTypeError",
     "MoveSeats",
-    "Notification",
     "Organization",
     "PermissionDeniedError",
-    "PlanComparison",
-    "PlanRow",
     "PoolLimit",
     "PriceTable",
     "Product",
-    "Projection",
-    "Provenance",
-    "Quote",
     "Rates",
-    "ReconLine",
-    "Reconciliation",
-    "RequestStatus",
     "Role",
     "Scenario",
     "SeatCatalog",
     "SeatChange",
-    "SeatFeeLine",
     "SeatType",
     "Spend",
     "SpendLimits",
-    "Subtotal",
     "TokenUsage",
     "Tolerance",
     "UnknownModelError",
@@ -171,19 +183,30 @@ __all__ = [
     "UnsupportedModifierError",
     "UsageBillError",
     "UsageEvent",
-    "UsageLine",
-    "WhatIf",
+    "__version__",
     "authorize",
     "authorize_usage",
     "build_invoice",
     "diff",
     "forecast",
-    "load_organization",
     "load_scenario",
     "minor_unit",
     "notifications",
-    "organization_from_dict",
     "reconcile",
     "scenario_from_dict",
     "whatif",
 ]
+
+
+def __getattr__(name: str) -> object:
+    """Import the module a public name lives in, the first time the name is used."""
+    home = _HOME_OF.get(name)
+    if home is None:
+        raise AttributeError(f"module 'usagebill' has no attribute {name!r}")
+    value = getattr(importlib.import_module(home), name)
+    globals()[name] = value  # the next use is a plain look-up
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

@@ -25,8 +25,8 @@ from typing import Final
 
 from hypothesis import strategies as st
 
-from usagebill.accounts.limits import PoolLimit, Spend, SpendLimits
-from usagebill.accounts.organization import DEFAULT_THRESHOLDS, Organization
+from usagebill.accounts.limits import DEFAULT_THRESHOLDS, PoolLimit, Spend, SpendLimits
+from usagebill.accounts.organization import Organization
 from usagebill.accounts.seats import CHAT, AddOn, Member, Role, SeatCatalog, SeatType
 from usagebill.money import Money
 from usagebill.usage import Product

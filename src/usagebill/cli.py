@@ -23,9 +23,9 @@ from pathlib import Path
 from typing import IO, Final
 
 import attrs
-from dateutil import tz
 
-from usagebill.accounts.organization_file import load_organization
+from usagebill._checks import local_instant
+from usagebill.accounts.organization import Organization
 from usagebill.analysis.forecast import forecast
 from usagebill.analysis.scenario_file import load_scenario
 from usagebill.analysis.whatif import whatif
@@ -89,7 +89,7 @@ def _read_events(args: argparse.Namespace, builder: InvoiceBuilder, err: IO[str]
 
 
 def _invoice(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
-    org = load_organization(args.org)
+    org = Organization.from_file(args.org)
     period = BillingPeriod.of(args.period, anchor_day=org.billing_anchor_day, timezone=org.timezone)
     builder = InvoiceBuilder(
         org, period, _prices(args.prices), outside="reject" if args.reject_outside else "exclude"
@@ -113,13 +113,8 @@ def _render(invoice: Invoice, fmt: str) -> str:
 
 
 def _instant(text: str | None) -> datetime:
-    if text is None:
-        return datetime.now(UTC)
-    try:
-        at = datetime.fromisoformat(text)
-    except ValueError:
-        raise _InputError(f"--at {text!r} is not an ISO 8601 date or datetime") from None
-    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
+    """``--at``: now by default; a date or a datetime without offset is UTC."""
+    return datetime.now(UTC) if text is None else local_instant(text, "--at", UTC)
 
 
 def _list_prices(args: argparse.Namespace, out: IO[str], _err: IO[str]) -> int:
@@ -282,7 +277,7 @@ def _usage_events(args: argparse.Namespace, err: IO[str]) -> list[UsageEvent]:
 
 
 def _whatif(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
-    org = load_organization(args.org)
+    org = Organization.from_file(args.org)
     period = BillingPeriod.of(args.period, anchor_day=org.billing_anchor_day, timezone=org.timezone)
     scenario = load_scenario(args.scenario, currency=org.currency)
     result = whatif(org, _usage_events(args, err), period, scenario, _prices(args.prices))
@@ -291,14 +286,10 @@ def _whatif(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
 
 
 def _forecast(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
-    org = load_organization(args.org)
+    org = Organization.from_file(args.org)
     period = BillingPeriod.of(args.period, anchor_day=org.billing_anchor_day, timezone=org.timezone)
-    try:  # a date or a datetime without offset is the organization's local time
-        as_of = datetime.fromisoformat(args.as_of)
-    except ValueError:
-        raise _InputError(f"--as-of {args.as_of!r} is not an ISO 8601 date or datetime") from None
-    if as_of.tzinfo is None:
-        as_of = tz.resolve_imaginary(as_of.replace(tzinfo=zone(org.timezone)))
+    # A date or a datetime without offset is the organization's local time.
+    as_of = local_instant(args.as_of, "--as-of", zone(org.timezone))
     result = forecast(org, _usage_events(args, err), period, as_of, _prices(args.prices))
     out.write(result.to_text())
     return 0

@@ -9,9 +9,7 @@ from usagebill import (
     CHAT,
     CHAT_AND_CLAUDE_CODE,
     CurrencyMismatchError,
-    EffectiveLimit,
     InvalidValueError,
-    LimitSource,
     Member,
     Money,
     Organization,
@@ -21,6 +19,7 @@ from usagebill import (
     SpendLimits,
     UnknownNameError,
 )
+from usagebill.accounts.limits import EffectiveLimit, LimitSource
 
 START = datetime(2026, 10, 1, tzinfo=UTC)
 CATALOGUE = SeatCatalog.enterprise(chat_fee=Money("20"), chat_and_claude_code_fee=Money("40"))
@@ -327,3 +326,13 @@ def test_spend_in_another_currency() -> None:
     spend = Spend("EUR").record("ada", CHAT, Money("2", "EUR"))
     assert spend.member("ada") == Money("2", "EUR")
     assert spend.organization().currency == "EUR"
+
+
+def test_level_lives_with_the_limits() -> None:
+    """Level sits beside LimitSource (alerts, forecast and the decision read it from there)."""
+    from usagebill.accounts import limits  # noqa: PLC0415
+    from usagebill.caps import decision  # noqa: PLC0415
+
+    assert "Level" in limits.__all__
+    assert "Level" not in decision.__all__
+    assert [level.value for level in limits.Level] == ["member", "seat_type", "organization"]

@@ -7,16 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from usagebill import (
-    BillingPeriod,
-    LimitSource,
-    LoadError,
-    Money,
-    Role,
-    build_invoice,
-    load_organization,
-    organization_from_dict,
-)
+from usagebill import BillingPeriod, LoadError, Money, Organization, Role, build_invoice
+from usagebill.accounts.limits import LimitSource
 
 EXAMPLE = Path(__file__).parents[2] / "examples" / "org.toml"
 
@@ -55,12 +47,12 @@ left = 2026-10-21T00:00:00+02:00
 def load(text: str, tmp_path: Path) -> object:
     path = tmp_path / "org.toml"
     path.write_text(text, encoding="utf-8")
-    return load_organization(path)
+    return Organization.from_file(path)
 
 
 def problems(text: str) -> list[tuple[str, str]]:
     with pytest.raises(LoadError) as error:
-        organization_from_dict(tomllib.loads(text))
+        Organization.from_dict(tomllib.loads(text))
     return list(error.value.problems)
 
 
@@ -69,7 +61,7 @@ def problems(text: str) -> list[tuple[str, str]]:
 
 @pytest.fixture(scope="module")
 def example():
-    return load_organization(EXAMPLE)
+    return Organization.from_file(EXAMPLE)
 
 
 def test_the_example_loads(example):
@@ -283,7 +275,7 @@ def test_bad_toml_is_a_load_error(tmp_path):
     path = tmp_path / "broken.toml"
     path.write_text('name = "unclosed\n', encoding="utf-8")
     with pytest.raises(LoadError, match=r"broken\.toml") as error:
-        load_organization(path)
+        Organization.from_file(path)
     assert error.value.source == str(path)
 
 
@@ -292,7 +284,7 @@ def test_the_source_names_the_file(tmp_path):
     path = tmp_path / "org.toml"
     path.write_text(SMALL.replace('name = "Small"', "name = 1"), encoding="utf-8")
     with pytest.raises(LoadError) as error:
-        load_organization(path)
+        Organization.from_file(path)
     assert error.value.source == str(path)
     assert "$.name" in str(error.value)
 
@@ -300,4 +292,4 @@ def test_the_source_names_the_file(tmp_path):
 def test_a_missing_file_is_an_os_error(tmp_path):
     """A missing file raises FileNotFoundError (the CLI turns it into a message)."""
     with pytest.raises(FileNotFoundError):
-        load_organization(tmp_path / "nope.toml")
+        Organization.from_file(tmp_path / "nope.toml")

@@ -39,7 +39,6 @@ from usagebill import (
     UnknownNameError,
     UsageEvent,
     build_invoice,
-    load_organization,
 )
 from usagebill.analysis.scenario_file import load_scenario, scenario_from_dict
 from usagebill.analysis.whatif import (
@@ -791,7 +790,7 @@ def _example_events():
 
 def test_the_example_scenario_on_the_example_month():
     """Downgrading u-007 and u-018 saves their Claude Code seats, denies their Claude Code."""
-    org = load_organization(EXAMPLES / "org.toml")
+    org = Organization.from_file(EXAMPLES / "org.toml")
     period = BillingPeriod.of("2026-10", timezone=org.timezone)
     scenario = load_scenario(EXAMPLES / "scenario-downgrade.toml", currency=org.currency)
     result = whatif(org, _example_events(), period, scenario)

@@ -35,7 +35,6 @@ from usagebill import (
     UnsupportedModifierError,
     UsageEvent,
     build_invoice,
-    load_organization,
 )
 from usagebill.events import parse_record
 
@@ -820,7 +819,7 @@ def test_members_outside_the_period_pay_nothing():
 
 @pytest.fixture(scope="module")
 def example() -> Invoice:
-    org = load_organization(EXAMPLES / "org.toml")
+    org = Organization.from_file(EXAMPLES / "org.toml")
     period = BillingPeriod.of("2026-10", timezone=org.timezone)
     builder = InvoiceBuilder(org, period)
     with (EXAMPLES / "usage-2026-10.jsonl").open(encoding="utf-8") as lines:
@@ -846,6 +845,6 @@ def test_the_example_parses_the_same_through_events(example):
     """Records read as UsageEvents bill the same as records added directly."""
     with (EXAMPLES / "usage-2026-10.jsonl").open(encoding="utf-8") as lines:
         events = [UsageEvent.from_dict(json.loads(line)) for line in lines]
-    org = load_organization(EXAMPLES / "org.toml")
+    org = Organization.from_file(EXAMPLES / "org.toml")
     assert build_invoice(org, events, example.period) == example
     assert parse_record(events[0].to_dict())[0] == events[0].event_id

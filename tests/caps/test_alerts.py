@@ -10,7 +10,6 @@ from usagebill import (
     CHAT_AND_CLAUDE_CODE,
     Member,
     Money,
-    Notification,
     Organization,
     PoolLimit,
     SeatCatalog,
@@ -18,7 +17,8 @@ from usagebill import (
     SpendLimits,
     notifications,
 )
-from usagebill.caps.decision import Level
+from usagebill.accounts.limits import Level
+from usagebill.caps.alerts import Notification
 
 START = datetime(2026, 10, 1, tzinfo=UTC)
 CATALOGUE = SeatCatalog.enterprise(chat_fee=Money("20"), chat_and_claude_code_fee=Money("40"))

@@ -8,11 +8,8 @@ import pytest
 from usagebill import (
     CHAT,
     CHAT_AND_CLAUDE_CODE,
-    Binding,
     CurrencyMismatchError,
-    Decision,
     InvalidValueError,
-    LimitSource,
     Member,
     Money,
     Organization,
@@ -27,7 +24,8 @@ from usagebill import (
     authorize,
     authorize_usage,
 )
-from usagebill.caps.decision import Level
+from usagebill.accounts.limits import Level, LimitSource
+from usagebill.caps.decision import Binding, Decision
 
 START = datetime(2026, 10, 1, tzinfo=UTC)
 CATALOGUE = SeatCatalog.enterprise(chat_fee=Money("20"), chat_and_claude_code_fee=Money("40"))

@@ -17,18 +17,14 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 
 from ledger_support import Scope, caps_in_force, used_by
 from usagebill import (
-    AuditRecord,
     ConflictError,
     InvalidValueError,
-    Level,
-    LimitSource,
     Member,
     Money,
     Organization,
     PermissionDeniedError,
     PoolLimit,
     Product,
-    RequestStatus,
     Role,
     Spend,
     SpendLimits,
@@ -36,6 +32,9 @@ from usagebill import (
     notifications,
 )
 from usagebill._testing_caps import START, amounts, caps, organizations, spends
+from usagebill.accounts.limits import LimitSource
+from usagebill.accounts.organization import AuditRecord, RequestStatus
+from usagebill.caps.decision import Level
 
 ZERO = Decimal(0)
 PRODUCTS = st.sampled_from([Product.CHAT, Product.CHAT, *Product])  # mostly included everywhere

@@ -42,7 +42,8 @@ from ledger_support import (
     stress_work,
     used_by,
 )
-from usagebill import Level, Organization, Spend
+from usagebill import Organization, Spend
+from usagebill.caps.decision import Level
 
 OPERATIONS = 50_000 if os.environ.get("USAGEBILL_STRESS") == "1" else 10_000
 THREADS = 8

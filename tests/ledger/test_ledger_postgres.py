@@ -551,10 +551,10 @@ def test_after_a_fork_the_parents_connections_are_left_alone(dsn: str) -> None:
     """What the forked child does, in this process (whose coverage is measured)."""
     store = PostgresStore(dsn)
     inherited = store._connection()
-    store._pid = -1  # as if this process were a fork of process -1
+    store._connections._pid = -1  # as if this process were a fork of process -1
     fresh = store._connection()
     assert fresh is not inherited
-    assert store._inherited == [inherited]
+    assert store._connections._inherited == [inherited]
     assert not inherited.closed
     store.close()
     assert fresh.closed

@@ -34,19 +34,17 @@ from ledger_support import (
 from usagebill import (
     CHAT,
     CHAT_AND_CLAUDE_CODE,
-    Binding,
     ConflictError,
-    Decision,
     InvalidValueError,
-    Level,
-    LimitSource,
     Money,
-    Notification,
     Organization,
     PoolLimit,
     Product,
     UnknownNameError,
 )
+from usagebill.accounts.limits import LimitSource
+from usagebill.caps.alerts import Notification
+from usagebill.caps.decision import Binding, Decision, Level
 from usagebill.ledger import Hold, Ledger
 
 TTL = timedelta(minutes=10)

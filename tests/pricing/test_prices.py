@@ -12,7 +12,6 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from usagebill import (
-    BATCH_MULTIPLIER,
     ContextTier,
     InvalidValueError,
     LoadError,
@@ -22,7 +21,6 @@ from usagebill import (
     Money,
     MoneyTypeError,
     PriceTable,
-    Quote,
     Rates,
     TokenUsage,
     UnknownModelError,
@@ -30,6 +28,7 @@ from usagebill import (
     UnsupportedModifierError,
     UsageBillError,
 )
+from usagebill.pricing.prices import BATCH_MULTIPLIER, Quote
 from usagebill.testing import modifiers, price_tables, token_usages
 
 SONNET_46 = "claude-sonnet-4-6"

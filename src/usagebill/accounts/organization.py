@@ -13,26 +13,36 @@ import enum
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Final, NamedTuple
+from pathlib import Path
+from typing import Any, NamedTuple
 
 import attrs
-from dateutil import tz
 
+from usagebill._checks import check_aware, int_between, time_zone
 from usagebill._frozendict import FrozenDict
-from usagebill.accounts.limits import EffectiveLimit, LimitSource, PoolLimit, Spend, SpendLimits
+from usagebill.accounts.limits import (
+    DEFAULT_THRESHOLDS,
+    EffectiveLimit,
+    LimitSource,
+    PoolLimit,
+    Spend,
+    SpendLimits,
+)
 from usagebill.accounts.seats import Member, Role, SeatCatalog, SeatChange
 from usagebill.errors import (
     ConflictError,
     CurrencyMismatchError,
     InvalidValueError,
+    LoadError,
     PermissionDeniedError,
     UnknownNameError,
+    UsageBillError,
+    short_repr,
 )
 from usagebill.money import Money
 from usagebill.usage import Product
 
 __all__ = [
-    "DEFAULT_THRESHOLDS",
     "AuditRecord",
     "IncreaseRequest",
     "LimitReportRow",
@@ -40,15 +50,6 @@ __all__ = [
     "Organization",
     "RequestStatus",
 ]
-
-DEFAULT_THRESHOLDS: Final = (Decimal("0.75"), Decimal("0.9"), Decimal(1))
-"""Notify members and owners at 75 %, 90 % and 100 % of a limit."""
-
-
-def _aware(at: object, field: str = "at") -> datetime:
-    if not isinstance(at, datetime) or at.utcoffset() is None:
-        raise InvalidValueError(field, at, "must be a timezone-aware datetime")
-    return at
 
 
 @attrs.frozen
@@ -120,13 +121,7 @@ def _frozen_map(value: Mapping[Any, Any] | Iterable[tuple[Any, Any]]) -> FrozenD
 
 
 def _timezone(_instance: object, _attribute: attrs.Attribute[Any], value: object) -> None:
-    if not isinstance(value, str) or tz.gettz(value) is None:
-        raise InvalidValueError("timezone", value, "must be an IANA time zone name")
-
-
-def _anchor(_instance: object, _attribute: attrs.Attribute[Any], value: object) -> None:
-    if type(value) is not int or not 1 <= value <= 31:
-        raise InvalidValueError("billing_anchor_day", value, "must be an int from 1 to 31")
+    time_zone(value)
 
 
 def _history(value: Iterable[SeatChange]) -> tuple[SeatChange, ...]:
@@ -172,7 +167,7 @@ class Organization:
         factory=SpendLimits, validator=attrs.validators.instance_of(SpendLimits)
     )
     timezone: str = attrs.field(default="UTC", validator=_timezone)
-    billing_anchor_day: int = attrs.field(default=1, validator=_anchor)
+    billing_anchor_day: int = attrs.field(default=1, validator=int_between(1, 31))
     seat_history: tuple[SeatChange, ...] = attrs.field(default=(), converter=_history)
     thresholds: tuple[Decimal, ...] = attrs.field(default=DEFAULT_THRESHOLDS, converter=_thresholds)
     increase_requests: FrozenDict[str, IncreaseRequest] = attrs.field(
@@ -190,7 +185,7 @@ class Organization:
         for user_id, member in self.members.items():
             if member.user_id != user_id:
                 raise InvalidValueError(
-                    f"members[{user_id!r}].user_id", member.user_id, "must match its key"
+                    f"members[{short_repr(user_id)}].user_id", member.user_id, "must match its key"
                 )
             self.catalog.check_add_ons(member.seat_type, member.add_ons)
         self._check_limits(self.limits)
@@ -210,7 +205,7 @@ class Organization:
         thresholds: Iterable[Decimal] = DEFAULT_THRESHOLDS,
     ) -> Organization:
         """A new organization whose members all got their seats at ``at``."""
-        _aware(at)
+        check_aware(at)
         member_list = list(members)
         seen: set[str] = set()
         for member in member_list:
@@ -227,6 +222,37 @@ class Organization:
             seat_history=[SeatChange(m.user_id, at, m.seat_type, m.add_ons) for m in member_list],
             thresholds=thresholds,
         )
+
+    @classmethod
+    def from_dict(cls, data: object, *, source: str = "organization") -> Organization:
+        """Build an organization from the dict form of its file (see ``docs/invoices.md``).
+
+        Strict: unknown keys, wrong types and float amounts are refused. Every
+        problem is a :class:`~usagebill.errors.LoadError` naming its path in ``source``.
+        """
+        # Here, not at the top: the file format needs cattrs, and a gateway that only decides
+        # should not pay for importing it.
+        from usagebill.accounts.organization_file import organization_parts  # noqa: PLC0415
+
+        try:
+            return cls(**organization_parts(data, source))
+        except LoadError:
+            raise
+        except (UsageBillError, ValueError) as error:  # e.g. an unknown seat type
+            raise LoadError(source, [("$", str(error))]) from None
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> Organization:
+        """Read an organization file (TOML: see :mod:`usagebill.accounts.organization_file`).
+
+        >>> acme = Organization.from_file("examples/org.toml")
+        >>> acme.name, len(acme.members), acme.timezone
+        ('Acme Health', 50, 'America/New_York')
+        """
+        from usagebill.serde import read_toml  # noqa: PLC0415  (see from_dict)
+
+        path = Path(path)
+        return cls.from_dict(read_toml(path), source=str(path))
 
     @property
     def currency(self) -> str:
@@ -260,9 +286,9 @@ class Organization:
                 member.add_ons,
             ):
                 raise InvalidValueError(
-                    f"seat_history for {user_id!r}",
+                    f"seat_history for {short_repr(user_id)}",
                     current,
-                    f"must end with the member's current seat {member.seat_type!r}",
+                    f"must end with the member's current seat {short_repr(member.seat_type)}",
                 )
 
     # --- reading --------------------------------------------------------------------------
@@ -312,7 +338,7 @@ class Organization:
     # --- changes --------------------------------------------------------------------------
 
     def _manager(self, actor: str, at: datetime, action: str) -> None:
-        _aware(at)
+        check_aware(at)
         role = self.member(actor).role
         if not role.may_manage:
             raise PermissionDeniedError(actor, role.value, action)
@@ -470,12 +496,14 @@ class Organization:
         self, user_id: str, at: datetime, request_id: str, amount: Money, reason: str
     ) -> tuple[Organization, AuditRecord]:
         """``user_id`` asks for a higher limit; any member may ask for themselves."""
-        _aware(at)
+        check_aware(at)
         if not isinstance(amount, Money):
             raise InvalidValueError("amount", amount, "must be Money")
         current = self.effective_limit(user_id).cap
         if current is None:
-            raise InvalidValueError("amount", amount, f"{user_id!r} has no limit to raise")
+            raise InvalidValueError(
+                "amount", amount, f"{short_repr(user_id)} has no limit to raise"
+            )
         if amount.currency != self.currency:
             raise CurrencyMismatchError(self.currency, amount.currency, "amount")
         if amount <= current:

@@ -1,5 +1,9 @@
 """The organization file: an :class:`~usagebill.accounts.organization.Organization` written as TOML.
 
+Read it with :meth:`Organization.from_file <usagebill.accounts.organization.Organization.from_file>`
+(or :meth:`~usagebill.accounts.organization.Organization.from_dict` for the parsed dict); this
+module holds the format and turns it into the organization's parts.
+
 The format (every key checked; amounts are strings, instants carry an offset)::
 
     name = "Acme Health"
@@ -35,19 +39,18 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from pathlib import Path
 from typing import Any, TypeVar
 
 import attrs
 
-from usagebill.accounts.limits import PoolLimit, SpendLimits
-from usagebill.accounts.organization import DEFAULT_THRESHOLDS, Organization
+from usagebill.accounts.limits import DEFAULT_THRESHOLDS, PoolLimit, SpendLimits
 from usagebill.accounts.seats import AddOn, Member, Role, SeatCatalog, SeatChange, SeatType
-from usagebill.errors import LoadError, UsageBillError
+from usagebill.errors import LoadError
 from usagebill.money import Money
+from usagebill.serde import structure
 from usagebill.usage import Product
 
-__all__ = ["load_organization", "organization_from_dict"]
+__all__ = ["LimitsSpec", "PoolSpec", "organization_parts"]
 
 T = TypeVar("T")
 
@@ -125,28 +128,13 @@ class _OrgSpec:
     limits: LimitsSpec = LimitsSpec()
 
 
-def load_organization(path: str | Path) -> Organization:
-    """Read an organization file (TOML, see the module docs)."""
-    from usagebill.serde import read_toml  # noqa: PLC0415  (serde sits above this module)
+def organization_parts(data: object, source: str = "organization") -> dict[str, Any]:
+    """The keyword arguments of :class:`Organization` that the file's dict form describes.
 
-    path = Path(path)
-    return organization_from_dict(read_toml(path), source=str(path))
-
-
-def organization_from_dict(data: object, source: str = "organization") -> Organization:
-    """Build an organization from the dict form of the file, strictly."""
-    from usagebill.serde import structure  # noqa: PLC0415  (serde sits above this module)
-
+    The format is checked strictly here; the organization's own rules (one primary owner,
+    known seat types, …) are checked when it is built from these parts.
+    """
     spec = structure(data, _OrgSpec, source=source)
-    try:
-        return _organization(spec, source)
-    except LoadError:
-        raise
-    except (UsageBillError, ValueError) as error:  # e.g. an unknown seat type (a LookupError)
-        raise LoadError(source, [("$", str(error))]) from None
-
-
-def _organization(spec: _OrgSpec, source: str) -> Organization:
     currency = spec.currency
     catalog = SeatCatalog(
         {
@@ -163,7 +151,6 @@ def _organization(spec: _OrgSpec, source: str) -> Organization:
             for name, seat in spec.seat_types.items()
         }
     )
-    limits = spec.limits.limits(currency)
     members, history = [], []
     for position, member in enumerate(spec.members):
         where = f"$.members[{position}]"
@@ -182,16 +169,16 @@ def _organization(spec: _OrgSpec, source: str) -> Organization:
             last = changes[-1]
             members.append(Member(member.user_id, member.role, str(last.seat_type), last.add_ons))
     history.sort(key=lambda change: change.at)
-    return Organization(
-        name=spec.name,
-        catalog=catalog,
-        members={member.user_id: member for member in members},
-        limits=limits,
-        timezone=spec.timezone,
-        billing_anchor_day=spec.billing_anchor_day,
-        seat_history=history,
-        thresholds=spec.thresholds,
-    )
+    return {
+        "name": spec.name,
+        "catalog": catalog,
+        "members": {member.user_id: member for member in members},
+        "limits": spec.limits.limits(currency),
+        "timezone": spec.timezone,
+        "billing_anchor_day": spec.billing_anchor_day,
+        "seat_history": history,
+        "thresholds": spec.thresholds,
+    }
 
 
 def _seat_change(user_id: str, seat: dict[str, Any], source: str, where: str) -> SeatChange:
@@ -206,8 +193,6 @@ def _seat_change(user_id: str, seat: dict[str, Any], source: str, where: str) ->
 
 def _structure_at(data: object, cls: type[T], source: str, where: str) -> T:
     """Structure a part of the file, its problems' paths starting at ``where``."""
-    from usagebill.serde import structure  # noqa: PLC0415
-
     try:
         return structure(data, cls)
     except LoadError as error:

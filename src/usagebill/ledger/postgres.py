@@ -84,8 +84,6 @@ Migration 1 creates:
 
 from __future__ import annotations
 
-import os
-import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
@@ -103,6 +101,7 @@ except ImportError as error:  # pragma: no cover  (the dev extra always installs
 from usagebill.accounts.limits import Spend
 from usagebill.accounts.organization import Organization
 from usagebill.errors import InvalidValueError
+from usagebill.ledger._connections import Connections
 from usagebill.ledger.core import (
     DEFAULT_HOLD_TTL,
     Hold,
@@ -268,11 +267,7 @@ class PostgresStore:
     def __init__(self, dsn: str, currency: str = "USD", *, migrate: bool = True) -> None:
         self.dsn = dsn
         self.currency = currency
-        self._pid = os.getpid()
-        self._local = threading.local()
-        self._connections: list[_Connection] = []
-        self._inherited: list[_Connection] = []
-        self._guard = threading.Lock()
+        self._connections = Connections(self._connect, lambda connection: not connection.closed)
         try:
             self.schema_version = self._migrate(self._connection(), apply=migrate)
         except BaseException:
@@ -282,23 +277,13 @@ class PostgresStore:
     # --- connections ----------------------------------------------------------------------
 
     def _connection(self) -> _Connection:
-        """This thread's connection, opened on first use, and again if it broke or we forked."""
-        if os.getpid() != self._pid:
-            # A forked child must not use (nor close: that would end the parent's sessions) the
-            # parent's connections; keep them referenced so they are never finalised here.
-            self._inherited.extend(self._connections)
-            self._connections = []
-            self._local = threading.local()
-            self._guard = threading.Lock()
-            self._pid = os.getpid()
-        connection: _Connection | None = getattr(self._local, "connection", None)
-        if connection is None or connection.closed:
-            connection = psycopg.connect(self.dsn, autocommit=True)
-            # Each statement must see what the previous lock holder committed.
-            connection.isolation_level = psycopg.IsolationLevel.READ_COMMITTED
-            self._local.connection = connection
-            with self._guard:
-                self._connections.append(connection)
+        """This thread's connection (see :mod:`usagebill.ledger._connections`: fork-safe)."""
+        return self._connections.get()
+
+    def _connect(self) -> _Connection:
+        connection = psycopg.connect(self.dsn, autocommit=True)
+        # Each statement must see what the previous lock holder committed.
+        connection.isolation_level = psycopg.IsolationLevel.READ_COMMITTED
         return connection
 
     def _migrate(self, connection: _Connection, *, apply: bool) -> int:
@@ -383,11 +368,7 @@ class PostgresStore:
 
     def close(self) -> None:
         """Close every connection this store opened in this process."""
-        with self._guard:
-            for connection in self._connections:
-                connection.close()
-            self._connections.clear()
-        self._local = threading.local()
+        self._connections.close()
 
     # --- administration -------------------------------------------------------------------
 

@@ -17,7 +17,6 @@ transaction, so they stay exact.
 from __future__ import annotations
 
 import sqlite3
-import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
@@ -28,6 +27,7 @@ from typing import Final, Literal
 from usagebill.accounts.limits import Spend
 from usagebill.accounts.organization import Organization
 from usagebill.errors import InvalidValueError
+from usagebill.ledger._connections import Connections
 from usagebill.ledger.core import (
     DEFAULT_HOLD_TTL,
     Hold,
@@ -164,7 +164,7 @@ def _check_version(path: str, found: str) -> None:
 
 
 class SqliteStore:
-    """Counters, events and holds in one SQLite file; one connection per thread."""
+    """Counters, events and holds in one SQLite file; one connection per thread, fork-safe."""
 
     def __init__(
         self,
@@ -178,9 +178,7 @@ class SqliteStore:
         self.currency = currency
         self._synchronous = synchronous
         self._busy_ms = int(busy_timeout / timedelta(milliseconds=1))
-        self._local = threading.local()
-        self._connections: list[sqlite3.Connection] = []
-        self._guard = threading.Lock()
+        self._connections = Connections(self._connect)
         try:
             self._migrate(self._connection())
         except BaseException:
@@ -188,20 +186,19 @@ class SqliteStore:
             raise
 
     def _connection(self) -> sqlite3.Connection:
-        connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
-        if connection is None:
-            connection = sqlite3.connect(
-                self.path,
-                isolation_level=None,  # we issue BEGIN IMMEDIATE and COMMIT ourselves
-                check_same_thread=False,
-                timeout=self._busy_ms / 1000,
-            )
-            connection.execute(f"PRAGMA busy_timeout = {self._busy_ms}")
-            connection.execute("PRAGMA journal_mode = WAL")
-            connection.execute(f"PRAGMA synchronous = {self._synchronous}")
-            self._local.connection = connection
-            with self._guard:
-                self._connections.append(connection)
+        """This thread's connection (see :mod:`usagebill.ledger._connections`: fork-safe)."""
+        return self._connections.get()
+
+    def _connect(self) -> sqlite3.Connection:
+        connection = sqlite3.connect(
+            self.path,
+            isolation_level=None,  # we issue BEGIN IMMEDIATE and COMMIT ourselves
+            check_same_thread=False,
+            timeout=self._busy_ms / 1000,
+        )
+        connection.execute(f"PRAGMA busy_timeout = {self._busy_ms}")
+        connection.execute("PRAGMA journal_mode = WAL")
+        connection.execute(f"PRAGMA synchronous = {self._synchronous}")
         return connection
 
     def _migrate(self, connection: sqlite3.Connection) -> None:
@@ -261,12 +258,8 @@ class SqliteStore:
         return dict(rows)
 
     def close(self) -> None:
-        """Close every connection this store opened."""
-        with self._guard:
-            for connection in self._connections:
-                connection.close()
-            self._connections.clear()
-        self._local = threading.local()
+        """Close every connection this store opened in this process."""
+        self._connections.close()
 
 
 class SqliteLedger(Ledger):

@@ -27,8 +27,8 @@ from __future__ import annotations
 import difflib
 import functools
 import json
-from collections.abc import Callable, Iterable, Mapping
-from datetime import UTC, date, datetime
+from collections.abc import Iterable, Mapping
+from datetime import date, datetime
 from decimal import Decimal
 from importlib import resources
 from pathlib import Path
@@ -36,13 +36,23 @@ from typing import Any, Final
 
 import attrs
 
+from usagebill._checks import (
+    aware,
+    check_aware,
+    check_currency,
+    check_non_negative_int,
+    instance_of,
+    non_negative_int,
+    optional,
+)
 from usagebill._frozendict import FrozenDict
 from usagebill.errors import (
     InvalidValueError,
     UnknownModelError,
     UnsupportedModifierError,
+    short_repr,
 )
-from usagebill.money import EXACT, Money, _currency, _make, exact_decimal
+from usagebill.money import EXACT, Money, exact_decimal, unchecked_money
 from usagebill.usage import Modifiers, TokenUsage
 
 __all__ = [
@@ -69,6 +79,7 @@ CATEGORIES: Final = ("input", "output", "cache_write_5m", "cache_write_1h", "cac
 PARTS: Final = ("rates", "long_context", "fast", "fast_long_context")
 """The parts of a :class:`ModelPrice` that hold rates: a figure is named ``part.category``."""
 
+_IN_TIER: Final = 8  # compiled rates are keyed by Modifiers.bits (0 to 7), plus 8 in the tier
 _PER_MILLION: Final = 6  # rates are listed per million tokens: 10**6
 _PER_THOUSAND: Final = 3  # web search is listed per 1,000 requests
 
@@ -88,36 +99,6 @@ def _non_negative(_instance: object, attribute: attrs.Attribute[Any], value: obj
 
 
 _rate_field = attrs.field(converter=_rate, validator=_non_negative)
-
-
-def _is(kind: type, what: str) -> Callable[[object, attrs.Attribute[Any], object], None]:
-    """A validator raising InvalidValueError (attrs' own raise bare TypeError)."""
-
-    def check(_instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
-        if not isinstance(value, kind):
-            raise InvalidValueError(attribute.name, value, f"must be {what}")
-
-    return check
-
-
-def _is_optional(kind: type, what: str) -> Callable[[object, attrs.Attribute[Any], object], None]:
-    check = _is(kind, what)
-
-    def check_optional(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
-        if value is not None:
-            check(instance, attribute, value)
-
-    return check_optional
-
-
-def _token_count(_instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    if type(value) is not int or value < 0:
-        raise InvalidValueError(attribute.name, value, "must be a non-negative int")
-
-
-def _aware(_instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    if value is not None and (not isinstance(value, datetime) or value.utcoffset() is None):
-        raise InvalidValueError(attribute.name, value, "must be a timezone-aware datetime")
 
 
 @attrs.frozen
@@ -148,8 +129,8 @@ class ContextTier:
     rates then apply to every token of the request, output included.
     """
 
-    above_prompt_tokens: int = attrs.field(validator=_token_count)
-    rates: Rates = attrs.field(validator=_is(Rates, "Rates"))
+    above_prompt_tokens: int = attrs.field(validator=non_negative_int)
+    rates: Rates = attrs.field(validator=instance_of(Rates, "Rates"))
 
 
 def _figure_name(_instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
@@ -178,7 +159,7 @@ class Derivation:
 
     of: str = attrs.field(validator=_figure_name)
     times: Decimal = _rate_field
-    rule: str = attrs.field(default="", validator=_is(str, "a string"))
+    rule: str = attrs.field(default="", validator=instance_of(str, "a string"))
 
     def describe(self) -> str:
         """The rule in words: ``1.25 x long_context.input (why)``."""
@@ -211,13 +192,15 @@ class ModelPrice:
     price list does not print, with its rule (every other figure is listed).
     """
 
-    rates: Rates = attrs.field(validator=_is(Rates, "Rates"))
+    rates: Rates = attrs.field(validator=instance_of(Rates, "Rates"))
     long_context: ContextTier | None = attrs.field(
-        default=None, validator=_is_optional(ContextTier, "a ContextTier or None")
+        default=None, validator=optional(instance_of(ContextTier, "a ContextTier or None"))
     )
-    fast: Rates | None = attrs.field(default=None, validator=_is_optional(Rates, "Rates or None"))
+    fast: Rates | None = attrs.field(
+        default=None, validator=optional(instance_of(Rates, "Rates or None"))
+    )
     fast_long_context: ContextTier | None = attrs.field(
-        default=None, validator=_is_optional(ContextTier, "a ContextTier or None")
+        default=None, validator=optional(instance_of(ContextTier, "a ContextTier or None"))
     )
     web_search_per_1k: Decimal | None = attrs.field(
         default=Decimal(10), converter=_optional_rate, validator=_non_negative
@@ -225,7 +208,7 @@ class ModelPrice:
     us_only_multiplier: Decimal | None = attrs.field(
         default=None, converter=_optional_rate, validator=_non_negative
     )
-    effective_from: datetime | None = attrs.field(default=None, validator=_aware)
+    effective_from: datetime | None = attrs.field(default=None, validator=optional(aware))
     source: str = ""
     as_of: str = ""
     confidence: str = "high"
@@ -333,17 +316,18 @@ class ModelPrice:
 
     def compiled(self, modifiers: Modifiers, in_tier: bool) -> _Compiled:
         """The integer form of :meth:`rates_for`, memoised: the hot path of rating."""
+        # modifiers.bits and _IN_TIER, inlined: a call or a global would cost on rating's hot path.
         return self.compiled_bits(
             modifiers.batch | modifiers.us_only << 1 | modifiers.fast << 2 | in_tier << 3
         )
 
     def compiled_bits(self, bits: int) -> _Compiled:
-        """:meth:`compiled` keyed by bits: batch 1, us_only 2, fast 4, in its mode's tier 8."""
+        """:meth:`compiled` keyed by :attr:`Modifiers.bits`, plus 8 in its mode's context tier."""
         compiled = self._compiled.get(bits)
         if compiled is None:
-            modifiers = Modifiers.of(bool(bits & 1), bool(bits & 2), bool(bits & 4))
+            modifiers = Modifiers.from_bits(bits & ~_IN_TIER)
             compiled = self._compiled[bits] = _Compiled.of(
-                self.rates_for(modifiers, in_tier=bool(bits & 8)), self.web_search_per_1k
+                self.rates_for(modifiers, in_tier=bool(bits & _IN_TIER)), self.web_search_per_1k
             )
         return compiled
 
@@ -485,7 +469,7 @@ class ModelListing:
 
     def price_at(self, at: datetime) -> ModelPrice:
         """The price in force at ``at`` (a timezone-aware datetime)."""
-        _check_aware(at)
+        check_aware(at)
         start = self._newest_from
         if start is None or start <= at:  # the newest version, with no call: the hot path
             return self.prices[self._newest]
@@ -498,7 +482,7 @@ class ModelListing:
 
     def version_at(self, at: datetime) -> int:
         """The position in :attr:`prices` of the price in force at ``at``."""
-        _check_aware(at)
+        check_aware(at)
         start = self._newest_from
         if start is None or start <= at:
             return self._newest
@@ -546,7 +530,7 @@ class PriceTable:
 
     version: str
     models: FrozenDict[str, ModelListing] = attrs.field(converter=_models)
-    currency: str = attrs.field(default="USD", validator=lambda _i, _a, v: _currency(v))
+    currency: str = attrs.field(default="USD", validator=lambda _i, _a, v: check_currency(v))
     source: str = ""
     _index: dict[str, str] = attrs.field(init=False, eq=False, hash=False, repr=False)
     _listings: dict[str, ModelListing] = attrs.field(init=False, eq=False, hash=False, repr=False)
@@ -556,14 +540,16 @@ class PriceTable:
         for model_id, listing in self.models.items():
             if not isinstance(listing, ModelListing):
                 raise InvalidValueError(
-                    f"models[{model_id!r}]", listing, "must map a model id to a ModelListing"
+                    f"models[{short_repr(model_id)}]",
+                    listing,
+                    "must map a model id to a ModelListing",
                 )
             for name in (model_id, *listing.aliases):
                 if index.setdefault(name, model_id) != model_id:
                     raise InvalidValueError(
-                        f"models[{model_id!r}].aliases",
+                        f"models[{short_repr(model_id)}].aliases",
                         name,
-                        f"is already a name of {index[name]!r}",
+                        f"is already a name of {short_repr(index[name])}",
                     )
         object.__setattr__(self, "_index", index)
         object.__setattr__(self, "_listings", {name: self.models[i] for name, i in index.items()})
@@ -615,8 +601,13 @@ class PriceTable:
         try:
             return self._index[model]
         except (KeyError, TypeError):
-            suggestions = difflib.get_close_matches(str(model), self._index, n=3, cutoff=0.6)
-            raise UnknownModelError(str(model), suggestions) from None
+            name: object = model  # untyped callers pass anything: only a str has close matches
+            suggestions = (
+                difflib.get_close_matches(name, self._index, n=3, cutoff=0.6)
+                if isinstance(name, str)
+                else []
+            )
+            raise UnknownModelError(name, suggestions) from None
 
     def price(self, model: str, at: datetime) -> ModelPrice:
         """The price of ``model`` in force at ``at``."""
@@ -671,8 +662,9 @@ class PriceTable:
         if not type(batch) is type(us_only) is type(fast) is bool:  # checked: callers may not type
             Modifiers(batch=batch, us_only=us_only, fast=fast)  # type: ignore[unreachable]
         price = self.price(model, at)
+        # Modifiers.bits of the flags and _IN_TIER, inlined: building Modifiers would slow rating.
         bits = batch | us_only << 1 | fast << 2 | price.in_tier(usage, fast) << 3
-        return _make(price.compiled_bits(bits).amount(usage), self.currency)
+        return unchecked_money(price.compiled_bits(bits).amount(usage), self.currency)
 
     def amount(self, model: str, usage: TokenUsage, at: datetime, modifiers: Modifiers) -> Decimal:
         """:meth:`cost` as a bare Decimal in the table's currency: the hot path."""
@@ -704,12 +696,8 @@ class PriceTable:
         ...                   at=datetime(2026, 10, 1, tzinfo=UTC))   # 0.06 + 0.03 + 0.12
         Money('0.21', 'USD')
         """
-        for name, value in (
-            ("max_output_tokens", max_output_tokens),
-            ("max_web_searches", max_web_searches),
-        ):
-            if type(value) is not int or value < 0:
-                raise InvalidValueError(name, value, "must be a non-negative int")
+        check_non_negative_int(max_output_tokens, "max_output_tokens")
+        check_non_negative_int(max_web_searches, "max_web_searches")
         worst = attrs.evolve(
             prompt, output_tokens=max_output_tokens, web_search_requests=max_web_searches
         )
@@ -731,10 +719,3 @@ class PriceTable:
             rates=price.compiled(modifiers, in_tier).rates,
             amount=Money(price.compiled(modifiers, in_tier).amount(usage), self.currency),
         )
-
-
-def _check_aware(at: object) -> None:
-    if type(at) is datetime and at.tzinfo is UTC:  # the common case, checked first
-        return
-    if not isinstance(at, datetime) or at.utcoffset() is None:
-        raise InvalidValueError("at", at, "must be a timezone-aware datetime")
