@@ -306,12 +306,11 @@ def test_a_negative_rate_is_reported_at_its_own_path():
             table_with(
                 {
                     "rates": RATES,
-                    "fast": RATES,
-                    "long_context": {"above_prompt_tokens": 1, "rates": RATES},
+                    "fast_long_context": {"above_prompt_tokens": 1, "rates": RATES},
                 }
             ),
-            "$.models['m'].prices[0].fast",
-            "cannot be combined with long_context",
+            "$.models['m'].prices[0].fast_long_context",
+            "needs fast: a tier of fast mode",
         ),
         (
             table_with(

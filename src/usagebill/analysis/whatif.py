@@ -624,7 +624,10 @@ def _with_model_price(table: PriceTable, change: ChangeModelPrice) -> PriceTable
                     "long_context", change.long_context, f"{model_id} has no context tier"
                 )
             tier = attrs.evolve(tier, rates=change.long_context)
-        return attrs.evolve(price, rates=change.rates, long_context=tier, source="what-if")
+        # What-if figures are the scenario's own: none is derived from the price list any more.
+        return attrs.evolve(
+            price, rates=change.rates, long_context=tier, source="what-if", derived={}
+        )
 
     start = change.effective_from
     if start is None:

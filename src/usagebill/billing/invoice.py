@@ -298,7 +298,7 @@ class InvoiceBuilder:
         listing = self.prices.models[model_id]
         version = listing.version_at(at)
         price = listing.prices[version]
-        tier = price.long_context
+        tier = price.tier(fast=bits & 4 != 0)  # each mode has its own tier
         in_tier = tier is not None and counts[0] + counts[2] + counts[3] + counts[4] > (
             tier.above_prompt_tokens
         )

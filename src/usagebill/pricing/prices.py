@@ -13,8 +13,13 @@ Three rules from the public price list shape this module:
   is rated at the price in force at its own timestamp, so one table bills any
   month, past or present.
 
-Modifiers multiply every token rate (batch x0.5, US-only inference x1.1) or
-swap the rates (fast mode); web search is a flat rate per request.
+Each price version has two modes, standard and fast, and each mode its own
+optional context tier, so every combination the price list has had can be
+written down (Claude Opus 4.6 in February 2026 had a tier in both). Modifiers
+multiply every token rate (batch x0.5, US-only inference x1.1) or swap the
+rates (fast mode); web search is a flat rate per request. A figure the price
+list does not print (a long-context cache rate, say) is marked as derived, with
+its rule, so that :meth:`PriceTable.provenance` can say which figures are listed.
 """
 
 from __future__ import annotations
@@ -52,16 +57,27 @@ from usagebill.usage import Modifiers, TokenUsage
 
 __all__ = [
     "BATCH_MULTIPLIER",
+    "CATEGORIES",
+    "PARTS",
     "ContextTier",
+    "Derivation",
+    "Figure",
     "ModelListing",
     "ModelPrice",
     "PriceTable",
+    "Provenance",
     "Quote",
     "Rates",
 ]
 
 BATCH_MULTIPLIER: Final = Decimal("0.5")
 """The Batch API takes 50 % off every token rate (not off web search)."""
+
+CATEGORIES: Final = ("input", "output", "cache_write_5m", "cache_write_1h", "cache_read")
+"""The token categories of :class:`Rates`, in order."""
+
+PARTS: Final = ("rates", "long_context", "fast", "fast_long_context")
+"""The parts of a :class:`ModelPrice` that hold rates: a figure is named ``part.category``."""
 
 _IN_TIER: Final = 8  # compiled rates are keyed by Modifiers.bits (0 to 7), plus 8 in the tier
 _PER_MILLION: Final = 6  # rates are listed per million tokens: 10**6
@@ -117,14 +133,63 @@ class ContextTier:
     rates: Rates = attrs.field(validator=instance_of(Rates, "Rates"))
 
 
+def _figure_name(_instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if not isinstance(value, str) or _split_figure(value) is None:
+        raise InvalidValueError(
+            attribute.name, value, "must name a figure: part.category, e.g. long_context.input"
+        )
+
+
+def _split_figure(name: str) -> tuple[str, str] | None:
+    part, _, category = name.partition(".")
+    return (part, category) if part in PARTS and category in CATEGORIES else None
+
+
+@attrs.frozen
+class Derivation:
+    """How a figure the price list does not print was worked out: ``times`` x the figure ``of``.
+
+    Figures are named ``part.category``: ``rates.input``, ``long_context.cache_read``,
+    ``fast.output``, ``fast_long_context.cache_write_1h`` and so on. ``rule`` says
+    why the multiplier holds (e.g. the list's caching multipliers).
+
+    >>> Derivation(of="long_context.input", times="0.1", rule="cache reads cost 0.1x input")
+    Derivation(of='long_context.input', times=Decimal('0.1'), rule='cache reads cost 0.1x input')
+    """
+
+    of: str = attrs.field(validator=_figure_name)
+    times: Decimal = _rate_field
+    rule: str = attrs.field(default="", validator=instance_of(str, "a string"))
+
+    def describe(self) -> str:
+        """The rule in words: ``1.25 x long_context.input (why)``."""
+        return f"{self.times} x {self.of}" + (f" ({self.rule})" if self.rule else "")
+
+
+def _derivations(value: object) -> FrozenDict[str, Derivation]:
+    if not isinstance(value, Mapping):
+        raise InvalidValueError("derived", value, "must map figure names to Derivations")
+    for name, derivation in value.items():
+        if not isinstance(name, str) or _split_figure(name) is None:
+            raise InvalidValueError(
+                "derived", name, "must name a figure: part.category, e.g. long_context.cache_read"
+            )
+        if not isinstance(derivation, Derivation):
+            raise InvalidValueError(f"derived[{name!r}]", derivation, "must be a Derivation")
+    return value if isinstance(value, FrozenDict) else FrozenDict(value)
+
+
 @attrs.frozen
 class ModelPrice:
     """One model's prices from ``effective_from`` on (``None``: since the model began).
 
-    ``fast`` holds fast mode's rates where the model offers it;
-    ``us_only_multiplier`` is set where US-only inference is offered;
-    ``web_search_per_1k`` is the price of 1,000 web searches. ``source``,
-    ``as_of``, ``confidence`` and ``notes`` say where the figures come from.
+    Two modes, each with an optional context tier of its own: ``rates`` and
+    ``long_context`` for standard requests, ``fast`` and ``fast_long_context``
+    for fast mode where the model offers it. ``us_only_multiplier`` is set
+    where US-only inference is offered; ``web_search_per_1k`` is the price of
+    1,000 web searches. ``source``, ``as_of``, ``confidence`` and ``notes`` say
+    where the figures come from, and ``derived`` names each figure that the
+    price list does not print, with its rule (every other figure is listed).
     """
 
     rates: Rates = attrs.field(validator=instance_of(Rates, "Rates"))
@@ -133,6 +198,9 @@ class ModelPrice:
     )
     fast: Rates | None = attrs.field(
         default=None, validator=optional(instance_of(Rates, "Rates or None"))
+    )
+    fast_long_context: ContextTier | None = attrs.field(
+        default=None, validator=optional(instance_of(ContextTier, "a ContextTier or None"))
     )
     web_search_per_1k: Decimal | None = attrs.field(
         default=Decimal(10), converter=_optional_rate, validator=_non_negative
@@ -145,32 +213,86 @@ class ModelPrice:
     as_of: str = ""
     confidence: str = "high"
     notes: str = ""
+    derived: FrozenDict[str, Derivation] = attrs.field(factory=FrozenDict, converter=_derivations)
     _compiled: dict[int, _Compiled] = attrs.field(
         init=False, eq=False, hash=False, repr=False, factory=dict
     )
 
     def __attrs_post_init__(self) -> None:
-        if self.fast is not None and self.long_context is not None:
+        if self.fast_long_context is not None and self.fast is None:
             raise InvalidValueError(
-                "fast",
-                self.fast,
-                "cannot be combined with long_context: no listed model has both",
+                "fast_long_context", self.fast_long_context, "needs fast: a tier of fast mode"
+            )
+        for name, derivation in self.derived.items():
+            self._check_derivation(name, derivation)
+
+    def _check_derivation(self, name: str, derivation: Derivation) -> None:
+        value, base = self.figure(name), self.figure(derivation.of)
+        if value is None or base is None:
+            missing = name if value is None else derivation.of
+            raise InvalidValueError(
+                f"derived[{name!r}]", missing, "names a figure this price lacks"
+            )
+        expected = EXACT.multiply(base, derivation.times)
+        if value != expected:
+            raise InvalidValueError(
+                f"derived[{name!r}]",
+                value,
+                f"must equal {derivation.describe()} = {expected}",
             )
 
-    def in_tier(self, usage: TokenUsage) -> bool:
-        """Tell whether ``usage`` falls in the context tier (prompt > threshold)."""
-        tier = self.long_context
+    def figure(self, name: str) -> Decimal | None:
+        """The figure called ``name`` (``part.category``); None if this price lacks the part."""
+        split = _split_figure(name)
+        if split is None:
+            raise InvalidValueError("figure", name, "must be part.category, e.g. fast.input")
+        part, category = split
+        rates: Rates | ContextTier | None = getattr(self, part)
+        if isinstance(rates, ContextTier):
+            rates = rates.rates
+        return None if rates is None else getattr(rates, category)
+
+    def figures(self) -> tuple[Figure, ...]:
+        """Every figure of this price: mode, tier, category, rate, and how it was obtained."""
+        result = []
+        for part in PARTS:
+            value: Rates | ContextTier | None = getattr(self, part)
+            if value is None:
+                continue
+            tier = value.above_prompt_tokens if isinstance(value, ContextTier) else None
+            rates = value.rates if isinstance(value, ContextTier) else value
+            for category in CATEGORIES:
+                name = f"{part}.{category}"
+                result.append(
+                    Figure(
+                        name=name,
+                        mode="fast" if part.startswith("fast") else "standard",
+                        above_prompt_tokens=tier,
+                        category=category,
+                        rate=getattr(rates, category),
+                        derivation=self.derived.get(name),
+                    )
+                )
+        return tuple(result)
+
+    def tier(self, fast: bool = False) -> ContextTier | None:
+        """The context tier of standard or fast mode (None: one rate at every prompt length)."""
+        return self.fast_long_context if fast else self.long_context
+
+    def in_tier(self, usage: TokenUsage, fast: bool = False) -> bool:
+        """Tell whether ``usage`` falls in the context tier of its mode (prompt > threshold)."""
+        tier = self.fast_long_context if fast else self.long_context
         return tier is not None and usage.prompt_tokens > tier.above_prompt_tokens
 
     def rates_for(self, modifiers: Modifiers, *, in_tier: bool = False) -> Rates:
-        """The per-million rates a request pays: tier or fast rates, then multipliers."""
+        """The per-million rates a request pays: its mode's base or tier rates, then multipliers."""
         self._check(modifiers)
         if modifiers.fast:
-            rates: Rates = self.fast  # type: ignore[assignment]  # _check ensures it
-        elif in_tier and self.long_context is not None:
-            rates = self.long_context.rates
+            base: Rates = self.fast  # type: ignore[assignment]  # _check ensures it
+            tier = self.fast_long_context
         else:
-            rates = self.rates
+            base, tier = self.rates, self.long_context
+        rates = tier.rates if in_tier and tier is not None else base
         factor = Decimal(1)
         if modifiers.batch:
             factor = EXACT.multiply(factor, BATCH_MULTIPLIER)
@@ -200,7 +322,7 @@ class ModelPrice:
         )
 
     def compiled_bits(self, bits: int) -> _Compiled:
-        """:meth:`compiled` keyed by :attr:`Modifiers.bits`, plus 8 in the context tier."""
+        """:meth:`compiled` keyed by :attr:`Modifiers.bits`, plus 8 in its mode's context tier."""
         compiled = self._compiled.get(bits)
         if compiled is None:
             modifiers = Modifiers.from_bits(bits & ~_IN_TIER)
@@ -252,6 +374,50 @@ class _Compiled:
         return Decimal(units).scaleb(-self.exponent, EXACT)
 
 
+@attrs.frozen
+class Figure:
+    """One rate of a price version, per million tokens, and whether the list prints it.
+
+    ``mode`` is ``standard`` or ``fast``; ``above_prompt_tokens`` is the
+    threshold of the context tier the figure belongs to (None: the base rates).
+    """
+
+    name: str
+    mode: str
+    above_prompt_tokens: int | None
+    category: str
+    rate: Decimal
+    derivation: Derivation | None
+
+    @property
+    def listed(self) -> bool:
+        """True if the price list prints this figure; False if it was derived."""
+        return self.derivation is None
+
+
+@attrs.frozen
+class Provenance:
+    """Where a model's price at an instant comes from, figure by figure.
+
+    ``version`` is the position (from 1) of the price in force among the
+    model's ``versions``; it applies from ``effective_from`` (None: since the
+    model began) until ``effective_until`` (None: still in force).
+    """
+
+    model: str
+    display_name: str
+    version: int
+    versions: int
+    effective_from: datetime | None
+    effective_until: datetime | None
+    source: str
+    as_of: str
+    confidence: str
+    notes: str
+    figures: tuple[Figure, ...]
+    price: ModelPrice
+
+
 def _sorted_prices(prices: Iterable[ModelPrice]) -> tuple[ModelPrice, ...]:
     result = tuple(prices)
     if not result:
@@ -293,18 +459,35 @@ class ModelListing:
     aliases: tuple[str, ...] = attrs.field(default=(), converter=_aliases)
     status: str = ""
     retired: date | None = None
+    # The newest version and its start: what nearly every request is rated at, found first.
+    _newest: int = attrs.field(init=False, eq=False, hash=False, repr=False)
+    _newest_from: datetime | None = attrs.field(init=False, eq=False, hash=False, repr=False)
+
+    def __attrs_post_init__(self) -> None:
+        object.__setattr__(self, "_newest", len(self.prices) - 1)
+        object.__setattr__(self, "_newest_from", self.prices[-1].effective_from)
 
     def price_at(self, at: datetime) -> ModelPrice:
         """The price in force at ``at`` (a timezone-aware datetime)."""
+        check_aware(at)
+        start = self._newest_from
+        if start is None or start <= at:  # the newest version, with no call: the hot path
+            return self.prices[self._newest]
         return self.prices[self.version_at(at)]
+
+    def effective_until(self, position: int) -> datetime | None:
+        """When the version at ``position`` stops applying: the next one's start (None: never)."""
+        following = self.prices[position + 1 :]
+        return following[0].effective_from if following else None
 
     def version_at(self, at: datetime) -> int:
         """The position in :attr:`prices` of the price in force at ``at``."""
         check_aware(at)
+        start = self._newest_from
+        if start is None or start <= at:
+            return self._newest
         prices = self.prices
-        if len(prices) == 1 and prices[0].effective_from is None:
-            return 0
-        for position in range(len(prices) - 1, -1, -1):  # a handful of versions at most
+        for position in range(len(prices) - 2, -1, -1):  # a handful of versions at most
             start = prices[position].effective_from
             if start is None or start <= at:
                 return position
@@ -433,6 +616,36 @@ class PriceTable:
             listing = self.models[self.resolve(model)]  # raises UnknownModelError
         return listing.price_at(at)
 
+    def provenance(self, model: str, at: datetime) -> Provenance:
+        """Which price version of ``model`` applies at ``at``, its source, and every figure.
+
+        >>> from datetime import datetime, UTC
+        >>> march_1 = datetime(2026, 3, 1, tzinfo=UTC)
+        >>> where = PriceTable.builtin().provenance("claude-opus-4-6", march_1)
+        >>> where.version, where.versions, str(where.effective_until)
+        (1, 2, '2026-03-13 00:00:00+00:00')
+        >>> [(f.name, str(f.rate)) for f in where.figures if not f.listed][:1]
+        [('long_context.cache_write_5m', '12.50')]
+        """
+        model_id = self.resolve(model)
+        listing = self.models[model_id]
+        position = listing.version_at(at)
+        price = listing.prices[position]
+        return Provenance(
+            model=model_id,
+            display_name=listing.display_name,
+            version=position + 1,
+            versions=len(listing.prices),
+            effective_from=price.effective_from,
+            effective_until=listing.effective_until(position),
+            source=price.source,
+            as_of=price.as_of,
+            confidence=price.confidence,
+            notes=price.notes,
+            figures=price.figures(),
+            price=price,
+        )
+
     # --- rating -------------------------------------------------------------------------
 
     def cost(
@@ -450,13 +663,13 @@ class PriceTable:
             Modifiers(batch=batch, us_only=us_only, fast=fast)  # type: ignore[unreachable]
         price = self.price(model, at)
         # Modifiers.bits of the flags and _IN_TIER, inlined: building Modifiers would slow rating.
-        bits = batch | us_only << 1 | fast << 2 | price.in_tier(usage) << 3
+        bits = batch | us_only << 1 | fast << 2 | price.in_tier(usage, fast) << 3
         return unchecked_money(price.compiled_bits(bits).amount(usage), self.currency)
 
     def amount(self, model: str, usage: TokenUsage, at: datetime, modifiers: Modifiers) -> Decimal:
         """:meth:`cost` as a bare Decimal in the table's currency: the hot path."""
         price = self.price(model, at)
-        return price.compiled(modifiers, price.in_tier(usage)).amount(usage)
+        return price.compiled(modifiers, price.in_tier(usage, modifiers.fast)).amount(usage)
 
     def upper_bound(
         self,
@@ -496,7 +709,7 @@ class PriceTable:
         """Rate one request and say how: the price version, the tier, the rates paid."""
         modifiers = modifiers or Modifiers()
         price = self.price(model, at)
-        in_tier = price.in_tier(usage)
+        in_tier = price.in_tier(usage, modifiers.fast)
         return Quote(
             model=self.resolve(model),
             usage=usage,
