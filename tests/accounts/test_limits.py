@@ -86,7 +86,7 @@ def test_seat_type_limits_must_be_pool_limits() -> None:
     """A seat type's caps must be a PoolLimit, the organization's too."""
     with pytest.raises(InvalidValueError, match="must be a PoolLimit"):
         SpendLimits(seat_types={CHAT: Money("5")})
-    with pytest.raises(TypeError):
+    with pytest.raises(InvalidValueError, match="organization must be a PoolLimit"):
         SpendLimits(organization=Money("5"))  # type: ignore[arg-type]
 
 

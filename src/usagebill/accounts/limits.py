@@ -24,7 +24,8 @@ from typing import Any, Final, Protocol
 
 import attrs
 
-from usagebill._frozendict import FrozenDict
+from usagebill._checks import instance_of
+from usagebill._frozendict import FrozenDict, frozen_dict
 from usagebill.errors import CurrencyMismatchError, InvalidValueError, short_repr
 from usagebill.money import EXACT, Money, unchecked_money
 
@@ -71,10 +72,6 @@ class PoolLimit:
             cap = getattr(self, name)
             if cap is not None:
                 yield name, cap
-
-
-def _frozen_map(value: Mapping[Any, Any] | Iterable[tuple[Any, Any]]) -> FrozenDict[Any, Any]:
-    return value if isinstance(value, FrozenDict) else FrozenDict(value)
 
 
 _NO_LIMIT: Final = PoolLimit()
@@ -126,11 +123,9 @@ class SpendLimits:
     <LimitSource.SEAT_TYPE_DEFAULT: 'seat_type_default'>
     """
 
-    organization: PoolLimit = attrs.field(
-        default=_NO_LIMIT, validator=attrs.validators.instance_of(PoolLimit)
-    )
-    seat_types: FrozenDict[str, PoolLimit] = attrs.field(factory=FrozenDict, converter=_frozen_map)
-    members: FrozenDict[str, Money] = attrs.field(factory=FrozenDict, converter=_frozen_map)
+    organization: PoolLimit = attrs.field(default=_NO_LIMIT, validator=instance_of(PoolLimit))
+    seat_types: FrozenDict[str, PoolLimit] = attrs.field(factory=FrozenDict, converter=frozen_dict)
+    members: FrozenDict[str, Money] = attrs.field(factory=FrozenDict, converter=frozen_dict)
 
     def __attrs_post_init__(self) -> None:
         for seat_type, limit in self.seat_types.items():

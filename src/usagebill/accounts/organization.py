@@ -10,7 +10,7 @@ primary owner may change caps, seats and members; anyone else gets a
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
@@ -18,8 +18,8 @@ from typing import Any, NamedTuple
 
 import attrs
 
-from usagebill._checks import check_aware, int_between, time_zone
-from usagebill._frozendict import FrozenDict
+from usagebill._checks import check_aware, instance_of, int_between, time_zone
+from usagebill._frozendict import FrozenDict, frozen_dict
 from usagebill.accounts.limits import (
     DEFAULT_THRESHOLDS,
     EffectiveLimit,
@@ -116,10 +116,6 @@ class LimitReportRow:
         return room if room.amount > 0 else Money.zero(room.currency)
 
 
-def _frozen_map(value: Mapping[Any, Any] | Iterable[tuple[Any, Any]]) -> FrozenDict[Any, Any]:
-    return value if isinstance(value, FrozenDict) else FrozenDict(value)
-
-
 def _timezone(_instance: object, _attribute: attrs.Attribute[Any], value: object) -> None:
     time_zone(value)
 
@@ -161,17 +157,15 @@ class Organization:
     """
 
     name: str
-    catalog: SeatCatalog = attrs.field(validator=attrs.validators.instance_of(SeatCatalog))
-    members: FrozenDict[str, Member] = attrs.field(converter=_frozen_map)
-    limits: SpendLimits = attrs.field(
-        factory=SpendLimits, validator=attrs.validators.instance_of(SpendLimits)
-    )
+    catalog: SeatCatalog = attrs.field(validator=instance_of(SeatCatalog))
+    members: FrozenDict[str, Member] = attrs.field(converter=frozen_dict)
+    limits: SpendLimits = attrs.field(factory=SpendLimits, validator=instance_of(SpendLimits))
     timezone: str = attrs.field(default="UTC", validator=_timezone)
     billing_anchor_day: int = attrs.field(default=1, validator=int_between(1, 31))
     seat_history: tuple[SeatChange, ...] = attrs.field(default=(), converter=_history)
     thresholds: tuple[Decimal, ...] = attrs.field(default=DEFAULT_THRESHOLDS, converter=_thresholds)
     increase_requests: FrozenDict[str, IncreaseRequest] = attrs.field(
-        factory=FrozenDict, converter=_frozen_map
+        factory=FrozenDict, converter=frozen_dict
     )
     # Memo of path(): derived from the fields above, which never change.
     _paths: dict[str, MemberPath] = attrs.field(

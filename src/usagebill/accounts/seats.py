@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import bisect
 import enum
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any, Final
 
 import attrs
 
 from usagebill._checks import aware, non_empty_str
-from usagebill._frozendict import FrozenDict
+from usagebill._frozendict import FrozenDict, frozen_dict
 from usagebill.errors import CurrencyMismatchError, InvalidValueError, UnknownNameError, short_repr
 from usagebill.money import Money
 from usagebill.usage import Product
@@ -68,10 +68,6 @@ def _fee(_instance: object, attribute: attrs.Attribute[Any], value: object) -> N
         raise InvalidValueError(attribute.name, value, "must be a non-negative Money")
 
 
-def _frozen_map(value: Mapping[Any, Any] | Iterable[tuple[Any, Any]]) -> FrozenDict[Any, Any]:
-    return value if isinstance(value, FrozenDict) else FrozenDict(value)
-
-
 @attrs.frozen
 class AddOn:
     """An option a seat type offers for a monthly fee per user (e.g. HIPAA compliance)."""
@@ -97,7 +93,7 @@ class SeatType:
     name: str = attrs.field(validator=non_empty_str)
     monthly_fee: Money = attrs.field(validator=_fee)
     includes: frozenset[Product] = attrs.field(converter=_products)
-    add_ons: FrozenDict[str, AddOn] = attrs.field(factory=FrozenDict, converter=_frozen_map)
+    add_ons: FrozenDict[str, AddOn] = attrs.field(factory=FrozenDict, converter=frozen_dict)
     display_name: str = ""
 
     def __attrs_post_init__(self) -> None:
@@ -125,7 +121,7 @@ _CHAT_PRODUCTS: Final = frozenset({Product.CHAT, Product.FILE_CREATION, Product.
 class SeatCatalog:
     """The seat types an organization's contract offers, by name."""
 
-    seat_types: FrozenDict[str, SeatType] = attrs.field(converter=_frozen_map)
+    seat_types: FrozenDict[str, SeatType] = attrs.field(converter=frozen_dict)
     currency: str = attrs.field(init=False, eq=False, repr=False)
     """The currency of every fee in the catalog."""
 

@@ -45,7 +45,7 @@ from usagebill._checks import (
     non_negative_int,
     optional,
 )
-from usagebill._frozendict import FrozenDict
+from usagebill._frozendict import FrozenDict, frozen_dict
 from usagebill.errors import (
     InvalidValueError,
     UnknownModelError,
@@ -509,10 +509,6 @@ class Quote:
     amount: Money
 
 
-def _models(value: Mapping[str, ModelListing]) -> FrozenDict[str, ModelListing]:
-    return value if isinstance(value, FrozenDict) else FrozenDict(value)
-
-
 @attrs.frozen
 class PriceTable:
     """Model ids and aliases to their prices, versioned by effective date.
@@ -529,7 +525,7 @@ class PriceTable:
     """
 
     version: str
-    models: FrozenDict[str, ModelListing] = attrs.field(converter=_models)
+    models: FrozenDict[str, ModelListing] = attrs.field(converter=frozen_dict)
     currency: str = attrs.field(default="USD", validator=lambda _i, _a, v: check_currency(v))
     source: str = ""
     _index: dict[str, str] = attrs.field(init=False, eq=False, hash=False, repr=False)
