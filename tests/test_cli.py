@@ -229,13 +229,102 @@ def test_cost_of_one_request():
     )  # fmt: skip
     assert status == 0
     assert out.splitlines() == [
-        "claude-sonnet-4-6 at claude-2026-11-25",
+        "claude-sonnet-4-6 at claude-2026-12-01 (price version 2 of 2, from 2026-03-13)",
         (
             "rates per million tokens: input 3, output 15, cache_write_5m 3.75, "
             "cache_write_1h 6, cache_read 0.30"
         ),
         "cost: 0.0135 USD (shown: 0.01 USD)",
     ]
+
+
+def test_cost_names_the_price_version_and_tier_before_ga():
+    """Sonnet 4.6 on 2026-03-01, 250,000 input: version 1 of 2, its tier: 250,000 x $6 = $1.50."""
+    status, out, _ = run(
+        "cost", "--model", "claude-sonnet-4-6", "--input", "250000", "--at", "2026-03-01",
+    )  # fmt: skip
+    assert status == 0
+    lines = out.splitlines()
+    assert lines[0] == (
+        "claude-sonnet-4-6 at claude-2026-12-01 (price version 1 of 2, long-context tier)"
+    )
+    assert lines[-1] == "cost: 1.50 USD (shown: 1.50 USD)"
+
+
+def test_prices_of_one_model_show_its_version_source_and_figures():
+    """`prices --model` at 2026-03-01: Opus 4.6's first version, tiers per mode, derived marks."""
+    status, out, _ = run("prices", "--at", "2026-03-01", "--model", "claude-opus-4-6")
+    assert status == 0
+    lines = out.splitlines()
+    assert lines[0] == (
+        "claude-opus-4-6 (Claude Opus 4.6) at 2026-03-01 00:00:00+00:00, table claude-2026-12-01"
+    )
+    assert lines[1] == (
+        "Price version 1 of 2: from the model's release until 2026-03-13 00:00:00+00:00"
+    )
+    assert lines[2].startswith("Source: pydantic/genai-prices")
+    assert lines[3] == "As of: 2026-12-01"
+    assert lines[4].startswith("Confidence: medium")
+    table = lines[lines.index("USD per million tokens; * derived, not printed by the price list") :]
+    assert table[1:6] == [
+        "mode      prompt tokens       input   output  write5m  write1h     read",
+        "standard  up to 200,000           5       25     6.25       10     0.50",
+        "standard  over 200,000           10    37.50   12.50*      20*    1.00*",
+        "fast      up to 200,000          30      150   37.50*      60*    3.00*",
+        "fast      over 200,000           60      225      75*     120*    6.00*",
+    ]
+    assert (
+        "  long_context.cache_read = 0.1 x long_context.input (cache reads cost 0.1x input)"
+    ) in lines
+    assert lines[-1] == (
+        "Modifiers: batch x0.5 on every token rate; US-only inference x1.1; "
+        "web search 10 per 1,000 searches"
+    )
+
+
+def test_prices_of_one_model_after_ga_and_by_alias():
+    """After GA Sonnet 4.6 is version 2 of 2, one row at any prompt length; aliases work."""
+    status, out, _ = run("prices", "--at", "2026-03-20", "--model", "claude-sonnet-4-6")
+    assert status == 0
+    assert "Price version 2 of 2: from 2026-03-13 00:00:00+00:00 until now (still in force)" in out
+    assert "standard  any                     3       15     3.75        6     0.30" in out
+    assert "Derived figures" not in out
+    status, out, _ = run("prices", "--at", "2026-03-20", "--model", "claude-haiku-4-5")
+    assert status == 0
+    assert out.startswith("claude-haiku-4-5-20251001 (Claude Haiku 4.5)")
+
+
+def test_prices_of_one_model_as_json():
+    """JSON: the version, its range and provenance, and each figure, listed or derived."""
+    status, out, _ = run(
+        "prices", "--at", "2026-03-01", "--model", "claude-sonnet-4-6", "--format", "json"
+    )
+    assert status == 0
+    data = json.loads(out)
+    assert (data["at"], data["table"], data["model"]) == (
+        "2026-03-01T00:00:00+00:00",
+        "claude-2026-12-01",
+        "claude-sonnet-4-6",
+    )
+    assert (data["version"], data["versions"]) == (1, 2)
+    assert (data["effective_from"], data["effective_until"]) == (None, "2026-03-13T00:00:00+00:00")
+    assert data["as_of"] == "2026-12-01"
+    read = next(f for f in data["figures"] if f["name"] == "long_context.cache_read")
+    assert read == {
+        "name": "long_context.cache_read",
+        "mode": "standard",
+        "above_prompt_tokens": 200_000,
+        "category": "cache_read",
+        "rate": "0.60",
+        "derivation": {
+            "of": "long_context.input",
+            "times": "0.1",
+            "rule": "cache reads cost 0.1x input",
+        },
+        "listed": False,
+    }
+    assert next(f for f in data["figures"] if f["name"] == "long_context.input")["listed"]
+    assert "price" not in data
 
 
 def test_cost_with_every_option(tiny):
@@ -277,10 +366,11 @@ def test_cost_with_fast_mode(tiny):
     [
         (["cost", "--model", "claude-sonet-4-6", "--at", "2026-10-15"], "did you mean"),
         (["cost", "--model", "claude-haiku-4-5", "--fast", "--at", "2026-10-15"], "fast"),
-        (["cost", "--model", "claude-sonnet-4-6", "--at", "soon"], "--at 'soon'"),
+        (["cost", "--model", "claude-sonnet-4-6", "--at", "soon"], "--at must be an ISO 8601"),
         (["cost", "--model", "claude-sonnet-4-6", "--input", "-5", "--at", "2026-10-15"],
          "input_tokens"),
         (["prices", "--at", "31/10/2026"], "ISO 8601"),
+        (["prices", "--model", "claude-sonet-4-6"], "did you mean"),
     ],
 )  # fmt: skip
 def test_cost_and_prices_errors_exit_2(argv, words):
@@ -300,7 +390,10 @@ def test_cost_and_prices_errors_exit_2(argv, words):
         ("{not json", "Expecting property name"),
         (record("x", usage={"input_tokens": "5"}), "usage.input_tokens must be a non-negative int"),
         (record("x", product="dance"), "product must be one of"),
-        (record("x", at="2026-10-05T12:00:00"), "at must carry a UTC offset"),
+        (
+            record("x", at="2026-10-05T12:00:00"),
+            "at must be an ISO 8601 datetime string with a UTC offset",
+        ),
         (record("x", user_id="zed"), "unknown member 'zed'"),
         (record("x", model="m-nope"), "unknown model 'm-nope'"),
         ("[1, 2]", "must be a JSON object"),

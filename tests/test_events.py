@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 
 from usagebill import InvalidValueError, Modifiers, Product, TokenUsage, UsageEvent
-from usagebill.events import modifier_bits, parse_record, record_of
+from usagebill.events import parse_record, record_of
 
 AT = datetime(2026, 10, 3, 9, 15, tzinfo=UTC)
 
@@ -115,8 +115,8 @@ def test_record_of_and_modifier_bits():
         AT,
         5,
     )
-    assert modifier_bits(Modifiers()) == 0
-    assert modifier_bits(Modifiers(us_only=True)) == 2
+    assert Modifiers().bits == 0
+    assert Modifiers(us_only=True).bits == 2
     assert parse_record(original.to_dict()) == record_of(original)
 
 
@@ -213,8 +213,8 @@ def test_an_empty_usage_is_all_zeros():
         ("2026-10-03", "UTC offset"),
         ("yesterday", "ISO 8601 datetime"),
         ("2026-10-03T25:00:00Z", "ISO 8601 datetime"),
-        (1_790_000_000, "ISO 8601 string"),
-        (None, "ISO 8601 string"),
+        (1_790_000_000, "ISO 8601 datetime string"),
+        (None, "ISO 8601 datetime string"),
     ],
 )
 def test_timestamps_must_be_iso_with_an_offset(stamp, rule):

@@ -19,7 +19,8 @@ from usagebill import (
     UsageBillError,
     minor_unit,
 )
-from usagebill.money import ROUNDING, exact_decimal
+from usagebill import money as money_module
+from usagebill.money import EXACT, ROUNDING, exact_decimal, unchecked_money
 from usagebill.testing import currencies, decimals_for_money, money
 
 usd = money("USD")
@@ -601,3 +602,20 @@ def test_any_drawn_decimal_builds_money(currency, amount):
     assert amount.is_finite()
     assert Money(amount, currency).amount == amount
     assert not math.isnan(amount)
+
+
+# --- the fast path of results ------------------------------------------------------------------
+
+
+def test_exact_and_unchecked_money_are_public():
+    """EXACT and unchecked_money are money's public names (other modules compute with them)."""
+    assert {"EXACT", "unchecked_money"} <= set(money_module.__all__)
+
+
+@given(usd, usd)
+def test_unchecked_money_of_an_exact_sum_equals_the_checked_sum(a, b):
+    """unchecked_money(EXACT.add(...)) is the Money that + gives, without the checks."""
+    total = unchecked_money(EXACT.add(a.amount, b.amount), "USD")
+    assert total == a + b
+    assert (total.amount, total.currency) == ((a + b).amount, "USD")
+    assert attrs.evolve(total) == total  # a real Money: evolve runs the checks, and they pass

@@ -171,6 +171,25 @@ def test_bad_timezones_are_refused(name):
         zone(name)
 
 
+@pytest.mark.parametrize("name", ["../../etc/localtime", "a" * 1_500, "/etc/localtime", "UTC+3"])
+def test_paths_and_long_names_are_refused_before_dateutil_sees_them(name):
+    """dateutil would warn (../), raise OSError (1,500 characters) or read a file: typed error."""
+    with pytest.raises(InvalidValueError, match="IANA") as error:
+        zone(name)
+    assert error.value.field == "timezone"
+    with pytest.raises(InvalidValueError, match="IANA"):
+        BillingPeriod.of("2026-10", timezone=name)
+
+
+@pytest.mark.parametrize("name", ["UTC", "America/New_York", "Etc/GMT+5"])
+def test_iana_names_are_zones(name):
+    """A period in Etc/GMT+5 (UTC-5) starts at 05:00 UTC."""
+    period = BillingPeriod.of("2026-10", timezone=name)
+    assert period.timezone == name
+    if name == "Etc/GMT+5":
+        assert period.start.astimezone(UTC) == datetime(2026, 10, 1, 5, tzinfo=UTC)
+
+
 # --- containing and contains: half-open -------------------------------------------------------
 
 

@@ -272,7 +272,8 @@ def test_every_problem_is_listed_with_its_path():
         f"{at}.rates.cache_read": "must be a decimal number written as a string (got True)",
         f"{at}.long_context.above_prompt_tokens": "must be an integer (got '200000')",
         f"{at}.effective_from": (
-            "must carry a UTC offset (e.g. +00:00 or Z) (got '2026-01-01T00:00:00')"
+            "must be an ISO 8601 datetime string with a UTC offset (Z or +02:00)"
+            " (got '2026-01-01T00:00:00')"
         ),
     }
     message = str(error)
@@ -305,12 +306,11 @@ def test_a_negative_rate_is_reported_at_its_own_path():
             table_with(
                 {
                     "rates": RATES,
-                    "fast": RATES,
-                    "long_context": {"above_prompt_tokens": 1, "rates": RATES},
+                    "fast_long_context": {"above_prompt_tokens": 1, "rates": RATES},
                 }
             ),
-            "$.models['m'].prices[0].fast",
-            "cannot be combined with long_context",
+            "$.models['m'].prices[0].fast_long_context",
+            "needs fast: a tier of fast mode",
         ),
         (
             table_with(

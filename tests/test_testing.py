@@ -112,7 +112,7 @@ def test_model_prices_dated_or_not(dated, undated):
     assert dated.effective_from is not None
     assert dated.effective_from.utcoffset() is not None
     assert undated.effective_from is None
-    assert dated.long_context is None or dated.fast is None
+    assert dated.fast_long_context is None or dated.fast is not None
 
 
 @given(testing.aware_datetimes())

@@ -1,70 +1,70 @@
 """Regenerate src/usagebill/pricing/data/claude_prices.json from the team's price research.
 
-Run once by hand when the research in ../shared/prices/ changes:
+Run by hand when the research in ../shared/prices/ or the history in
+tools/price_history.toml changes:
 
-    python tools/build_price_data.py ../shared/prices \
+    python tools/build_price_data.py ../shared/prices tools/price_history.toml \
         > src/usagebill/pricing/data/claude_prices.json
 
-Every figure is copied as listed. Where the research itself derived a figure
-(fast-mode cache rates, Sonnet 4.5 long-context cache rates, Fable 5.2 batch),
-the row's ``notes`` say so and its ``confidence`` is lowered accordingly.
+Each research row becomes one price version, its figures copied as listed. A
+model that the history file lists gets the versions listed there instead, each
+the row's price with the history's fields laid over it: that is where dated
+price changes and corrections live, as data. Fast-mode cache rates are the
+listed fast input rate times the model's own cache multipliers (the list says
+caching multipliers apply on top of fast mode); they are marked as derived.
 """
 
 from __future__ import annotations
 
 import json
 import sys
+import tomllib
+from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 CATEGORIES = ("input", "output", "cache_write_5m", "cache_write_1h", "cache_read")
+_FAST_RULE = "caching multipliers apply on top of fast-mode pricing, as on this model's base rates"
 
 
-def _rates(row: dict, prefix: str = "") -> dict[str, str]:
+def _rates(row: dict[str, Any], prefix: str = "") -> dict[str, str]:
     return {name: row[f"{prefix}{name}_per_mtok"] for name in CATEGORIES}
 
 
-def _fast(row: dict) -> dict[str, str] | None:
-    """Fast mode lists input and output; caching multipliers apply on top (per the list)."""
+def _text(value: Decimal) -> str:
+    return f"{value.normalize():f}"
+
+
+def _fast(row: dict[str, Any]) -> tuple[dict[str, str] | None, dict[str, Any]]:
+    """Fast mode's rates (the list gives input and output) and how its cache rates were derived."""
     if row["fast_mode_input_per_mtok"] is None:
-        return None
+        return None, {}
     fast_in = Decimal(row["fast_mode_input_per_mtok"])
     base_in = Decimal(row["input_per_mtok"])
-    ratio = {
-        "cache_write_5m": Decimal(row["cache_write_5m_per_mtok"]) / base_in,
-        "cache_write_1h": Decimal(row["cache_write_1h_per_mtok"]) / base_in,
-        "cache_read": Decimal(row["cache_read_per_mtok"]) / base_in,
-    }
-    return {
-        "input": row["fast_mode_input_per_mtok"],
-        "output": row["fast_mode_output_per_mtok"],
-        **{name: f"{(fast_in * factor).normalize():f}" for name, factor in ratio.items()},
-    }
+    rates = {"input": row["fast_mode_input_per_mtok"], "output": row["fast_mode_output_per_mtok"]}
+    derived = {}
+    for name in CATEGORIES[2:]:
+        ratio = Decimal(row[f"{name}_per_mtok"]) / base_in
+        rates[name] = _text(fast_in * ratio)
+        derived[f"fast.{name}"] = {"of": "fast.input", "times": _text(ratio), "rule": _FAST_RULE}
+    return {name: rates[name] for name in CATEGORIES}, derived
 
 
-def _price(row: dict, **overrides: object) -> dict[str, object]:
+def _price(row: dict[str, Any]) -> dict[str, Any]:
     tier = None
     if row["long_context_threshold_tokens"] is not None:
         tier = {
             "above_prompt_tokens": row["long_context_threshold_tokens"],
             "rates": _rates(row, "long_context_"),
         }
-    notes = " ".join(
-        part
-        for part in (
-            row["notes"],
-            row["long_context_rule"] or "",
-            "Fast-mode cache rates are the listed fast input rate times this model's "
-            "cache multipliers (the list says caching multipliers apply on top of fast mode)."
-            if row["fast_mode_input_per_mtok"]
-            else "",
-        )
-        if part
-    )
-    price: dict[str, object] = {
+    fast, derived = _fast(row)
+    notes = " ".join(part for part in (row["notes"], row["long_context_rule"] or "") if part)
+    return {
         "rates": _rates(row),
         "long_context": tier,
-        "fast": _fast(row),
+        "fast": fast,
+        "fast_long_context": None,
         "web_search_per_1k": "10",
         "us_only_multiplier": row["inference_geo_us_multiplier"],
         "effective_from": None,
@@ -72,47 +72,65 @@ def _price(row: dict, **overrides: object) -> dict[str, object]:
         "as_of": row["as_of"],
         "confidence": row["confidence"],
         "notes": notes,
+        "derived": derived,
     }
-    price.update(overrides)
-    return price
+
+
+def _laid_over(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    """``base`` with ``changes`` laid over it: tables merge key by key, other values replace."""
+    result = dict(base)
+    for key, value in changes.items():
+        if isinstance(value, dict) and isinstance(result.get(key), dict):
+            result[key] = _laid_over(result[key], value)
+        elif isinstance(value, datetime):
+            result[key] = value.isoformat()
+        else:
+            result[key] = value
+    return result
 
 
 def _alias(text: str) -> str:
     return text.split(" ", 1)[0]
 
 
-def main(folder: Path) -> None:
-    """Print the package's price table built from the research in ``folder``."""
-    rows = json.loads((folder / "claude_prices.json").read_text("utf-8"))
+def _retired(text: str | None) -> str | None:
+    return text[:10] if text and text[:4].isdigit() and "not" not in text else None
+
+
+def build(research: Path, history_file: Path) -> dict[str, Any]:
+    """The package's price table, from the research rows and the price history."""
+    rows = json.loads((research / "claude_prices.json").read_text("utf-8"))
+    history = tomllib.loads(history_file.read_text("utf-8"))
+    versions = history.get("models", {})
+    unknown = set(versions) - {row["model_id"] for row in rows}
+    if unknown:
+        message = f"{history_file}: no research row for {sorted(unknown)}"
+        raise SystemExit(message)
     models = {}
     for row in rows:
-        prices = [_price(row)]
-        if row["model_id"] == "claude-sonnet-5-5":
-            # Cache reads were cut from $0.20 to $0.10 per MTok on 2026-10-07.
-            before = _price(row)
-            before["rates"] = {**before["rates"], "cache_read": "0.20"}
-            before["notes"] = "Cache read $0.20 (0.1x) from launch until 2026-10-06."
-            prices = [before, _price(row, effective_from="2026-10-07T00:00:00+00:00")]
-        retired = row["retires_or_retired"]
+        price = _price(row)
+        changes = versions.get(row["model_id"], {}).get("prices", [{}])
         models[row["model_id"]] = {
-            "prices": prices,
+            "prices": [_laid_over(price, change) for change in changes],
             "display_name": row["display_name"],
             "aliases": [_alias(alias) for alias in row["aliases"]],
             "status": row["status"],
-            "retired": retired[:10]
-            if retired and retired[:4].isdigit() and "not" not in retired
-            else None,
+            "retired": _retired(row["retires_or_retired"]),
         }
-    table = {
-        "version": "claude-2026-11-25",
+    return {
+        "version": history["version"],
         "models": models,
         "currency": "USD",
-        "source": "https://platform.claude.com/docs/en/about-claude/pricing "
-        "(compiled 2026-11-25 from stored copies; see each price's source, as_of and confidence)",
+        "source": history["source"],
     }
+
+
+def main(argv: list[str]) -> None:
+    """Print the table built from the research folder and the history file named in ``argv``."""
+    table = build(Path(argv[0]), Path(argv[1]))
     json.dump(table, sys.stdout, indent=1, ensure_ascii=False)
     sys.stdout.write("\n")
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]))
+    main(sys.argv[1:])

@@ -69,7 +69,14 @@ if TYPE_CHECKING:  # what the lazy names below resolve to, for type checkers and
     from usagebill.events import UsageEvent
     from usagebill.money import Money, minor_unit
     from usagebill.periods import BillingPeriod
-    from usagebill.pricing.prices import ContextTier, ModelListing, ModelPrice, PriceTable, Rates
+    from usagebill.pricing.prices import (
+        ContextTier,
+        Derivation,
+        ModelListing,
+        ModelPrice,
+        PriceTable,
+        Rates,
+    )
     from usagebill.usage import Modifiers, Product, TokenUsage
 
 _HOMES: Final = {
@@ -91,6 +98,7 @@ _HOMES: Final = {
     "usagebill.periods": ("BillingPeriod",),
     "usagebill.pricing.prices": (
         "ContextTier",
+        "Derivation",
         "ModelListing",
         "ModelPrice",
         "PriceTable",
@@ -142,6 +150,7 @@ __all__ = [
     "ConflictError",
     "ContextTier",
     "CurrencyMismatchError",
+    "Derivation",
     "FlatPlan",
     "InvalidValueError",
     "Invoice",

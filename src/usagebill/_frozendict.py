@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import NoReturn, TypeVar
+from collections.abc import Iterable, Mapping
+from typing import Any, NoReturn, TypeVar
 
-__all__ = ["FrozenDict"]
+__all__ = ["FrozenDict", "frozen_dict"]
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -51,3 +52,12 @@ class FrozenDict(dict[K, V]):
         copy = dict(self)
         del copy[key]
         return FrozenDict(copy)
+
+
+def frozen_dict(value: Mapping[Any, Any] | Iterable[tuple[Any, Any]]) -> FrozenDict[Any, Any]:
+    """``value`` as a FrozenDict (itself if it is one): the converter of frozen values' maps.
+
+    Typed with ``Any``: attrs gives a field its converter's argument type, and each field
+    declares its own key and value types.
+    """
+    return value if isinstance(value, FrozenDict) else FrozenDict(value)

@@ -2,7 +2,7 @@
 
     usagebill invoice --org ORG.toml --events USAGE.jsonl --period 2026-10 [--format text]
     usagebill invoice --org ORG.toml --events 'usage/*.parquet' --period 2026-10 --engine duckdb
-    usagebill prices [--at 2026-10-15] [--format text|json]
+    usagebill prices [--at 2026-10-15] [--model claude-opus-4-6] [--format text|json]
     usagebill cost --model claude-sonnet-4-6 --input 2000 --output 500 [--at ...] [--batch]
     usagebill whatif --org ORG.toml --scenario SCENARIO.toml --events USAGE.jsonl --period 2026-10
     usagebill forecast --org ORG.toml --events USAGE.jsonl --period 2026-10 --as-of 2026-10-15
@@ -19,13 +19,13 @@ import argparse
 import importlib
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import IO, Final
 
 import attrs
-from dateutil import tz
 
+from usagebill._checks import local_instant
 from usagebill.accounts.organization import Organization
 from usagebill.analysis.forecast import forecast
 from usagebill.analysis.scenario_file import load_scenario
@@ -37,9 +37,15 @@ from usagebill.errors import UsageBillError
 from usagebill.events import UsageEvent
 from usagebill.io.event_files import STDIN, expand, read_events
 from usagebill.periods import BillingPeriod, zone
-from usagebill.pricing.prices import PriceTable
+from usagebill.pricing.prices import (
+    BATCH_MULTIPLIER,
+    Figure,
+    ModelListing,
+    PriceTable,
+    Provenance,
+)
 from usagebill.reports.render import to_csv, to_markdown, to_text
-from usagebill.serde import to_json
+from usagebill.serde import to_json, unstructure
 from usagebill.usage import Modifiers, TokenUsage
 
 __all__ = ["main", "run"]
@@ -153,18 +159,16 @@ def _render(invoice: Invoice, fmt: str) -> str:
 
 
 def _instant(text: str | None) -> datetime:
-    if text is None:
-        return datetime.now(UTC)
-    try:
-        at = datetime.fromisoformat(text)
-    except ValueError:
-        raise _InputError(f"--at {text!r} is not an ISO 8601 date or datetime") from None
-    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
+    """``--at``: now by default; a date or a datetime without offset is UTC."""
+    return datetime.now(UTC) if text is None else local_instant(text, "--at", UTC)
 
 
 def _list_prices(args: argparse.Namespace, out: IO[str], _err: IO[str]) -> int:
     table = _prices(args.prices)
     at = _instant(args.at)
+    if args.model is not None:
+        out.write(_provenance(table, table.provenance(args.model, at), at, args.format))
+        return 0
     if args.format == "json":
         out.write(json.dumps(table.to_dict(), indent=1, ensure_ascii=False) + "\n")
         return 0
@@ -172,7 +176,7 @@ def _list_prices(args: argparse.Namespace, out: IO[str], _err: IO[str]) -> int:
         f"Price table {table.version} ({table.currency} per million tokens), at {at:%Y-%m-%d}\n"
     )
     out.write(f"Source: {table.source}\n")
-    out.write("Each row's own source: usagebill prices --format json\n\n")
+    out.write("Each row's own source and figures: usagebill prices --model ID [--at DATE]\n\n")
     header = (
         f"{'model':<28}{'input':>8}{'output':>8}{'write5m':>9}{'write1h':>9}{'read':>7}"
         f"  {'as of':<10}  notes"
@@ -180,25 +184,97 @@ def _list_prices(args: argparse.Namespace, out: IO[str], _err: IO[str]) -> int:
     out.write(header + "\n" + "-" * len(header) + "\n")
     for model_id, listing in table.models.items():
         try:
-            price = listing.price_at(at)
+            position = listing.version_at(at)
         except UsageBillError:
             continue
+        price = listing.prices[position]
         rates = price.rates
-        notes = []
-        if listing.retired is not None:
-            notes.append(f"retired {listing.retired}")
-        if price.long_context is not None:
-            notes.append(f"tier > {price.long_context.above_prompt_tokens:,}")
-        if price.fast is not None:
-            notes.append("fast mode")
-        if not price.confidence.startswith("high"):
-            notes.append(f"confidence: {price.confidence.split(':')[0]}")
+        notes = _notes(listing, position)
         line = (
             f"{model_id:<28}{rates.input:>8}{rates.output:>8}{rates.cache_write_5m:>9}"
             f"{rates.cache_write_1h:>9}{rates.cache_read:>7}  {price.as_of:<10}  {'; '.join(notes)}"
         )
         out.write(line.rstrip() + "\n")
     return 0
+
+
+def _notes(listing: ModelListing, position: int) -> list[str]:
+    """What the one-line listing of a model's price says besides its base rates."""
+    price = listing.prices[position]
+    notes = []
+    if len(listing.prices) > 1:
+        until = listing.effective_until(position)
+        notes.append(
+            f"version {position + 1} of {len(listing.prices)}"
+            + ("" if until is None else f" until {until:%Y-%m-%d}")
+        )
+    if listing.retired is not None:
+        notes.append(f"retired {listing.retired}")
+    if price.long_context is not None:
+        notes.append(f"tier > {price.long_context.above_prompt_tokens:,}")
+    if price.fast is not None:
+        tier = price.fast_long_context
+        notes.append(
+            "fast mode" + ("" if tier is None else f" (tier > {tier.above_prompt_tokens:,})")
+        )
+    if price.derived:
+        notes.append(f"{len(price.derived)} derived")
+    if not price.confidence.startswith("high"):
+        notes.append(f"confidence: {price.confidence.split(':')[0]}")
+    return notes
+
+
+def _provenance(table: PriceTable, where: Provenance, at: datetime, fmt: str) -> str:
+    """One model's price at ``at``: the version, where it comes from, every figure."""
+    if fmt == "json":
+        data = unstructure(where)
+        del data["price"]  # its figures are listed, each with how it was obtained
+        for figure, shown in zip(where.figures, data["figures"], strict=True):
+            shown["listed"] = figure.listed
+        return json.dumps({"at": at.isoformat(), "table": table.version, **data}, indent=1) + "\n"
+    start = "the model's release" if where.effective_from is None else f"{where.effective_from}"
+    end = "now (still in force)" if where.effective_until is None else f"{where.effective_until}"
+    lines = [
+        f"{where.model} ({where.display_name}) at {at}, table {table.version}",
+        f"Price version {where.version} of {where.versions}: from {start} until {end}",
+        f"Source: {where.source}",
+        f"As of: {where.as_of}",
+        f"Confidence: {where.confidence}",
+    ]
+    if where.notes:
+        lines.append(f"Notes: {where.notes}")
+    lines += ["", f"{table.currency} per million tokens; * derived, not printed by the price list"]
+    lines.append(
+        f"{'mode':<10}{'prompt tokens':<16}{'input':>9}{'output':>9}{'write5m':>9}"
+        f"{'write1h':>9}{'read':>9}"
+    )
+    rows: dict[tuple[str, int | None], list[Figure]] = {}
+    for figure in where.figures:
+        rows.setdefault((figure.mode, figure.above_prompt_tokens), []).append(figure)
+    for (mode, above), figures in rows.items():
+        tier = _tier_span(mode, above, rows)
+        cells = "".join(f"{f'{f.rate}' + ('' if f.listed else '*'):>9}" for f in figures)
+        lines.append(f"{mode:<10}{tier:<16}{cells}")
+    derived = [f for f in where.figures if f.derivation is not None]
+    if derived:
+        lines += ["", "Derived figures:"]
+        lines += [f"  {f.name} = {f.derivation.describe()}" for f in derived if f.derivation]
+    price = where.price
+    extras = [f"batch x{BATCH_MULTIPLIER} on every token rate"]
+    if price.us_only_multiplier is not None:
+        extras.append(f"US-only inference x{price.us_only_multiplier}")
+    if price.web_search_per_1k is not None:
+        extras.append(f"web search {price.web_search_per_1k} per 1,000 searches")
+    lines += ["", "Modifiers: " + "; ".join(extras)]
+    return "\n".join(lines) + "\n"
+
+
+def _tier_span(mode: str, above: int | None, rows: Mapping[tuple[str, int | None], object]) -> str:
+    """'over N' for a tier; for base rates 'up to N' if the mode has a tier, else 'any'."""
+    if above is not None:
+        return f"over {above:,}"
+    tiers = [threshold for (kind, threshold) in rows if kind == mode and threshold is not None]
+    return f"up to {tiers[0]:,}" if tiers else "any"
 
 
 def _cost(args: argparse.Namespace, out: IO[str], _err: IO[str]) -> int:
@@ -212,11 +288,19 @@ def _cost(args: argparse.Namespace, out: IO[str], _err: IO[str]) -> int:
         web_search_requests=args.web_searches,
     )
     modifiers = Modifiers(batch=args.batch, us_only=args.us_only, fast=args.fast)
-    quote = table.quote(args.model, usage, _instant(args.at), modifiers)
+    at = _instant(args.at)
+    quote = table.quote(args.model, usage, at, modifiers)
     rates = attrs.asdict(quote.rates)
-    out.write(
-        f"{quote.model} at {table.version}{' (long-context tier)' if quote.in_tier else ''}\n"
-    )
+    listing = table.models[quote.model]
+    notes = []
+    if len(listing.prices) > 1:  # which dated price applied, as invoice lines name it
+        version = f"price version {listing.version_at(at) + 1} of {len(listing.prices)}"
+        start = quote.price.effective_from
+        notes.append(version if start is None else f"{version}, from {start:%Y-%m-%d}")
+    if quote.in_tier:
+        notes.append("long-context tier")
+    shown = f" ({', '.join(notes)})" if notes else ""
+    out.write(f"{quote.model} at {table.version}{shown}\n")
     out.write("rates per million tokens: " + ", ".join(f"{k} {v}" for k, v in rates.items()) + "\n")
     out.write(f"cost: {quote.amount} (shown: {quote.amount.rounded()})\n")
     return 0
@@ -252,12 +336,8 @@ def _whatif(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
 def _forecast(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
     org = Organization.from_file(args.org)
     period = BillingPeriod.of(args.period, anchor_day=org.billing_anchor_day, timezone=org.timezone)
-    try:  # a date or a datetime without offset is the organization's local time
-        as_of = datetime.fromisoformat(args.as_of)
-    except ValueError:
-        raise _InputError(f"--as-of {args.as_of!r} is not an ISO 8601 date or datetime") from None
-    if as_of.tzinfo is None:
-        as_of = tz.resolve_imaginary(as_of.replace(tzinfo=zone(org.timezone)))
+    # A date or a datetime without offset is the organization's local time.
+    as_of = local_instant(args.as_of, "--as-of", zone(org.timezone))
     result = forecast(org, _usage_events(args, err), period, as_of, _prices(args.prices))
     out.write(result.to_text())
     return 0
@@ -298,6 +378,9 @@ def _parser() -> argparse.ArgumentParser:
     prices = commands.add_parser("prices", help="the price table in force, with its source")
     prices.add_argument("--prices", help="a price table file instead of the built-in")
     prices.add_argument("--at", help="the date to show prices for (default: now)")
+    prices.add_argument(
+        "--model", help="one model's price in full: its version, source and every figure"
+    )
     prices.add_argument("--format", choices=("text", "json"), default="text")
     prices.set_defaults(run=_list_prices)
 

@@ -22,6 +22,7 @@ from typing import Any, Final
 
 import attrs
 
+from usagebill._checks import COUNT, TEXT, aware, instance_of, instant, non_empty_str
 from usagebill.errors import ConflictError, InvalidValueError
 from usagebill.usage import Modifiers, Product, TokenUsage
 
@@ -31,24 +32,11 @@ _USAGE_FIELDS: Final = tuple(field.name for field in attrs.fields(TokenUsage))
 _EVENT_KEYS: Final = frozenset(
     {"event_id", "user_id", "model", "product", "at", "usage", "modifiers"}
 )
-_MODIFIER_KEYS: Final = frozenset({"batch", "us_only", "fast"})
+_MODIFIER_FIELDS: Final = tuple(field.name for field in attrs.fields(Modifiers))
+_MODIFIER_KEYS: Final = frozenset(_MODIFIER_FIELDS)
+# Each modifier's bit, read off Modifiers.bits once: batch 1, us_only 2, fast 4.
+_MODIFIER_BITS: Final = tuple((name, Modifiers(**{name: True}).bits) for name in _MODIFIER_FIELDS)
 _PRODUCTS: Final = {product.value: product for product in Product}
-
-
-def _aware(_instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    if not isinstance(value, datetime) or value.utcoffset() is None:
-        raise InvalidValueError(attribute.name, value, "must be a timezone-aware datetime")
-
-
-def _text(_instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    if not isinstance(value, str) or not value:
-        raise InvalidValueError(attribute.name, value, "must be a non-empty string")
-
-
-def _is(kind: type, attribute: attrs.Attribute[Any], value: object) -> None:
-    # attrs' instance_of raises a bare TypeError: usagebill raises its own typed errors.
-    if not isinstance(value, kind):
-        raise InvalidValueError(attribute.name, value, f"must be a {kind.__name__}")
 
 
 def _product(value: object) -> Product:
@@ -69,15 +57,13 @@ class UsageEvent:
     True
     """
 
-    event_id: str = attrs.field(validator=_text)
-    user_id: str = attrs.field(validator=_text)
-    model: str = attrs.field(validator=_text)
+    event_id: str = attrs.field(validator=non_empty_str)
+    user_id: str = attrs.field(validator=non_empty_str)
+    model: str = attrs.field(validator=non_empty_str)
     product: Product = attrs.field(converter=_product)
-    usage: TokenUsage = attrs.field(validator=lambda _i, a, v: _is(TokenUsage, a, v))
-    at: datetime = attrs.field(validator=_aware)
-    modifiers: Modifiers = attrs.field(
-        factory=Modifiers, validator=lambda _i, a, v: _is(Modifiers, a, v)
-    )
+    usage: TokenUsage = attrs.field(validator=instance_of(TokenUsage))
+    at: datetime = attrs.field(validator=aware)
+    modifiers: Modifiers = attrs.field(factory=Modifiers, validator=instance_of(Modifiers))
 
     @classmethod
     def from_dict(cls, data: object) -> UsageEvent:
@@ -90,7 +76,7 @@ class UsageEvent:
             product,
             TokenUsage(*counts),
             at,
-            Modifiers(batch=bool(bits & 1), us_only=bool(bits & 2), fast=bool(bits & 4)),
+            Modifiers.from_bits(bits),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -133,12 +119,10 @@ def deduplicated(events: Iterable[UsageEvent]) -> Iterator[UsageEvent]:
 
 
 Record = tuple[str, str, str, Product, tuple[int, ...], datetime, int]
-"""An event as plain values: id, user, model, product, counts, instant, modifier bits."""
+"""An event as plain values: id, user, model, product, counts, instant, modifier bits.
 
-
-def modifier_bits(modifiers: Modifiers) -> int:
-    """The modifiers as bits: batch 1, us_only 2, fast 4."""
-    return modifiers.batch | modifiers.us_only << 1 | modifiers.fast << 2
+The bits are :attr:`Modifiers.bits <usagebill.usage.Modifiers.bits>`.
+"""
 
 
 def record_of(event: UsageEvent) -> Record:
@@ -150,7 +134,7 @@ def record_of(event: UsageEvent) -> Record:
         event.product,
         attrs.astuple(event.usage),
         event.at,
-        modifier_bits(event.modifiers),
+        event.modifiers.bits,
     )
 
 
@@ -174,19 +158,20 @@ def parse_record(data: object) -> Record:
         product = None  # an unhashable value (a list, a dict) is no product name either
     if product is None:
         raise InvalidValueError("product", data["product"], f"must be one of {sorted(_PRODUCTS)}")
+    # _checks.non_empty_str inlined, three at once: the hot path of reading files.
     if not (
         type(event_id) is type(user_id) is type(model) is str and event_id and user_id and model
     ):
         for name, value in (("event_id", event_id), ("user_id", user_id), ("model", model)):
             if type(value) is not str or not value:
-                raise InvalidValueError(name, value, "must be a non-empty string")
+                raise InvalidValueError(name, value, TEXT)
     return (
         event_id,
         user_id,
         model,
         product,
         _counts(usage),
-        _instant(stamp),
+        instant(stamp),
         _bits(data.get("modifiers")),
     )
 
@@ -199,15 +184,16 @@ def _counts(usage: object) -> tuple[int, ...]:
         raise InvalidValueError("usage", unknown, f"has unknown keys (known: {_USAGE_FIELDS})")
     counts = tuple(map(usage.get, _USAGE_FIELDS, _ZEROS))
     a, b, c, d, e, f = counts
-    # All exact ints (a bool or a float is not a count), none negative: one OR is negative
-    # if any count is. Only when that fails, look for the culprit.
+    # _checks.non_negative_int inlined, six at once (the hot path of reading files). All exact ints
+    # (a bool or a float is not a count), none negative: one OR is negative if any count is.
+    # Only when that fails, look for the culprit.
     if (
         not (type(a) is type(b) is type(c) is type(d) is type(e) is type(f) is int)
         or (a | b | c | d | e | f) < 0
     ):
         for name, count in zip(_USAGE_FIELDS, counts, strict=True):
             if type(count) is not int or count < 0:
-                raise InvalidValueError(f"usage.{name}", count, "must be a non-negative int")
+                raise InvalidValueError(f"usage.{name}", count, COUNT)
     return counts
 
 
@@ -217,25 +203,13 @@ _ZEROS: Final = (0,) * len(_USAGE_FIELDS)
 _USAGE_FIELDS_SET: Final = frozenset(_USAGE_FIELDS)
 
 
-def _instant(stamp: object) -> datetime:
-    if type(stamp) is not str:
-        raise InvalidValueError("at", stamp, "must be an ISO 8601 string")
-    try:
-        at = datetime.fromisoformat(stamp)
-    except ValueError:
-        raise InvalidValueError("at", stamp, "must be an ISO 8601 datetime") from None
-    if at.tzinfo is None:
-        raise InvalidValueError("at", stamp, "must carry a UTC offset (e.g. Z or +02:00)")
-    return at
-
-
 def _bits(modifiers: object) -> int:
     if modifiers is None:
         return 0
     if not isinstance(modifiers, Mapping) or not modifiers.keys() <= _MODIFIER_KEYS:
         raise InvalidValueError("modifiers", modifiers, f"must use only {sorted(_MODIFIER_KEYS)}")
     bits = 0
-    for bit, name in ((1, "batch"), (2, "us_only"), (4, "fast")):
+    for name, bit in _MODIFIER_BITS:
         flag = modifiers.get(name, False)
         if type(flag) is not bool:
             raise InvalidValueError(f"modifiers.{name}", flag, "must be true or false")

@@ -23,6 +23,7 @@ import attrs
 from dateutil import tz
 from dateutil.relativedelta import relativedelta
 
+from usagebill._checks import check_aware, int_between, time_zone
 from usagebill.errors import InvalidValueError
 
 __all__ = ["BillingPeriod", "zone"]
@@ -31,17 +32,11 @@ _LABEL = re.compile(r"(\d{4})-(\d{2})", re.ASCII)
 
 
 def zone(name: object) -> tzinfo:
-    """The time zone called ``name`` (IANA, e.g. ``Europe/Paris``), or a typed error."""
-    found = tz.gettz(name) if isinstance(name, str) and name else None
-    if found is None:
-        raise InvalidValueError("timezone", name, "must be an IANA time zone name")
-    return found
+    """The time zone called ``name`` (IANA, e.g. ``Europe/Paris``), or a typed error.
 
-
-def _aware(at: object, field: str = "at") -> datetime:
-    if not isinstance(at, datetime) or at.utcoffset() is None:
-        raise InvalidValueError(field, at, "must be a timezone-aware datetime")
-    return at
+    Only IANA names: a path such as ``../../etc/localtime`` never reaches the file system.
+    """
+    return time_zone(name)
 
 
 def _month_start(index: int, anchor_day: int, where: tzinfo) -> datetime:
@@ -62,11 +57,6 @@ def _month_index(_instance: object, _attribute: attrs.Attribute[Any], value: obj
         raise InvalidValueError("period", value, "must be a month from 0001-01 to 9999-11")
 
 
-def _anchor(_instance: object, _attribute: attrs.Attribute[Any], value: object) -> None:
-    if type(value) is not int or not 1 <= value <= 31:
-        raise InvalidValueError("anchor_day", value, "must be an int from 1 to 31")
-
-
 @attrs.frozen
 class BillingPeriod:
     """One monthly billing period; ``label`` is the year and month it starts in.
@@ -79,7 +69,7 @@ class BillingPeriod:
     """
 
     month_index: int = attrs.field(validator=_month_index)
-    anchor_day: int = attrs.field(default=1, validator=_anchor)
+    anchor_day: int = attrs.field(default=1, validator=int_between(1, 31))
     timezone: str = "UTC"
     start: datetime = attrs.field(init=False, eq=False, repr=False)
     end: datetime = attrs.field(init=False, eq=False, repr=False)
@@ -105,7 +95,7 @@ class BillingPeriod:
         cls, at: datetime, *, anchor_day: int = 1, timezone: str = "UTC"
     ) -> BillingPeriod:
         """The period that ``at`` (a timezone-aware instant) falls in."""
-        local = _aware(at).astimezone(zone(timezone))
+        local = check_aware(at).astimezone(zone(timezone))
         period = cls(local.year * 12 + local.month - 1, anchor_day, timezone)
         return period if period.start <= at else period.previous()
 
@@ -124,7 +114,7 @@ class BillingPeriod:
 
     def contains(self, at: datetime) -> bool:
         """Tell whether ``at`` falls in ``[start, end)``."""
-        return self.start <= _aware(at) < self.end
+        return self.start <= check_aware(at) < self.end
 
     def next(self) -> BillingPeriod:
         """The period after this one."""

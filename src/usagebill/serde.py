@@ -37,8 +37,9 @@ from cattrs.errors import (
 )
 from cattrs.gen import make_dict_structure_fn
 
+from usagebill._checks import instant
 from usagebill._frozendict import FrozenDict
-from usagebill.errors import InvalidValueError, LoadError, UsageBillError
+from usagebill.errors import InvalidValueError, LoadError, UsageBillError, short_repr
 from usagebill.money import exact_decimal
 from usagebill.periods import BillingPeriod
 
@@ -72,18 +73,7 @@ def _decimal(value: object, _type: type) -> Decimal:
 
 
 def _datetime(value: object, _type: type) -> datetime:
-    if isinstance(value, datetime):
-        result = value
-    elif isinstance(value, str):
-        try:
-            result = datetime.fromisoformat(value)
-        except ValueError:
-            raise InvalidValueError("value", value, "must be an ISO 8601 datetime") from None
-    else:
-        raise InvalidValueError("value", value, "must be an ISO 8601 datetime string")
-    if result.utcoffset() is None:
-        raise InvalidValueError("value", value, "must carry a UTC offset (e.g. +00:00 or Z)")
-    return result
+    return instant(value, "value")
 
 
 def _date(value: object, _type: type) -> date:
@@ -281,11 +271,12 @@ def from_json(text: str | bytes, cls: type[T], source: str = "JSON") -> T:
 
 def _message(error: BaseException) -> str:
     if isinstance(error, ForbiddenExtraKeysError):
-        return f"unknown keys {sorted(error.extra_fields)}: this format has no such field"
+        unknown = short_repr(sorted(error.extra_fields))
+        return f"unknown keys {unknown}: this format has no such field"
     if isinstance(error, InvalidValueError):
-        return f"{error.rule} (got {error.value!r})"
+        return error.detail
     if isinstance(error, KeyError):
-        return f"required field {error.args[0]!r} is missing"
+        return f"required field {short_repr(error.args[0])} is missing"
     return str(error)
 
 
@@ -302,7 +293,7 @@ def _problems(
                 child,
                 f"{path}.{note.name}"
                 if isinstance(note, AttributeValidationNote)
-                else f"{path}[{note.index!r}]",
+                else f"{path}[{short_repr(note.index)}]",
             )
         ]
         # Errors without a note were raised by the class itself (its validators and

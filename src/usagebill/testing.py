@@ -195,14 +195,19 @@ _texts = st.text(max_size=12)
 
 
 def model_prices(*, dated: bool | None = None) -> st.SearchStrategy[ModelPrice]:
-    """One price version: base rates and at most one of a context tier or fast rates.
+    """One price version: base rates, and any mix of a context tier and fast rates with a tier.
 
     ``dated``: ``True`` always draws an ``effective_from``, ``False`` never, ``None`` either.
     """
-    extra = st.one_of(
+    fast = st.one_of(
         st.just({}),
-        st.builds(lambda tier: {"long_context": tier}, context_tiers()),
         st.builds(lambda fast: {"fast": fast}, rates()),
+        st.builds(
+            lambda fast, tier: {"fast": fast, "fast_long_context": tier}, rates(), context_tiers()
+        ),
+    )
+    extra = st.builds(
+        lambda tier, fast: {"long_context": tier, **fast}, st.none() | context_tiers(), fast
     )
     if dated is None:
         effective_from: st.SearchStrategy[datetime | None] = st.none() | aware_datetimes()

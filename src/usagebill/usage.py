@@ -14,22 +14,12 @@ from typing import Final
 
 import attrs
 
+from usagebill._checks import check_non_negative_int, flag, non_negative_int
 from usagebill.errors import InvalidValueError
 
 __all__ = ["Modifiers", "Product", "TokenUsage"]
 
-
-def _count(_instance: object, attribute: attrs.Attribute[int], value: object) -> None:
-    if type(value) is not int or value < 0:
-        raise InvalidValueError(attribute.name, value, "must be a non-negative int")
-
-
-_count_field = attrs.field(default=0, validator=_count)
-
-
-def _flag(_instance: object, attribute: attrs.Attribute[bool], value: object) -> None:
-    if type(value) is not bool:
-        raise InvalidValueError(attribute.name, value, "must be True or False")
+_count_field = attrs.field(default=0, validator=non_negative_int)
 
 
 class Product(enum.StrEnum):
@@ -153,9 +143,9 @@ class Modifiers:
     Modifiers(batch=True, us_only=True, fast=False)
     """
 
-    batch: bool = attrs.field(default=False, validator=_flag)
-    us_only: bool = attrs.field(default=False, validator=_flag)
-    fast: bool = attrs.field(default=False, validator=_flag)
+    batch: bool = attrs.field(default=False, validator=flag)
+    us_only: bool = attrs.field(default=False, validator=flag)
+    fast: bool = attrs.field(default=False, validator=flag)
 
     @classmethod
     def of(cls, batch: bool = False, us_only: bool = False, fast: bool = False) -> Modifiers:
@@ -165,6 +155,24 @@ class Modifiers:
         if shared is None or not type(batch) is type(us_only) is type(fast) is bool:
             return cls(batch=batch, us_only=us_only, fast=fast)
         return shared
+
+    @property
+    def bits(self) -> int:
+        """The modifiers as one small int, for keys and tables: batch 1, us_only 2, fast 4.
+
+        >>> Modifiers(us_only=True, fast=True).bits
+        6
+        >>> Modifiers.from_bits(6) == Modifiers(us_only=True, fast=True)
+        True
+        """
+        return self.batch | self.us_only << 1 | self.fast << 2
+
+    @classmethod
+    def from_bits(cls, bits: int) -> Modifiers:
+        """The modifiers whose :attr:`bits` are ``bits`` (0 to 7): shared instances."""
+        if type(bits) is not int or not 0 <= bits < len(_BY_BITS):
+            raise InvalidValueError("bits", bits, f"must be an int from 0 to {len(_BY_BITS) - 1}")
+        return _BY_BITS[bits]
 
     @classmethod
     def from_anthropic(cls, usage: object) -> Modifiers:
@@ -180,12 +188,11 @@ class Modifiers:
         )
 
 
-_SHARED: Final = {
-    (batch, us_only, fast): Modifiers(batch=batch, us_only=us_only, fast=fast)
-    for batch in (False, True)
-    for us_only in (False, True)
-    for fast in (False, True)
-}
+_BY_BITS: Final = tuple(
+    Modifiers(batch=bool(bits & 1), us_only=bool(bits & 2), fast=bool(bits & 4))
+    for bits in range(8)
+)
+_SHARED: Final = {(m.batch, m.us_only, m.fast): m for m in _BY_BITS}
 
 
 def _getter(source: object) -> Callable[[str], object]:
@@ -205,8 +212,4 @@ def _required_count(value: object, field: str) -> int:
 
 
 def _optional_count(value: object, field: str) -> int:
-    if value is None:
-        return 0
-    if type(value) is not int or value < 0:
-        raise InvalidValueError(field, value, "must be a non-negative int")
-    return value
+    return 0 if value is None else check_non_negative_int(value, field)

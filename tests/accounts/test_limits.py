@@ -86,7 +86,7 @@ def test_seat_type_limits_must_be_pool_limits() -> None:
     """A seat type's caps must be a PoolLimit, the organization's too."""
     with pytest.raises(InvalidValueError, match="must be a PoolLimit"):
         SpendLimits(seat_types={CHAT: Money("5")})
-    with pytest.raises(TypeError):
+    with pytest.raises(InvalidValueError, match="organization must be a PoolLimit"):
         SpendLimits(organization=Money("5"))  # type: ignore[arg-type]
 
 
@@ -326,3 +326,13 @@ def test_spend_in_another_currency() -> None:
     spend = Spend("EUR").record("ada", CHAT, Money("2", "EUR"))
     assert spend.member("ada") == Money("2", "EUR")
     assert spend.organization().currency == "EUR"
+
+
+def test_level_lives_with_the_limits() -> None:
+    """Level sits beside LimitSource (alerts, forecast and the decision read it from there)."""
+    from usagebill.accounts import limits  # noqa: PLC0415
+    from usagebill.caps import decision  # noqa: PLC0415
+
+    assert "Level" in limits.__all__
+    assert "Level" not in decision.__all__
+    assert [level.value for level in limits.Level] == ["member", "seat_type", "organization"]

@@ -353,6 +353,25 @@ def test_organization_settings_are_validated(field: str, value: object) -> None:
         )
 
 
+@pytest.mark.parametrize("name", ["../../etc/localtime", "a" * 1_500, "/etc/localtime", "UTC+3"])
+def test_a_time_zone_that_is_not_an_iana_name_never_reaches_dateutil(name: str) -> None:
+    """A path or a 1,500-character name: the typed error, not dateutil's warning or OSError."""
+    with pytest.raises(InvalidValueError, match="must be an IANA time zone name") as caught:
+        Organization.create(
+            "acme", CATALOGUE, [Member("olga", "primary_owner", CHAT)], at=START, timezone=name
+        )
+    assert caught.value.field == "timezone"
+
+
+@pytest.mark.parametrize("name", ["UTC", "America/New_York", "Etc/GMT+5"])
+def test_iana_time_zones_are_accepted(name: str) -> None:
+    """IANA names, '+' included (Etc/GMT+5)."""
+    org = Organization.create(
+        "acme", CATALOGUE, [Member("olga", "primary_owner", CHAT)], at=START, timezone=name
+    )
+    assert org.timezone == name
+
+
 def test_thresholds_are_sorted() -> None:
     """Configured thresholds are kept in increasing order."""
     org = Organization.create(

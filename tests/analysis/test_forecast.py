@@ -324,4 +324,6 @@ def test_the_forecast_command_takes_a_datetime_and_refuses_nonsense():
     assert "2026-10-15 08:00 EDT" in out
     status, _, err = _run("--as-of", "mid-October")
     assert status == 2
-    assert "--as-of 'mid-October'" in err
+    # One message for every ISO 8601 instant (the CLI once said "--as-of '…' is not …").
+    assert "--as-of must be an ISO 8601 date or datetime" in err
+    assert "(got 'mid-October')" in err

@@ -342,10 +342,11 @@ def test_every_problem_of_a_report_is_listed_with_its_path():
     assert "string or null" in problems["$.data[0].results[1].model"]
     assert "must be an object" in problems["$.data[0].results[1].cache_creation"]
     assert "must be an object" in problems["$.data[0].results[2]"]
-    assert "RFC 3339 datetime" in problems["$.data[1].starting_at"]
+    # One message for every ISO 8601 instant (the report reader once said "RFC 3339").
+    assert "ISO 8601 datetime" in problems["$.data[1].starting_at"]
     assert "UTC offset" in problems["$.data[1].ending_at"]
     assert "after starting_at" in problems["$.data[2].ending_at"]
-    assert "RFC 3339 datetime string" in problems["$.data[3].starting_at"]
+    assert "ISO 8601 datetime string" in problems["$.data[3].starting_at"]
     assert "'results' list" in problems["$.data[4]"]
 
 

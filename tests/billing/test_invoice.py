@@ -303,7 +303,7 @@ def test_usage_lines_per_user_model_product(invoice):
             "claude-sonnet-4-6",
             Product.CLAUDE_CODE,
             False,
-            None,
+            datetime(2026, 3, 13, tzinfo=UTC),  # the version after the 1M window went GA
             2,
             Money("0.0345"),
             Money("0.03"),
@@ -317,7 +317,7 @@ def test_usage_lines_per_user_model_product(invoice):
         input="3", output="15", cache_write_5m="3.75", cache_write_1h="6", cache_read="0.30"
     )
     assert olga.web_search_per_1k == Decimal(10)
-    assert olga.description == "claude-sonnet-4-6, claude_code"
+    assert olga.description == "claude-sonnet-4-6, claude_code (price from 2026-03-13)"
     # 0.03 + 0.98 + 0.00 + 2.20 + 2.10 + 0.02 = 5.33
     assert invoice.usage_total == Money("5.33")
 
@@ -412,10 +412,10 @@ def test_header_carries_price_table_and_period(invoice):
     assert invoice.organization == "acme"
     assert invoice.period == OCTOBER
     assert invoice.currency == "USD"
-    assert invoice.price_table == PriceTable.builtin().version == "claude-2026-11-25"
+    assert invoice.price_table == PriceTable.builtin().version == "claude-2026-12-01"
     text = invoice.to_text()
     assert "2026-10" in text
-    assert "claude-2026-11-25" in text
+    assert "claude-2026-12-01" in text
 
 
 # --- duplicates and conflicts -----------------------------------------------------------------

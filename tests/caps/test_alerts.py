@@ -17,8 +17,8 @@ from usagebill import (
     SpendLimits,
     notifications,
 )
+from usagebill.accounts.limits import Level
 from usagebill.caps.alerts import Notification
-from usagebill.caps.decision import Level
 
 START = datetime(2026, 10, 1, tzinfo=UTC)
 CATALOGUE = SeatCatalog.enterprise(chat_fee=Money("20"), chat_and_claude_code_fee=Money("40"))

@@ -24,8 +24,8 @@ from usagebill import (
     authorize,
     authorize_usage,
 )
-from usagebill.accounts.limits import LimitSource
-from usagebill.caps.decision import Binding, Decision, Level
+from usagebill.accounts.limits import Level, LimitSource
+from usagebill.caps.decision import Binding, Decision
 
 START = datetime(2026, 10, 1, tzinfo=UTC)
 CATALOGUE = SeatCatalog.enterprise(chat_fee=Money("20"), chat_and_claude_code_fee=Money("40"))

@@ -53,12 +53,10 @@ ONE = Rates(input="1", output="1", cache_write_5m="1", cache_write_1h="1", cache
 
 def reference_cost(price: ModelPrice, usage: TokenUsage, mods: Modifiers) -> Fraction:
     """sum(count x rate) / 10**6 x multipliers + searches x rate / 1000, in exact fractions."""
-    if mods.fast:
-        rates = price.fast
-    elif price.long_context and usage.prompt_tokens > price.long_context.above_prompt_tokens:
-        rates = price.long_context.rates
-    else:
-        rates = price.rates
+    base, tier = (
+        (price.fast, price.fast_long_context) if mods.fast else (price.rates, price.long_context)
+    )
+    rates = tier.rates if tier and usage.prompt_tokens > tier.above_prompt_tokens else base
     assert rates is not None
     pairs = [
         (usage.input_tokens, rates.input),
@@ -567,6 +565,7 @@ def test_a_tier_threshold_is_a_non_negative_int(threshold):
         (lambda: ModelPrice("3"), "rates"),
         (lambda: ModelPrice(ONE, long_context=ONE), "long_context"),
         (lambda: ModelPrice(ONE, fast=ContextTier(1, ONE)), "fast"),
+        (lambda: ModelPrice(ONE, fast=ONE, fast_long_context=ONE), "fast_long_context"),
         (lambda: ModelPrice(ONE, web_search_per_1k="-10"), "web_search_per_1k"),
         (lambda: ModelPrice(ONE, us_only_multiplier="-1.1"), "us_only_multiplier"),
         (lambda: ModelPrice(ONE, effective_from=datetime(2026, 1, 1)), "effective_from"),
@@ -581,10 +580,11 @@ def test_model_price_fields_are_checked(build, field):
     assert isinstance(caught.value, ValueError)
 
 
-def test_fast_rates_and_a_context_tier_do_not_mix():
-    """No listed model has both, and rating with both would be ambiguous."""
-    with pytest.raises(InvalidValueError, match="cannot be combined with long_context"):
-        ModelPrice(ONE, long_context=ContextTier(10, ONE), fast=ONE)
+def test_a_fast_tier_needs_fast_rates():
+    """fast_long_context is a tier of fast mode: without fast rates it has nothing to tier."""
+    with pytest.raises(InvalidValueError, match="needs fast") as caught:
+        ModelPrice(ONE, fast_long_context=ContextTier(10, ONE))
+    assert caught.value.field == "fast_long_context"
 
 
 def test_a_model_needs_at_least_one_price():
@@ -776,15 +776,6 @@ def test_the_builtin_table_is_loaded_once(table):
     assert PriceTable.builtin() is table
     assert table.currency == "USD"
     assert table.version
-
-
-def test_every_builtin_price_says_where_it_comes_from(table):
-    """Each price version has a source, an as-of date and a confidence."""
-    for model_id, listing in table.models.items():
-        for price in listing.prices:
-            assert price.source, model_id
-            assert price.as_of, model_id
-            assert price.confidence, model_id
 
 
 def test_builtin_haiku_3_matches_the_list(table):

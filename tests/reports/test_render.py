@@ -129,7 +129,7 @@ def test_text_shows_every_line_and_total(invoice):
     assert "cache write 1h 2,000" in text
     assert "cache read 300,000" in text
     assert "web searches 3" in text
-    assert "(batch, us_only)" in text
+    assert "(batch, us_only, price from 2026-03-13)" in text
     assert "(long-context tier)" in text
 
 
@@ -266,7 +266,7 @@ def test_records_have_one_dict_per_line_with_decimal_amounts(invoice):
     assert usage["modifiers"] == "batch+us_only"
     assert usage["start"] is None
     assert usage["cache_write_1h_tokens"] == 2_000
-    assert usage["price_from"] is None
+    assert usage["price_from"] == "2026-03-13T00:00:00+00:00"  # Sonnet 4.6 after its 1M GA
     assert isinstance(usage["input_rate"], Decimal)
     assert sum(r["amount"] for r in records) == invoice.total.amount
     tier = next(r for r in records if r["long_context"])

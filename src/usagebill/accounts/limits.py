@@ -24,13 +24,15 @@ from typing import Any, Final, Protocol
 
 import attrs
 
-from usagebill._frozendict import FrozenDict
-from usagebill.errors import CurrencyMismatchError, InvalidValueError
-from usagebill.money import EXACT, Money, _make
+from usagebill._checks import instance_of
+from usagebill._frozendict import FrozenDict, frozen_dict
+from usagebill.errors import CurrencyMismatchError, InvalidValueError, short_repr
+from usagebill.money import EXACT, Money, unchecked_money
 
 __all__ = [
     "DEFAULT_THRESHOLDS",
     "EffectiveLimit",
+    "Level",
     "LimitSource",
     "PoolLimit",
     "Spend",
@@ -72,11 +74,15 @@ class PoolLimit:
                 yield name, cap
 
 
-def _frozen_map(value: Mapping[Any, Any] | Iterable[tuple[Any, Any]]) -> FrozenDict[Any, Any]:
-    return value if isinstance(value, FrozenDict) else FrozenDict(value)
-
-
 _NO_LIMIT: Final = PoolLimit()
+
+
+class Level(enum.StrEnum):
+    """A level of the cap hierarchy, from the member up."""
+
+    MEMBER = "member"
+    SEAT_TYPE = "seat_type"
+    ORGANIZATION = "organization"
 
 
 class LimitSource(enum.StrEnum):
@@ -117,22 +123,24 @@ class SpendLimits:
     <LimitSource.SEAT_TYPE_DEFAULT: 'seat_type_default'>
     """
 
-    organization: PoolLimit = attrs.field(
-        default=_NO_LIMIT, validator=attrs.validators.instance_of(PoolLimit)
-    )
-    seat_types: FrozenDict[str, PoolLimit] = attrs.field(factory=FrozenDict, converter=_frozen_map)
-    members: FrozenDict[str, Money] = attrs.field(factory=FrozenDict, converter=_frozen_map)
+    organization: PoolLimit = attrs.field(default=_NO_LIMIT, validator=instance_of(PoolLimit))
+    seat_types: FrozenDict[str, PoolLimit] = attrs.field(factory=FrozenDict, converter=frozen_dict)
+    members: FrozenDict[str, Money] = attrs.field(factory=FrozenDict, converter=frozen_dict)
 
     def __attrs_post_init__(self) -> None:
         for seat_type, limit in self.seat_types.items():
             if not isinstance(limit, PoolLimit):
-                raise InvalidValueError(f"seat_types[{seat_type!r}]", limit, "must be a PoolLimit")
+                raise InvalidValueError(
+                    f"seat_types[{short_repr(seat_type)}]", limit, "must be a PoolLimit"
+                )
         for user_id, cap in self.members.items():
             if cap is None:
                 raise InvalidValueError(
-                    f"members[{user_id!r}]", cap, "must be Money (remove the entry for no cap)"
+                    f"members[{short_repr(user_id)}]",
+                    cap,
+                    "must be Money (remove the entry for no cap)",
                 )
-            _cap(f"members[{user_id!r}]", cap)
+            _cap(f"members[{short_repr(user_id)}]", cap)
 
     def all_caps(self) -> Iterable[tuple[str, Money]]:
         """Every set cap with a path naming it, e.g. ``seat_types['chat'].pool_cap``."""
@@ -140,9 +148,9 @@ class SpendLimits:
             yield f"organization.{name}", cap
         for seat_type, limit in self.seat_types.items():
             for name, cap in limit.caps():
-                yield f"seat_types[{seat_type!r}].{name}", cap
+                yield f"seat_types[{short_repr(seat_type)}].{name}", cap
         for user_id, cap in self.members.items():
-            yield f"members[{user_id!r}]", cap
+            yield f"members[{short_repr(user_id)}]", cap
 
     def check_currency(self, currency: str) -> None:
         """Raise :class:`CurrencyMismatchError` unless every cap is in ``currency``."""
@@ -221,7 +229,9 @@ def _amounts(value: Mapping[str, Any]) -> FrozenDict[str, Decimal]:
     result = value if isinstance(value, FrozenDict) else FrozenDict(value)
     for key, amount in result.items():
         if not isinstance(amount, Decimal) or not amount.is_finite() or amount < 0:
-            raise InvalidValueError(f"[{key!r}]", amount, "must be a non-negative Decimal")
+            raise InvalidValueError(
+                f"[{short_repr(key)}]", amount, "must be a non-negative Decimal"
+            )
     return result
 
 
@@ -275,19 +285,19 @@ class Spend:
 
     def member(self, user_id: str) -> Money:
         """What ``user_id`` has committed this period."""
-        return _make(self.members.get(user_id, _ZERO), self.currency)
+        return unchecked_money(self.members.get(user_id, _ZERO), self.currency)
 
     def seat_type(self, seat_type: str) -> Money:
         """What members holding ``seat_type`` have committed this period."""
-        return _make(self.seat_types.get(seat_type, _ZERO), self.currency)
+        return unchecked_money(self.seat_types.get(seat_type, _ZERO), self.currency)
 
     def organization(self) -> Money:
         """What the whole organization has committed this period."""
-        return _make(self.total, self.currency)
+        return unchecked_money(self.total, self.currency)
 
     def held_by_member(self, user_id: str) -> Money:
         """What is held (reserved, not yet settled) for ``user_id``."""
-        return _make(self.held_members.get(user_id, _ZERO), self.currency)
+        return unchecked_money(self.held_members.get(user_id, _ZERO), self.currency)
 
     # --- changing -------------------------------------------------------------------------
 

@@ -10,16 +10,16 @@ primary owner may change caps, seats and members; anyone else gets a
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import attrs
-from dateutil import tz
 
-from usagebill._frozendict import FrozenDict
+from usagebill._checks import check_aware, instance_of, int_between, time_zone
+from usagebill._frozendict import FrozenDict, frozen_dict
 from usagebill.accounts.limits import (
     DEFAULT_THRESHOLDS,
     EffectiveLimit,
@@ -37,6 +37,7 @@ from usagebill.errors import (
     PermissionDeniedError,
     UnknownNameError,
     UsageBillError,
+    short_repr,
 )
 from usagebill.money import Money
 from usagebill.usage import Product
@@ -49,12 +50,6 @@ __all__ = [
     "Organization",
     "RequestStatus",
 ]
-
-
-def _aware(at: object, field: str = "at") -> datetime:
-    if not isinstance(at, datetime) or at.utcoffset() is None:
-        raise InvalidValueError(field, at, "must be a timezone-aware datetime")
-    return at
 
 
 @attrs.frozen
@@ -121,18 +116,8 @@ class LimitReportRow:
         return room if room.amount > 0 else Money.zero(room.currency)
 
 
-def _frozen_map(value: Mapping[Any, Any] | Iterable[tuple[Any, Any]]) -> FrozenDict[Any, Any]:
-    return value if isinstance(value, FrozenDict) else FrozenDict(value)
-
-
 def _timezone(_instance: object, _attribute: attrs.Attribute[Any], value: object) -> None:
-    if not isinstance(value, str) or tz.gettz(value) is None:
-        raise InvalidValueError("timezone", value, "must be an IANA time zone name")
-
-
-def _anchor(_instance: object, _attribute: attrs.Attribute[Any], value: object) -> None:
-    if type(value) is not int or not 1 <= value <= 31:
-        raise InvalidValueError("billing_anchor_day", value, "must be an int from 1 to 31")
+    time_zone(value)
 
 
 def _history(value: Iterable[SeatChange]) -> tuple[SeatChange, ...]:
@@ -172,17 +157,15 @@ class Organization:
     """
 
     name: str
-    catalog: SeatCatalog = attrs.field(validator=attrs.validators.instance_of(SeatCatalog))
-    members: FrozenDict[str, Member] = attrs.field(converter=_frozen_map)
-    limits: SpendLimits = attrs.field(
-        factory=SpendLimits, validator=attrs.validators.instance_of(SpendLimits)
-    )
+    catalog: SeatCatalog = attrs.field(validator=instance_of(SeatCatalog))
+    members: FrozenDict[str, Member] = attrs.field(converter=frozen_dict)
+    limits: SpendLimits = attrs.field(factory=SpendLimits, validator=instance_of(SpendLimits))
     timezone: str = attrs.field(default="UTC", validator=_timezone)
-    billing_anchor_day: int = attrs.field(default=1, validator=_anchor)
+    billing_anchor_day: int = attrs.field(default=1, validator=int_between(1, 31))
     seat_history: tuple[SeatChange, ...] = attrs.field(default=(), converter=_history)
     thresholds: tuple[Decimal, ...] = attrs.field(default=DEFAULT_THRESHOLDS, converter=_thresholds)
     increase_requests: FrozenDict[str, IncreaseRequest] = attrs.field(
-        factory=FrozenDict, converter=_frozen_map
+        factory=FrozenDict, converter=frozen_dict
     )
     # Memo of path(): derived from the fields above, which never change.
     _paths: dict[str, MemberPath] = attrs.field(
@@ -196,7 +179,7 @@ class Organization:
         for user_id, member in self.members.items():
             if member.user_id != user_id:
                 raise InvalidValueError(
-                    f"members[{user_id!r}].user_id", member.user_id, "must match its key"
+                    f"members[{short_repr(user_id)}].user_id", member.user_id, "must match its key"
                 )
             self.catalog.check_add_ons(member.seat_type, member.add_ons)
         self._check_limits(self.limits)
@@ -216,7 +199,7 @@ class Organization:
         thresholds: Iterable[Decimal] = DEFAULT_THRESHOLDS,
     ) -> Organization:
         """A new organization whose members all got their seats at ``at``."""
-        _aware(at)
+        check_aware(at)
         member_list = list(members)
         seen: set[str] = set()
         for member in member_list:
@@ -297,9 +280,9 @@ class Organization:
                 member.add_ons,
             ):
                 raise InvalidValueError(
-                    f"seat_history for {user_id!r}",
+                    f"seat_history for {short_repr(user_id)}",
                     current,
-                    f"must end with the member's current seat {member.seat_type!r}",
+                    f"must end with the member's current seat {short_repr(member.seat_type)}",
                 )
 
     # --- reading --------------------------------------------------------------------------
@@ -349,7 +332,7 @@ class Organization:
     # --- changes --------------------------------------------------------------------------
 
     def _manager(self, actor: str, at: datetime, action: str) -> None:
-        _aware(at)
+        check_aware(at)
         role = self.member(actor).role
         if not role.may_manage:
             raise PermissionDeniedError(actor, role.value, action)
@@ -507,12 +490,14 @@ class Organization:
         self, user_id: str, at: datetime, request_id: str, amount: Money, reason: str
     ) -> tuple[Organization, AuditRecord]:
         """``user_id`` asks for a higher limit; any member may ask for themselves."""
-        _aware(at)
+        check_aware(at)
         if not isinstance(amount, Money):
             raise InvalidValueError("amount", amount, "must be Money")
         current = self.effective_limit(user_id).cap
         if current is None:
-            raise InvalidValueError("amount", amount, f"{user_id!r} has no limit to raise")
+            raise InvalidValueError(
+                "amount", amount, f"{short_repr(user_id)} has no limit to raise"
+            )
         if amount.currency != self.currency:
             raise CurrencyMismatchError(self.currency, amount.currency, "amount")
         if amount <= current:

@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import bisect
 import enum
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any, Final
 
 import attrs
 
-from usagebill._frozendict import FrozenDict
-from usagebill.errors import CurrencyMismatchError, InvalidValueError, UnknownNameError
+from usagebill._checks import aware, non_empty_str
+from usagebill._frozendict import FrozenDict, frozen_dict
+from usagebill.errors import CurrencyMismatchError, InvalidValueError, UnknownNameError, short_repr
 from usagebill.money import Money
 from usagebill.usage import Product
 
@@ -53,11 +54,6 @@ class Role(enum.StrEnum):
         return self in (Role.PRIMARY_OWNER, Role.OWNER)
 
 
-def _name(_instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    if not isinstance(value, str) or not value:
-        raise InvalidValueError(attribute.name, value, "must be a non-empty string")
-
-
 _ROLES: Final = frozenset(role.value for role in Role)
 
 
@@ -72,15 +68,11 @@ def _fee(_instance: object, attribute: attrs.Attribute[Any], value: object) -> N
         raise InvalidValueError(attribute.name, value, "must be a non-negative Money")
 
 
-def _frozen_map(value: Mapping[Any, Any] | Iterable[tuple[Any, Any]]) -> FrozenDict[Any, Any]:
-    return value if isinstance(value, FrozenDict) else FrozenDict(value)
-
-
 @attrs.frozen
 class AddOn:
     """An option a seat type offers for a monthly fee per user (e.g. HIPAA compliance)."""
 
-    name: str = attrs.field(validator=_name)
+    name: str = attrs.field(validator=non_empty_str)
     monthly_fee: Money = attrs.field(validator=_fee)
     display_name: str = ""
 
@@ -98,21 +90,23 @@ def _products(value: Iterable[Product | str]) -> frozenset[Product]:
 class SeatType:
     """A kind of seat: its monthly base fee, the products it includes, the add-ons it offers."""
 
-    name: str = attrs.field(validator=_name)
+    name: str = attrs.field(validator=non_empty_str)
     monthly_fee: Money = attrs.field(validator=_fee)
     includes: frozenset[Product] = attrs.field(converter=_products)
-    add_ons: FrozenDict[str, AddOn] = attrs.field(factory=FrozenDict, converter=_frozen_map)
+    add_ons: FrozenDict[str, AddOn] = attrs.field(factory=FrozenDict, converter=frozen_dict)
     display_name: str = ""
 
     def __attrs_post_init__(self) -> None:
         for key, add_on in self.add_ons.items():
             if add_on.name != key:
-                raise InvalidValueError(f"add_ons[{key!r}].name", add_on.name, f"must be {key!r}")
+                raise InvalidValueError(
+                    f"add_ons[{short_repr(key)}].name", add_on.name, f"must be {short_repr(key)}"
+                )
             if add_on.monthly_fee.currency != self.monthly_fee.currency:
                 raise CurrencyMismatchError(
                     self.monthly_fee.currency,
                     add_on.monthly_fee.currency,
-                    f"add_ons[{key!r}].monthly_fee",
+                    f"add_ons[{short_repr(key)}].monthly_fee",
                 )
 
     def includes_product(self, product: Product) -> bool:
@@ -127,7 +121,7 @@ _CHAT_PRODUCTS: Final = frozenset({Product.CHAT, Product.FILE_CREATION, Product.
 class SeatCatalog:
     """The seat types an organization's contract offers, by name."""
 
-    seat_types: FrozenDict[str, SeatType] = attrs.field(converter=_frozen_map)
+    seat_types: FrozenDict[str, SeatType] = attrs.field(converter=frozen_dict)
     currency: str = attrs.field(init=False, eq=False, repr=False)
     """The currency of every fee in the catalog."""
 
@@ -140,7 +134,9 @@ class SeatCatalog:
         object.__setattr__(self, "currency", currencies[0])
         for key, seat in self.seat_types.items():
             if seat.name != key:
-                raise InvalidValueError(f"seat_types[{key!r}].name", seat.name, f"must be {key!r}")
+                raise InvalidValueError(
+                    f"seat_types[{short_repr(key)}].name", seat.name, f"must be {short_repr(key)}"
+                )
 
     @classmethod
     def enterprise(
@@ -196,7 +192,8 @@ class SeatCatalog:
                 raise InvalidValueError(
                     "add_ons",
                     add_on,
-                    f"is not offered by seat type {seat_type!r} (offered: {sorted(offered)})",
+                    f"is not offered by seat type {short_repr(seat_type)} "
+                    f"(offered: {sorted(offered)})",
                 )
 
 
@@ -210,15 +207,10 @@ def _add_ons(value: Iterable[str]) -> frozenset[str]:
 class Member:
     """A member of the organization: who they are, their role, their current seat."""
 
-    user_id: str = attrs.field(validator=_name)
+    user_id: str = attrs.field(validator=non_empty_str)
     role: Role = attrs.field(converter=_role)
-    seat_type: str = attrs.field(validator=_name)
+    seat_type: str = attrs.field(validator=non_empty_str)
     add_ons: frozenset[str] = attrs.field(default=frozenset(), converter=_add_ons)
-
-
-def _aware(_instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    if not isinstance(value, datetime) or value.utcoffset() is None:
-        raise InvalidValueError(attribute.name, value, "must be a timezone-aware datetime")
 
 
 @attrs.frozen
@@ -229,8 +221,8 @@ class SeatChange:
     who joins, changes seat or leaves mid-period pays for the time held.
     """
 
-    user_id: str = attrs.field(validator=_name)
-    at: datetime = attrs.field(validator=_aware)
+    user_id: str = attrs.field(validator=non_empty_str)
+    at: datetime = attrs.field(validator=aware)
     seat_type: str | None
     add_ons: frozenset[str] = attrs.field(default=frozenset(), converter=_add_ons)
 

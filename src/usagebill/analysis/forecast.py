@@ -56,14 +56,14 @@ from typing import Any, Final
 import attrs
 from dateutil import tz
 
-from usagebill.accounts.limits import LimitSource
+from usagebill._checks import check_aware
+from usagebill.accounts.limits import Level, LimitSource
 from usagebill.accounts.organization import Organization
 from usagebill.accounts.seats import SeatTimeline
 from usagebill.analysis.whatif import _unique
-from usagebill.caps.decision import Level
-from usagebill.errors import InvalidValueError, UsageBillError
+from usagebill.errors import InvalidValueError, UsageBillError, short_repr
 from usagebill.events import UsageEvent
-from usagebill.money import EXACT, Money, _make
+from usagebill.money import EXACT, Money, unchecked_money
 from usagebill.periods import BillingPeriod, zone
 from usagebill.pricing.prices import PriceTable
 from usagebill.reports.render import shown_amount
@@ -310,15 +310,15 @@ def _projection(key: str, scope: _Scope, currency: str, shape: _Shape) -> Projec
     projected, low, high, sd, mean = _stats(scope, shape)
 
     def money(amount: Decimal | None) -> Money | None:
-        return None if amount is None else _make(amount, currency).rounded()
+        return None if amount is None else unchecked_money(amount, currency).rounded()
 
     return Projection(
         key=key,
-        spent=_make(scope.total, currency).rounded(),
-        projected=_make(projected, currency).rounded(),
+        spent=unchecked_money(scope.total, currency).rounded(),
+        projected=unchecked_money(projected, currency).rounded(),
         low=money(low),
         high=money(high),
-        daily_mean=_make(mean, currency).rounded(),
+        daily_mean=unchecked_money(mean, currency).rounded(),
         daily_sd=money(sd),
     )
 
@@ -349,11 +349,6 @@ def _caps(org: Organization, as_of: datetime) -> list[_Cap]:
     if org.limits.organization.pool_cap is not None:
         caps.append(_Cap(Level.ORGANIZATION, org.name, org.limits.organization.pool_cap, None))
     return caps
-
-
-def _check_aware(at: object) -> None:
-    if not isinstance(at, datetime) or at.utcoffset() is None:
-        raise InvalidValueError("as_of", at, "must be a timezone-aware datetime")
 
 
 def forecast(
@@ -390,7 +385,7 @@ def forecast(
     projected 2026-11-21
     """
     prices = prices if prices is not None else PriceTable.builtin()
-    _check_aware(as_of)
+    check_aware(as_of, "as_of")
     start, end = period.start.astimezone(UTC), period.end.astimezone(UTC)
     if as_of <= start:
         raise InvalidValueError("as_of", as_of, f"must come after the period's start {start}")
@@ -417,7 +412,7 @@ def forecast(
             seat_type = timeline.seat_at(event.user_id, at)
             amount = prices.amount(event.model, event.usage, event.at, event.modifiers)
         except UsageBillError as error:
-            error.add_note(f"in usage event {event.event_id!r}")
+            error.add_note(f"in usage event {short_repr(event.event_id)}")
             raise
         while boundaries[day + 1] <= at:
             day += 1
@@ -469,7 +464,7 @@ def forecast(
         days=tuple(
             DailySpend(
                 boundaries[n].astimezone(local).date(),
-                _make(total.daily.get(n, _ZERO), currency).rounded(),
+                unchecked_money(total.daily.get(n, _ZERO), currency).rounded(),
                 n < complete,
             )
             for n in range(len(boundaries) - 1)
@@ -505,8 +500,8 @@ def _cap_forecast(
         subject=cap.subject,
         cap=cap.cap,
         source=cap.source,
-        spent=_make(scope.total, currency).rounded(),
-        projected=_make(projected, currency).rounded(),
+        spent=unchecked_money(scope.total, currency).rounded(),
+        projected=unchecked_money(projected, currency).rounded(),
         status=status,
         at=None if at is None else at.astimezone(local),
     )

@@ -67,14 +67,16 @@ from typing import Any, Final
 
 import attrs
 
+from usagebill._checks import check_non_negative_int, instant, non_negative_int
 from usagebill.errors import (
     CurrencyMismatchError,
     InvalidValueError,
     LoadError,
     UsageBillError,
+    short_repr,
 )
 from usagebill.events import UsageEvent, deduplicated
-from usagebill.money import EXACT, Money, _make
+from usagebill.money import EXACT, Money, unchecked_money
 from usagebill.pricing.prices import PriceTable
 from usagebill.reports.render import shown_amount
 from usagebill.usage import Modifiers, TokenUsage
@@ -87,11 +89,6 @@ _NO_MODEL: Final = "(no model)"
 _WIDTH: Final = 100
 _TIER_WINDOW: Final = "200k-1M"
 _STANDARD_TIERS: Final = frozenset({None, "standard", "batch"})
-
-
-def _count_at_least_zero(_instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    if type(value) is not int or value < 0:
-        raise InvalidValueError(attribute.name, value, "must be a non-negative int")
 
 
 def _optional_money(_instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
@@ -108,7 +105,7 @@ class Tolerance:
     tolerance matches.
     """
 
-    tokens: int = attrs.field(default=0, validator=_count_at_least_zero)
+    tokens: int = attrs.field(default=0, validator=non_negative_int)
     amount: Money | None = attrs.field(default=None, validator=_optional_money)
 
 
@@ -237,21 +234,11 @@ class _Reader:
         self.problems.append((path, message))
 
     def instant(self, value: object, path: str) -> datetime | None:
-        if isinstance(value, datetime):
-            at = value
-        elif isinstance(value, str):
-            try:
-                at = datetime.fromisoformat(value)
-            except ValueError:
-                self.problem(path, f"must be an RFC 3339 datetime (got {value!r})")
-                return None
-        else:
-            self.problem(path, f"must be an RFC 3339 datetime string (got {value!r})")
+        try:
+            return instant(value, path).astimezone(UTC)
+        except InvalidValueError as error:
+            self.problem(path, error.detail)
             return None
-        if at.utcoffset() is None:
-            self.problem(path, f"must carry a UTC offset (got {value!r})")
-            return None
-        return at.astimezone(UTC)
 
     def count(self, data: Mapping[str, Any], key: str, path: str, *, required: bool) -> int:
         value = data.get(key)
@@ -259,30 +246,31 @@ class _Reader:
             if required:
                 self.problem(f"{path}.{key}", "is required")
             return 0
-        if type(value) is not int or value < 0:
-            self.problem(f"{path}.{key}", f"must be a non-negative int (got {value!r})")
+        try:
+            return check_non_negative_int(value, key)
+        except InvalidValueError as error:
+            self.problem(f"{path}.{key}", error.detail)
             return 0
-        return value
 
     def part(self, data: Mapping[str, Any], key: str, path: str) -> Mapping[str, Any]:
         value = data.get(key)
         if value is None:
             return {}
         if not isinstance(value, Mapping):
-            self.problem(f"{path}.{key}", f"must be an object (got {value!r})")
+            self.problem(f"{path}.{key}", f"must be an object (got {short_repr(value)})")
             return {}
         return value
 
     def text(self, data: Mapping[str, Any], key: str, path: str) -> str | None:
         value = data.get(key)
         if value is not None and not isinstance(value, str):
-            self.problem(f"{path}.{key}", f"must be a string or null (got {value!r})")
+            self.problem(f"{path}.{key}", f"must be a string or null (got {short_repr(value)})")
             return None
         return value
 
     def row(self, data: object, bucket: int, path: str) -> _Row | None:
         if not isinstance(data, Mapping):
-            self.problem(path, f"must be an object (got {data!r})")
+            self.problem(path, f"must be an object (got {short_repr(data)})")
             return None
         cache = self.part(data, "cache_creation", path)
         tools = self.part(data, "server_tool_use", path)
@@ -408,9 +396,9 @@ def _price_row(prices: PriceTable, row: _Row, at: datetime) -> tuple[str, Decima
     try:
         model = prices.resolve(row.model)
     except UsageBillError:
-        return row.model, None, f"model {row.model!r} is not in the price table"
+        return row.model, None, f"model {short_repr(row.model)} is not in the price table"
     if row.service_tier not in _STANDARD_TIERS:
-        return model, None, f"service tier {row.service_tier!r} has no price in the table"
+        return model, None, f"service tier {short_repr(row.service_tier)} has no price in the table"
     try:
         price = prices.price(model, at)
         return model, price.compiled(row.modifiers, row.in_tier).amount(row.usage), ""
@@ -440,7 +428,7 @@ def _reasons(
         reasons += sorted(set(report.unpriced.get(key, ())))
         return False, reasons
     if abs(amount_change) > money:
-        shown = _signed_exact(_make(amount_change, currency))
+        shown = _signed_exact(unchecked_money(amount_change, currency))
         if tokens_match:
             reasons.append(
                 f"amount {shown} at matching tokens: the report does not say which "
@@ -485,7 +473,7 @@ def _ours(
             model = prices.resolve(event.model)
             amount = prices.amount(model, event.usage, event.at, event.modifiers)
         except UsageBillError as error:
-            error.add_note(f"in usage event {event.event_id!r}")
+            error.add_note(f"in usage event {short_repr(event.event_id)}")
             raise
         if span is None or not span[0] <= at < span[1]:
             outside += 1
@@ -571,8 +559,10 @@ def reconcile(
                 requests=ours.requests.get(key, 0),
                 events=usage_ours,
                 report=usage_theirs,
-                events_amount=_make(ours_amount, currency),
-                report_amount=None if theirs_amount is None else _make(theirs_amount, currency),
+                events_amount=unchecked_money(ours_amount, currency),
+                report_amount=None
+                if theirs_amount is None
+                else unchecked_money(theirs_amount, currency),
                 matched=matched,
                 reasons=tuple(reasons),
             )
@@ -591,7 +581,7 @@ def reconcile(
         ),
         unpriced=sum(len(why) for why in theirs.unpriced.values()),
         outside_events=outside,
-        outside_amount=_make(outside_amount, currency),
+        outside_amount=unchecked_money(outside_amount, currency),
     )
 
 

@@ -48,28 +48,30 @@ from __future__ import annotations
 import enum
 import functools
 import html
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, Final, Literal, TypeVar
 
 import attrs
 
+from usagebill._checks import aware, flag, instance_of, non_empty_str, optional
 from usagebill._frozendict import FrozenDict
-from usagebill.accounts.limits import Spend, SpendLimits
+from usagebill.accounts.limits import Level, Spend, SpendLimits
 from usagebill.accounts.organization import Organization
 from usagebill.accounts.seats import Member, Role, SeatCatalog, SeatChange, SeatTimeline
 from usagebill.analysis.diff import InvoiceDiff, diff
 from usagebill.billing.invoice import Invoice, InvoiceBuilder, build_invoice
-from usagebill.caps.decision import Decision, Level, authorize
+from usagebill.caps.decision import Decision, authorize
 from usagebill.errors import (
     CurrencyMismatchError,
     InvalidValueError,
     UnknownNameError,
     UsageBillError,
+    short_repr,
 )
 from usagebill.events import UsageEvent, deduplicated
-from usagebill.money import EXACT, Money, _make
+from usagebill.money import EXACT, Money, unchecked_money
 from usagebill.periods import BillingPeriod
 from usagebill.pricing.prices import ModelPrice, PriceTable, Rates
 from usagebill.reports.render import shown_amount, shown_change
@@ -120,29 +122,6 @@ def _add_ons(value: object) -> frozenset[str]:
     return frozenset(value)
 
 
-def _text(_instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    if not isinstance(value, str) or not value:
-        raise InvalidValueError(attribute.name, value, "must be a non-empty string")
-
-
-def _instance(kind: type, what: str) -> Callable[[object, attrs.Attribute[Any], object], None]:
-    def check(_instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
-        if not isinstance(value, kind):
-            raise InvalidValueError(attribute.name, value, f"must be {what}")
-
-    return check
-
-
-def _optional_aware(_instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    if value is not None and (not isinstance(value, datetime) or value.utcoffset() is None):
-        raise InvalidValueError(attribute.name, value, "must be a timezone-aware datetime")
-
-
-def _optional_rates(_instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    if value is not None and not isinstance(value, Rates):
-        raise InvalidValueError(attribute.name, value, "must be Rates or None")
-
-
 def _money_amount(field: str, value: object) -> Money:
     if not isinstance(value, Money) or value.amount < 0:
         raise InvalidValueError(field, value, "must be a non-negative Money")
@@ -160,7 +139,7 @@ class MoveSeats:
     """
 
     members: tuple[str, ...] = attrs.field(converter=_names)
-    seat_type: str = attrs.field(validator=_text)
+    seat_type: str = attrs.field(validator=non_empty_str)
     add_ons: frozenset[str] = attrs.field(default=frozenset(), converter=_add_ons)
 
     def describe(self) -> str:
@@ -173,7 +152,7 @@ class MoveSeats:
 class ChangeCaps:
     """Every cap replaced by ``limits``; the period's requests are replayed against them."""
 
-    limits: SpendLimits = attrs.field(validator=_instance(SpendLimits, "SpendLimits"))
+    limits: SpendLimits = attrs.field(validator=instance_of(SpendLimits, "SpendLimits"))
 
     def describe(self) -> str:
         """One line for people."""
@@ -185,7 +164,7 @@ class ChangeCaps:
 class ChangePrices:
     """Every request priced by ``table`` instead (same currency as the organization)."""
 
-    table: PriceTable = attrs.field(validator=_instance(PriceTable, "a PriceTable"))
+    table: PriceTable = attrs.field(validator=instance_of(PriceTable))
 
     def describe(self) -> str:
         """One line for people."""
@@ -203,10 +182,12 @@ class ChangeModelPrice:
     otherwise keeps its own); fast-mode rates and multipliers are kept.
     """
 
-    model: str = attrs.field(validator=_text)
-    rates: Rates = attrs.field(validator=_instance(Rates, "Rates"))
-    effective_from: datetime | None = attrs.field(default=None, validator=_optional_aware)
-    long_context: Rates | None = attrs.field(default=None, validator=_optional_rates)
+    model: str = attrs.field(validator=non_empty_str)
+    rates: Rates = attrs.field(validator=instance_of(Rates, "Rates"))
+    effective_from: datetime | None = attrs.field(default=None, validator=optional(aware))
+    long_context: Rates | None = attrs.field(
+        default=None, validator=optional(instance_of(Rates, "Rates or None"))
+    )
 
     def describe(self) -> str:
         """One line for people."""
@@ -227,7 +208,7 @@ def _fees(value: object) -> FrozenDict[str, Money]:
     if not isinstance(value, Mapping) or not value:
         raise InvalidValueError("fees", value, "must map each seat type to its monthly fee")
     for seat_type, fee in value.items():
-        _money_amount(f"fees[{seat_type!r}]", fee)
+        _money_amount(f"fees[{short_repr(seat_type)}]", fee)
     return value if isinstance(value, FrozenDict) else FrozenDict(value)
 
 
@@ -259,7 +240,9 @@ class FlatPlan:
         currency = self.allowance.currency
         for seat_type, fee in self.fees.items():
             if fee.currency != currency:
-                raise CurrencyMismatchError(currency, fee.currency, f"fees[{seat_type!r}]")
+                raise CurrencyMismatchError(
+                    currency, fee.currency, f"fees[{short_repr(seat_type)}]"
+                )
 
     def describe(self) -> str:
         """One line for people."""
@@ -288,11 +271,6 @@ def _changes(value: object) -> tuple[Change, ...]:
     return changes
 
 
-def _flag(_instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    if type(value) is not bool:
-        raise InvalidValueError(attribute.name, value, "must be True or False")
-
-
 @attrs.frozen
 class Scenario:
     """A named set of changes, applied in order; no change at all is the invoice as billed.
@@ -302,8 +280,8 @@ class Scenario:
     """
 
     changes: tuple[Change, ...] = attrs.field(default=(), converter=_changes)
-    name: str = attrs.field(default="what-if", validator=_text)
-    replay_caps: bool = attrs.field(default=False, validator=_flag)
+    name: str = attrs.field(default="what-if", validator=non_empty_str)
+    replay_caps: bool = attrs.field(default=False, validator=flag)
 
     @property
     def replays(self) -> bool:
@@ -572,7 +550,9 @@ def _denied_totals(
     for key, request in pairs:
         counts[key] = counts.get(key, 0) + 1
         sums[key] = EXACT.add(sums.get(key, _ZERO), request.amount.amount)
-    return tuple(DeniedTotal(key, counts[key], _make(sums[key], currency)) for key in sorted(sums))
+    return tuple(
+        DeniedTotal(key, counts[key], unchecked_money(sums[key], currency)) for key in sorted(sums)
+    )
 
 
 def _denied_text(result: WhatIf) -> list[str]:
@@ -644,7 +624,10 @@ def _with_model_price(table: PriceTable, change: ChangeModelPrice) -> PriceTable
                     "long_context", change.long_context, f"{model_id} has no context tier"
                 )
             tier = attrs.evolve(tier, rates=change.long_context)
-        return attrs.evolve(price, rates=change.rates, long_context=tier, source="what-if")
+        # What-if figures are the scenario's own: none is derived from the price list any more.
+        return attrs.evolve(
+            price, rates=change.rates, long_context=tier, source="what-if", derived={}
+        )
 
     start = change.effective_from
     if start is None:
@@ -797,11 +780,11 @@ def _replay(
             view = views.get((event.user_id, seat_type))
             if view is None:
                 view = views[event.user_id, seat_type] = _view(org, event.user_id, seat_type)
-            amount = _make(
+            amount = unchecked_money(
                 prices.amount(event.model, event.usage, event.at, event.modifiers), currency
             )
         except UsageBillError as error:
-            error.add_note(f"in usage event {event.event_id!r}")
+            error.add_note(f"in usage event {short_repr(event.event_id)}")
             raise
         decision = authorize(view, spend, event.user_id, amount, product=event.product)
         if decision.allowed:
@@ -869,7 +852,9 @@ def _compare(
         if line.add_on is None:
             if line.seat_type not in plan.fees:
                 raise InvalidValueError(
-                    "fees", sorted(plan.fees), f"must give a fee for seat type {line.seat_type!r}"
+                    "fees",
+                    sorted(plan.fees),
+                    f"must give a fee for seat type {short_repr(line.seat_type)}",
                 )
             seconds[line.user_id] = seconds.get(line.user_id, 0) + line.seconds
         flat_fee[line.user_id] = flat_fee.get(line.user_id, zero) + line.amount
@@ -933,7 +918,7 @@ def _within(
         room = allowance.get(user_id)
         if not amount or (room is not None and EXACT.add(so_far, amount) <= room.amount):
             used[user_id] = EXACT.add(so_far, amount)
-    return {user_id: _make(amount, currency) for user_id, amount in used.items()}
+    return {user_id: unchecked_money(amount, currency) for user_id, amount in used.items()}
 
 
 # --- the entry point ------------------------------------------------------------------------

@@ -56,7 +56,7 @@ class UsageKey(NamedTuple):
 
     ``model`` is the canonical model id (not an alias); ``price_version`` is the
     position of the price in force in the model's listing; ``modifiers`` are
-    bits (batch 1, US-only 2, fast 4, as :func:`usagebill.events.modifier_bits`).
+    bits (batch 1, US-only 2, fast 4, as :attr:`usagebill.usage.Modifiers.bits`).
     """
 
     user_id: str

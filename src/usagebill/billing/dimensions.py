@@ -33,7 +33,7 @@ from typing import Any, Final, NamedTuple
 from usagebill.accounts.organization import Organization
 from usagebill.accounts.seats import SeatTimeline
 from usagebill.billing.cube import UsageCounts, UsageCube, UsageKey
-from usagebill.errors import InvalidValueError, UsageBillError
+from usagebill.errors import InvalidValueError, UsageBillError, short_repr
 from usagebill.periods import BillingPeriod
 from usagebill.pricing.prices import PriceTable
 from usagebill.usage import Modifiers, Product
@@ -72,10 +72,7 @@ EVENT_COLUMNS: Final = ("event_id", "user_id", "model", "product", "at")
 """The columns every table of events has; the counts and modifiers may be left out."""
 PRODUCTS: Final = tuple(product.value for product in Product)
 _PRODUCTS: Final = {product.value: product for product in Product}
-_MODIFIERS: Final = tuple(
-    Modifiers(batch=bool(bits & 1), us_only=bool(bits & 2), fast=bool(bits & 4))
-    for bits in range(8)
-)
+_MODIFIERS: Final = tuple(Modifiers.from_bits(bits) for bits in range(8))
 
 
 SOURCE_FORMATS: Final = {
@@ -97,7 +94,7 @@ def source_format(path: str | Path) -> str:
             return SOURCE_FORMATS[suffix]
     raise InvalidValueError(
         "events",
-        str(path),
+        Path(str(path)).name,  # the ending shows, however long the path
         f"must end in one of {sorted(SOURCE_FORMATS)} (the format comes from it)",
     )
 
@@ -202,10 +199,11 @@ def tier_thresholds(prices: PriceTable) -> list[int]:
     """Every context tier's threshold, sorted: one flag per event and threshold."""
     return sorted(
         {
-            price.long_context.above_prompt_tokens
+            tier.above_prompt_tokens
             for listing in prices.models.values()
             for price in listing.prices
-            if price.long_context is not None
+            for tier in (price.long_context, price.fast_long_context)
+            if tier is not None
         }
     )
 
@@ -224,7 +222,8 @@ def _span(
     following = listing.prices[version + 1 :]
     lo = max(held_from, price.effective_from or held_from)
     hi = min(held_to or _END, (following[0].effective_from if following else None) or _END)
-    tier = None if price.long_context is None else price.long_context.above_prompt_tokens
+    context_tier = price.tier(fast=bool(group.modifiers & 4))  # each mode has its own tier
+    tier = None if context_tier is None else context_tier.above_prompt_tokens
     return lo, hi, (seat_type, model_id, version, tier)
 
 
@@ -280,7 +279,7 @@ def cube_from_groups(
                 span = _span(seats, prices, group, at)
             except UsageBillError as error:
                 if first_event is not None:
-                    error.add_note(f"in usage event {first_event(group)!r}")
+                    error.add_note(f"in usage event {short_repr(first_event(group))}")
                 raise
             known.append(span)
             found = span[2]

@@ -15,9 +15,8 @@ from decimal import Decimal
 
 import attrs
 
-from usagebill.accounts.limits import SpendLike
+from usagebill.accounts.limits import Level, SpendLike
 from usagebill.accounts.organization import Organization
-from usagebill.caps.decision import Level
 from usagebill.money import EXACT, Money
 
 __all__ = ["Notification", "notifications"]

@@ -19,31 +19,22 @@ what the ledgers build their atomic steps on.
 
 from __future__ import annotations
 
-import enum
 from datetime import datetime
 from decimal import Decimal
 from typing import Final
 
 import attrs
 
-from usagebill.accounts.limits import LimitSource, SpendLike
+from usagebill.accounts.limits import Level, LimitSource, SpendLike
 from usagebill.accounts.organization import Organization
 from usagebill.errors import CurrencyMismatchError, InvalidValueError
-from usagebill.money import EXACT, Money, _make
+from usagebill.money import EXACT, Money, unchecked_money
 from usagebill.pricing.prices import PriceTable
 from usagebill.usage import Modifiers, Product, TokenUsage
 
-__all__ = ["Binding", "Decision", "Level", "authorize", "authorize_usage"]
+__all__ = ["Binding", "Decision", "authorize", "authorize_usage"]
 
 _ZERO: Final = Decimal(0)
-
-
-class Level(enum.StrEnum):
-    """A level of the cap hierarchy, from the member up."""
-
-    MEMBER = "member"
-    SEAT_TYPE = "seat_type"
-    ORGANIZATION = "organization"
 
 
 # Enum members looked up once: attribute access on an enum class is slow on the hot path.
@@ -177,7 +168,7 @@ def authorize(
         if value > room:
             short.append((_ORGANIZATION, org.name, org_cap, used, room))
 
-    headroom = None if least is None else _make(least if least > 0 else _ZERO, currency)
+    headroom = None if least is None else unchecked_money(least if least > 0 else _ZERO, currency)
     if not short or not value:
         return Decision(True, user_id, seat_type, amount, headroom)  # noqa: FBT003
     return _denied(user_id, seat_type, amount, headroom, short=short, source=source)
@@ -199,8 +190,8 @@ def _denied(
             level,
             subject,
             cap,
-            used=_make(used, currency),
-            shortfall=_make(EXACT.subtract(value, room), currency),
+            used=unchecked_money(used, currency),
+            shortfall=unchecked_money(EXACT.subtract(value, room), currency),
             source=source if level is _MEMBER else None,
         )
         for level, subject, cap, used, room in short

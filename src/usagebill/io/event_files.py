@@ -51,6 +51,8 @@ def expand(sources: str | Path | Sequence[str | Path]) -> list[str]:
         files += found
     for name in files:
         if name != STDIN:
+            if not Path(name).is_file():
+                raise FileNotFoundError(f"no such file: {name}")
             source_format(name)  # a clear error before anything is read
     return files
 

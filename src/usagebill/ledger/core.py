@@ -35,14 +35,15 @@ from typing import Final, Protocol, TypeVar
 
 import attrs
 
+from usagebill._checks import check_aware
 from usagebill._frozendict import FrozenDict
 from usagebill.accounts.limits import Spend
 from usagebill.accounts.organization import Organization
 from usagebill.caps.alerts import Notification, notifications
 from usagebill.caps.decision import Decision, authorize
-from usagebill.errors import ConflictError, InvalidValueError, UnknownNameError
+from usagebill.errors import ConflictError, UnknownNameError, short_repr
 from usagebill.events import UsageEvent
-from usagebill.money import EXACT, Money, _make
+from usagebill.money import EXACT, Money, unchecked_money
 from usagebill.periods import BillingPeriod
 from usagebill.pricing.prices import PriceTable
 from usagebill.usage import Product
@@ -263,12 +264,6 @@ def _settle_fingerprint(request_id: str, event: UsageEvent) -> str:
     return f"settle\x1f{request_id}\x1f{_event_fingerprint(event)}"
 
 
-def _aware(at: object, field: str = "at") -> datetime:
-    if not isinstance(at, datetime) or at.utcoffset() is None:
-        raise InvalidValueError(field, at, "must be a timezone-aware datetime")
-    return at
-
-
 class Ledger:
     """Enforces nested caps live: charges, holds, settlements, over one :class:`Store`.
 
@@ -306,12 +301,12 @@ class Ledger:
         last = self._last_period
         if (
             last is not None
-            and last.start <= _aware(at) < last.end
+            and last.start <= check_aware(at) < last.end
             and (last.anchor_day, last.timezone) == (org.billing_anchor_day, org.timezone)
         ):
             return last
         self._last_period = BillingPeriod.containing(
-            _aware(at), anchor_day=org.billing_anchor_day, timezone=org.timezone
+            check_aware(at), anchor_day=org.billing_anchor_day, timezone=org.timezone
         )
         return self._last_period
 
@@ -402,8 +397,9 @@ class Ledger:
                 raise ConflictError(
                     "request_id",
                     request_id,
-                    f"was held under seat type {hold.seat_type!r}, and {hold.user_id!r} now "
-                    f"holds {seat_type!r}: settle or release it, then hold again",
+                    f"was held under seat type {short_repr(hold.seat_type)}, and "
+                    f"{short_repr(hold.user_id)} now holds {short_repr(seat_type)}: "
+                    "settle or release it, then hold again",
                 )
             before = tx.path(hold.period, hold.user_id, hold.seat_type)
             decision = authorize(org, before, hold.user_id, amount, product=hold.product)
@@ -435,7 +431,7 @@ class Ledger:
                 raise ConflictError(
                     "event.user_id",
                     event.user_id,
-                    f"must be {hold.user_id!r}, who holds {request_id!r}",
+                    f"must be {short_repr(hold.user_id)}, who holds {short_repr(request_id)}",
                 )
             tx.apply(hold.period, hold.user_id, hold.seat_type, _ZERO, -hold.amount.amount)
             tx.drop_hold(request_id)
@@ -514,7 +510,7 @@ class Ledger:
 
 
 def _zero(amount: Money) -> Money:
-    return _make(_ZERO, amount.currency)
+    return unchecked_money(_ZERO, amount.currency)
 
 
 def dump_json(value: object) -> str:

@@ -13,8 +13,13 @@ Three rules from the public price list shape this module:
   is rated at the price in force at its own timestamp, so one table bills any
   month, past or present.
 
-Modifiers multiply every token rate (batch x0.5, US-only inference x1.1) or
-swap the rates (fast mode); web search is a flat rate per request.
+Each price version has two modes, standard and fast, and each mode its own
+optional context tier, so every combination the price list has had can be
+written down (Claude Opus 4.6 in February 2026 had a tier in both). Modifiers
+multiply every token rate (batch x0.5, US-only inference x1.1) or swap the
+rates (fast mode); web search is a flat rate per request. A figure the price
+list does not print (a long-context cache rate, say) is marked as derived, with
+its rule, so that :meth:`PriceTable.provenance` can say which figures are listed.
 """
 
 from __future__ import annotations
@@ -22,8 +27,8 @@ from __future__ import annotations
 import difflib
 import functools
 import json
-from collections.abc import Callable, Iterable, Mapping
-from datetime import UTC, date, datetime
+from collections.abc import Iterable, Mapping
+from datetime import date, datetime
 from decimal import Decimal
 from importlib import resources
 from pathlib import Path
@@ -31,21 +36,36 @@ from typing import Any, Final
 
 import attrs
 
-from usagebill._frozendict import FrozenDict
+from usagebill._checks import (
+    aware,
+    check_aware,
+    check_currency,
+    check_non_negative_int,
+    instance_of,
+    non_negative_int,
+    optional,
+)
+from usagebill._frozendict import FrozenDict, frozen_dict
 from usagebill.errors import (
     InvalidValueError,
     UnknownModelError,
     UnsupportedModifierError,
+    short_repr,
 )
-from usagebill.money import EXACT, Money, _currency, _make, exact_decimal
+from usagebill.money import EXACT, Money, exact_decimal, unchecked_money
 from usagebill.usage import Modifiers, TokenUsage
 
 __all__ = [
     "BATCH_MULTIPLIER",
+    "CATEGORIES",
+    "PARTS",
     "ContextTier",
+    "Derivation",
+    "Figure",
     "ModelListing",
     "ModelPrice",
     "PriceTable",
+    "Provenance",
     "Quote",
     "Rates",
 ]
@@ -53,6 +73,13 @@ __all__ = [
 BATCH_MULTIPLIER: Final = Decimal("0.5")
 """The Batch API takes 50 % off every token rate (not off web search)."""
 
+CATEGORIES: Final = ("input", "output", "cache_write_5m", "cache_write_1h", "cache_read")
+"""The token categories of :class:`Rates`, in order."""
+
+PARTS: Final = ("rates", "long_context", "fast", "fast_long_context")
+"""The parts of a :class:`ModelPrice` that hold rates: a figure is named ``part.category``."""
+
+_IN_TIER: Final = 8  # compiled rates are keyed by Modifiers.bits (0 to 7), plus 8 in the tier
 _PER_MILLION: Final = 6  # rates are listed per million tokens: 10**6
 _PER_THOUSAND: Final = 3  # web search is listed per 1,000 requests
 
@@ -72,36 +99,6 @@ def _non_negative(_instance: object, attribute: attrs.Attribute[Any], value: obj
 
 
 _rate_field = attrs.field(converter=_rate, validator=_non_negative)
-
-
-def _is(kind: type, what: str) -> Callable[[object, attrs.Attribute[Any], object], None]:
-    """A validator raising InvalidValueError (attrs' own raise bare TypeError)."""
-
-    def check(_instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
-        if not isinstance(value, kind):
-            raise InvalidValueError(attribute.name, value, f"must be {what}")
-
-    return check
-
-
-def _is_optional(kind: type, what: str) -> Callable[[object, attrs.Attribute[Any], object], None]:
-    check = _is(kind, what)
-
-    def check_optional(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
-        if value is not None:
-            check(instance, attribute, value)
-
-    return check_optional
-
-
-def _token_count(_instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    if type(value) is not int or value < 0:
-        raise InvalidValueError(attribute.name, value, "must be a non-negative int")
-
-
-def _aware(_instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    if value is not None and (not isinstance(value, datetime) or value.utcoffset() is None):
-        raise InvalidValueError(attribute.name, value, "must be a timezone-aware datetime")
 
 
 @attrs.frozen
@@ -132,62 +129,170 @@ class ContextTier:
     rates then apply to every token of the request, output included.
     """
 
-    above_prompt_tokens: int = attrs.field(validator=_token_count)
-    rates: Rates = attrs.field(validator=_is(Rates, "Rates"))
+    above_prompt_tokens: int = attrs.field(validator=non_negative_int)
+    rates: Rates = attrs.field(validator=instance_of(Rates, "Rates"))
+
+
+def _figure_name(_instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if not isinstance(value, str) or _split_figure(value) is None:
+        raise InvalidValueError(
+            attribute.name, value, "must name a figure: part.category, e.g. long_context.input"
+        )
+
+
+def _split_figure(name: str) -> tuple[str, str] | None:
+    part, _, category = name.partition(".")
+    return (part, category) if part in PARTS and category in CATEGORIES else None
+
+
+@attrs.frozen
+class Derivation:
+    """How a figure the price list does not print was worked out: ``times`` x the figure ``of``.
+
+    Figures are named ``part.category``: ``rates.input``, ``long_context.cache_read``,
+    ``fast.output``, ``fast_long_context.cache_write_1h`` and so on. ``rule`` says
+    why the multiplier holds (e.g. the list's caching multipliers).
+
+    >>> Derivation(of="long_context.input", times="0.1", rule="cache reads cost 0.1x input")
+    Derivation(of='long_context.input', times=Decimal('0.1'), rule='cache reads cost 0.1x input')
+    """
+
+    of: str = attrs.field(validator=_figure_name)
+    times: Decimal = _rate_field
+    rule: str = attrs.field(default="", validator=instance_of(str, "a string"))
+
+    def describe(self) -> str:
+        """The rule in words: ``1.25 x long_context.input (why)``."""
+        return f"{self.times} x {self.of}" + (f" ({self.rule})" if self.rule else "")
+
+
+def _derivations(value: object) -> FrozenDict[str, Derivation]:
+    if not isinstance(value, Mapping):
+        raise InvalidValueError("derived", value, "must map figure names to Derivations")
+    for name, derivation in value.items():
+        if not isinstance(name, str) or _split_figure(name) is None:
+            raise InvalidValueError(
+                "derived", name, "must name a figure: part.category, e.g. long_context.cache_read"
+            )
+        if not isinstance(derivation, Derivation):
+            raise InvalidValueError(f"derived[{name!r}]", derivation, "must be a Derivation")
+    return value if isinstance(value, FrozenDict) else FrozenDict(value)
 
 
 @attrs.frozen
 class ModelPrice:
     """One model's prices from ``effective_from`` on (``None``: since the model began).
 
-    ``fast`` holds fast mode's rates where the model offers it;
-    ``us_only_multiplier`` is set where US-only inference is offered;
-    ``web_search_per_1k`` is the price of 1,000 web searches. ``source``,
-    ``as_of``, ``confidence`` and ``notes`` say where the figures come from.
+    Two modes, each with an optional context tier of its own: ``rates`` and
+    ``long_context`` for standard requests, ``fast`` and ``fast_long_context``
+    for fast mode where the model offers it. ``us_only_multiplier`` is set
+    where US-only inference is offered; ``web_search_per_1k`` is the price of
+    1,000 web searches. ``source``, ``as_of``, ``confidence`` and ``notes`` say
+    where the figures come from, and ``derived`` names each figure that the
+    price list does not print, with its rule (every other figure is listed).
     """
 
-    rates: Rates = attrs.field(validator=_is(Rates, "Rates"))
+    rates: Rates = attrs.field(validator=instance_of(Rates, "Rates"))
     long_context: ContextTier | None = attrs.field(
-        default=None, validator=_is_optional(ContextTier, "a ContextTier or None")
+        default=None, validator=optional(instance_of(ContextTier, "a ContextTier or None"))
     )
-    fast: Rates | None = attrs.field(default=None, validator=_is_optional(Rates, "Rates or None"))
+    fast: Rates | None = attrs.field(
+        default=None, validator=optional(instance_of(Rates, "Rates or None"))
+    )
+    fast_long_context: ContextTier | None = attrs.field(
+        default=None, validator=optional(instance_of(ContextTier, "a ContextTier or None"))
+    )
     web_search_per_1k: Decimal | None = attrs.field(
         default=Decimal(10), converter=_optional_rate, validator=_non_negative
     )
     us_only_multiplier: Decimal | None = attrs.field(
         default=None, converter=_optional_rate, validator=_non_negative
     )
-    effective_from: datetime | None = attrs.field(default=None, validator=_aware)
+    effective_from: datetime | None = attrs.field(default=None, validator=optional(aware))
     source: str = ""
     as_of: str = ""
     confidence: str = "high"
     notes: str = ""
+    derived: FrozenDict[str, Derivation] = attrs.field(factory=FrozenDict, converter=_derivations)
     _compiled: dict[int, _Compiled] = attrs.field(
         init=False, eq=False, hash=False, repr=False, factory=dict
     )
 
     def __attrs_post_init__(self) -> None:
-        if self.fast is not None and self.long_context is not None:
+        if self.fast_long_context is not None and self.fast is None:
             raise InvalidValueError(
-                "fast",
-                self.fast,
-                "cannot be combined with long_context: no listed model has both",
+                "fast_long_context", self.fast_long_context, "needs fast: a tier of fast mode"
+            )
+        for name, derivation in self.derived.items():
+            self._check_derivation(name, derivation)
+
+    def _check_derivation(self, name: str, derivation: Derivation) -> None:
+        value, base = self.figure(name), self.figure(derivation.of)
+        if value is None or base is None:
+            missing = name if value is None else derivation.of
+            raise InvalidValueError(
+                f"derived[{name!r}]", missing, "names a figure this price lacks"
+            )
+        expected = EXACT.multiply(base, derivation.times)
+        if value != expected:
+            raise InvalidValueError(
+                f"derived[{name!r}]",
+                value,
+                f"must equal {derivation.describe()} = {expected}",
             )
 
-    def in_tier(self, usage: TokenUsage) -> bool:
-        """Tell whether ``usage`` falls in the context tier (prompt > threshold)."""
-        tier = self.long_context
+    def figure(self, name: str) -> Decimal | None:
+        """The figure called ``name`` (``part.category``); None if this price lacks the part."""
+        split = _split_figure(name)
+        if split is None:
+            raise InvalidValueError("figure", name, "must be part.category, e.g. fast.input")
+        part, category = split
+        rates: Rates | ContextTier | None = getattr(self, part)
+        if isinstance(rates, ContextTier):
+            rates = rates.rates
+        return None if rates is None else getattr(rates, category)
+
+    def figures(self) -> tuple[Figure, ...]:
+        """Every figure of this price: mode, tier, category, rate, and how it was obtained."""
+        result = []
+        for part in PARTS:
+            value: Rates | ContextTier | None = getattr(self, part)
+            if value is None:
+                continue
+            tier = value.above_prompt_tokens if isinstance(value, ContextTier) else None
+            rates = value.rates if isinstance(value, ContextTier) else value
+            for category in CATEGORIES:
+                name = f"{part}.{category}"
+                result.append(
+                    Figure(
+                        name=name,
+                        mode="fast" if part.startswith("fast") else "standard",
+                        above_prompt_tokens=tier,
+                        category=category,
+                        rate=getattr(rates, category),
+                        derivation=self.derived.get(name),
+                    )
+                )
+        return tuple(result)
+
+    def tier(self, fast: bool = False) -> ContextTier | None:
+        """The context tier of standard or fast mode (None: one rate at every prompt length)."""
+        return self.fast_long_context if fast else self.long_context
+
+    def in_tier(self, usage: TokenUsage, fast: bool = False) -> bool:
+        """Tell whether ``usage`` falls in the context tier of its mode (prompt > threshold)."""
+        tier = self.fast_long_context if fast else self.long_context
         return tier is not None and usage.prompt_tokens > tier.above_prompt_tokens
 
     def rates_for(self, modifiers: Modifiers, *, in_tier: bool = False) -> Rates:
-        """The per-million rates a request pays: tier or fast rates, then multipliers."""
+        """The per-million rates a request pays: its mode's base or tier rates, then multipliers."""
         self._check(modifiers)
         if modifiers.fast:
-            rates: Rates = self.fast  # type: ignore[assignment]  # _check ensures it
-        elif in_tier and self.long_context is not None:
-            rates = self.long_context.rates
+            base: Rates = self.fast  # type: ignore[assignment]  # _check ensures it
+            tier = self.fast_long_context
         else:
-            rates = self.rates
+            base, tier = self.rates, self.long_context
+        rates = tier.rates if in_tier and tier is not None else base
         factor = Decimal(1)
         if modifiers.batch:
             factor = EXACT.multiply(factor, BATCH_MULTIPLIER)
@@ -211,17 +316,18 @@ class ModelPrice:
 
     def compiled(self, modifiers: Modifiers, in_tier: bool) -> _Compiled:
         """The integer form of :meth:`rates_for`, memoised: the hot path of rating."""
+        # modifiers.bits and _IN_TIER, inlined: a call or a global would cost on rating's hot path.
         return self.compiled_bits(
             modifiers.batch | modifiers.us_only << 1 | modifiers.fast << 2 | in_tier << 3
         )
 
     def compiled_bits(self, bits: int) -> _Compiled:
-        """:meth:`compiled` keyed by bits: batch 1, us_only 2, fast 4, in the tier 8."""
+        """:meth:`compiled` keyed by :attr:`Modifiers.bits`, plus 8 in its mode's context tier."""
         compiled = self._compiled.get(bits)
         if compiled is None:
-            modifiers = Modifiers.of(bool(bits & 1), bool(bits & 2), bool(bits & 4))
+            modifiers = Modifiers.from_bits(bits & ~_IN_TIER)
             compiled = self._compiled[bits] = _Compiled.of(
-                self.rates_for(modifiers, in_tier=bool(bits & 8)), self.web_search_per_1k
+                self.rates_for(modifiers, in_tier=bool(bits & _IN_TIER)), self.web_search_per_1k
             )
         return compiled
 
@@ -268,6 +374,50 @@ class _Compiled:
         return Decimal(units).scaleb(-self.exponent, EXACT)
 
 
+@attrs.frozen
+class Figure:
+    """One rate of a price version, per million tokens, and whether the list prints it.
+
+    ``mode`` is ``standard`` or ``fast``; ``above_prompt_tokens`` is the
+    threshold of the context tier the figure belongs to (None: the base rates).
+    """
+
+    name: str
+    mode: str
+    above_prompt_tokens: int | None
+    category: str
+    rate: Decimal
+    derivation: Derivation | None
+
+    @property
+    def listed(self) -> bool:
+        """True if the price list prints this figure; False if it was derived."""
+        return self.derivation is None
+
+
+@attrs.frozen
+class Provenance:
+    """Where a model's price at an instant comes from, figure by figure.
+
+    ``version`` is the position (from 1) of the price in force among the
+    model's ``versions``; it applies from ``effective_from`` (None: since the
+    model began) until ``effective_until`` (None: still in force).
+    """
+
+    model: str
+    display_name: str
+    version: int
+    versions: int
+    effective_from: datetime | None
+    effective_until: datetime | None
+    source: str
+    as_of: str
+    confidence: str
+    notes: str
+    figures: tuple[Figure, ...]
+    price: ModelPrice
+
+
 def _sorted_prices(prices: Iterable[ModelPrice]) -> tuple[ModelPrice, ...]:
     result = tuple(prices)
     if not result:
@@ -309,18 +459,35 @@ class ModelListing:
     aliases: tuple[str, ...] = attrs.field(default=(), converter=_aliases)
     status: str = ""
     retired: date | None = None
+    # The newest version and its start: what nearly every request is rated at, found first.
+    _newest: int = attrs.field(init=False, eq=False, hash=False, repr=False)
+    _newest_from: datetime | None = attrs.field(init=False, eq=False, hash=False, repr=False)
+
+    def __attrs_post_init__(self) -> None:
+        object.__setattr__(self, "_newest", len(self.prices) - 1)
+        object.__setattr__(self, "_newest_from", self.prices[-1].effective_from)
 
     def price_at(self, at: datetime) -> ModelPrice:
         """The price in force at ``at`` (a timezone-aware datetime)."""
+        check_aware(at)
+        start = self._newest_from
+        if start is None or start <= at:  # the newest version, with no call: the hot path
+            return self.prices[self._newest]
         return self.prices[self.version_at(at)]
+
+    def effective_until(self, position: int) -> datetime | None:
+        """When the version at ``position`` stops applying: the next one's start (None: never)."""
+        following = self.prices[position + 1 :]
+        return following[0].effective_from if following else None
 
     def version_at(self, at: datetime) -> int:
         """The position in :attr:`prices` of the price in force at ``at``."""
-        _check_aware(at)
+        check_aware(at)
+        start = self._newest_from
+        if start is None or start <= at:
+            return self._newest
         prices = self.prices
-        if len(prices) == 1 and prices[0].effective_from is None:
-            return 0
-        for position in range(len(prices) - 1, -1, -1):  # a handful of versions at most
+        for position in range(len(prices) - 2, -1, -1):  # a handful of versions at most
             start = prices[position].effective_from
             if start is None or start <= at:
                 return position
@@ -342,10 +509,6 @@ class Quote:
     amount: Money
 
 
-def _models(value: Mapping[str, ModelListing]) -> FrozenDict[str, ModelListing]:
-    return value if isinstance(value, FrozenDict) else FrozenDict(value)
-
-
 @attrs.frozen
 class PriceTable:
     """Model ids and aliases to their prices, versioned by effective date.
@@ -362,8 +525,8 @@ class PriceTable:
     """
 
     version: str
-    models: FrozenDict[str, ModelListing] = attrs.field(converter=_models)
-    currency: str = attrs.field(default="USD", validator=lambda _i, _a, v: _currency(v))
+    models: FrozenDict[str, ModelListing] = attrs.field(converter=frozen_dict)
+    currency: str = attrs.field(default="USD", validator=lambda _i, _a, v: check_currency(v))
     source: str = ""
     _index: dict[str, str] = attrs.field(init=False, eq=False, hash=False, repr=False)
     _listings: dict[str, ModelListing] = attrs.field(init=False, eq=False, hash=False, repr=False)
@@ -373,14 +536,16 @@ class PriceTable:
         for model_id, listing in self.models.items():
             if not isinstance(listing, ModelListing):
                 raise InvalidValueError(
-                    f"models[{model_id!r}]", listing, "must map a model id to a ModelListing"
+                    f"models[{short_repr(model_id)}]",
+                    listing,
+                    "must map a model id to a ModelListing",
                 )
             for name in (model_id, *listing.aliases):
                 if index.setdefault(name, model_id) != model_id:
                     raise InvalidValueError(
-                        f"models[{model_id!r}].aliases",
+                        f"models[{short_repr(model_id)}].aliases",
                         name,
-                        f"is already a name of {index[name]!r}",
+                        f"is already a name of {short_repr(index[name])}",
                     )
         object.__setattr__(self, "_index", index)
         object.__setattr__(self, "_listings", {name: self.models[i] for name, i in index.items()})
@@ -432,8 +597,13 @@ class PriceTable:
         try:
             return self._index[model]
         except (KeyError, TypeError):
-            suggestions = difflib.get_close_matches(str(model), self._index, n=3, cutoff=0.6)
-            raise UnknownModelError(str(model), suggestions) from None
+            name: object = model  # untyped callers pass anything: only a str has close matches
+            suggestions = (
+                difflib.get_close_matches(name, self._index, n=3, cutoff=0.6)
+                if isinstance(name, str)
+                else []
+            )
+            raise UnknownModelError(name, suggestions) from None
 
     def price(self, model: str, at: datetime) -> ModelPrice:
         """The price of ``model`` in force at ``at``."""
@@ -441,6 +611,36 @@ class PriceTable:
         if listing is None:
             listing = self.models[self.resolve(model)]  # raises UnknownModelError
         return listing.price_at(at)
+
+    def provenance(self, model: str, at: datetime) -> Provenance:
+        """Which price version of ``model`` applies at ``at``, its source, and every figure.
+
+        >>> from datetime import datetime, UTC
+        >>> march_1 = datetime(2026, 3, 1, tzinfo=UTC)
+        >>> where = PriceTable.builtin().provenance("claude-opus-4-6", march_1)
+        >>> where.version, where.versions, str(where.effective_until)
+        (1, 2, '2026-03-13 00:00:00+00:00')
+        >>> [(f.name, str(f.rate)) for f in where.figures if not f.listed][:1]
+        [('long_context.cache_write_5m', '12.50')]
+        """
+        model_id = self.resolve(model)
+        listing = self.models[model_id]
+        position = listing.version_at(at)
+        price = listing.prices[position]
+        return Provenance(
+            model=model_id,
+            display_name=listing.display_name,
+            version=position + 1,
+            versions=len(listing.prices),
+            effective_from=price.effective_from,
+            effective_until=listing.effective_until(position),
+            source=price.source,
+            as_of=price.as_of,
+            confidence=price.confidence,
+            notes=price.notes,
+            figures=price.figures(),
+            price=price,
+        )
 
     # --- rating -------------------------------------------------------------------------
 
@@ -458,13 +658,14 @@ class PriceTable:
         if not type(batch) is type(us_only) is type(fast) is bool:  # checked: callers may not type
             Modifiers(batch=batch, us_only=us_only, fast=fast)  # type: ignore[unreachable]
         price = self.price(model, at)
-        bits = batch | us_only << 1 | fast << 2 | price.in_tier(usage) << 3
-        return _make(price.compiled_bits(bits).amount(usage), self.currency)
+        # Modifiers.bits of the flags and _IN_TIER, inlined: building Modifiers would slow rating.
+        bits = batch | us_only << 1 | fast << 2 | price.in_tier(usage, fast) << 3
+        return unchecked_money(price.compiled_bits(bits).amount(usage), self.currency)
 
     def amount(self, model: str, usage: TokenUsage, at: datetime, modifiers: Modifiers) -> Decimal:
         """:meth:`cost` as a bare Decimal in the table's currency: the hot path."""
         price = self.price(model, at)
-        return price.compiled(modifiers, price.in_tier(usage)).amount(usage)
+        return price.compiled(modifiers, price.in_tier(usage, modifiers.fast)).amount(usage)
 
     def upper_bound(
         self,
@@ -491,12 +692,8 @@ class PriceTable:
         ...                   at=datetime(2026, 10, 1, tzinfo=UTC))   # 0.06 + 0.03 + 0.12
         Money('0.21', 'USD')
         """
-        for name, value in (
-            ("max_output_tokens", max_output_tokens),
-            ("max_web_searches", max_web_searches),
-        ):
-            if type(value) is not int or value < 0:
-                raise InvalidValueError(name, value, "must be a non-negative int")
+        check_non_negative_int(max_output_tokens, "max_output_tokens")
+        check_non_negative_int(max_web_searches, "max_web_searches")
         worst = attrs.evolve(
             prompt, output_tokens=max_output_tokens, web_search_requests=max_web_searches
         )
@@ -508,7 +705,7 @@ class PriceTable:
         """Rate one request and say how: the price version, the tier, the rates paid."""
         modifiers = modifiers or Modifiers()
         price = self.price(model, at)
-        in_tier = price.in_tier(usage)
+        in_tier = price.in_tier(usage, modifiers.fast)
         return Quote(
             model=self.resolve(model),
             usage=usage,
@@ -518,10 +715,3 @@ class PriceTable:
             rates=price.compiled(modifiers, in_tier).rates,
             amount=Money(price.compiled(modifiers, in_tier).amount(usage), self.currency),
         )
-
-
-def _check_aware(at: object) -> None:
-    if type(at) is datetime and at.tzinfo is UTC:  # the common case, checked first
-        return
-    if not isinstance(at, datetime) or at.utcoffset() is None:
-        raise InvalidValueError("at", at, "must be a timezone-aware datetime")

@@ -499,7 +499,7 @@ def _refuse(  # noqa: PLR0917  (all needed to rebuild the event and its builder)
         Product(product),
         TokenUsage(*counts),
         instant(at_us),
-        Modifiers(batch=bool(bits & 1), us_only=bool(bits & 2), fast=bool(bits & 4)),
+        Modifiers.from_bits(bits),
     )
     CubeBuilder(org, period, prices, outside="reject" if reject_outside else "exclude").add(event)
     raise AssertionError(f"the pure engine accepts event {event_id!r}")  # pragma: no cover

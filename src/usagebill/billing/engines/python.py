@@ -31,8 +31,8 @@ from typing import Any, Final, Literal, Self
 from usagebill.accounts.organization import Organization
 from usagebill.accounts.seats import SeatTimeline
 from usagebill.billing.cube import UsageCounts, UsageCube, UsageKey
-from usagebill.errors import ConflictError, InvalidValueError, UsageBillError
-from usagebill.events import UsageEvent, modifier_bits, parse_record
+from usagebill.errors import ConflictError, InvalidValueError, UsageBillError, short_repr
+from usagebill.events import UsageEvent, parse_record
 from usagebill.periods import BillingPeriod
 from usagebill.pricing.prices import PriceTable
 from usagebill.usage import Modifiers, Product
@@ -60,10 +60,7 @@ _USAGE_KEYS: Final = frozenset(
     }
 )
 _PRODUCTS: Final = {product.value: product for product in Product}
-_MODIFIERS: Final = tuple(
-    Modifiers(batch=bool(bits & 1), us_only=bool(bits & 2), fast=bool(bits & 4))
-    for bits in range(8)
-)
+_MODIFIERS: Final = tuple(Modifiers.from_bits(bits) for bits in range(8))
 _FAR_FUTURE: Final = datetime.max.replace(tzinfo=UTC)
 _parse_instant = datetime.fromisoformat
 
@@ -162,7 +159,7 @@ class CubeBuilder:
             event.usage.cache_read_tokens,
             event.usage.web_search_requests,
             event.at,
-            modifier_bits(event.modifiers),
+            event.modifiers.bits,
         )
 
     def add_all(self, events: Iterable[UsageEvent]) -> Self:
@@ -266,7 +263,7 @@ class CubeBuilder:
         if not self._start <= at < self._end:
             if self._reject_outside:
                 raise InvalidValueError(
-                    f"event {event_id!r} at", at, f"must fall in the period {self.period}"
+                    f"event {short_repr(event_id)} at", at, f"must fall in the period {self.period}"
                 )
             return None
         for span in entry[6]:  # a span seen before (e.g. before a price change mid-month)
@@ -284,13 +281,13 @@ class CubeBuilder:
             if bits:  # refuse a modifier the model does not offer now, not when priced
                 price.compiled(_MODIFIERS[bits], False)  # noqa: FBT003
         except UsageBillError as error:
-            error.add_note(f"in usage event {event_id!r}")
+            error.add_note(f"in usage event {short_repr(event_id)}")
             raise
         following = listing.prices[version + 1 :]
         later = following[0].effective_from if following else None
         start = max(self._start, held_from, price.effective_from or self._start)
         end = min(self._end, held_to or _FAR_FUTURE, later or _FAR_FUTURE)
-        tier = price.long_context
+        tier = price.tier(fast=bool(bits & 4))  # each mode has its own tier
         keys = [
             (user_id, seat_type, model_id, _PRODUCTS[product], version, in_tier, bits)
             for in_tier in (False, True)
@@ -319,7 +316,7 @@ class CubeBuilder:
                 usage = event.usage
                 self._take_back(
                     event.event_id,
-                    (event.user_id, event.model, event.product, modifier_bits(event.modifiers)),
+                    (event.user_id, event.model, event.product, event.modifiers.bits),
                     (
                         usage.input_tokens,
                         usage.output_tokens,
@@ -467,7 +464,7 @@ def _plain(
         modifiers = data["modifiers"]
         if modifiers is None or type(modifiers) is not dict or not modifiers:
             return None
-        bits = modifier_bits(Modifiers.of(**modifiers))
+        bits = Modifiers.of(**modifiers).bits
     else:
         return None
     if not (
