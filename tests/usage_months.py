@@ -32,17 +32,28 @@ from usagebill.billing.dimensions import MODIFIER_COLUMNS, TOKEN_COLUMNS
 
 CATALOG = SeatCatalog.enterprise(chat_fee=Money("20"), chat_and_claude_code_fee=Money("40"))
 ZONES = ("UTC", "America/New_York", "Asia/Tokyo", "Pacific/Auckland")
-MODELS = ("claude-sonnet-4-6", "claude-sonnet-5-5", "claude-sonnet-4-5", "claude-haiku-4-5")
+MODELS = (
+    "claude-sonnet-4-6",
+    "claude-sonnet-5-5",
+    "claude-sonnet-4-5",
+    "claude-haiku-4-5",
+    "claude-opus-4-6",
+)
+MONTHS = ("2026-10", "2026-02")
+"""October: Sonnet 5.5's price changes on the 7th. February: the 4.6 models still have their
+200K tiers, Opus 4.6 fast mode one of its own."""
 OFFSETS = (UTC, timezone(timedelta(hours=2)), timezone(timedelta(hours=-7, minutes=-30)))
 FORMATS = ("jsonl", "jsonl.gz", "parquet", "csv", "pandas", "polars", "arrow")
 
 
-def organization(zone: str) -> tuple[Organization, BillingPeriod, dict[str, list[tuple]]]:
+def organization(
+    zone: str, month: str = "2026-10"
+) -> tuple[Organization, BillingPeriod, dict[str, list[tuple]]]:
     """Three members: olga all month, ada joins mid-day, bob changes seat mid-day then leaves.
 
-    Returns the organization, its October, and each member's seated spans (UTC).
+    Returns the organization, its period of ``month``, and each member's seated spans (UTC).
     """
-    period = BillingPeriod.of("2026-10", timezone=zone)
+    period = BillingPeriod.of(month, timezone=zone)
     start, end = period.start.astimezone(UTC), period.end.astimezone(UTC)
     before = start - timedelta(days=40)
     org = Organization.create(
@@ -76,9 +87,9 @@ usages = st.builds(
 
 @st.composite
 def months(draw: st.DrawFn) -> tuple[Organization, BillingPeriod, list[UsageEvent]]:
-    """An organization, its October, and a shuffled stream of its usage events."""
+    """An organization, a period of it, and a shuffled stream of its usage events."""
     zone = draw(st.sampled_from(ZONES))
-    org, period, seated = organization(zone)
+    org, period, seated = organization(zone, draw(st.sampled_from(MONTHS)))
     start, end = period.start.astimezone(UTC), period.end.astimezone(UTC)
     events = []
     for index in range(draw(st.integers(0, 14))):
@@ -91,15 +102,17 @@ def months(draw: st.DrawFn) -> tuple[Organization, BillingPeriod, list[UsageEven
             low, high = seated[user][0]
             seconds = int((high - low).total_seconds())
             when = low + timedelta(seconds=draw(st.integers(0, seconds - 1)))
+        model = draw(st.sampled_from(MODELS))
+        fast = model == "claude-opus-4-6" and draw(st.booleans())  # fast mode: Opus 4.6 only
         events.append(
             UsageEvent(
                 f"evt-{index}",
                 user,
-                draw(st.sampled_from(MODELS)),
+                model,
                 draw(st.sampled_from(list(Product))),
                 draw(usages),
                 when.astimezone(draw(st.sampled_from(OFFSETS))),
-                Modifiers(batch=draw(st.booleans())),
+                Modifiers(batch=not fast and draw(st.booleans()), fast=fast),
             )
         )
     if events:
