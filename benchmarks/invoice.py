@@ -140,6 +140,7 @@ def measure(mode: str, path: Path, memory_limit: str) -> None:
     start = time.perf_counter()
     count = 0
     finish = 0.0
+    held = 0
     if mode == "parse":
         with path.open(encoding="utf-8") as lines:
             for line in lines:
@@ -154,6 +155,7 @@ def measure(mode: str, path: Path, memory_limit: str) -> None:
                 builder.add_record(json.loads(line))
                 count += 1
         added = time.perf_counter()
+        held = _rss_kib()  # what reading keeps: buckets, and the digests when deduplicating
         invoice = builder.finish()
         finish = time.perf_counter() - added
         if invoice.events != count:
@@ -172,19 +174,34 @@ def measure(mode: str, path: Path, memory_limit: str) -> None:
     elapsed = time.perf_counter() - start
     print(
         json.dumps(
-            {"seconds": elapsed, "finish": finish, "events": count, "peak_mib": _peak_kib() / 1024}
+            {
+                "seconds": elapsed,
+                "finish": finish,
+                "events": count,
+                "peak_mib": _peak_kib() / 1024,
+                "held_mib": held / 1024,
+            }
         )
     )
 
 
 def _peak_kib() -> int:
     """This process's peak resident memory (ru_maxrss keeps the parent's after fork and exec)."""
+    return _status("VmHWM:") or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
+def _rss_kib() -> int:
+    """This process's resident memory now."""
+    return _status("VmRSS:")
+
+
+def _status(field: str) -> int:
     status = Path("/proc/self/status")
     if status.exists():
         for line in status.read_text().splitlines():
-            if line.startswith("VmHWM:"):
+            if line.startswith(field):
                 return int(line.split()[1])
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return 0
 
 
 def run(mode: str, path: Path, memory_limit: str = "") -> dict[str, float]:
@@ -254,9 +271,10 @@ def main() -> None:
             f"  {ratio(result, base):5.2f}x json.loads  pricing {result['finish']:5.2f} s"
             f" ({result['finish'] / result['seconds']:4.0%})  peak {result['peak_mib']:7.1f} MiB"
         )
-    grown = results["python dedupe"]["peak_mib"] - results["python dedupe small"]["peak_mib"]
+    # Memory held after reading (before pricing), large file minus small: per distinct event.
+    grown = results["python dedupe"]["held_mib"] - results["python dedupe small"]["held_mib"]
     grown_off = (
-        results["python dedupe off"]["peak_mib"] - results["python dedupe off small"]["peak_mib"]
+        results["python dedupe off"]["held_mib"] - results["python dedupe off small"]["held_mib"]
     )
     per_event = grown * 2**20 / (args.events - args.small)
     per_event_off = grown_off * 2**20 / (args.events - args.small)
@@ -269,7 +287,7 @@ def main() -> None:
         ("duckdb parquet large ≤ 1024 MiB", results["duckdb parquet large"]["peak_mib"], 1024),
         ("python dedupe ≤ 2.5x json.loads", ratio(results["python dedupe"], floor), 2.5),
         ("python memory ≤ 150 B per distinct event", per_event, 150),
-        ("python dedupe off: flat memory (B/event)", per_event_off, 15),
+        ("python dedupe off: flat memory (≤ 10 B/event)", per_event_off, 10),
     ]
     for label, value, goal in goals:
         print(f"  {label:44} {value:9.2f}  {'met' if value <= goal else 'NOT met'}")
