@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from usage_months import months, organization, write
-from usagebill import InvoiceBuilder, Product, TokenUsage, UsageEvent
+from usagebill import InvalidValueError, InvoiceBuilder, Product, TokenUsage, UsageEvent
 from usagebill.billing.invoice import price_cube
 
 distributed = pytest.importorskip("distributed")
@@ -68,3 +68,31 @@ def test_duplicates_and_conflicts_across_partitions(client, tmp_path):
     write([ev("e1", 5), ev("e2", 8), ev("e3", 1)], tmp_path, "jsonl").rename(second)
     cube = engine.cube(str(tmp_path / "*.jsonl"), org, period, scheduler=client, partitions=2)
     assert (cube.events, cube.duplicates, cube.conflicts, cube.conflicting) == (2, 1, {"e2"}, 2)
+
+
+def test_tables_and_the_local_scheduler(tmp_path):
+    """A pandas or Dask DataFrame, on Dask's default scheduler; invoice() prices the cube."""
+    import dask.dataframe as dd  # noqa: PLC0415
+
+    org, period, _ = organization("UTC")
+    event = UsageEvent(
+        "e1", "olga", "claude-sonnet-4-6", Product.CHAT, TokenUsage(input_tokens=5), period.start
+    )
+    table = write([event, event], tmp_path, "pandas")
+    expected = reference(org, period, [event, event])
+    assert engine.cube(table, org, period) == expected
+    assert engine.cube(dd.from_pandas(table, npartitions=2), org, period) == expected
+    assert engine.invoice(table, org, period) == price_cube(expected, org)
+
+
+def test_bad_sources_are_refused(tmp_path):
+    org, period, _ = organization("UTC")
+    with pytest.raises(InvalidValueError, match="paths or globs"):
+        engine.cube(42, org, period)
+    with pytest.raises(InvalidValueError, match="one format"):
+        engine.cube([tmp_path / "a.jsonl", tmp_path / "b.csv"], org, period)
+    (tmp_path / "empty.jsonl").write_text("")
+    assert engine.cube(tmp_path / "empty.jsonl", org, period).events == 0
+    (tmp_path / "bad.jsonl").write_text("{not json\n")
+    with pytest.raises(InvalidValueError, match="is not JSON"):
+        engine.cube(tmp_path / "bad.jsonl", org, period)

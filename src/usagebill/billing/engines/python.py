@@ -401,10 +401,10 @@ class CubeBuilder:
                 self._set_aside(event_id, value)
 
     def _check_mergeable(self, other: CubeBuilder) -> None:
-        if other is self:
-            raise InvalidValueError("other", other.period.label, "must be another builder")
         if not isinstance(other, CubeBuilder):
             raise InvalidValueError("other", other, "must be a builder")
+        if other is self:
+            raise InvalidValueError("other", other.period.label, "must be another builder")
         if (other.org, other.period, other.prices) != (self.org, self.period, self.prices):
             raise InvalidValueError(
                 "other", other.period.label, "must bill the same organization, period and prices"
