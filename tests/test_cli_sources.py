@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from test_cli import EVENTS, ORG, invoice_args, record, run
+from usagebill.cli import main
 from usagebill.io.event_files import expand, read_events
 
 
@@ -152,3 +153,14 @@ def test_whatif_and_forecast_read_the_same_sources(example_files):
             "2026-10-15",
         )[1]
     )
+
+
+def test_an_engine_says_what_it_does_on_a_terminal(example_files):
+    """On a terminal, the DuckDB or Dask engine says when it starts and what it billed."""
+    from test_cli import _Terminal  # noqa: PLC0415
+
+    err = _Terminal()
+    pattern = str(example_files / "part-*.parquet")
+    status = main(invoice_args(ORG, pattern, "--engine", "duckdb"), out=io.StringIO(), err=err)
+    assert status == 0
+    assert err.getvalue().startswith("summing 3 files with duckdb… 16,959 events billed in ")

@@ -19,6 +19,7 @@ import argparse
 import importlib
 import json
 import sys
+import time
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import IO, Final
@@ -118,12 +119,15 @@ def _cube(
     options = {"memory_limit": args.memory_limit} if args.engine == "duckdb" else {}
     if args.engine == "dask":
         options = {"scheduler": args.scheduler}
-    if err.isatty():
-        print(f"summing the events with {args.engine}…", file=err, flush=True)
     files = expand(args.events)
     if STDIN in files:
         raise _InputError(f"--engine {args.engine} reads files, not standard input")
+    if err.isatty():
+        print(f"summing {len(files):,} files with {args.engine}…", end="", file=err, flush=True)
+    started = time.monotonic()
     cube = engine.cube(files, org, period, prices, outside=outside, **options)
+    if err.isatty():
+        print(f" {cube.events:,} events billed in {time.monotonic() - started:.1f} s", file=err)
     return cube, 0
 
 
