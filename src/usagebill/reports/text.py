@@ -26,6 +26,7 @@ MIN_WIDTH: Final = 40
 _GAP: Final = 2  # spaces between two columns
 _INDENT: Final = 4  # rows under a group heading; an under column under its row
 _NARROWEST: Final = 8  # a text column squeezed to fit is never narrower
+_NUMBER: Final = 12  # a number column is at least this wide: tables of a page line up
 _CLAUSES: Final = re.compile(r"(?<=[,;]) ")  # where a long text breaks first
 # A line break inside a cell would break the row: it becomes a space. A lone carriage return
 # and a tab are kept as written (a user id is shown as it is); any other control character,
@@ -84,8 +85,9 @@ def to_text(report: Report, width: int = 100) -> str:
 def _wrap(text: str, width: int) -> list[str]:
     """``text`` in lines of at most ``width``.
 
-    Broken after a comma or a semicolon where it can be (``cache read 300,000``
-    stays whole), else between words, else inside a word longer than a line.
+    A clause (up to a comma or a semicolon) that fits on a line is not split
+    (``cache read 300,000`` stays whole); a longer one is wrapped between
+    words, and a word longer than a line is split.
     """
     if len(text) <= width:
         return [text]
@@ -97,9 +99,11 @@ def _wrap(text: str, width: int) -> list[str]:
         if len(joined) <= width:
             line = joined
             continue
-        if line:
+        if len(clause) <= width:  # a new line for the whole clause
             lines.append(line)
-        parts = textwrap.wrap(clause, width, break_on_hyphens=False) or [""]
+            line = clause
+            continue
+        parts = textwrap.wrap(joined, width, break_on_hyphens=False) or [""]
         lines += parts[:-1]
         line = parts[-1]
     return [*lines, line]
@@ -145,6 +149,8 @@ class _Layout:
                 cells = [size + self.indent for size in cells]
             else:
                 cells.append(len(_plain(columns[n].label)))
+            if columns[n].kind.numeric:
+                cells.append(_NUMBER)
             natural.append(max(cells, default=0))
         self.widths = self._fit(natural, width - _GAP * (len(self.inline) - 1))
 
