@@ -27,7 +27,7 @@ from typing import Any, Final, TypeAlias
 import attrs
 
 from usagebill.errors import InvalidValueError
-from usagebill.money import Money
+from usagebill.money import Money, minor_unit
 
 __all__ = [
     "Align",
@@ -153,10 +153,15 @@ def _shown_number(kind: Kind, value: Money | Decimal) -> str:
             return shown_amount(value)
         if kind is Kind.CHANGE:
             return shown_change(value)
-        value = value.amount
-    if kind is Kind.EXACT_CHANGE and value > 0:
-        return f"+{value:,f}"
-    return f"{value or abs(value):,f}"  # never -0
+        # Exact money as Money writes it: no trailing zeros past the minor unit (0.0045).
+        amount = value.amount or abs(value.amount)  # never -0
+        exponent = amount.normalize().as_tuple().exponent
+        places = max(minor_unit(value.currency), -exponent if isinstance(exponent, int) else 0)
+        text = f"{amount:,.{places}f}"
+    else:
+        text = f"{value or abs(value):,f}"  # a Decimal (a rate) as it is written
+    positive = (value.amount if isinstance(value, Money) else value) > 0
+    return f"+{text}" if kind is Kind.EXACT_CHANGE and positive else text
 
 
 @attrs.frozen
