@@ -144,23 +144,27 @@ class _Layout:
         shown = [_shown(table, row) for row in (*table.rows, *table.totals)]
         natural = []
         for position, n in enumerate(self.inline):
-            cells = [len(row[n]) for row in shown]
-            if position == 0:
-                cells = [size + self.indent for size in cells]
-            else:
-                cells.append(len(_plain(columns[n].label)))
-            if columns[n].kind.numeric:
-                cells.append(_NUMBER)
-            natural.append(max(cells, default=0))
+            cells = [len(row[n]) + (self.indent if position == 0 else 0) for row in shown]
+            natural.append(max([*cells, len(_plain(columns[n].label))]))
         self.widths = self._fit(natural, width - _GAP * (len(self.inline) - 1))
 
     def _fit(self, natural: list[int], room: int) -> list[int]:
-        """Natural widths; the spare room to the label column; text squeezed when too wide."""
+        """Each column's width on a page of ``room`` characters (gaps left out).
+
+        Number columns are at least ``_NUMBER`` wide when the page has room
+        for it; text columns are squeezed (and wrap) when the page is too
+        narrow, the narrowest served first; spare room goes to the first text
+        column (the row's label), so that numbers end at the right edge.
+        """
         columns = [self.table.columns[n] for n in self.inline]
         text = [p for p, column in enumerate(columns) if column.kind is Kind.TEXT]
-        widths = list(natural)
+        floored = [
+            max(width, _NUMBER) if column.kind.numeric else width
+            for width, column in zip(natural, columns, strict=True)
+        ]
+        widths = floored if sum(floored) <= room else list(natural)
         spare = room - sum(widths)
-        if spare < 0 and text:  # squeeze the text columns, the narrowest served first
+        if spare < 0 and text:
             left = room - sum(w for p, w in enumerate(widths) if p not in text)
             pending = sorted(text, key=lambda p: natural[p])
             while pending:
@@ -169,10 +173,8 @@ class _Layout:
                 widths[position] = min(natural[position], share)
                 left -= widths[position]
             spare = max(left, 0)
-        right = [p for p, column in enumerate(columns) if column.align is Align.RIGHT]
-        if spare > 0 and right:
-            before = [p for p in text if p < right[0]] or text or [0]
-            widths[before[-1]] += spare  # numbers end at the page's right edge
+        if spare > 0 and any(column.align is Align.RIGHT for column in columns):
+            widths[text[0] if text else 0] += spare
         return widths
 
     def line(self, cells: list[list[str]], indent: int) -> list[str]:
