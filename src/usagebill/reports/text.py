@@ -27,6 +27,7 @@ _GAP: Final = 2  # spaces between two columns
 _INDENT: Final = 4  # rows under a group heading; an under column under its row
 _NARROWEST: Final = 8  # a text column squeezed to fit is never narrower
 _NUMBER: Final = 12  # a number column is at least this wide: tables of a page line up
+_NO_GROUP: Final = object()  # before the first row: unlike any cell, None included
 _CLAUSES: Final = re.compile(r"(?<=[,;]) ")  # where a long text breaks first
 # A line break inside a cell would break the row: it becomes a space. A lone carriage return
 # and a tab are kept as written (a user id is shown as it is); any other control character,
@@ -110,15 +111,21 @@ def _wrap(text: str, width: int) -> list[str]:
 
 
 def _fields(fields: tuple[Field, ...], width: int) -> list[str]:
+    """``Label:   value``, the value wrapped under itself; a label too long for that on its own."""
     if not fields:
         return []
     label_width = min(max(len(_plain(field.label)) for field in fields) + 2, width // 3)
     out = []
     for field in fields:
-        label = f"{_plain(field.label) + ':':<{label_width}}"
-        lines = _wrap(_plain(field.value), width - len(label))
-        out.append((label + lines[0]).rstrip())
-        out += [" " * len(label) + line for line in lines[1:]]
+        label = _plain(field.label) + ":"
+        lines = _wrap(_plain(field.value), width - label_width)
+        if len(label) < label_width:
+            lines[0] = label.ljust(label_width) + lines[0]
+        else:
+            out += _wrap(label, width)
+            lines[0] = " " * label_width + lines[0]
+        out.append(lines[0].rstrip())
+        out += [" " * label_width + line for line in lines[1:]]
     return out
 
 
@@ -127,7 +134,7 @@ def _pair(field: Field, width: int) -> list[str]:
     label, value = _plain(field.label), _plain(field.value)
     if len(label) + _GAP + len(value) <= width:
         return [label + value.rjust(width - len(label))]
-    return [*_wrap(label, width), value.rjust(width)]
+    return [*_wrap(label, width), *(line.rjust(width) for line in _wrap(value, width))]
 
 
 class _Layout:
@@ -162,7 +169,9 @@ class _Layout:
             max(width, _NUMBER) if column.kind.numeric else width
             for width, column in zip(natural, columns, strict=True)
         ]
-        widths = floored if sum(floored) <= room else list(natural)
+        least = sum(min(natural[p], _NARROWEST) for p in text)  # text squeezed to the bone
+        fixed = sum(width for p, width in enumerate(floored) if p not in text)
+        widths = floored if fixed + least <= room else list(natural)
         spare = room - sum(widths)
         if spare < 0 and text:
             left = room - sum(w for p, w in enumerate(widths) if p not in text)
@@ -195,9 +204,14 @@ class _Layout:
 def _table(table: Table, width: int) -> list[str]:
     layout = _Layout(table, width)
     columns = table.columns
-    labels = [[_plain(columns[n].label)] for n in layout.inline]
+    labels = [
+        _wrap(_plain(columns[n].label), size)
+        for n, size in zip(layout.inline, layout.widths, strict=True)
+    ]
     title = _plain(table.title).upper()
-    if len(title) <= layout.widths[0] or not any(label[0] for label in labels[1:]):
+    if not any(label != [""] for label in labels[1:]):
+        out = _wrap(title, width)
+    elif len(title) <= layout.widths[0]:
         out = layout.line([[title], *labels[1:]], 0)
     else:  # the title would run into the labels: the labels go on a line of their own
         out = [*_wrap(title, width), *layout.line(labels, 0)]
@@ -217,11 +231,13 @@ def _shown(table: Table, row: Row) -> list[str]:
 def _rows(layout: _Layout, rows: tuple[Row, ...]) -> list[str]:
     table = layout.table
     out: list[str] = []
-    group: object = None
+    group: object = _NO_GROUP
     for row in rows:
         shown = _shown(table, row)
         indent = 0
-        if layout.grouped and shown[0]:
+        if layout.grouped and not shown[0]:
+            group = _NO_GROUP  # a row of no group ends the group above it
+        elif layout.grouped:
             if row[0] != group:
                 group = row[0]
                 out += _wrap(shown[0], layout.width)
