@@ -108,6 +108,8 @@ def test_a_table_refuses_bad_shapes():
         Column("n", kind="text")  # type: ignore[arg-type]
     with pytest.raises(InvalidValueError, match="must be a non-empty str"):
         Column("")
+    with pytest.raises(InvalidValueError, match="title must be a str"):
+        Table(None, [text])  # type: ignore[arg-type]
 
 
 def test_a_report_refuses_bad_parts():

@@ -174,3 +174,23 @@ def test_control_characters_cannot_break_a_row_or_drive_the_terminal():
 def test_the_width_is_an_int_of_at_least_40(width):
     with pytest.raises(InvalidValueError, match="width"):
         to_text(_report(), width)
+
+
+def test_a_title_alone_a_long_field_label_and_a_long_bottom_line():
+    report = Report(
+        "demo",
+        "Reconciliation",
+        header=[Field("Price table", "v1"), Field("A label far too long for its column", "x")],
+        bottom_line=Field("Gap, report minus events (USD)", "+0.0045 = " + "+0.0001 " * 6),
+    )
+    assert to_text(report, width=40).splitlines() == [
+        "RECONCILIATION",
+        "=" * 40,
+        "Price table: v1",
+        "A label far too long for its column:",
+        "             x",
+        "-" * 40,
+        "Gap, report minus events (USD)",
+        "       +0.0045 = +0.0001 +0.0001 +0.0001",
+        "                 +0.0001 +0.0001 +0.0001",
+    ]

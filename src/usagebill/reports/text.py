@@ -67,9 +67,8 @@ def to_text(report: Report, width: int = 100) -> str:
     """
     if type(width) is not int or width < MIN_WIDTH:
         raise InvalidValueError("width", width, f"must be an int of at least {MIN_WIDTH}")
-    out = _wrap(f"{_plain(report.title).upper()}: {_plain(report.subject)}", width)
-    if not report.subject:
-        out = _wrap(_plain(report.title).upper(), width)
+    title = _plain(report.title).upper()
+    out = _wrap(f"{title}: {_plain(report.subject)}" if report.subject else title, width)
     out.append("=" * width)
     out += _fields(report.header, width)
     for table in report.sections:
