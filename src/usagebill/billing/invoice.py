@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import decimal
 import hashlib
+import operator
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
@@ -541,13 +542,18 @@ _SEAT_BLANK: Final = (None,) * 4  # add_on, start, end, seconds
 _FEE_BLANK: Final = (None,)  # monthly_fee
 
 
-def _seat_row(line: SeatFeeLine) -> reports.Row:
+_TOKENS: Final = operator.attrgetter(*(field.name for field in attrs.fields(TokenUsage)))
+_RATES: Final = operator.attrgetter(*(field.name for field in attrs.fields(Rates)))
+_FLAGS: Final = tuple(field.name for field in attrs.fields(Modifiers))
+
+
+def _seat_row(line: SeatFeeLine, description: str) -> reports.Row:
     kind = "seat_fee" if line.add_on is None else "add_on"
     return (
         kind,
         line.user_id,
         line.seat_type,
-        line.description,
+        description,
         line.add_on,
         line.start.isoformat(),
         line.end.isoformat(),
@@ -560,23 +566,23 @@ def _seat_row(line: SeatFeeLine) -> reports.Row:
     )
 
 
-def _usage_row(line: UsageLine) -> reports.Row:
-    on = [name for name, flag in attrs.asdict(line.modifiers).items() if flag]
+def _usage_row(line: UsageLine, description: str) -> reports.Row:
+    modifiers = line.modifiers
     return (
         "usage",
         line.user_id,
         line.seat_type,
-        line.description,
+        description,
         *_SEAT_BLANK,
         *_FEE_BLANK,
         line.model,
         line.product.value,
-        "+".join(on),
+        "+".join(name for name in _FLAGS if getattr(modifiers, name)),
         line.in_tier,
         None if line.price_from is None else line.price_from.isoformat(),
         line.requests,
-        *attrs.astuple(line.usage),
-        *attrs.astuple(line.rates),
+        *_TOKENS(line.usage),
+        *_RATES(line.rates),
         line.web_search_per_1k,
         line.exact,
         line.amount,
@@ -617,6 +623,7 @@ def _report(invoice: Invoice) -> Report:
         return Table(title, (Column(key, ""), amount), [(s.key, s.amount) for s in items])
 
     lines = _by_member(invoice)
+    described = {id(line): line.description for line in lines}  # each line described once
     return Report(
         "invoice",
         "Invoice",
@@ -663,7 +670,7 @@ def _report(invoice: Invoice) -> Report:
                 [
                     (
                         line.user_id,
-                        line.description,
+                        described[id(line)],
                         _usage_detail(line)
                         if isinstance(line, UsageLine)
                         else f"{line.seconds:,} s",
@@ -677,7 +684,7 @@ def _report(invoice: Invoice) -> Report:
         data=Table(
             "Lines",
             _LINE_COLUMNS,
-            [_seat_row(line) for line in invoice.seat_lines]
-            + [_usage_row(line) for line in invoice.usage_lines],
+            [_seat_row(line, described[id(line)]) for line in invoice.seat_lines]
+            + [_usage_row(line, described[id(line)]) for line in invoice.usage_lines],
         ),
     )

@@ -16,10 +16,12 @@ from __future__ import annotations
 import csv
 import io
 import re
+from collections.abc import Callable
 from decimal import Decimal
-from typing import Final
+from typing import Any, Final
 
-from usagebill.reports.model import Cell, Column, Kind, Report, Table, data_table
+from usagebill.money import Money
+from usagebill.reports.model import Kind, Report, Table, data_table
 
 __all__ = ["safe_text", "to_csv"]
 
@@ -42,6 +44,7 @@ _FORMULA_START: Final = (
 _NUMBER_LIKE: Final = re.compile(
     r"\s*\(?[+-]?[$€£¥]?(?:\d[\d\s.,/:-]*|[.,]\d+)(?:[eE][+-]?\d+)?%?\)?\s*"
 )
+_NUMBER_START: Final = frozenset("0123456789+-.,($€£¥ \t\n\r\x0b\x0c")
 _BOOLEAN: Final = frozenset({"true", "false"})
 
 
@@ -51,22 +54,37 @@ def safe_text(text: str) -> str:
     >>> [safe_text(cell) for cell in ("=cmd", "+1", "-1", "@x", "007", "u-007", "\tx")]
     ["'=cmd", "'+1", "'-1", "'@x", "'007", 'u-007', "'\tx"]
     """
+    if not text:
+        return text
+    first = text[0]
+    # Only a text that starts like a number can be one: the cheap test first.
     if (
-        text.startswith(_FORMULA_START)
-        or _NUMBER_LIKE.fullmatch(text)
+        first in _FORMULA_START
+        or (first in _NUMBER_START and _NUMBER_LIKE.fullmatch(text))
         or text.strip().lower() in _BOOLEAN
     ):
         return "'" + text
     return text
 
 
-def _cell(column: Column, value: Cell) -> str:
-    if value is None:
-        return ""
-    if column.kind is Kind.TEXT:
-        return safe_text(str(value))
-    shown = column.value(value)
-    return f"{shown:f}" if isinstance(shown, Decimal) else str(shown)
+def _exact(value: Money | Decimal) -> str:
+    return f"{value.amount if isinstance(value, Money) else value:f}"
+
+
+def _rounded(value: Money) -> str:
+    return f"{value.rounded().amount:f}"
+
+
+_WRITE: Final[dict[Kind, Callable[[Any], str]]] = {
+    Kind.TEXT: safe_text,
+    Kind.AMOUNT: _rounded,
+    Kind.CHANGE: _rounded,
+    Kind.EXACT: _exact,
+    Kind.EXACT_CHANGE: _exact,
+    Kind.COUNT: str,
+    Kind.FLAG: str,
+}
+"""How a cell of each kind is written (a blank cell is always empty)."""
 
 
 def to_csv(source: Report | Table) -> str:
@@ -74,7 +92,7 @@ def to_csv(source: Report | Table) -> str:
 
     Total rows are left out: a spreadsheet sums the rows itself.
 
-    >>> from usagebill.money import Money
+    >>> from usagebill.reports.model import Column
     >>> table = Table("users", [Column("user_id"), Column("amount", kind=Kind.AMOUNT)],
     ...               rows=[("-007", Money("-5")), ("=cmd", Money("1.005"))])
     >>> print(to_csv(table), end="")
@@ -89,7 +107,8 @@ def to_csv(source: Report | Table) -> str:
     # take for a line break (a new row, whose first cell is not neutralised): quote that row.
     quoted = csv.writer(out, lineterminator="\n", quoting=csv.QUOTE_ALL)
     writer.writerow([safe_text(column.key) for column in table.columns])
+    write = [_WRITE[column.kind] for column in table.columns]
     for row in table.rows:
-        cells = [_cell(column, value) for column, value in zip(table.columns, row, strict=True)]
+        cells = ["" if cell is None else how(cell) for how, cell in zip(write, row, strict=True)]
         (quoted if any("\r" in cell for cell in cells) else writer).writerow(cells)
     return out.getvalue()

@@ -24,10 +24,14 @@ _SPECIAL: Final = re.compile(r"[\\`*\[\]<>|~]")
 # "_" opens or closes emphasis unless it stands between two letters or digits (snake_case).
 _UNDERSCORE: Final = re.compile(r"(?<![^\W_])_|_(?![^\W_])")
 _ENTITY: Final = re.compile(r"&(?=#?\w+;)")
+# Any character that escape() changes (those above, "_", "&", breaks and controls).
+_ANY_SPECIAL: Final = re.compile(r"[\\`*\[\]<>|~_&\x00-\x1f\x7f-\x9f\u2028\u2029]")
 _BLOCK_START: Final = re.compile(r"^(\s*)(?:([#+=-])|(\d+)([.)]))")
 
 
 def _one_line(text: str) -> str:
+    if text.isprintable():
+        return text
     text = _BREAKS.sub(" ", text)
     if text.isprintable():
         return text
@@ -40,6 +44,8 @@ def escape(text: str) -> str:
     >>> print(escape("pipe|user *bold* snake_case _x_ <b>&amp;"))
     pipe\|user \*bold\* snake_case \_x\_ \<b\>\&amp;
     """
+    if not _ANY_SPECIAL.search(text):
+        return text  # most cells: nothing to do
     text = _SPECIAL.sub(lambda match: "\\" + match.group(), _one_line(text))
     text = _UNDERSCORE.sub(r"\\_", text)
     return _ENTITY.sub(r"\\&", text)

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from usagebill.reports.model import Report, Table, data_table
+from usagebill.reports.model import Kind, Report, Table, data_table
 
 __all__ = ["to_records"]
+
+_AS_IS = frozenset({Kind.TEXT, Kind.COUNT, Kind.FLAG})  # cells that programs take as they are
 
 
 def to_records(source: Report | Table) -> list[dict[str, Any]]:
@@ -24,13 +26,15 @@ def to_records(source: Report | Table) -> list[dict[str, Any]]:
     """
     table = data_table(source)
     keys = [column.key for column in table.columns]
-    return [
-        dict(
-            zip(
-                keys,
-                (column.value(cell) for column, cell in zip(table.columns, row, strict=True)),
-                strict=True,
-            )
-        )
-        for row in table.rows
+    converted = [
+        (position, column.value)
+        for position, column in enumerate(table.columns)
+        if column.kind not in _AS_IS
     ]
+    records = []
+    for row in table.rows:
+        cells = list(row)
+        for position, value in converted:
+            cells[position] = value(cells[position])
+        records.append(dict(zip(keys, cells, strict=True)))
+    return records

@@ -37,6 +37,8 @@ _BREAKS: Final = re.compile(r"\r\n|[\n\v\f\x1c-\x1e\x85\u2028\u2029]")
 
 def _plain(text: str) -> str:
     """``text`` safe in a line of plain text (see above)."""
+    if text.isprintable():
+        return text  # most text: no break, no control character
     text = _BREAKS.sub(" ", text)
     if text.isprintable():
         return text
@@ -147,7 +149,9 @@ class _Layout:
         self.indent = _INDENT if self.grouped else 0
         self.inline = [n for n, column in enumerate(columns) if not (column.group or column.under)]
         self.under = [n for n, column in enumerate(columns) if column.under]
-        shown = [_shown(table, row) for row in (*table.rows, *table.totals)]
+        self.rows = [_shown(table, row) for row in table.rows]
+        self.totals = [_shown(table, row) for row in table.totals]
+        shown = self.rows + self.totals
         natural = []
         for position, n in enumerate(self.inline):
             cells = [len(row[n]) + (self.indent if position == 0 else 0) for row in shown]
@@ -217,9 +221,9 @@ def _table(table: Table, width: int) -> list[str]:
     out.append("-" * width)
     if not table.rows:
         out += _wrap("  " + _plain(table.empty), width)
-    out += _rows(layout, table.rows)
+    out += _rows(layout, table.rows, layout.rows)
     if table.totals:
-        out += ["-" * width, *_rows(layout, table.totals)]
+        out += ["-" * width, *_rows(layout, table.totals, layout.totals)]
     return out
 
 
@@ -227,12 +231,12 @@ def _shown(table: Table, row: Row) -> list[str]:
     return [_plain(cell) for cell in table.shown(row)]
 
 
-def _rows(layout: _Layout, rows: tuple[Row, ...]) -> list[str]:
+def _rows(layout: _Layout, rows: tuple[Row, ...], views: list[list[str]]) -> list[str]:
+    """The lines of ``rows``, whose cells as shown are ``views``."""
     table = layout.table
     out: list[str] = []
     group: object = _NO_GROUP
-    for row in rows:
-        shown = _shown(table, row)
+    for row, shown in zip(rows, views, strict=True):
         indent = 0
         if layout.grouped and not shown[0]:
             group = _NO_GROUP  # a row of no group ends the group above it
