@@ -44,7 +44,7 @@ _FORMULA_START: Final = (
 _NUMBER_LIKE: Final = re.compile(
     r"\s*\(?[+-]?[$€£¥]?(?:\d[\d\s.,/:-]*|[.,]\d+)(?:[eE][+-]?\d+)?%?\)?\s*"
 )
-_NUMBER_START: Final = frozenset("0123456789+-.,($€£¥ \t\n\r\x0b\x0c")
+_NUMBER_START: Final = frozenset("0123456789+-.,($€£¥")
 _BOOLEAN: Final = frozenset({"true", "false"})
 
 
@@ -60,7 +60,7 @@ def safe_text(text: str) -> str:
     # Only a text that starts like a number can be one: the cheap test first.
     if (
         first in _FORMULA_START
-        or (first in _NUMBER_START and _NUMBER_LIKE.fullmatch(text))
+        or ((first in _NUMBER_START or first.isspace()) and _NUMBER_LIKE.fullmatch(text))
         or text.strip().lower() in _BOOLEAN
     ):
         return "'" + text

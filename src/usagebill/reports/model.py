@@ -208,8 +208,9 @@ class Column:
             return
         kinds = _TYPES[self.kind]
         if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
+            names = " or ".join(kind.__name__ for kind in kinds)
             raise InvalidValueError(
-                f"cell of column {self.key!r}", value, f"must be {self.kind.value}: {kinds}"
+                f"cell of column {self.key!r}", value, f"must be {names} ({self.kind.value})"
             )
 
     def show(self, value: Cell) -> str:
