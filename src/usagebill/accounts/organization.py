@@ -20,6 +20,7 @@ import attrs
 
 from usagebill._checks import check_aware, instance_of, int_between, time_zone
 from usagebill._frozendict import FrozenDict, frozen_dict
+from usagebill.accounts.limit_report import LimitReport, LimitReportRow
 from usagebill.accounts.limits import (
     DEFAULT_THRESHOLDS,
     EffectiveLimit,
@@ -45,7 +46,6 @@ from usagebill.usage import Product
 __all__ = [
     "AuditRecord",
     "IncreaseRequest",
-    "LimitReportRow",
     "MemberPath",
     "Organization",
     "RequestStatus",
@@ -95,25 +95,6 @@ class MemberPath(NamedTuple):
     member_cap: Money | None
     member_cap_source: LimitSource
     pool_cap: Money | None
-
-
-@attrs.frozen
-class LimitReportRow:
-    """One member in the effective-limit report."""
-
-    user_id: str
-    seat_type: str
-    limit: EffectiveLimit
-    spent: Money
-    held: Money
-
-    @property
-    def remaining(self) -> Money | None:
-        """Room left under the member's own limit (``None``: unlimited; never negative)."""
-        if self.limit.cap is None:
-            return None
-        room = self.limit.cap - self.spent - self.held
-        return room if room.amount > 0 else Money.zero(room.currency)
 
 
 def _timezone(_instance: object, _attribute: attrs.Attribute[Any], value: object) -> None:
@@ -316,9 +297,9 @@ class Organization:
         """``user_id``'s effective limit and the level it comes from."""
         return self.limits.effective(user_id, self.member(user_id).seat_type)
 
-    def limit_report(self, spend: Spend) -> tuple[LimitReportRow, ...]:
+    def limit_report(self, spend: Spend) -> LimitReport:
         """Every member's effective limit, its source, and month-to-date spend, by user id."""
-        return tuple(
+        rows = tuple(
             LimitReportRow(
                 user_id,
                 member.seat_type,
@@ -328,6 +309,7 @@ class Organization:
             )
             for user_id, member in sorted(self.members.items())
         )
+        return LimitReport(self.name, self.currency, rows)
 
     # --- changes --------------------------------------------------------------------------
 

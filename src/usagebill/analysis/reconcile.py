@@ -58,7 +58,6 @@ Signs: every change is **report minus events**.
 from __future__ import annotations
 
 import bisect
-import html
 import itertools
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
@@ -67,6 +66,7 @@ from typing import Any, Final
 
 import attrs
 
+from usagebill import reports
 from usagebill._checks import check_non_negative_int, instant, non_negative_int
 from usagebill.errors import (
     CurrencyMismatchError,
@@ -78,7 +78,7 @@ from usagebill.errors import (
 from usagebill.events import UsageEvent, deduplicated
 from usagebill.money import EXACT, Money, unchecked_money
 from usagebill.pricing.prices import PriceTable
-from usagebill.reports.render import shown_amount
+from usagebill.reports import Column, Field, Kind, Report, Table, shown_amount
 from usagebill.usage import Modifiers, TokenUsage
 
 __all__ = ["ReconLine", "Reconciliation", "Tolerance", "reconcile"]
@@ -86,7 +86,6 @@ __all__ = ["ReconLine", "Reconciliation", "Tolerance", "reconcile"]
 _ZERO: Final = Decimal(0)
 _CATEGORIES: Final = tuple(field.name for field in attrs.fields(TokenUsage))
 _NO_MODEL: Final = "(no model)"
-_WIDTH: Final = 100
 _TIER_WINDOW: Final = "200k-1M"
 _STANDARD_TIERS: Final = frozenset({None, "standard", "batch"})
 
@@ -178,37 +177,33 @@ class Reconciliation:
         """Report minus events over the span, exact (unpriced rows left out)."""
         return self.report_total - self.events_total
 
+    def to_report(self) -> Report:
+        """The reconciliation as a report: the gap explained, every difference and why.
+
+        The data (CSV, records) has one row per bucket and model, matched or
+        not: both sides' counts per token category, the exact amounts and the
+        change, the reasons.
+        """
+        return _report(self)
+
     def to_records(self) -> list[dict[str, Any]]:
         """One dict per bucket and model, both sides and the changes, for ``pandas``."""
-        rows = []
-        for line in self.lines:
-            change = line.amount_change
-            row: dict[str, Any] = {
-                "starting_at": line.starting_at.isoformat(),
-                "ending_at": line.ending_at.isoformat(),
-                "model": line.model,
-                "matched": line.matched,
-                "requests": line.requests,
-            }
-            for name in _CATEGORIES:
-                row[f"events_{name}"] = getattr(line.events, name)
-                row[f"report_{name}"] = getattr(line.report, name)
-            row.update(
-                events_amount=line.events_amount.amount,
-                report_amount=None if line.report_amount is None else line.report_amount.amount,
-                amount_change=None if change is None else change.amount,
-                currency=self.currency,
-                reasons="; ".join(line.reasons),
-            )
-            rows.append(row)
-        return rows
+        return reports.to_records(self.to_report())
 
-    def to_text(self) -> str:
+    def to_text(self, width: int = 100) -> str:
         """A plain-text reconciliation: the totals, how the gap splits, every difference."""
-        return _text(self)
+        return reports.to_text(self.to_report(), width)
+
+    def to_markdown(self) -> str:
+        """The reconciliation as Markdown."""
+        return reports.to_markdown(self.to_report())
+
+    def to_csv(self) -> str:
+        """One CSV row per bucket and model."""
+        return reports.to_csv(self.to_report())
 
     def _repr_html_(self) -> str:
-        return _html(self)
+        return reports.to_html(self.to_report())
 
 
 # --- reading the report ---------------------------------------------------------------------
@@ -585,12 +580,7 @@ def reconcile(
     )
 
 
-# --- rendering ------------------------------------------------------------------------------
-
-
-def _line_change(line: ReconLine) -> str:
-    change = line.amount_change
-    return "not priced" if change is None else _signed_exact(change)
+# --- the reconciliation as a report --------------------------------------------------------
 
 
 def _signed_exact(money: Money) -> str:
@@ -649,31 +639,74 @@ def _summary(result: Reconciliation) -> list[tuple[str, str]]:
     ]
 
 
-def _text(result: Reconciliation) -> str:
-    out = ["RECONCILIATION: our events against the provider's usage report", "=" * _WIDTH]
-    out += [f"{name + ':':<14}{value}" for name, value in _summary(result)]
-    out += ["", f"DIFFERENCES (report minus events, {result.currency})", "-" * _WIDTH]
-    if not result.differences:
-        out.append("  none: every bucket and model matches within the tolerance")
-    for line in result.differences:
-        head = f"  {line.starting_at:%Y-%m-%d %H:%M} {line.model}"
-        out.append(f"{head:<{_WIDTH - 30}}{_line_change(line):>30}")
-        out += [f"      {reason}" for reason in line.reasons]
-    return "\n".join(out) + "\n"
-
-
-def _html(result: Reconciliation) -> str:
-    esc = html.escape
-    head = "".join(f"<tr><th>{esc(k)}</th><td>{esc(v)}</td></tr>" for k, v in _summary(result))
-    rows = "".join(
-        f"<tr><td>{esc(f'{line.starting_at:%Y-%m-%d %H:%M}')}</td><td>{esc(line.model)}</td>"
-        f"<td style='text-align:right'>{esc(_line_change(line))}</td>"
-        f"<td>{esc('; '.join(line.reasons))}</td></tr>"
-        for line in result.differences
-    )
-    return (
-        "<div class='usagebill-reconciliation'><h3>Reconciliation</h3>"
-        f"<table>{head}</table><details><summary>{len(result.differences)} differences"
-        "</summary><table><tr><th>bucket</th><th>model</th><th>change</th><th>why</th></tr>"
-        f"{rows}</table></details></div>"
+def _report(result: Reconciliation) -> Report:
+    currency = result.currency
+    change = Column("amount_change", "change", Kind.EXACT_CHANGE, missing="not priced")
+    counts = [
+        Column(f"{side}_{name}", kind=Kind.COUNT)
+        for name in _CATEGORIES
+        for side in ("events", "report")
+    ]
+    return Report(
+        "reconciliation",
+        "Reconciliation",
+        "our events against the provider's usage report",
+        header=tuple(Field(label, value) for label, value in _summary(result)),
+        sections=(
+            Table(
+                f"Differences (report minus events, {currency})",
+                (
+                    Column("bucket", "Bucket", group=True),
+                    Column("model", "Model"),
+                    Column("reasons", "Why", under=True),
+                    change,
+                ),
+                [
+                    (
+                        f"{line.starting_at:%Y-%m-%d %H:%M}",
+                        line.model,
+                        "; ".join(line.reasons),
+                        line.amount_change,
+                    )
+                    for line in result.differences
+                ],
+                empty="none: every bucket and model matches within the tolerance",
+            ),
+        ),
+        data=Table(
+            "Buckets and models",
+            (
+                Column("starting_at"),
+                Column("ending_at"),
+                Column("model"),
+                Column("matched", kind=Kind.FLAG),
+                Column("requests", kind=Kind.COUNT),
+                *counts,
+                Column("events_amount", kind=Kind.EXACT),
+                Column("report_amount", kind=Kind.EXACT),
+                change,
+                Column("currency"),
+                Column("reasons"),
+            ),
+            [
+                (
+                    line.starting_at.isoformat(),
+                    line.ending_at.isoformat(),
+                    line.model,
+                    line.matched,
+                    line.requests,
+                    *(
+                        getattr(usage, name)
+                        for name in _CATEGORIES
+                        for usage in (line.events, line.report)
+                    ),
+                    line.events_amount,
+                    line.report_amount,
+                    line.amount_change,
+                    currency,
+                    "; ".join(line.reasons),
+                )
+                for line in result.lines
+            ],
+        ),
     )
