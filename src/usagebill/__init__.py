@@ -70,7 +70,7 @@ if TYPE_CHECKING:  # what the lazy names below resolve to, for type checkers and
     from usagebill.money import Money, minor_unit
     from usagebill.periods import BillingPeriod
     from usagebill.pricing.prices import ContextTier, ModelListing, ModelPrice, PriceTable, Rates
-    from usagebill.usage import Modifiers, Product, TokenUsage
+    from usagebill.usage import FailurePolicy, Modifiers, Product, TokenUsage
 
 _HOMES: Final = {
     "usagebill.errors": (
@@ -86,7 +86,7 @@ _HOMES: Final = {
         "UsageBillError",
     ),
     "usagebill.money": ("Money", "minor_unit"),
-    "usagebill.usage": ("Modifiers", "Product", "TokenUsage"),
+    "usagebill.usage": ("FailurePolicy", "Modifiers", "Product", "TokenUsage"),
     "usagebill.events": ("UsageEvent",),
     "usagebill.periods": ("BillingPeriod",),
     "usagebill.pricing.prices": (
@@ -142,6 +142,7 @@ __all__ = [
     "ConflictError",
     "ContextTier",
     "CurrencyMismatchError",
+    "FailurePolicy",
     "FlatPlan",
     "InvalidValueError",
     "Invoice",

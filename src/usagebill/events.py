@@ -9,7 +9,9 @@ Events arrive as :class:`UsageEvent` values or as the dicts of a JSON Lines file
      "modifiers": {"batch": false, "us_only": false, "fast": false}}
 
 ``usage`` takes the fields of :class:`~usagebill.usage.TokenUsage` (absent
-counts are zero); ``modifiers`` is optional. Loading is strict: unknown keys,
+counts are zero); ``modifiers`` is optional; ``"failed": true`` marks a request
+that failed after it started (billed by the organization's
+:class:`~usagebill.usage.FailurePolicy`). Loading is strict: unknown keys,
 a string where a count belongs, a timestamp without a UTC offset are errors
 that name the event.
 """
@@ -23,16 +25,18 @@ from typing import Any, Final
 import attrs
 
 from usagebill.errors import ConflictError, InvalidValueError
-from usagebill.usage import Modifiers, Product, TokenUsage
+from usagebill.usage import FailurePolicy, Modifiers, Product, TokenUsage
 
-__all__ = ["UsageEvent", "deduplicated"]
+__all__ = ["FAILED", "UsageEvent", "deduplicated"]
 
 _USAGE_FIELDS: Final = tuple(field.name for field in attrs.fields(TokenUsage))
 _EVENT_KEYS: Final = frozenset(
-    {"event_id", "user_id", "model", "product", "at", "usage", "modifiers"}
+    {"event_id", "user_id", "model", "product", "at", "usage", "modifiers", "failed"}
 )
 _MODIFIER_KEYS: Final = frozenset({"batch", "us_only", "fast"})
 _PRODUCTS: Final = {product.value: product for product in Product}
+FAILED: Final = 8
+"""The bit of a :data:`Record`'s flags that marks a request failed after it started."""
 
 
 def _aware(_instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
@@ -62,6 +66,10 @@ def _product(value: object) -> Product:
 class UsageEvent:
     """One request: who made it, with which model and product, what it used, and when.
 
+    ``failed`` marks a request that failed after it started (a timeout, a
+    cancelled stream): its ``usage`` is what is known of it, and the
+    organization's :class:`~usagebill.usage.FailurePolicy` says what is billed.
+
     >>> from datetime import datetime, UTC
     >>> event = UsageEvent("evt-1", "ada", "claude-sonnet-4-6", Product.CHAT,
     ...                    TokenUsage(input_tokens=1200), datetime(2026, 10, 3, tzinfo=UTC))
@@ -78,6 +86,7 @@ class UsageEvent:
     modifiers: Modifiers = attrs.field(
         factory=Modifiers, validator=lambda _i, a, v: _is(Modifiers, a, v)
     )
+    failed: bool = attrs.field(default=False, validator=lambda _i, a, v: _is(bool, a, v))
 
     @classmethod
     def from_dict(cls, data: object) -> UsageEvent:
@@ -91,7 +100,12 @@ class UsageEvent:
             TokenUsage(*counts),
             at,
             Modifiers(batch=bool(bits & 1), us_only=bool(bits & 2), fast=bool(bits & 4)),
+            failed=bool(bits & FAILED),
         )
+
+    def billed_usage(self, policy: FailurePolicy) -> TokenUsage:
+        """What is billed of this event: all its usage, or what ``policy`` bills if it failed."""
+        return policy.billable(self.usage) if self.failed else self.usage
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON-ready dict form (zero counts and unset modifiers left out)."""
@@ -111,6 +125,8 @@ class UsageEvent:
         }
         if modifiers:
             data["modifiers"] = modifiers
+        if self.failed:
+            data["failed"] = True
         return data
 
 
@@ -133,7 +149,11 @@ def deduplicated(events: Iterable[UsageEvent]) -> Iterator[UsageEvent]:
 
 
 Record = tuple[str, str, str, Product, tuple[int, ...], datetime, int]
-"""An event as plain values: id, user, model, product, counts, instant, modifier bits."""
+"""An event as plain values: id, user, model, product, counts, instant, flag bits.
+
+The flags are the :func:`modifier_bits`, plus :data:`FAILED` for a request that
+failed after it started.
+"""
 
 
 def modifier_bits(modifiers: Modifiers) -> int:
@@ -150,7 +170,7 @@ def record_of(event: UsageEvent) -> Record:
         event.product,
         attrs.astuple(event.usage),
         event.at,
-        modifier_bits(event.modifiers),
+        modifier_bits(event.modifiers) | FAILED * event.failed,
     )
 
 
@@ -180,15 +200,11 @@ def parse_record(data: object) -> Record:
         for name, value in (("event_id", event_id), ("user_id", user_id), ("model", model)):
             if type(value) is not str or not value:
                 raise InvalidValueError(name, value, "must be a non-empty string")
-    return (
-        event_id,
-        user_id,
-        model,
-        product,
-        _counts(usage),
-        _instant(stamp),
-        _bits(data.get("modifiers")),
-    )
+    bits = _bits(data.get("modifiers"))
+    failed = data.get("failed", False)
+    if failed is not False:  # rare: no call on the common path
+        bits |= _failed(failed)
+    return (event_id, user_id, model, product, _counts(usage), _instant(stamp), bits)
 
 
 def _counts(usage: object) -> tuple[int, ...]:
@@ -227,6 +243,12 @@ def _instant(stamp: object) -> datetime:
     if at.tzinfo is None:
         raise InvalidValueError("at", stamp, "must carry a UTC offset (e.g. Z or +02:00)")
     return at
+
+
+def _failed(flag: object) -> int:
+    if type(flag) is not bool:
+        raise InvalidValueError("failed", flag, "must be true or false")
+    return FAILED * flag
 
 
 def _bits(modifiers: object) -> int:
