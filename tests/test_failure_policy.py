@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from usagebill import (
     BillingPeriod,
+    ChangeCaps,
     ConflictError,
     FailurePolicy,
     InvalidValueError,
@@ -24,11 +25,15 @@ from usagebill import (
     Organization,
     PriceTable,
     Product,
+    Scenario,
     SeatCatalog,
+    SpendLimits,
     TokenUsage,
     UsageEvent,
     build_invoice,
+    forecast,
     reconcile,
+    whatif,
 )
 from usagebill.events import FAILED, parse_record, record_of
 from usagebill.ledger import MemoryLedger
@@ -211,6 +216,20 @@ def test_the_reconciliation_says_how_many_failed_requests_a_difference_holds():
     assert reconcile(events, report).differences == ()  # billed as reported: it matches
     with pytest.raises(InvalidValueError, match="failure_policy"):
         reconcile(events, report, failure_policy="input")
+
+
+def test_forecasts_and_cap_replays_count_a_failure_as_billed():
+    org = _org(FailurePolicy.INPUT)
+    events = [_event("e1", failed=True), _event("e2", failed=False)]
+    ahead = forecast(org, events, OCTOBER, as_of=datetime(2026, 10, 4, tzinfo=UTC))
+    assert ahead.total.spent == Money("0.12")  # 0.036 + 0.086, rounded
+    # A cap of 0.10 on ada lets the failure (0.036) through, then denies the 0.086.
+    replay = whatif(
+        org, events, OCTOBER, Scenario([ChangeCaps(SpendLimits(members={"ada": Money("0.10")}))])
+    )
+    assert [denied.event_id for denied in replay.denied] == ["e2"]
+    assert replay.spend is not None
+    assert replay.spend.member("ada") == Money("0.036")
 
 
 # --- one policy, every engine -------------------------------------------------------------
