@@ -54,6 +54,17 @@ __all__ = [
 DEFAULT_WEB_SEARCHES: Final = 10
 """Searches assumed for a web search tool that sets no ``max_uses``."""
 _CACHE_KEYS: Final = ("cache_control", "system", "messages", "tools")
+_USAGE_KEYS: Final = (
+    "input_tokens",
+    "output_tokens",
+    "cache_creation_input_tokens",
+    "cache_read_input_tokens",
+    "cache_creation",
+    "server_tool_use",
+    "service_tier",
+    "inference_geo",
+    "speed",
+)
 _DELTA_KEYS: Final = frozenset(
     {
         "input_tokens",
@@ -351,19 +362,21 @@ class GuardedCall:
 
 
 def _get(source: object, name: str) -> Any:  # noqa: ANN401  (SDK objects or JSON dicts)
-    if isinstance(source, Mapping):
+    value = getattr(source, name, None)  # the SDK's objects first: the common case
+    if value is None and isinstance(source, Mapping):
         return source.get(name)
-    return getattr(source, name, None)
+    return value
 
 
 def _plain(usage: object) -> dict[str, Any]:
-    """A usage (the SDK's object or a JSON dict) as a plain dict."""
-    dump = getattr(usage, "model_dump", None)
-    if callable(dump):
-        return dict(dump())
+    """The fields of a usage (the SDK's object or a JSON dict) that billing reads, as a dict.
+
+    Read one by one: cheaper than the SDK's ``model_dump``. What is not a usage
+    has no counts, which :meth:`~usagebill.usage.TokenUsage.from_anthropic` refuses.
+    """
     if isinstance(usage, Mapping):
-        return dict(usage)
-    raise InvalidValueError("usage", usage, "must be the SDK's usage object or its JSON dict")
+        return {key: usage.get(key) for key in _USAGE_KEYS}
+    return {key: getattr(usage, key, None) for key in _USAGE_KEYS}
 
 
 def _consistent(usage: dict[str, Any]) -> dict[str, Any]:

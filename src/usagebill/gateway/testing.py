@@ -134,14 +134,16 @@ class FakeMessagesAPI:
 
     def _answer(self, request: Any) -> Any:  # noqa: ANN401  (the HTTP library's types)
         path, body, reply = self._take(request)
-        time.sleep(self.latency)
+        if self.latency:  # even sleep(0) gives the CPU away
+            time.sleep(self.latency)
         if path != "/v1/messages" or reply.status != 200 or not body.get("stream"):
             return self._plain(path, body, reply)
         return _HTTP.Response(200, headers=_SSE, content=_SyncBody(self._events(body, reply), self))
 
     async def _answer_async(self, request: Any) -> Any:  # noqa: ANN401
         path, body, reply = self._take(request)
-        await asyncio.sleep(self.latency)
+        if self.latency:
+            await asyncio.sleep(self.latency)
         if path != "/v1/messages" or reply.status != 200 or not body.get("stream"):
             return self._plain(path, body, reply)
         return _HTTP.Response(
@@ -263,7 +265,7 @@ class _SyncBody:
 
     def __iter__(self) -> Iterator[bytes]:
         for position, frame in enumerate(self._frames):
-            if position:
+            if position and self._api.latency:
                 time.sleep(self._api.latency)
             yield frame
 
@@ -277,6 +279,6 @@ class _AsyncBody:
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         for position, frame in enumerate(self._frames):
-            if position:
+            if position and self._api.latency:
                 await asyncio.sleep(self._api.latency)
             yield frame
