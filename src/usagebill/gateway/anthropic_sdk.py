@@ -143,13 +143,14 @@ def _member(
     return _Member(user_id, product, request_id, input_tokens)
 
 
-def _open(
-    guard: GuardedAnthropic | GuardedAsyncAnthropic,
-    member: _Member,
-    params: Mapping[str, Any],
-    input_tokens: int,
-) -> GuardedCall:
-    """Hold the call's bound for as long as the SDK may take over it."""
+def _searches(web_searches: int) -> int:
+    if type(web_searches) is not int or web_searches < 0:
+        raise InvalidValueError("web_searches", web_searches, "must be a non-negative int")
+    return web_searches
+
+
+def _claim(member: _Member) -> None:
+    """Refuse a second request from a view that names its one request."""
     if member.request_id is not None:
         if member.used:
             raise InvalidValueError(
@@ -158,6 +159,15 @@ def _open(
                 "names one request, and this view made it already: make a view per request",
             )
         member.used = True
+
+
+def _open(
+    guard: GuardedAnthropic | GuardedAsyncAnthropic,
+    member: _Member,
+    params: Mapping[str, Any],
+    input_tokens: int,
+) -> GuardedCall:
+    """Hold the call's bound for as long as the SDK may take over it."""
     ledger = guard.ledger
     ttl = max(ledger.hold_ttl, timedelta(seconds=_ttl(guard.client, params)))
     return GuardedCall.open(
@@ -193,7 +203,7 @@ class GuardedAnthropic:
             raise InvalidValueError("client", client, "must be an anthropic.Anthropic")
         self.client = client
         self.ledger = ledger
-        self.web_searches = web_searches
+        self.web_searches = _searches(web_searches)
 
     def for_member(
         self,
@@ -257,6 +267,7 @@ class GuardedMessages:
         return self._sdk.count_tokens(**params)
 
     def _open(self, params: Mapping[str, Any]) -> GuardedCall:
+        _claim(self._member)
         tokens = self._member.input_tokens
         if tokens is None:
             counted = {key: value for key, value in params.items() if key in _COUNTED}
@@ -397,7 +408,7 @@ class GuardedAsyncAnthropic:
             raise InvalidValueError("client", client, "must be an anthropic.AsyncAnthropic")
         self.client = client
         self.ledger = ledger
-        self.web_searches = web_searches
+        self.web_searches = _searches(web_searches)
 
     def for_member(
         self,
@@ -455,6 +466,7 @@ class AsyncGuardedMessages:
         return await self._sdk.count_tokens(**params)
 
     async def _open(self, params: Mapping[str, Any]) -> GuardedCall:
+        _claim(self._member)
         tokens = self._member.input_tokens
         if tokens is None:
             counted = {key: value for key, value in params.items() if key in _COUNTED}
