@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 
 from usagebill import (
     BillingPeriod,
+    FailurePolicy,
     Member,
     Modifiers,
     Money,
@@ -47,7 +48,7 @@ FORMATS = ("jsonl", "jsonl.gz", "parquet", "csv", "pandas", "polars", "arrow")
 
 
 def organization(
-    zone: str, month: str = "2026-10"
+    zone: str, month: str = "2026-10", failure_policy: FailurePolicy = FailurePolicy.REPORTED
 ) -> tuple[Organization, BillingPeriod, dict[str, list[tuple]]]:
     """Three members: olga all month, ada joins mid-day, bob changes seat mid-day then leaves.
 
@@ -62,6 +63,7 @@ def organization(
         [Member("olga", "primary_owner", "chat_claude_code"), Member("bob", "member", "chat")],
         at=before,
         timezone=zone,
+        failure_policy=failure_policy,
     )
     joins = start + timedelta(days=9, hours=13, minutes=17, seconds=5)
     moves = start + timedelta(days=15, hours=11, minutes=42)
@@ -89,7 +91,8 @@ usages = st.builds(
 def months(draw: st.DrawFn) -> tuple[Organization, BillingPeriod, list[UsageEvent]]:
     """An organization, a period of it, and a shuffled stream of its usage events."""
     zone = draw(st.sampled_from(ZONES))
-    org, period, seated = organization(zone, draw(st.sampled_from(MONTHS)))
+    policy = draw(st.sampled_from(list(FailurePolicy)))  # what a failed request is billed
+    org, period, seated = organization(zone, draw(st.sampled_from(MONTHS)), policy)
     start, end = period.start.astimezone(UTC), period.end.astimezone(UTC)
     events = []
     for index in range(draw(st.integers(0, 14))):
@@ -113,22 +116,13 @@ def months(draw: st.DrawFn) -> tuple[Organization, BillingPeriod, list[UsageEven
                 draw(usages),
                 when.astimezone(draw(st.sampled_from(OFFSETS))),
                 Modifiers(batch=not fast and draw(st.booleans()), fast=fast),
+                failed=draw(st.integers(0, 5)) == 0,
             )
         )
     if events:
         events += draw(st.lists(st.sampled_from(events), max_size=4))  # retries
         for event in draw(st.lists(st.sampled_from(events), max_size=2)):  # conflicts
-            events.append(
-                UsageEvent(
-                    event.event_id,
-                    event.user_id,
-                    event.model,
-                    event.product,
-                    event.usage + TokenUsage(output_tokens=1),
-                    event.at,
-                    event.modifiers,
-                )
-            )
+            events.append(attrs.evolve(event, usage=event.usage + TokenUsage(output_tokens=1)))
     return org, period, draw(st.permutations(events))
 
 
@@ -143,6 +137,7 @@ def rows(events: list[UsageEvent]) -> list[dict[str, object]]:
             "at": event.at,
             **dict(zip(TOKEN_COLUMNS, attrs.astuple(event.usage), strict=True)),
             **{name: getattr(event.modifiers, name) for name in MODIFIER_COLUMNS},
+            "failed": event.failed,
         }
         for event in events
     ]
@@ -197,6 +192,7 @@ def _schema(pa):
             ("at", pa.timestamp("us", tz="UTC")),
             *((name, pa.int64()) for name in TOKEN_COLUMNS),
             *((name, pa.bool_()) for name in MODIFIER_COLUMNS),
+            ("failed", pa.bool_()),
         ]
     )
 

@@ -45,7 +45,6 @@ from usagebill.pricing.prices import (
     PriceTable,
     Provenance,
 )
-from usagebill.reports.render import to_csv, to_markdown, to_text
 from usagebill.serde import to_json, unstructure
 from usagebill.usage import Modifiers, TokenUsage
 
@@ -156,10 +155,10 @@ def _render(invoice: Invoice, fmt: str) -> str:
     if fmt == "json":
         return to_json(invoice, indent=1) + "\n"
     if fmt == "csv":
-        return to_csv(invoice)
+        return invoice.to_csv()
     if fmt == "md":
-        return to_markdown(invoice)
-    return to_text(invoice)
+        return invoice.to_markdown()
+    return invoice.to_text()
 
 
 def _instant(text: str | None) -> datetime:

@@ -14,6 +14,8 @@ After: ada moves to Chat on Oct 16 00:00: Chat + Claude Code 15 days 40 x 15/31 
 2M input Haiku, 2.00) is new: seat fees 94.67, usage 5.45, total 100.12.
 """
 
+import csv
+import io
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -307,3 +309,46 @@ def test_before_plus_change_is_after(events_a, events_b, seat_type, day):
         for item in changes:
             assert item.before == before.get(item.key, Money("0"))
             assert item.before + item.change == after.get(item.key, Money("0"))
+
+
+# --- the diff as a report -------------------------------------------------------------------
+
+
+def test_report_sections_and_data(change):
+    """Summary with its total row, changed subtotals only, changed lines grouped by user."""
+    report = change.to_report()
+    assert [table.title for table in report.sections] == [
+        "Summary",
+        "By seat type (changed)",
+        "By model (changed)",
+        "By product (changed)",
+        "By user (changed)",
+        "Changed lines",
+    ]
+    summary = report.sections[0]
+    assert summary.totals == (
+        ("Total due (USD)", Money("109.45"), Money("100.12"), Money("-9.33")),
+    )
+    lines = report.sections[-1]
+    assert [row[:3] for row in lines.rows] == [
+        ("ada", "chat seat, 2026-10-16 00:00 to 2026-11-01 00:00", "added"),
+        ("ada", "chat_claude_code seat, 2026-10-01 00:00 to 2026-10-16 00:00", "changed"),
+        ("bob", "claude-haiku-4-5-20251001, chat [chat]", "changed"),
+    ]
+    # every line of the changed-lines table: before + change == after, as shown
+    for _user, _line, _status, before, after, delta in lines.rows:
+        assert before + delta == after
+    assert report.bottom_line is not None
+    assert report.bottom_line.value == "109.45 → 100.12 (-9.33)"
+    assert report.header[-1].value == "3 lines changed, 5 unchanged"
+    assert report.data is not None
+    assert len(report.data.rows) == len(change.lines)  # unchanged lines too
+
+
+def test_csv_has_every_line_identity(change):
+    rows = list(csv.DictReader(io.StringIO(change.to_csv())))
+    assert len(rows) == len(change.lines)
+    assert [row["status"] for row in rows].count("unchanged") == 5
+    added = next(row for row in rows if row["status"] == "added")
+    assert (added["before"], added["after"], added["change"]) == ("0.00", "10.32", "10.32")
+    assert sum(Decimal(row["change"]) for row in rows) == Decimal("-9.33")

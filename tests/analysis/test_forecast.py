@@ -16,6 +16,7 @@ organization's pool $20.
 * The Chat pool: 2.00 left at 0.10 a day = 20 days → Oct 31 00:00, inside the period.
 """
 
+import csv
 import io
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
@@ -327,3 +328,43 @@ def test_the_forecast_command_takes_a_datetime_and_refuses_nonsense():
     # One message for every ISO 8601 instant (the CLI once said "--as-of '…' is not …").
     assert "--as-of must be an ISO 8601 date or datetime" in err
     assert "(got 'mid-October')" in err
+
+
+# --- the forecast as a report ---------------------------------------------------------------
+
+
+def test_report_sections_bottom_line_and_data(ahead):
+    """Projections grouped by scope, caps by level, the projected total as the bottom line."""
+    report = ahead.to_report()
+    projections, caps = report.sections
+    assert projections.title == "Usage spend (USD)"
+    assert [row[:2] for row in projections.rows] == [
+        ("Organization", "acme"),
+        ("By seat type", "chat"),
+        ("By seat type", "chat_claude_code"),
+        ("By user", "ada"),
+        ("By user", "bob"),
+        ("By user", "olga"),
+    ]
+    assert [row[:2] + row[-1:] for row in caps.rows] == [
+        ("member", "ada", "reached 2026-10-07 12:00"),
+        ("seat_type", "chat", "projected 2026-10-31"),
+        ("organization", "acme", "projected 2026-10-16"),
+    ]
+    assert report.header[-1].value == "3 caps: 1 reached, 2 projected to be reached this period"
+    assert report.bottom_line is not None
+    assert report.bottom_line.value == "40.30 (~80 % band 31.21 to 49.39)"
+    assert report.data is not None
+    assert len(report.data.rows) == 6 + 3
+    assert ahead.to_markdown().count("\n| ") == (2 + 6) + (2 + 3)  # heads, rules and rows
+    rows = list(csv.DictReader(io.StringIO(ahead.to_csv())))
+    assert [row["kind"] for row in rows] == [record["kind"] for record in ahead.to_records()]
+    assert rows[-1]["cap"] == "20"  # a cap as it is set, exactly
+
+
+def test_a_band_not_yet_measurable_shows_as_n_a():
+    result = forecast(_org(), EVENTS, OCTOBER, datetime(2026, 10, 2, 6, tzinfo=UTC))
+    row = result.to_report().sections[0].rows[0]
+    assert (row[4], row[5]) == (None, None)
+    assert "n/a" in result.to_markdown()
+    assert "~80 % band" not in result.to_report().bottom_line.value  # type: ignore[union-attr]

@@ -6,6 +6,8 @@ request, Opus 5.5 $4 / $20 and in fast mode $8 / $40. Batch halves every token r
 Changes are report minus events.
 """
 
+import csv
+import io
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -402,3 +404,33 @@ def test_records_text_and_html():
     assert "usagebill-reconciliation" in page
     assert "1 differences" in page
     assert "none: every bucket and model matches" in reconcile(EVENTS, REPORT).to_text()
+
+
+def test_report_groups_differences_by_bucket_and_keeps_every_line_in_its_data():
+    """Differences under their bucket, each change signed and exact; 'not priced' if none."""
+    report = {
+        "data": [
+            _bucket(
+                3,
+                _row(SONNET, uncached=1_000, output=400),  # 300 more output tokens: +0.0045
+                _row("gpt-x", uncached=1),
+            ),
+            _bucket(4, _row(SONNET, uncached=2_000)),
+        ]
+    }
+    result = reconcile([EVENTS[0], EVENTS[2]], report)
+    (differences,) = result.to_report().sections
+    assert differences.title == "Differences (report minus events, USD)"
+    assert [row[:2] + row[3:] for row in differences.rows] == [
+        ("2026-10-03 00:00", "claude-sonnet-4-6", Money("0.0045")),
+        ("2026-10-03 00:00", "gpt-x", None),
+    ]
+    lines = result.to_text().splitlines()
+    assert lines[lines.index("2026-10-03 00:00") + 1].endswith("+0.0045")
+    assert lines[lines.index("2026-10-03 00:00") + 3].endswith("not priced")
+    rows = list(csv.DictReader(io.StringIO(result.to_csv())))
+    assert [row["model"] for row in rows] == ["claude-sonnet-4-6", "gpt-x", "claude-sonnet-4-6"]
+    assert [row["matched"] for row in rows] == ["False", "False", "True"]
+    assert rows[0]["amount_change"] == "0.00450000"  # exact, as computed
+    assert rows[1]["amount_change"] == ""  # not priced
+    assert "| 2026-10-03 00:00 | gpt-x |" in result.to_markdown()

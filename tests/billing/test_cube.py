@@ -18,6 +18,7 @@ keys = st.builds(
     price_version=st.integers(0, 1),
     in_tier=st.booleans(),
     modifiers=st.integers(0, 7),
+    failed=st.booleans(),
 )
 counts = st.builds(UsageCounts, *[st.integers(0, 10**12)] * 7)
 
@@ -61,7 +62,7 @@ def test_the_empty_cube_is_the_identity(a):
 
 def test_rows_with_the_same_key_add_up():
     """A GROUP BY's partial rows may repeat a key: they add."""
-    key = ("ada", "chat", "claude-sonnet-4-6", "chat", 0, False, 1)
+    key = ("ada", "chat", "claude-sonnet-4-6", "chat", 0, False, 1, False)
     cube = UsageCube.from_rows("acme", OCTOBER, "v", [(*key, 1, 2, 3, 4, 5, 6, 7)] * 2)
     (counts,) = cube.buckets.values()
     assert counts == UsageCounts(2, 4, 6, 8, 10, 12, 14)
@@ -71,12 +72,15 @@ def test_rows_with_the_same_key_add_up():
 @pytest.mark.parametrize(
     ("row", "words"),
     [
-        (("ada", "chat", "m", "dance", 0, False, 0, *[1] * 7), "product must be one of"),
-        (("", "chat", "m", "chat", 0, False, 0, *[1] * 7), "user_id must be a non-empty string"),
-        (("ada", "chat", "m", "chat", -1, False, 0, *[1] * 7), "price_version"),
-        (("ada", "chat", "m", "chat", 0, False, 8, *[1] * 7), "modifier bits"),
-        (("ada", "chat", "m", "chat", 0, False, 0, 1, -5, *[1] * 5), "input_tokens"),
-        (("ada", "chat", "m", "chat", 0, False, 0), "7 key and 7 count columns"),
+        (("ada", "chat", "m", "dance", 0, False, 0, False, *[1] * 7), "product must be one of"),
+        (
+            ("", "chat", "m", "chat", 0, False, 0, False, *[1] * 7),
+            "user_id must be a non-empty string",
+        ),
+        (("ada", "chat", "m", "chat", -1, False, 0, False, *[1] * 7), "price_version"),
+        (("ada", "chat", "m", "chat", 0, False, 8, False, *[1] * 7), "modifier bits"),
+        (("ada", "chat", "m", "chat", 0, False, 0, False, 1, -5, *[1] * 5), "input_tokens"),
+        (("ada", "chat", "m", "chat", 0, False, 0), "8 key and 7 count columns"),
     ],
 )
 def test_bad_rows_are_refused(row, words):

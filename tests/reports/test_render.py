@@ -20,14 +20,41 @@ from usagebill import (
     UsageEvent,
     build_invoice,
 )
-from usagebill.reports.render import (
-    _RECORD_KEYS,
-    _md,
-    to_csv,
-    to_html,
-    to_markdown,
-    to_records,
-    to_text,
+from usagebill.reports import to_csv, to_html, to_markdown, to_records, to_text
+from usagebill.reports.markdown import escape as _md
+
+# The columns of an invoice line in CSV and records, in order.
+_RECORD_KEYS = (
+    "kind",
+    "user_id",
+    "seat_type",
+    "description",
+    "add_on",
+    "start",
+    "end",
+    "seconds",
+    "monthly_fee",
+    "model",
+    "product",
+    "modifiers",
+    "long_context",
+    "price_from",
+    "requests",
+    "input_tokens",
+    "output_tokens",
+    "cache_write_5m_tokens",
+    "cache_write_1h_tokens",
+    "cache_read_tokens",
+    "web_search_requests",
+    "input_rate",
+    "output_rate",
+    "cache_write_5m_rate",
+    "cache_write_1h_rate",
+    "cache_read_rate",
+    "web_search_per_1k",
+    "exact",
+    "amount",
+    "currency",
 )
 
 CATALOGUE = SeatCatalog.enterprise(chat_fee=Money("20"), chat_and_claude_code_fee=Money("40"))
@@ -106,7 +133,7 @@ def _shown(money: Money) -> str:
 def test_text_shows_every_line_and_total(invoice):
     """The text invoice shows the header, every line with its amount, every subtotal and total."""
     text = invoice.to_text()
-    assert text == to_text(invoice)
+    assert text == to_text(invoice.to_report())
     assert text.startswith("INVOICE: Acme & <Co>\n")
     assert "2026-10: 2026-10-01 00:00 CEST to 2026-11-01 00:00 CET (Europe/Paris)" in text
     assert invoice.price_table in text
@@ -159,7 +186,7 @@ def test_text_widens_for_large_amounts():
 def test_markdown_shows_every_line_and_total(invoice):
     """The Markdown invoice has summary and subtotal tables and a table of every line."""
     text = invoice.to_markdown()
-    assert text == to_markdown(invoice)
+    assert text == to_markdown(invoice.to_report())
     assert text.startswith("# Invoice: Acme & <Co>\n")
     assert "## Summary" in text
     assert f"| Total due (USD) | {_shown(invoice.total)} |" in text
@@ -194,7 +221,7 @@ def _csv_rows(invoice: Invoice) -> list[dict[str, str]]:
 def test_csv_has_a_header_and_one_row_per_line(invoice):
     """CSV: one row per line plus the header, read back by the csv module."""
     text = invoice.to_csv()
-    assert text == to_csv(invoice)
+    assert text == to_csv(invoice.to_report())
     reader = list(csv.reader(io.StringIO(text)))
     assert tuple(reader[0]) == _RECORD_KEYS
     assert len(reader) == invoice.line_count() + 1
@@ -238,17 +265,22 @@ def test_csv_leaves_numbers_alone(invoice):
     assert row["exact"] == f"{line.exact.amount:f}"
 
 
-def test_csv_leaves_a_plain_negative_number_alone():
-    """A cell that is just a number, like -5, is a number, not a formula: left as it is."""
-    org = Organization.create("acme", CATALOGUE, [Member("-5", "primary_owner", "chat")], at=START)
+def test_csv_keeps_a_number_like_user_id_text():
+    """A user id like -5 (or 007) is text: an apostrophe keeps a spreadsheet from reading -5.
+
+    (Before the report model, "-5" was written bare as a number; "-007" became -7.)
+    """
+    members = [Member("-5", "primary_owner", "chat"), Member("007", "member", "chat")]
+    org = Organization.create("acme", CATALOGUE, members, at=START)
     rows = list(csv.DictReader(io.StringIO(build_invoice(org, [], OCTOBER).to_csv())))
-    assert rows[0]["user_id"] == "-5"
+    assert [row["user_id"] for row in rows] == ["'-5", "'007"]
+    assert [row["amount"] for row in rows] == ["20.00", "20.00"]  # numbers stay bare
 
 
 def test_records_have_one_dict_per_line_with_decimal_amounts(invoice):
     """to_records: one dict per line, every key present, Decimal amounts, None where unused."""
     records = invoice.to_records()
-    assert records == to_records(invoice)
+    assert records == to_records(invoice.to_report())
     assert len(records) == invoice.line_count()
     for record in records:
         assert tuple(record) == _RECORD_KEYS
@@ -290,7 +322,7 @@ def test_records_show_the_price_version():
 def test_html_escapes_everything(invoice):
     """The notebook view escapes user ids and the organization name."""
     html = invoice._repr_html_()
-    assert html == to_html(invoice)
+    assert html == to_html(invoice.to_report())
     assert "<script>" not in html
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
     assert "Acme &amp; &lt;Co&gt;" in html

@@ -20,6 +20,7 @@ import attrs
 
 from usagebill._checks import check_aware, instance_of, int_between, time_zone
 from usagebill._frozendict import FrozenDict, frozen_dict
+from usagebill.accounts.limit_report import LimitReport, LimitReportRow
 from usagebill.accounts.limits import (
     DEFAULT_THRESHOLDS,
     EffectiveLimit,
@@ -40,12 +41,11 @@ from usagebill.errors import (
     short_repr,
 )
 from usagebill.money import Money
-from usagebill.usage import Product
+from usagebill.usage import FailurePolicy, Product
 
 __all__ = [
     "AuditRecord",
     "IncreaseRequest",
-    "LimitReportRow",
     "MemberPath",
     "Organization",
     "RequestStatus",
@@ -97,25 +97,6 @@ class MemberPath(NamedTuple):
     pool_cap: Money | None
 
 
-@attrs.frozen
-class LimitReportRow:
-    """One member in the effective-limit report."""
-
-    user_id: str
-    seat_type: str
-    limit: EffectiveLimit
-    spent: Money
-    held: Money
-
-    @property
-    def remaining(self) -> Money | None:
-        """Room left under the member's own limit (``None``: unlimited; never negative)."""
-        if self.limit.cap is None:
-            return None
-        room = self.limit.cap - self.spent - self.held
-        return room if room.amount > 0 else Money.zero(room.currency)
-
-
 def _timezone(_instance: object, _attribute: attrs.Attribute[Any], value: object) -> None:
     time_zone(value)
 
@@ -140,9 +121,17 @@ def _thresholds(value: Iterable[object]) -> tuple[Decimal, ...]:
     return result
 
 
+def _failure_policy(_instance: object, _attribute: attrs.Attribute[Any], value: object) -> None:
+    if not isinstance(value, FailurePolicy):
+        raise InvalidValueError("failure_policy", value, "must be a FailurePolicy")
+
+
 @attrs.frozen
 class Organization:
     """Everything billing needs to know about one organization, as one immutable value.
+
+    ``failure_policy`` says what a request that failed after it started is
+    billed, in the ledger, the invoice and the reconciliation alike.
 
     >>> from datetime import datetime, UTC
     >>> catalog = SeatCatalog.enterprise(     # example fees, not Anthropic's
@@ -166,6 +155,9 @@ class Organization:
     thresholds: tuple[Decimal, ...] = attrs.field(default=DEFAULT_THRESHOLDS, converter=_thresholds)
     increase_requests: FrozenDict[str, IncreaseRequest] = attrs.field(
         factory=FrozenDict, converter=frozen_dict
+    )
+    failure_policy: FailurePolicy = attrs.field(
+        default=FailurePolicy.REPORTED, validator=_failure_policy
     )
     # Memo of path(): derived from the fields above, which never change.
     _paths: dict[str, MemberPath] = attrs.field(
@@ -197,6 +189,7 @@ class Organization:
         timezone: str = "UTC",
         billing_anchor_day: int = 1,
         thresholds: Iterable[Decimal] = DEFAULT_THRESHOLDS,
+        failure_policy: FailurePolicy = FailurePolicy.REPORTED,
     ) -> Organization:
         """A new organization whose members all got their seats at ``at``."""
         check_aware(at)
@@ -215,6 +208,7 @@ class Organization:
             billing_anchor_day=billing_anchor_day,
             seat_history=[SeatChange(m.user_id, at, m.seat_type, m.add_ons) for m in member_list],
             thresholds=thresholds,
+            failure_policy=failure_policy,
         )
 
     @classmethod
@@ -316,9 +310,9 @@ class Organization:
         """``user_id``'s effective limit and the level it comes from."""
         return self.limits.effective(user_id, self.member(user_id).seat_type)
 
-    def limit_report(self, spend: Spend) -> tuple[LimitReportRow, ...]:
+    def limit_report(self, spend: Spend) -> LimitReport:
         """Every member's effective limit, its source, and month-to-date spend, by user id."""
-        return tuple(
+        rows = tuple(
             LimitReportRow(
                 user_id,
                 member.seat_type,
@@ -328,6 +322,7 @@ class Organization:
             )
             for user_id, member in sorted(self.members.items())
         )
+        return LimitReport(self.name, self.currency, rows)
 
     # --- changes --------------------------------------------------------------------------
 

@@ -20,22 +20,28 @@ months, between a draft and the final invoice. Its rules:
 
 from __future__ import annotations
 
-import html
-from collections.abc import Iterable, Mapping
-from typing import Any, Final
+from collections.abc import Iterable
+from typing import Any
 
 import attrs
 
+from usagebill import reports
 from usagebill.billing.invoice import Invoice, SeatFeeLine, Subtotal, UsageLine
 from usagebill.errors import CurrencyMismatchError
 from usagebill.money import Money
 from usagebill.periods import BillingPeriod
-from usagebill.reports.render import shown_amount, shown_change
+from usagebill.reports import (
+    Column,
+    Field,
+    Kind,
+    Report,
+    Table,
+    counted,
+    shown_amount,
+    shown_change,
+)
 
 __all__ = ["AmountChange", "InvoiceDiff", "LineChange", "diff"]
-
-_WIDTH: Final = 100
-_MONEY: Final = 14
 
 
 @attrs.frozen
@@ -109,37 +115,35 @@ class InvoiceDiff:
         """The lines added, removed or changed (what the renderers show)."""
         return tuple(line for line in self.lines if line.status != "unchanged")
 
+    def to_report(self) -> Report:
+        """The diff as a report: the totals, the changed subtotals and lines; its data every line.
+
+        The data (CSV, records) has one row per line identity, unchanged ones
+        too, with the amounts rounded as the invoices show them.
+        """
+        return _report(self)
+
     def to_records(self) -> list[dict[str, Any]]:
         """One dict per line identity (unchanged ones too), ready for ``pandas.DataFrame``.
 
         Amounts are Decimals, rounded as the invoices show them.
         """
-        return [
-            {
-                "kind": line.kind,
-                "user_id": line.user_id,
-                "description": line.description,
-                "status": line.status,
-                "requests_before": line.requests_before,
-                "requests_after": line.requests_after,
-                "before": line.before.amount,
-                "after": line.after.amount,
-                "change": line.change.amount,
-                "currency": self.currency,
-            }
-            for line in self.lines
-        ]
+        return reports.to_records(self.to_report())
 
-    def to_text(self) -> str:
+    def to_text(self, width: int = 100) -> str:
         """A plain-text diff: summary, changed totals, then every changed line."""
-        return _text(self)
+        return reports.to_text(self.to_report(), width)
 
     def to_markdown(self) -> str:
         """The diff as Markdown tables."""
-        return _markdown(self)
+        return reports.to_markdown(self.to_report())
+
+    def to_csv(self) -> str:
+        """One CSV row per line identity, safe against spreadsheet formula injection."""
+        return reports.to_csv(self.to_report())
 
     def _repr_html_(self) -> str:
-        return _html(self)
+        return reports.to_html(self.to_report())
 
 
 # --- building -------------------------------------------------------------------------------
@@ -286,143 +290,102 @@ def diff(before: Invoice, after: Invoice) -> InvoiceDiff:
     )
 
 
-# --- rendering ------------------------------------------------------------------------------
+# --- the diff as a report ------------------------------------------------------------------
 
 
-def _header(change: InvoiceDiff) -> list[tuple[str, str]]:
-    return [
-        ("Organization", change.organization),
-        ("Before", f"{change.before_period.label}, price table {change.before_price_table}"),
-        ("After", f"{change.after_period.label}, price table {change.after_price_table}"),
-        ("Lines", f"{len(change.changed_lines()):,} of {len(change.lines):,} changed"),
-    ]
-
-
-def _totals(change: InvoiceDiff) -> list[AmountChange]:
-    return [
-        attrs.evolve(change.seat_fees, key="Seat fees"),
-        attrs.evolve(change.usage_total, key="Usage"),
-        attrs.evolve(change.total, key=f"Total due ({change.currency})"),
-    ]
-
-
-def _groups(change: InvoiceDiff) -> list[tuple[str, tuple[AmountChange, ...]]]:
-    return [
-        ("By seat type", change.by_seat_type),
-        ("By model", change.by_model),
-        ("By product", change.by_product),
-        ("By user", change.by_member),
-    ]
-
-
-def _text(change: InvoiceDiff) -> str:
-    label_width = _WIDTH - 3 * _MONEY
-
-    def row(label: str, before: str, after: str, delta: str) -> str:
-        return (
-            f"{label[:label_width]:<{label_width}}{before:>{_MONEY}}{after:>{_MONEY}}"
-            f"{delta:>{_MONEY}}"
-        )
-
-    def money_row(label: str, item: AmountChange | LineChange) -> str:
-        return row(
-            label, shown_amount(item.before), shown_amount(item.after), shown_change(item.change)
-        )
-
-    out = [f"INVOICE DIFF: {change.organization}", "=" * _WIDTH]
-    out += [f"{name + ':':<14}{value}" for name, value in _header(change)]
-    out += ["", row("SUMMARY", "before", "after", "change"), "-" * _WIDTH]
-    out += [money_row(total.key, total) for total in _totals(change)]
-    for title, changes in _groups(change):
-        shown = [item for item in changes if item.changed]
-        if not shown:
-            continue
-        out += ["", title.upper() + " (changed)", "-" * _WIDTH]
-        out += [money_row(f"  {item.key}", item) for item in shown]
-    lines = change.changed_lines()
-    out += ["", "CHANGED LINES", "-" * _WIDTH]
-    if not lines:
-        out.append("  none: the invoices show the same lines and amounts")
-    for line in lines:
-        out.append(money_row(f"  {line.user_id} {line.description}", line))
-        note = line.status
-        if line.kind == "usage" and line.requests_before != line.requests_after:
-            note += f", requests {line.requests_before:,} → {line.requests_after:,}"
-        out.append(f"      {note}")
-    out += ["-" * _WIDTH, money_row(f"Total due ({change.currency})", change.total)]
-    return "\n".join(out) + "\n"
-
-
-def _md(text: str) -> str:
-    return text.replace("|", r"\|")
-
-
-def _md_rows(rows: Iterable[tuple[str, ...]]) -> list[str]:
-    return ["| " + " | ".join(_md(cell) for cell in row) + " |" for row in rows]
-
-
-def _markdown(change: InvoiceDiff) -> str:
-    head = ("", "before", "after", "change")
-    rule = "| --- | ---: | ---: | ---: |"
-
-    def cells(item: AmountChange | LineChange, label: str) -> tuple[str, ...]:
-        return (
-            label,
-            shown_amount(item.before),
-            shown_amount(item.after),
-            shown_change(item.change),
-        )
-
-    out = [f"# Invoice diff: {_md(change.organization)}", ""]
-    out += [f"- **{name}:** {_md(value)}" for name, value in _header(change)]
-    out += ["", "## Summary", "", *_md_rows([head]), rule]
-    out += _md_rows(cells(total, total.key) for total in _totals(change))
-    for title, changes in _groups(change):
-        shown = [item for item in changes if item.changed]
-        if shown:
-            out += ["", f"## {title}", "", *_md_rows([head]), rule]
-            out += _md_rows(cells(item, item.key) for item in shown)
-    out += ["", "## Changed lines", ""]
-    out += _md_rows([("User", "Line", "Status", "before", "after", "change")])
-    out.append("| --- | --- | --- | ---: | ---: | ---: |")
-    out += _md_rows(
-        (line.user_id, line.description, line.status, *cells(line, "")[1:])
-        for line in change.changed_lines()
+def _report(change: InvoiceDiff) -> Report:
+    currency = change.currency
+    amounts = (
+        Column("before", "before", Kind.AMOUNT),
+        Column("after", "after", Kind.AMOUNT),
+        Column("change", "change", Kind.CHANGE),
     )
-    return "\n".join(out) + "\n"
+    total_due = f"Total due ({currency})"
 
+    def cells(item: AmountChange | LineChange) -> tuple[Money, Money, Money]:
+        return (item.before, item.after, item.change)
 
-def _html_rows(items: Iterable[AmountChange | LineChange], label: Mapping[int, str]) -> str:
-    esc = html.escape
-    right = "style='text-align:right'"
-    return "".join(
-        f"<tr><td>{esc(label[position])}</td><td {right}>{esc(shown_amount(item.before))}</td>"
-        f"<td {right}>{esc(shown_amount(item.after))}</td>"
-        f"<td {right}>{esc(shown_change(item.change))}</td></tr>"
-        for position, item in enumerate(items)
+    groups = [
+        Table(
+            f"{title} (changed)", (Column(key, ""), *amounts), [(i.key, *cells(i)) for i in shown]
+        )
+        for title, key, items in (
+            ("By seat type", "seat_type", change.by_seat_type),
+            ("By model", "model", change.by_model),
+            ("By product", "product", change.by_product),
+            ("By user", "user_id", change.by_member),
+        )
+        if (shown := [item for item in items if item.changed])
+    ]
+    changed = change.changed_lines()
+    return Report(
+        "diff",
+        "Invoice diff",
+        change.organization,
+        header=(
+            Field("Organization", change.organization),
+            Field(
+                "Before", f"{change.before_period.label}, price table {change.before_price_table}"
+            ),
+            Field("After", f"{change.after_period.label}, price table {change.after_price_table}"),
+            Field(
+                "Lines",
+                f"{counted(len(changed), 'line')} changed, "
+                f"{len(change.lines) - len(changed):,} unchanged",
+            ),
+        ),
+        sections=(
+            Table(
+                "Summary",
+                (Column("item", ""), *amounts),
+                [("Seat fees", *cells(change.seat_fees)), ("Usage", *cells(change.usage_total))],
+                totals=[(total_due, *cells(change.total))],
+            ),
+            *groups,
+            Table(
+                "Changed lines",
+                (
+                    Column("user_id", "User", group=True),
+                    Column("description", "Line"),
+                    Column("status", "Status", under=True),
+                    *amounts,
+                ),
+                [(line.user_id, line.description, _status(line), *cells(line)) for line in changed],
+                empty="none: the invoices show the same lines and amounts",
+            ),
+        ),
+        bottom_line=Field(
+            total_due,
+            f"{shown_amount(change.total.before)} → {shown_amount(change.total.after)} "
+            f"({shown_change(change.total.change)})",
+        ),
+        data=Table(
+            "Lines",
+            (
+                *(Column(key) for key in ("kind", "user_id", "description", "status")),
+                Column("requests_before", kind=Kind.COUNT),
+                Column("requests_after", kind=Kind.COUNT),
+                *amounts,
+                Column("currency"),
+            ),
+            [
+                (
+                    line.kind,
+                    line.user_id,
+                    line.description,
+                    line.status,
+                    line.requests_before,
+                    line.requests_after,
+                    *cells(line),
+                    currency,
+                )
+                for line in change.lines
+            ],
+        ),
     )
 
 
-def _html(change: InvoiceDiff) -> str:
-    esc = html.escape
-    head = "".join(f"<tr><th>{esc(k)}</th><td>{esc(v)}</td></tr>" for k, v in _header(change))
-    columns = "<tr><th></th><th>before</th><th>after</th><th>change</th></tr>"
-    totals = _totals(change)
-    summary = _html_rows(totals, {n: item.key for n, item in enumerate(totals)})
-    users = [item for item in change.by_member if item.changed]
-    lines = change.changed_lines()
-    return (
-        f"<div class='usagebill-diff'><h3>Invoice diff: {esc(change.organization)}</h3>"
-        f"<table>{head}</table><table>{columns}{summary}</table>"
-        f"<details><summary>{len(users)} users changed</summary><table>{columns}"
-        f"{_html_rows(users, {n: item.key for n, item in enumerate(users)})}</table></details>"
-        f"<details><summary>{len(lines)} lines changed</summary><table>{columns}"
-        + _html_rows(
-            lines,
-            {
-                n: f"{line.user_id} {line.description} ({line.status})"
-                for n, line in enumerate(lines)
-            },
-        )
-        + "</table></details></div>"
-    )
+def _status(line: LineChange) -> str:
+    if line.kind == "usage" and line.requests_before != line.requests_after:
+        return f"{line.status}, requests {line.requests_before:,} → {line.requests_after:,}"
+    return line.status

@@ -47,7 +47,6 @@ from __future__ import annotations
 
 import decimal
 import enum
-import html
 from collections.abc import Iterable
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from decimal import Decimal
@@ -56,6 +55,7 @@ from typing import Any, Final
 import attrs
 from dateutil import tz
 
+from usagebill import reports
 from usagebill._checks import check_aware
 from usagebill.accounts.limits import Level, LimitSource
 from usagebill.accounts.organization import Organization
@@ -66,7 +66,7 @@ from usagebill.events import UsageEvent
 from usagebill.money import EXACT, Money, unchecked_money
 from usagebill.periods import BillingPeriod, zone
 from usagebill.pricing.prices import PriceTable
-from usagebill.reports.render import shown_amount
+from usagebill.reports import Column, Field, Kind, Report, Table, counted, shown_amount
 
 __all__ = ["CapForecast", "CapStatus", "DailySpend", "Forecast", "Projection", "forecast"]
 
@@ -164,79 +164,33 @@ class Forecast:
     caps: tuple[CapForecast, ...]
     days: tuple[DailySpend, ...]
 
+    def to_report(self) -> Report:
+        """The forecast as a report: the method, projections, caps; its data one row each."""
+        return _report(self)
+
     def to_records(self) -> list[dict[str, Any]]:
         """One dict per projection and per cap, ready for ``pandas.DataFrame``.
 
         ``kind`` is ``organization``, ``seat_type``, ``user`` or ``cap``;
-        amounts are Decimals rounded to the minor unit; cap rows fill
-        ``level``, ``cap``, ``status`` and ``at``.
+        amounts are Decimals rounded to the minor unit (a cap as it is set);
+        cap rows fill ``level``, ``source``, ``cap``, ``status`` and ``at``.
         """
-        rows = [
-            _projection_record(kind, projection)
-            for kind, projections in (
-                ("organization", (self.total,)),
-                ("seat_type", self.seat_types),
-                ("user", self.members),
-            )
-            for projection in projections
-        ]
-        for cap in self.caps:
-            row = dict.fromkeys(_RECORD_KEYS)
-            row.update(
-                kind="cap",
-                key=cap.subject,
-                spent=cap.spent.amount,
-                projected=cap.projected.amount,
-                level=cap.level.value,
-                source=None if cap.source is None else cap.source.value,
-                cap=cap.cap.amount,
-                status=cap.status.value,
-                at=None if cap.at is None else cap.at.isoformat(),
-                currency=self.currency,
-            )
-            rows.append(row)
-        return rows
+        return reports.to_records(self.to_report())
 
-    def to_text(self) -> str:
-        """A plain-text forecast: the method in one line, projections, then caps."""
-        return _text(self)
+    def to_text(self, width: int = 100) -> str:
+        """A plain-text forecast: the method in the header, projections, then caps."""
+        return reports.to_text(self.to_report(), width)
+
+    def to_markdown(self) -> str:
+        """The forecast as Markdown."""
+        return reports.to_markdown(self.to_report())
+
+    def to_csv(self) -> str:
+        """One CSV row per projection and per cap."""
+        return reports.to_csv(self.to_report())
 
     def _repr_html_(self) -> str:
-        return _html(self)
-
-
-_RECORD_KEYS: Final = (
-    "kind",
-    "key",
-    "spent",
-    "projected",
-    "low",
-    "high",
-    "daily_mean",
-    "daily_sd",
-    "level",
-    "source",
-    "cap",
-    "status",
-    "at",
-    "currency",
-)
-
-
-def _projection_record(kind: str, projection: Projection) -> dict[str, Any]:
-    row = dict.fromkeys(_RECORD_KEYS)
-    row.update(
-        kind=kind,
-        key=projection.key,
-        spent=projection.spent.amount,
-        projected=projection.projected.amount,
-        low=None if projection.low is None else projection.low.amount,
-        high=None if projection.high is None else projection.high.amount,
-        daily_mean=projection.daily_mean.amount,
-        daily_sd=None if projection.daily_sd is None else projection.daily_sd.amount,
-        currency=projection.spent.currency,
-    )
-    return row
+        return reports.to_html(self.to_report())
 
 
 # --- computing ------------------------------------------------------------------------------
@@ -410,7 +364,8 @@ def forecast(
         at = event.at.astimezone(UTC)
         try:
             seat_type = timeline.seat_at(event.user_id, at)
-            amount = prices.amount(event.model, event.usage, event.at, event.modifiers)
+            usage = event.billed_usage(org.failure_policy)
+            amount = prices.amount(event.model, usage, event.at, event.modifiers)
         except UsageBillError as error:
             error.add_note(f"in usage event {short_repr(event.event_id)}")
             raise
@@ -507,21 +462,14 @@ def _cap_forecast(
     )
 
 
-# --- rendering ------------------------------------------------------------------------------
-
-_WIDTH: Final = 100
-_COLUMNS: Final = ("spent", "projected", "low ~80%", "high ~80%", "per day")
-
-
-def _amount(money: Money | None) -> str:
-    return "n/a" if money is None else shown_amount(money)
+# --- the forecast as a report --------------------------------------------------------------
 
 
 def _days(seconds: int) -> str:
     return f"{_STATS.divide(Decimal(seconds), _DAY).quantize(Decimal('0.01'))}"
 
 
-def _header(result: Forecast) -> list[tuple[str, str]]:
+def _header(result: Forecast) -> tuple[Field, ...]:
     method = (
         "actual figures of a finished period (zero-width band)"
         if result.finished
@@ -530,91 +478,138 @@ def _header(result: Forecast) -> list[tuple[str, str]]:
             " * sqrt(remaining days), low end clipped at the spend so far"
         )
     )
-    return [
-        ("Organization", result.organization),
-        ("Period", f"{result.period.label} ({result.period.timezone})"),
-        ("As of", f"{result.as_of:%Y-%m-%d %H:%M %Z}"),
-        (
+    statuses = [cap.status for cap in result.caps]
+    return (
+        Field("Organization", result.organization),
+        Field("Period", f"{result.period.label} ({result.period.timezone})"),
+        Field("As of", f"{result.as_of:%Y-%m-%d %H:%M %Z}"),
+        Field(
             "Elapsed",
-            (
-                f"{_days(result.elapsed_seconds)} days, {_days(result.remaining_seconds)} to go; "
-                f"{result.complete_days} complete local days, {result.events:,} requests"
+            f"{_days(result.elapsed_seconds)} days, {_days(result.remaining_seconds)} to go; "
+            f"{result.complete_days} complete local days, {result.events:,} requests",
+        ),
+        Field("Method", method),
+        Field("Price table", result.price_table),
+        Field(
+            "Caps",
+            f"{counted(len(statuses), 'cap')}: {statuses.count(CapStatus.REACHED):,} reached, "
+            f"{statuses.count(CapStatus.PROJECTED):,} projected to be reached this period",
+        ),
+    )
+
+
+def _projection_cells(projection: Projection) -> tuple[Money | None, ...]:
+    return (
+        projection.spent,
+        projection.projected,
+        projection.low,
+        projection.high,
+        projection.daily_mean,
+    )
+
+
+_PROJECTION_COLUMNS: Final = (
+    Column("spent", "spent", Kind.AMOUNT),
+    Column("projected", "projected", Kind.AMOUNT),
+    Column("low", "low ~80%", Kind.AMOUNT, missing="n/a"),
+    Column("high", "high ~80%", Kind.AMOUNT, missing="n/a"),
+    Column("daily_mean", "per day", Kind.AMOUNT),
+)
+
+
+def _report(result: Forecast) -> Report:
+    currency = result.currency
+    total = result.total
+    band = (
+        ""
+        if total.low is None or total.high is None or result.finished
+        else f" (~80 % band {shown_amount(total.low)} to {shown_amount(total.high)})"
+    )
+    projections = [
+        (scope, projection.key, *_projection_cells(projection))
+        for scope, projections in (
+            ("Organization", (total,)),
+            ("By seat type", result.seat_types),
+            ("By user", result.members),
+        )
+        for projection in projections
+    ]
+    return Report(
+        "forecast",
+        "Forecast",
+        result.organization,
+        header=_header(result),
+        sections=(
+            Table(
+                f"Usage spend ({currency})",
+                (Column("scope", "Scope", group=True), Column("key", "Name"), *_PROJECTION_COLUMNS),
+                projections,
+            ),
+            Table(
+                "Caps",
+                (
+                    Column("level", "Level", group=True),
+                    Column("subject", "Subject"),
+                    Column("cap", "cap", Kind.AMOUNT),
+                    Column("spent", "spent", Kind.AMOUNT),
+                    Column("projected", "projected", Kind.AMOUNT),
+                    Column("when", "when"),
+                ),
+                [
+                    (
+                        cap.level.value,
+                        cap.subject,
+                        cap.cap,
+                        cap.spent,
+                        cap.projected,
+                        cap.describe(),
+                    )
+                    for cap in result.caps
+                ],
+                empty="no caps are set",
             ),
         ),
-        ("Method", method),
-        ("Price table", result.price_table),
-    ]
-
-
-def _projection_cells(projection: Projection) -> tuple[str, ...]:
-    return (
-        _amount(projection.spent),
-        _amount(projection.projected),
-        _amount(projection.low),
-        _amount(projection.high),
-        _amount(projection.daily_mean),
-    )
-
-
-def _groups(result: Forecast) -> list[tuple[str, tuple[Projection, ...]]]:
-    return [
-        ("Organization", (result.total,)),
-        ("By seat type", result.seat_types),
-        ("By user", result.members),
-    ]
-
-
-def _text(result: Forecast) -> str:
-    money = 13
-    label = _WIDTH - money * len(_COLUMNS)
-
-    def row(name: str, cells: tuple[str, ...]) -> str:
-        return f"{name[:label]:<{label}}" + "".join(f"{cell:>{money}}" for cell in cells)
-
-    out = [f"FORECAST: {result.organization}", "=" * _WIDTH]
-    out += [f"{name + ':':<14}{value}" for name, value in _header(result)]
-    out += ["", row(f"USAGE SPEND ({result.currency})", _COLUMNS), "-" * _WIDTH]
-    for title, projections in _groups(result):
-        out.append(title.upper())
-        out += [row(f"  {p.key}", _projection_cells(p)) for p in projections]
-    out += ["", f"{'CAPS':<34}{'cap':>13}{'spent':>13}{'projected':>13}  when", "-" * _WIDTH]
-    if not result.caps:
-        out.append("  no caps are set")
-    for cap in result.caps:
-        name = f"  {cap.level.value} {cap.subject}"
-        cells = (_amount(cap.cap), _amount(cap.spent), _amount(cap.projected))
-        out.append(
-            f"{name[:34]:<34}" + "".join(f"{c:>{money}}" for c in cells) + "  " + cap.describe()
-        )
-    return "\n".join(out) + "\n"
-
-
-def _html(result: Forecast) -> str:
-    esc = html.escape
-    right = "style='text-align:right'"
-    head = "".join(f"<tr><th>{esc(k)}</th><td>{esc(v)}</td></tr>" for k, v in _header(result))
-    columns = "<tr><th></th>" + "".join(f"<th>{esc(c)}</th>" for c in _COLUMNS) + "</tr>"
-
-    def rows(projections: Iterable[Projection]) -> str:
-        return "".join(
-            f"<tr><td>{esc(p.key)}</td>"
-            + "".join(f"<td {right}>{esc(cell)}</td>" for cell in _projection_cells(p))
-            + "</tr>"
-            for p in projections
-        )
-
-    caps = "".join(
-        f"<tr><td>{esc(cap.level.value)}</td><td>{esc(cap.subject)}</td>"
-        f"<td {right}>{esc(_amount(cap.cap))}</td><td {right}>{esc(_amount(cap.spent))}</td>"
-        f"<td>{esc(cap.describe())}</td></tr>"
-        for cap in result.caps
-    )
-    return (
-        f"<div class='usagebill-forecast'><h3>Forecast: {esc(result.organization)}</h3>"
-        f"<table>{head}</table><table>{columns}{rows((result.total,))}{rows(result.seat_types)}"
-        f"</table><details><summary>{len(result.members)} members</summary><table>{columns}"
-        f"{rows(result.members)}</table></details>"
-        f"<details><summary>{len(result.caps)} caps</summary><table>"
-        "<tr><th>level</th><th>subject</th><th>cap</th><th>spent</th><th>when</th></tr>"
-        f"{caps}</table></details></div>"
+        bottom_line=Field(
+            f"Projected usage spend ({currency})", f"{shown_amount(total.projected)}{band}"
+        ),
+        data=Table(
+            "Projections and caps",
+            (
+                Column("kind"),
+                Column("key"),
+                *_PROJECTION_COLUMNS,
+                Column("daily_sd", kind=Kind.AMOUNT),
+                Column("level"),
+                Column("source"),
+                Column("cap", kind=Kind.EXACT),
+                Column("status"),
+                Column("at"),
+                Column("currency"),
+            ),
+            [
+                (kind, p.key, *_projection_cells(p), p.daily_sd, *(None,) * 5, currency)
+                for kind, group in (
+                    ("organization", (total,)),
+                    ("seat_type", result.seat_types),
+                    ("user", result.members),
+                )
+                for p in group
+            ]
+            + [
+                (
+                    "cap",
+                    cap.subject,
+                    cap.spent,
+                    cap.projected,
+                    *(None,) * 4,
+                    cap.level.value,
+                    None if cap.source is None else cap.source.value,
+                    cap.cap,
+                    cap.status.value,
+                    None if cap.at is None else cap.at.isoformat(),
+                    currency,
+                )
+                for cap in result.caps
+            ],
+        ),
     )

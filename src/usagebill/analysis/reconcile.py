@@ -52,13 +52,17 @@ modifiers, and its instant (a price change inside a bucket). Unless the report
 is grouped by those, its rows are priced at standard rates, and the difference
 is listed with that reason.
 
+**Failed requests.** An event marked ``failed`` (a timeout, a stream cut
+short) counts as the organization's :class:`~usagebill.usage.FailurePolicy`
+bills it, as on the invoice; the provider bills what it served. A line that
+differs and holds failed requests says how many, and how they were billed.
+
 Signs: every change is **report minus events**.
 """
 
 from __future__ import annotations
 
 import bisect
-import html
 import itertools
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
@@ -67,6 +71,7 @@ from typing import Any, Final
 
 import attrs
 
+from usagebill import reports
 from usagebill._checks import check_non_negative_int, instant, non_negative_int
 from usagebill.errors import (
     CurrencyMismatchError,
@@ -78,15 +83,14 @@ from usagebill.errors import (
 from usagebill.events import UsageEvent, deduplicated
 from usagebill.money import EXACT, Money, unchecked_money
 from usagebill.pricing.prices import PriceTable
-from usagebill.reports.render import shown_amount
-from usagebill.usage import Modifiers, TokenUsage
+from usagebill.reports import Column, Field, Kind, Report, Table, shown_amount
+from usagebill.usage import FailurePolicy, Modifiers, TokenUsage
 
 __all__ = ["ReconLine", "Reconciliation", "Tolerance", "reconcile"]
 
 _ZERO: Final = Decimal(0)
 _CATEGORIES: Final = tuple(field.name for field in attrs.fields(TokenUsage))
 _NO_MODEL: Final = "(no model)"
-_WIDTH: Final = 100
 _TIER_WINDOW: Final = "200k-1M"
 _STANDARD_TIERS: Final = frozenset({None, "standard", "batch"})
 
@@ -114,7 +118,8 @@ class ReconLine:
     """One bucket and model: our events and the report side by side.
 
     ``report_amount`` is ``None`` when the report's rows could not be priced
-    (``reasons`` says why). ``matched`` means within the tolerance.
+    (``reasons`` says why). ``matched`` means within the tolerance. ``failed``
+    counts the ``requests`` that failed after they started.
     """
 
     starting_at: datetime
@@ -127,6 +132,7 @@ class ReconLine:
     report_amount: Money | None
     matched: bool
     reasons: tuple[str, ...]
+    failed: int = 0
 
     def token_changes(self) -> dict[str, int]:
         """Report minus events, per token category."""
@@ -178,37 +184,33 @@ class Reconciliation:
         """Report minus events over the span, exact (unpriced rows left out)."""
         return self.report_total - self.events_total
 
+    def to_report(self) -> Report:
+        """The reconciliation as a report: the gap explained, every difference and why.
+
+        The data (CSV, records) has one row per bucket and model, matched or
+        not: both sides' counts per token category, the exact amounts and the
+        change, the reasons.
+        """
+        return _report(self)
+
     def to_records(self) -> list[dict[str, Any]]:
         """One dict per bucket and model, both sides and the changes, for ``pandas``."""
-        rows = []
-        for line in self.lines:
-            change = line.amount_change
-            row: dict[str, Any] = {
-                "starting_at": line.starting_at.isoformat(),
-                "ending_at": line.ending_at.isoformat(),
-                "model": line.model,
-                "matched": line.matched,
-                "requests": line.requests,
-            }
-            for name in _CATEGORIES:
-                row[f"events_{name}"] = getattr(line.events, name)
-                row[f"report_{name}"] = getattr(line.report, name)
-            row.update(
-                events_amount=line.events_amount.amount,
-                report_amount=None if line.report_amount is None else line.report_amount.amount,
-                amount_change=None if change is None else change.amount,
-                currency=self.currency,
-                reasons="; ".join(line.reasons),
-            )
-            rows.append(row)
-        return rows
+        return reports.to_records(self.to_report())
 
-    def to_text(self) -> str:
+    def to_text(self, width: int = 100) -> str:
         """A plain-text reconciliation: the totals, how the gap splits, every difference."""
-        return _text(self)
+        return reports.to_text(self.to_report(), width)
+
+    def to_markdown(self) -> str:
+        """The reconciliation as Markdown."""
+        return reports.to_markdown(self.to_report())
+
+    def to_csv(self) -> str:
+        """One CSV row per bucket and model."""
+        return reports.to_csv(self.to_report())
 
     def _repr_html_(self) -> str:
-        return _html(self)
+        return reports.to_html(self.to_report())
 
 
 # --- reading the report ---------------------------------------------------------------------
@@ -379,12 +381,17 @@ class _Side:
         self.requests: dict[tuple[int, str], int] = {}
         self.amounts: dict[tuple[int, str], Decimal] = {}
         self.unpriced: dict[tuple[int, str], list[str]] = {}
+        self.failed: dict[tuple[int, str], int] = {}
 
-    def add(self, key: tuple[int, str], usage: TokenUsage, amount: Decimal | None) -> None:
+    def add(
+        self, key: tuple[int, str], usage: TokenUsage, amount: Decimal | None, *, failed: bool
+    ) -> None:
         counts = self.usage.setdefault(key, [0] * len(_CATEGORIES))
         for position, count in enumerate(attrs.astuple(usage)):
             counts[position] += count
         self.requests[key] = self.requests.get(key, 0) + 1
+        if failed:
+            self.failed[key] = self.failed.get(key, 0) + 1
         if amount is not None:
             self.amounts[key] = EXACT.add(self.amounts.get(key, _ZERO), amount)
 
@@ -447,16 +454,19 @@ def _theirs(prices: PriceTable, rows: list[_Row], grid: list[tuple[datetime, dat
     for row in rows:
         model, amount, why = _price_row(prices, row, grid[row.bucket][0])
         key = (row.bucket, model)
-        theirs.add(key, row.usage, amount)
+        theirs.add(key, row.usage, amount, failed=False)
         if amount is None:
             theirs.unpriced.setdefault(key, []).append(why)
     return theirs
 
 
 def _ours(
-    events: Iterable[UsageEvent], prices: PriceTable, grid: list[tuple[datetime, datetime]]
+    events: Iterable[UsageEvent],
+    prices: PriceTable,
+    grid: list[tuple[datetime, datetime]],
+    policy: FailurePolicy,
 ) -> tuple[_Side, int, Decimal]:
-    """Our side: each event once, in its bucket; a gap day becomes a bucket of its own.
+    """Our side: each event once, as billed, in its bucket; a gap day becomes a bucket.
 
     Returns the side, and the count and amount of the events outside the span.
     """
@@ -469,9 +479,10 @@ def _ours(
     outside_amount = _ZERO
     for event in deduplicated(events):
         at = event.at.astimezone(UTC)
+        usage = event.billed_usage(policy)
         try:
             model = prices.resolve(event.model)
-            amount = prices.amount(model, event.usage, event.at, event.modifiers)
+            amount = prices.amount(model, usage, event.at, event.modifiers)
         except UsageBillError as error:
             error.add_note(f"in usage event {short_repr(event.event_id)}")
             raise
@@ -486,7 +497,7 @@ def _ours(
                 gaps[day] = len(grid)
                 grid.append((day, day + timedelta(days=1)))
             position = gaps[day]
-        ours.add((position, model), event.usage, amount)
+        ours.add((position, model), usage, amount, failed=event.failed)
     return ours, outside, outside_amount
 
 
@@ -496,8 +507,12 @@ def reconcile(
     prices: PriceTable | None = None,
     *,
     tolerance: Tolerance | None = None,
+    failure_policy: FailurePolicy = FailurePolicy.REPORTED,
 ) -> Reconciliation:
     """Compare ``events`` with the provider's usage ``report``, per bucket and model.
+
+    ``failure_policy`` is the organization's (``org.failure_policy``): failed
+    requests count as the invoice bills them.
 
     >>> from datetime import datetime, UTC
     >>> from usagebill import Product, TokenUsage
@@ -519,13 +534,15 @@ def reconcile(
     tolerance = tolerance if tolerance is not None else Tolerance()
     if not isinstance(tolerance, Tolerance):
         raise InvalidValueError("tolerance", tolerance, "must be a Tolerance")
+    if not isinstance(failure_policy, FailurePolicy):
+        raise InvalidValueError("failure_policy", failure_policy, "must be a FailurePolicy")
     currency = prices.currency
     if tolerance.amount is not None and tolerance.amount.currency != currency:
         raise CurrencyMismatchError(currency, tolerance.amount.currency, "tolerance.amount")
     buckets, rows = _read_report(report)
     grid = list(buckets)
     theirs = _theirs(prices, rows, grid)
-    ours, outside, outside_amount = _ours(events, prices, grid)
+    ours, outside, outside_amount = _ours(events, prices, grid, failure_policy)
     span = (buckets[0][0], buckets[-1][1]) if buckets else None
     limits = (tolerance.tokens, _ZERO if tolerance.amount is None else tolerance.amount.amount)
     lines = []
@@ -550,6 +567,12 @@ def reconcile(
         if key[0] >= len(buckets):
             reasons.insert(0, "no report bucket covers these events")
             matched = False
+        failed = ours.failed.get(key, 0)
+        if failed and not matched:
+            reasons.append(
+                f"{failed:,} of our requests failed after starting, {failure_policy.description}"
+                " (the provider bills what it served)"
+            )
         start, end = grid[key[0]]
         lines.append(
             ReconLine(
@@ -565,6 +588,7 @@ def reconcile(
                 else unchecked_money(theirs_amount, currency),
                 matched=matched,
                 reasons=tuple(reasons),
+                failed=failed,
             )
         )
     return Reconciliation(
@@ -585,12 +609,7 @@ def reconcile(
     )
 
 
-# --- rendering ------------------------------------------------------------------------------
-
-
-def _line_change(line: ReconLine) -> str:
-    change = line.amount_change
-    return "not priced" if change is None else _signed_exact(change)
+# --- the reconciliation as a report --------------------------------------------------------
 
 
 def _signed_exact(money: Money) -> str:
@@ -649,31 +668,76 @@ def _summary(result: Reconciliation) -> list[tuple[str, str]]:
     ]
 
 
-def _text(result: Reconciliation) -> str:
-    out = ["RECONCILIATION: our events against the provider's usage report", "=" * _WIDTH]
-    out += [f"{name + ':':<14}{value}" for name, value in _summary(result)]
-    out += ["", f"DIFFERENCES (report minus events, {result.currency})", "-" * _WIDTH]
-    if not result.differences:
-        out.append("  none: every bucket and model matches within the tolerance")
-    for line in result.differences:
-        head = f"  {line.starting_at:%Y-%m-%d %H:%M} {line.model}"
-        out.append(f"{head:<{_WIDTH - 30}}{_line_change(line):>30}")
-        out += [f"      {reason}" for reason in line.reasons]
-    return "\n".join(out) + "\n"
-
-
-def _html(result: Reconciliation) -> str:
-    esc = html.escape
-    head = "".join(f"<tr><th>{esc(k)}</th><td>{esc(v)}</td></tr>" for k, v in _summary(result))
-    rows = "".join(
-        f"<tr><td>{esc(f'{line.starting_at:%Y-%m-%d %H:%M}')}</td><td>{esc(line.model)}</td>"
-        f"<td style='text-align:right'>{esc(_line_change(line))}</td>"
-        f"<td>{esc('; '.join(line.reasons))}</td></tr>"
-        for line in result.differences
-    )
-    return (
-        "<div class='usagebill-reconciliation'><h3>Reconciliation</h3>"
-        f"<table>{head}</table><details><summary>{len(result.differences)} differences"
-        "</summary><table><tr><th>bucket</th><th>model</th><th>change</th><th>why</th></tr>"
-        f"{rows}</table></details></div>"
+def _report(result: Reconciliation) -> Report:
+    currency = result.currency
+    change = Column("amount_change", "change", Kind.EXACT_CHANGE, missing="not priced")
+    counts = [
+        Column(f"{side}_{name}", kind=Kind.COUNT)
+        for name in _CATEGORIES
+        for side in ("events", "report")
+    ]
+    return Report(
+        "reconciliation",
+        "Reconciliation",
+        "our events against the provider's usage report",
+        header=tuple(Field(label, value) for label, value in _summary(result)),
+        sections=(
+            Table(
+                f"Differences (report minus events, {currency})",
+                (
+                    Column("bucket", "Bucket", group=True),
+                    Column("model", "Model"),
+                    Column("reasons", "Why", under=True),
+                    change,
+                ),
+                [
+                    (
+                        f"{line.starting_at:%Y-%m-%d %H:%M}",
+                        line.model,
+                        "; ".join(line.reasons),
+                        line.amount_change,
+                    )
+                    for line in result.differences
+                ],
+                empty="none: every bucket and model matches within the tolerance",
+            ),
+        ),
+        data=Table(
+            "Buckets and models",
+            (
+                Column("starting_at"),
+                Column("ending_at"),
+                Column("model"),
+                Column("matched", kind=Kind.FLAG),
+                Column("requests", kind=Kind.COUNT),
+                Column("failed", kind=Kind.COUNT),
+                *counts,
+                Column("events_amount", kind=Kind.EXACT),
+                Column("report_amount", kind=Kind.EXACT),
+                change,
+                Column("currency"),
+                Column("reasons"),
+            ),
+            [
+                (
+                    line.starting_at.isoformat(),
+                    line.ending_at.isoformat(),
+                    line.model,
+                    line.matched,
+                    line.requests,
+                    line.failed,
+                    *(
+                        getattr(usage, name)
+                        for name in _CATEGORIES
+                        for usage in (line.events, line.report)
+                    ),
+                    line.events_amount,
+                    line.report_amount,
+                    line.amount_change,
+                    currency,
+                    "; ".join(line.reasons),
+                )
+                for line in result.lines
+            ],
+        ),
     )

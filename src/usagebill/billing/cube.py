@@ -29,7 +29,7 @@ shuffle on the event id (the Dask engine), or by
 A SQL store makes a cube with one GROUP BY over its deduplicated events (see
 :meth:`UsageCube.from_rows`)::
 
-    SELECT user_id, seat_type, model, product, price_version, in_tier, modifiers,
+    SELECT user_id, seat_type, model, product, price_version, in_tier, modifiers, failed,
            count(*), sum(input_tokens), sum(output_tokens), sum(cache_write_5m_tokens),
            sum(cache_write_1h_tokens), sum(cache_read_tokens), sum(web_search_requests)
     FROM events WHERE at >= :start AND at < :end
@@ -56,7 +56,9 @@ class UsageKey(NamedTuple):
 
     ``model`` is the canonical model id (not an alias); ``price_version`` is the
     position of the price in force in the model's listing; ``modifiers`` are
-    bits (batch 1, US-only 2, fast 4, as :attr:`usagebill.usage.Modifiers.bits`).
+    bits (batch 1, US-only 2, fast 4, as :attr:`usagebill.usage.Modifiers.bits`);
+    ``failed`` marks requests that failed after they started, whose counts are
+    what the organization's :class:`~usagebill.usage.FailurePolicy` bills.
     """
 
     user_id: str
@@ -66,6 +68,7 @@ class UsageKey(NamedTuple):
     price_version: int
     in_tier: bool
     modifiers: int
+    failed: bool = False
 
 
 class UsageCounts(NamedTuple):
@@ -89,7 +92,7 @@ _PRODUCTS = {product.value: product for product in Product}
 
 
 def _key(row: Iterable[Any]) -> UsageKey:
-    user_id, seat_type, model, product, version, in_tier, modifiers = row
+    user_id, seat_type, model, product, version, in_tier, modifiers, failed = row
     found = _PRODUCTS.get(product) if isinstance(product, str) else None
     if not (
         found is not None
@@ -103,9 +106,18 @@ def _key(row: Iterable[Any]) -> UsageKey:
         and 0 <= modifiers < 8
     ):
         _check_key(user_id, seat_type, model, product, version, modifiers)
-    if type(row) is UsageKey and found is product and type(in_tier) is bool:
+    if type(row) is UsageKey and found is product and type(in_tier) is type(failed) is bool:
         return row
-    return UsageKey(user_id, seat_type, model, found, version, bool(in_tier), modifiers)  # type: ignore[arg-type]
+    return UsageKey(
+        user_id,
+        seat_type,
+        model,
+        found,  # type: ignore[arg-type]  # checked above
+        version,
+        bool(in_tier),
+        modifiers,
+        bool(failed),
+    )
 
 
 def _check_key(  # noqa: PLR0917
@@ -201,16 +213,16 @@ class UsageCube:
         conflicts: Iterable[str] = (),
         conflicting: int = 0,
     ) -> UsageCube:
-        """A cube from the rows of a GROUP BY: the seven key columns, then the seven counts.
+        """A cube from the rows of a GROUP BY: the eight key columns, then the seven counts.
 
         Rows with the same key add up, so partial aggregates may be passed as they are.
         """
         buckets: dict[UsageKey, UsageCounts] = {}
         for row in rows:
             values = tuple(row)
-            if len(values) != 14:
-                raise InvalidValueError("row", values, "must have 7 key and 7 count columns")
-            key, counts = UsageKey(*values[:7]), UsageCounts(*values[7:])
+            if len(values) != 15:
+                raise InvalidValueError("row", values, "must have 8 key and 7 count columns")
+            key, counts = UsageKey(*values[:8]), UsageCounts(*values[8:])
             found = buckets.get(key)
             buckets[key] = counts if found is None else found + counts  # checked by the cube
         return cls(

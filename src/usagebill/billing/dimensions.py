@@ -30,13 +30,16 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Final, NamedTuple
 
+import attrs
+
 from usagebill.accounts.organization import Organization
 from usagebill.accounts.seats import SeatTimeline
 from usagebill.billing.cube import UsageCounts, UsageCube, UsageKey
 from usagebill.errors import InvalidValueError, UsageBillError, short_repr
+from usagebill.events import FAILED
 from usagebill.periods import BillingPeriod
 from usagebill.pricing.prices import PriceTable
-from usagebill.usage import Modifiers, Product
+from usagebill.usage import FailurePolicy, Modifiers, Product, TokenUsage
 
 __all__ = [
     "EVENT_COLUMNS",
@@ -45,6 +48,7 @@ __all__ = [
     "SOURCE_FORMATS",
     "TOKEN_COLUMNS",
     "EventGroup",
+    "billed_columns",
     "cube_from_groups",
     "epoch_us",
     "instant",
@@ -115,6 +119,8 @@ def record_of_row(row: Mapping[str, object]) -> dict[str, object]:
     record["usage"] = {name: count for name, count in usage.items() if count != 0}
     if any(flags.values()):
         record["modifiers"] = {name: True for name, on in flags.items() if on}
+    if "failed" in row and _cell_flag(row["failed"], "failed"):
+        record["failed"] = True
     return record
 
 
@@ -148,7 +154,8 @@ def _cell_flag(value: object, name: str) -> bool:
             return lowered in ("true", "1")
     elif isinstance(value, bool) or type(value).__name__ == "bool_":
         return bool(value)
-    raise InvalidValueError(f"modifiers.{name}", value, "must be true or false")
+    where = name if name == "failed" else f"modifiers.{name}"
+    raise InvalidValueError(where, value, "must be true or false")
 
 
 def epoch_us(at: datetime) -> int:
@@ -195,6 +202,11 @@ def seat_spans(org: Organization, period: BillingPeriod) -> list[tuple[str, int,
     return spans
 
 
+def billed_columns(policy: FailurePolicy) -> tuple[bool, ...]:
+    """For each of the six counts, whether ``policy`` bills it of a request that failed."""
+    return tuple(bool(count) for count in attrs.astuple(policy.billable(TokenUsage(*[1] * 6))))
+
+
 def tier_thresholds(prices: PriceTable) -> list[int]:
     """Every context tier's threshold, sorted: one flag per event and threshold."""
     return sorted(
@@ -217,8 +229,8 @@ def _span(
     listing = prices.models[model_id]
     version = listing.version_at(at)
     price = listing.prices[version]
-    if group.modifiers:  # refuse a modifier the model does not offer
-        price.compiled(_MODIFIERS[group.modifiers], False)  # noqa: FBT003
+    if group.modifiers & 7:  # refuse a modifier the model does not offer
+        price.compiled(_MODIFIERS[group.modifiers & 7], False)  # noqa: FBT003
     following = listing.prices[version + 1 :]
     lo = max(held_from, price.effective_from or held_from)
     hi = min(held_to or _END, (following[0].effective_from if following else None) or _END)
@@ -232,13 +244,14 @@ class EventGroup(NamedTuple):
 
     ``at_us`` is an instant of the group (its earliest), ``tiers`` the flags in
     the order of :func:`tier_thresholds`, ``counts`` the request count and the
-    six token sums.
+    six token sums — of a failed request, what the organization's failure
+    policy bills (:func:`billed_columns`).
     """
 
     user_id: str
     model: str
     product: str
-    modifiers: int
+    modifiers: int  # the modifiers' bits, plus usagebill.events.FAILED (8) if it failed
     at_us: int
     tiers: tuple[bool, ...]
     counts: tuple[int, ...]
@@ -292,7 +305,8 @@ def cube_from_groups(
             _PRODUCTS[group.product],
             version,
             in_tier,
-            group.modifiers,
+            group.modifiers & 7,
+            bool(group.modifiers & FAILED),
         )
         bucket = sums.get(key)
         if bucket is None:

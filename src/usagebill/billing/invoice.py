@@ -13,12 +13,15 @@ How an invoice is made:
 * **Order does not matter**: events in any order, or split into parts built
   separately and merged, give the identical invoice. The same event twice
   counts once; the same id with different content is a conflict.
+* **Failed requests** (events marked ``failed``) are billed by the
+  organization's :class:`~usagebill.usage.FailurePolicy`, on lines of their own.
 """
 
 from __future__ import annotations
 
 import decimal
 import hashlib
+import operator
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, datetime
@@ -27,6 +30,7 @@ from typing import Any, Final, Literal
 
 import attrs
 
+from usagebill import reports, serde
 from usagebill.accounts.organization import Organization
 from usagebill.billing.cube import UsageCounts, UsageCube, UsageKey
 from usagebill.billing.engines.python import CubeBuilder, Outside
@@ -35,7 +39,8 @@ from usagebill.events import UsageEvent
 from usagebill.money import EXACT, ROUNDING, Money, unchecked_money
 from usagebill.periods import BillingPeriod, zone
 from usagebill.pricing.prices import ModelPrice, PriceTable, Rates
-from usagebill.usage import Modifiers, Product, TokenUsage
+from usagebill.reports import Column, Field, Kind, Report, Table, counted, shown_amount
+from usagebill.usage import FailurePolicy, Modifiers, Product, TokenUsage
 
 __all__ = [
     "Invoice",
@@ -80,7 +85,11 @@ class SeatFeeLine:
 
 @attrs.frozen
 class UsageLine:
-    """One user's usage of one model and product, at one price version, tier and modifiers."""
+    """One user's usage of one model and product, at one price version, tier and modifiers.
+
+    ``failure_policy`` is set on the lines of requests that failed after they
+    started: their usage is what that policy bills.
+    """
 
     user_id: str
     seat_type: str
@@ -95,11 +104,14 @@ class UsageLine:
     web_search_per_1k: Decimal | None
     exact: Money
     amount: Money
+    failure_policy: FailurePolicy | None = None
 
     @property
     def description(self) -> str:
         """The model, product and anything that changed the price, in words."""
         notes = [name for name, on in attrs.asdict(self.modifiers).items() if on]
+        if self.failure_policy is not None:
+            notes.append(f"failed after starting, {self.failure_policy.description}")
         if self.in_tier:
             notes.append("long-context tier")
         if self.price_from is not None:
@@ -147,49 +159,42 @@ class Invoice:
         """How many rounded lines the invoice shows."""
         return len(self.seat_lines) + len(self.usage_lines)
 
-    # Renderers live in usagebill.reports.render and serde; these are shortcuts to them.
-
     def to_json(self, *, indent: int | None = None) -> str:
         """Deterministic JSON (same invoice, same bytes); :meth:`from_json` reads it back."""
-        from usagebill.serde import to_json  # noqa: PLC0415
-
-        return to_json(self, indent=indent)
+        return serde.to_json(self, indent=indent)
 
     @classmethod
     def from_json(cls, text: str | bytes) -> Invoice:
         """Read an invoice written by :meth:`to_json`."""
-        from usagebill.serde import from_json  # noqa: PLC0415
+        return serde.from_json(text, cls, source="invoice JSON")
 
-        return from_json(text, cls, source="invoice JSON")
+    def to_report(self) -> reports.Report:
+        """The invoice as a report: header, summary, subtotals, every line; its data the lines.
+
+        The data (CSV, records) has one row per line with every column —
+        seat-fee rows leave the usage columns blank and the reverse — with
+        ``amount`` rounded as shown and ``exact`` unrounded.
+        """
+        return _report(self)
 
     def to_records(self) -> list[dict[str, Any]]:
-        """One dict per line, ready for ``pandas.DataFrame``."""
-        from usagebill.reports.render import to_records  # noqa: PLC0415
+        """One dict per line, ready for ``pandas.DataFrame`` (amounts as Decimals)."""
+        return reports.to_records(self.to_report())
 
-        return to_records(self)
-
-    def to_text(self) -> str:
-        """A plain-text invoice."""
-        from usagebill.reports.render import to_text  # noqa: PLC0415
-
-        return to_text(self)
+    def to_text(self, width: int = 100) -> str:
+        """A plain-text invoice, ``width`` characters wide."""
+        return reports.to_text(self.to_report(), width)
 
     def to_markdown(self) -> str:
         """The invoice as Markdown."""
-        from usagebill.reports.render import to_markdown  # noqa: PLC0415
-
-        return to_markdown(self)
+        return reports.to_markdown(self.to_report())
 
     def to_csv(self) -> str:
         """One CSV row per line, safe against spreadsheet formula injection."""
-        from usagebill.reports.render import to_csv  # noqa: PLC0415
-
-        return to_csv(self)
+        return reports.to_csv(self.to_report())
 
     def _repr_html_(self) -> str:
-        from usagebill.reports.render import to_html  # noqa: PLC0415
-
-        return to_html(self)
+        return reports.to_html(self.to_report())
 
 
 # --- building -------------------------------------------------------------------------------
@@ -254,12 +259,21 @@ def price_cube(
             start = prices.models[key.model].prices[key.price_version].effective_from
             starts[key.model, key.price_version] = start.isoformat() if start else ""
     order = sorted(cube.buckets, key=lambda key: _usage_order(key, starts))
-    usage_lines = [_usage_line(prices, org.currency, key, cube.buckets[key]) for key in order]
+    usage_lines = [
+        _usage_line(prices, org.currency, org.failure_policy, key, cube.buckets[key])
+        for key in order
+    ]
     seat_lines = _seat_lines(org, cube.period)
     return _assemble(org, cube, prices, seat_lines, usage_lines)
 
 
-def _usage_line(prices: PriceTable, currency: str, key: UsageKey, counts: UsageCounts) -> UsageLine:
+def _usage_line(
+    prices: PriceTable,
+    currency: str,
+    failure_policy: FailurePolicy,
+    key: UsageKey,
+    counts: UsageCounts,
+) -> UsageLine:
     price: ModelPrice = prices.models[key.model].prices[key.price_version]
     modifiers = _MODIFIERS[key.modifiers]
     usage = TokenUsage(*counts[1:])
@@ -279,11 +293,12 @@ def _usage_line(prices: PriceTable, currency: str, key: UsageKey, counts: UsageC
         web_search_per_1k=price.web_search_per_1k,
         exact=exact,
         amount=exact.rounded(),
+        failure_policy=failure_policy if key.failed else None,
     )
 
 
 def _usage_order(key: UsageKey, starts: Mapping[tuple[str, int], str]) -> tuple[Any, ...]:
-    """Lines by user, model, product, price start, tier, modifiers (batch, US-only, fast), seat."""
+    """Lines by user, model, product, price start, tier, modifiers, failed, seat type."""
     bits = key.modifiers
     return (
         key.user_id,
@@ -292,6 +307,7 @@ def _usage_order(key: UsageKey, starts: Mapping[tuple[str, int], str]) -> tuple[
         starts[key.model, key.price_version],
         key.in_tier,
         (bool(bits & 1), bool(bits & 2), bool(bits & 4)),
+        key.failed,
         key.seat_type,
     )
 
@@ -398,9 +414,7 @@ def _assemble(
 
 def content_hash(invoice: Invoice) -> str:
     """SHA-256 of the invoice's deterministic JSON, its own hash left empty."""
-    from usagebill.serde import to_json  # noqa: PLC0415  (serde sits above invoices)
-
-    text = to_json(attrs.evolve(invoice, content_hash=""))
+    text = serde.to_json(attrs.evolve(invoice, content_hash=""))
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
@@ -422,3 +436,175 @@ def build_invoice(
     if builder.pending and not isinstance(events, Iterator):
         builder.resolve(events)
     return builder.finish()
+
+
+# --- the invoice as a report ----------------------------------------------------------------
+
+_TEXT: Final = ("kind", "user_id", "seat_type", "description", "add_on", "start", "end")
+_LINE_COLUMNS: Final = (
+    *(Column(key) for key in _TEXT),
+    Column("seconds", kind=Kind.COUNT),
+    Column("monthly_fee", kind=Kind.EXACT),
+    *(Column(key) for key in ("model", "product", "modifiers")),
+    Column("long_context", kind=Kind.FLAG),
+    Column("price_from"),
+    Column("requests", kind=Kind.COUNT),
+    *(Column(field.name, kind=Kind.COUNT) for field in attrs.fields(TokenUsage)),
+    *(Column(f"{field.name}_rate", kind=Kind.EXACT) for field in attrs.fields(Rates)),
+    Column("web_search_per_1k", kind=Kind.EXACT),
+    Column("exact", kind=Kind.EXACT),
+    Column("amount", kind=Kind.AMOUNT),
+    Column("currency"),
+)
+"""Every column of an invoice line, in the order of its CSV and records."""
+_USAGE_BLANK: Final = (None,) * 18  # model … web_search_per_1k: blank on a seat-fee row
+_SEAT_BLANK: Final = (None,) * 4  # add_on, start, end, seconds
+_FEE_BLANK: Final = (None,)  # monthly_fee
+
+
+_TOKENS: Final = operator.attrgetter(*(field.name for field in attrs.fields(TokenUsage)))
+_RATES: Final = operator.attrgetter(*(field.name for field in attrs.fields(Rates)))
+_FLAGS: Final = tuple(field.name for field in attrs.fields(Modifiers))
+
+
+def _seat_row(line: SeatFeeLine, description: str) -> reports.Row:
+    kind = "seat_fee" if line.add_on is None else "add_on"
+    return (
+        kind,
+        line.user_id,
+        line.seat_type,
+        description,
+        line.add_on,
+        line.start.isoformat(),
+        line.end.isoformat(),
+        line.seconds,
+        line.monthly_fee,
+        *_USAGE_BLANK,
+        line.exact,
+        line.amount,
+        line.amount.currency,
+    )
+
+
+def _usage_row(line: UsageLine, description: str) -> reports.Row:
+    modifiers = line.modifiers
+    return (
+        "usage",
+        line.user_id,
+        line.seat_type,
+        description,
+        *_SEAT_BLANK,
+        *_FEE_BLANK,
+        line.model,
+        line.product.value,
+        "+".join(name for name in _FLAGS if getattr(modifiers, name)),
+        line.in_tier,
+        None if line.price_from is None else line.price_from.isoformat(),
+        line.requests,
+        *_TOKENS(line.usage),
+        *_RATES(line.rates),
+        line.web_search_per_1k,
+        line.exact,
+        line.amount,
+        line.amount.currency,
+    )
+
+
+def _usage_detail(line: UsageLine) -> str:
+    usage = line.usage
+    parts = [counted(line.requests, "request"), f"in {usage.input_tokens:,}"]
+    parts.append(f"out {usage.output_tokens:,}")
+    if usage.cache_write_5m_tokens:
+        parts.append(f"cache write 5m {usage.cache_write_5m_tokens:,}")
+    if usage.cache_write_1h_tokens:
+        parts.append(f"cache write 1h {usage.cache_write_1h_tokens:,}")
+    if usage.cache_read_tokens:
+        parts.append(f"cache read {usage.cache_read_tokens:,}")
+    if usage.web_search_requests:
+        parts.append(f"web searches {usage.web_search_requests:,}")
+    return ", ".join(parts)
+
+
+def _by_member(invoice: Invoice) -> list[SeatFeeLine | UsageLine]:
+    """Every line, member by member (in the order of ``by_member``), seat fees first."""
+    lines: dict[str, list[SeatFeeLine | UsageLine]] = {}
+    every: list[SeatFeeLine | UsageLine] = [*invoice.seat_lines, *invoice.usage_lines]
+    for line in every:
+        lines.setdefault(line.user_id, []).append(line)
+    return [line for subtotal in invoice.by_member for line in lines[subtotal.key]]
+
+
+def _report(invoice: Invoice) -> Report:
+    period = invoice.period
+    amount = Column("amount", invoice.currency, Kind.AMOUNT)
+    total_due = f"Total due ({invoice.currency})"
+
+    def subtotals(title: str, key: str, items: tuple[Subtotal, ...]) -> Table:
+        return Table(title, (Column(key, ""), amount), [(s.key, s.amount) for s in items])
+
+    lines = _by_member(invoice)
+    described = {id(line): line.description for line in lines}  # each line described once
+    return Report(
+        "invoice",
+        "Invoice",
+        invoice.organization,
+        header=(
+            Field("Organization", invoice.organization),
+            Field(
+                "Period",
+                f"{period.label}: {period.start:%Y-%m-%d %H:%M %Z} to "
+                f"{period.end:%Y-%m-%d %H:%M %Z} ({period.timezone}), billed in arrears",
+            ),
+            Field("Price table", invoice.price_table),
+            Field(
+                "Events",
+                f"{invoice.events:,} billed, {invoice.duplicates:,} duplicates ignored, "
+                f"{invoice.excluded:,} outside the period",
+            ),
+            Field(
+                "Lines",
+                f"{counted(len(invoice.by_member), 'user')}, "
+                f"{counted(invoice.line_count(), 'line')}",
+            ),
+            Field("Content hash", invoice.content_hash),
+        ),
+        sections=(
+            Table(
+                "Summary",
+                (Column("item", ""), amount),
+                [("Seat fees", invoice.seat_fees), ("Usage", invoice.usage_total)],
+                totals=[(total_due, invoice.total)],
+            ),
+            subtotals("By seat type", "seat_type", invoice.by_seat_type),
+            subtotals("By model", "model", invoice.by_model),
+            subtotals("By product", "product", invoice.by_product),
+            subtotals("By user", "user_id", invoice.by_member),
+            Table(
+                "Lines",
+                (
+                    Column("user_id", "User", group=True),
+                    Column("description", "Line"),
+                    Column("detail", "Detail", under=True),
+                    amount,
+                ),
+                [
+                    (
+                        line.user_id,
+                        described[id(line)],
+                        _usage_detail(line)
+                        if isinstance(line, UsageLine)
+                        else f"{line.seconds:,} s",
+                        line.amount,
+                    )
+                    for line in lines
+                ],
+            ),
+        ),
+        bottom_line=Field(total_due, shown_amount(invoice.total)),
+        data=Table(
+            "Lines",
+            _LINE_COLUMNS,
+            [_seat_row(line, described[id(line)]) for line in invoice.seat_lines]
+            + [_usage_row(line, described[id(line)]) for line in invoice.usage_lines],
+        ),
+    )

@@ -50,6 +50,7 @@ from usagebill.billing.dimensions import (
     PRODUCTS,
     TOKEN_COLUMNS,
     EventGroup,
+    billed_columns,
     cube_from_groups,
     epoch_us,
     instant,
@@ -61,7 +62,7 @@ from usagebill.billing.dimensions import (
 from usagebill.billing.engines.python import CubeBuilder, Outside
 from usagebill.billing.invoice import Invoice, price_cube
 from usagebill.errors import InvalidValueError, LoadError
-from usagebill.events import UsageEvent
+from usagebill.events import FAILED, UsageEvent
 from usagebill.periods import BillingPeriod
 from usagebill.pricing.prices import PriceTable
 from usagebill.usage import Modifiers, Product, TokenUsage
@@ -78,7 +79,7 @@ _JSON_COLUMNS: Final = (
     + ", ".join(f"{name} DOUBLE" for name in TOKEN_COLUMNS)
     + ")', modifiers: 'STRUCT("
     + ", ".join(f"{name} BOOLEAN" for name in MODIFIER_COLUMNS)
-    + ")'}"
+    + ")', failed: 'BOOLEAN'}"
 )
 _INTEGERS: Final = frozenset(
     {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT"}
@@ -212,6 +213,7 @@ def _make_events(con: duckdb.DuckDBPyConnection, fmt: str, columns: dict[str, st
     if fmt == "json":
         counts = [f"raw.usage.{name}" for name in TOKEN_COLUMNS]
         flags = [f"coalesce(raw.modifiers.{name}, false)" for name in MODIFIER_COLUMNS]
+        failed = "coalesce(raw.failed, false)"
         stamp_kind = "VARCHAR"
     else:
         missing = [name for name in EVENT_COLUMNS if name not in columns]
@@ -219,6 +221,7 @@ def _make_events(con: duckdb.DuckDBPyConnection, fmt: str, columns: dict[str, st
             raise LoadError("events", [(name, "this column is missing") for name in missing])
         counts = [f'raw."{name}"' if name in columns else "NULL" for name in TOKEN_COLUMNS]
         flags = [_flag(name, columns.get(name)) for name in MODIFIER_COLUMNS]
+        failed = _flag("failed", columns.get("failed"))
         stamp_kind = columns["at"]
     if stamp_kind.startswith("TIMESTAMP WITH TIME ZONE"):
         at_us, stamp_problem = 'epoch_us(raw."at")', 'raw."at" IS NULL'
@@ -256,8 +259,12 @@ def _make_events(con: duckdb.DuckDBPyConnection, fmt: str, columns: dict[str, st
             (f"modifiers.{name}", f"{flag} IS NULL")
             for name, flag in zip(MODIFIER_COLUMNS, flags, strict=True)
         ),
+        ("failed", f"{failed} IS NULL"),
     ]
-    bits = f"({flags[0]})::UTINYINT + 2 * ({flags[1]})::UTINYINT + 4 * ({flags[2]})::UTINYINT"
+    bits = (
+        f"({flags[0]})::UTINYINT + 2 * ({flags[1]})::UTINYINT + 4 * ({flags[2]})::UTINYINT"
+        f" + {FAILED} * ({failed})::UTINYINT"
+    )
     values = ", ".join(f"{value} AS c{position}" for position, (value, _) in enumerate(numbers))
     bad = " OR ".join(f"coalesce({test}, false)" for _, test in problems)
     problem = "CASE " + " ".join(f"WHEN {test} THEN '{name}'" for name, test in problems) + " END"
@@ -389,7 +396,14 @@ def _aggregate(
         )
     rows = []
     for source in (_SINGLES, _REPEATED):
-        query = _grouped(source, (start, end), changes, thresholds, spans=bool(spans))
+        query = _grouped(
+            source,
+            (start, end),
+            changes,
+            thresholds,
+            billed_columns(org.failure_policy),
+            spans=bool(spans),
+        )
         rows += con.execute(query).fetchall()
     repeated_bad = con.execute("SELECT bool_or(bad) FROM rare_rows").fetchone()
     if any(row[4] for row in rows) or (repeated_bad is not None and repeated_bad[0]):
@@ -442,6 +456,7 @@ def _grouped(
     period: tuple[int, int],
     changes: dict[str, list[int]],
     thresholds: list[int],
+    billed: tuple[bool, ...],
     *,
     spans: bool,
 ) -> str:
@@ -458,7 +473,14 @@ def _grouped(
     segment = (
         f"CASE WHEN b.at_us < {start} THEN 0 WHEN b.at_us >= {end} THEN -1 ELSE 1 + {version} END"
     )
-    tiers = "".join(f", b.c0 + b.c2 + b.c3 + b.c4 > {threshold}" for threshold in thresholds)
+    # Of a request that failed (flag 8), the counts the failure policy bills.
+    c = [
+        f"b.c{i}" if kept else f"CASE WHEN b.bits >= {FAILED} THEN 0 ELSE b.c{i} END"
+        for i, kept in enumerate(billed)
+    ]
+    tiers = "".join(
+        f", {c[0]} + {c[2]} + {c[3]} + {c[4]} > {threshold}" for threshold in thresholds
+    )
     join = (
         "LEFT JOIN spans s ON b.user_id = s.user_id AND b.at_us >= s.from_us AND b.at_us < s.to_us"
         if spans
@@ -468,7 +490,7 @@ def _grouped(
     return f"""
         SELECT b.user_id, b.model, b.product, {segment} AS segment, b.bad,
                min(b.at_us), count(*), b.bits::INTEGER,
-               sum(b.c0), sum(b.c1), sum(b.c2), sum(b.c3), sum(b.c4), sum(b.c5){tiers}
+               {", ".join(f"sum({count})" for count in c)}{tiers}
         FROM {source} b {join}
         GROUP BY b.user_id, b.model, b.product, segment, b.bad, b.bits, {seat}{tiers}
     """  # noqa: S608  (numbers and names of this module)
@@ -499,7 +521,8 @@ def _refuse(  # noqa: PLR0917  (all needed to rebuild the event and its builder)
         Product(product),
         TokenUsage(*counts),
         instant(at_us),
-        Modifiers.from_bits(bits),
+        Modifiers.from_bits(bits & ~FAILED),
+        failed=bool(bits & FAILED),
     )
     CubeBuilder(org, period, prices, outside="reject" if reject_outside else "exclude").add(event)
     raise AssertionError(f"the pure engine accepts event {event_id!r}")  # pragma: no cover

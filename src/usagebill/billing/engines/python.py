@@ -28,14 +28,16 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any, Final, Literal, Self
 
+import attrs
+
 from usagebill.accounts.organization import Organization
 from usagebill.accounts.seats import SeatTimeline
 from usagebill.billing.cube import UsageCounts, UsageCube, UsageKey
 from usagebill.errors import ConflictError, InvalidValueError, UsageBillError, short_repr
-from usagebill.events import UsageEvent, parse_record
+from usagebill.events import FAILED, UsageEvent, parse_record
 from usagebill.periods import BillingPeriod
 from usagebill.pricing.prices import PriceTable
-from usagebill.usage import Modifiers, Product
+from usagebill.usage import Modifiers, Product, TokenUsage
 
 __all__ = ["CubeBuilder", "Outside"]
 
@@ -61,6 +63,8 @@ _USAGE_KEYS: Final = frozenset(
 )
 _PRODUCTS: Final = {product.value: product for product in Product}
 _MODIFIERS: Final = tuple(Modifiers.from_bits(bits) for bits in range(8))
+_MODIFIER_BITS: Final = 7
+"""The modifiers' bits among an event's flags (:data:`usagebill.events.FAILED` is 8)."""
 _FAR_FUTURE: Final = datetime.max.replace(tzinfo=UTC)
 _parse_instant = datetime.fromisoformat
 
@@ -159,7 +163,7 @@ class CubeBuilder:
             event.usage.cache_read_tokens,
             event.usage.web_search_requests,
             event.at,
-            event.modifiers.bits,
+            event.modifiers.bits | FAILED * event.failed,
         )
 
     def add_all(self, events: Iterable[UsageEvent]) -> Self:
@@ -213,6 +217,8 @@ class CubeBuilder:
                 else:
                     self._conflict(event_id, before)
                 return
+        if bits & FAILED:  # what the organization's failure policy bills of it
+            a, b, c, d, e, f = self._billable((a, b, c, d, e, f))
         if entry[1] <= at < entry[2]:
             bucket = entry[4] if a + c + d + e > entry[5] else entry[3]
         else:
@@ -231,6 +237,13 @@ class CubeBuilder:
         bucket[4] += d
         bucket[5] += e
         bucket[6] += f
+
+    def _billable(self, counts: tuple[int, ...]) -> tuple[int, ...]:
+        """The counts the organization's failure policy bills of a request that failed."""
+        billed: tuple[int, ...] = attrs.astuple(
+            self.org.failure_policy.billable(TokenUsage(*counts))
+        )
+        return billed
 
     def _conflict(self, event_id: str, before: int) -> None:
         """Another version of ``event_id`` arrived: set every version aside."""
@@ -278,8 +291,8 @@ class CubeBuilder:
             listing = self.prices.models[model_id]
             version = listing.version_at(at)
             price = listing.prices[version]
-            if bits:  # refuse a modifier the model does not offer now, not when priced
-                price.compiled(_MODIFIERS[bits], False)  # noqa: FBT003
+            if bits & _MODIFIER_BITS:  # refuse a modifier the model lacks now, not when priced
+                price.compiled(_MODIFIERS[bits & _MODIFIER_BITS], False)  # noqa: FBT003
         except UsageBillError as error:
             error.add_note(f"in usage event {short_repr(event_id)}")
             raise
@@ -288,8 +301,9 @@ class CubeBuilder:
         start = max(self._start, held_from, price.effective_from or self._start)
         end = min(self._end, held_to or _FAR_FUTURE, later or _FAR_FUTURE)
         tier = price.tier(fast=bool(bits & 4))  # each mode has its own tier
+        modifiers, failed = bits & _MODIFIER_BITS, bool(bits & FAILED)
         keys = [
-            (user_id, seat_type, model_id, _PRODUCTS[product], version, in_tier, bits)
+            (user_id, seat_type, model_id, _PRODUCTS[product], version, in_tier, modifiers, failed)
             for in_tier in (False, True)
         ]
         span = (
@@ -316,7 +330,12 @@ class CubeBuilder:
                 usage = event.usage
                 self._take_back(
                     event.event_id,
-                    (event.user_id, event.model, event.product, event.modifiers.bits),
+                    (
+                        event.user_id,
+                        event.model,
+                        event.product,
+                        event.modifiers.bits | FAILED * event.failed,
+                    ),
                     (
                         usage.input_tokens,
                         usage.output_tokens,
@@ -347,6 +366,8 @@ class CubeBuilder:
         digests.remove(digest)
         if not digests:
             del self._pending[event_id]
+        if context[3] & FAILED:
+            counts = self._billable(counts)
         entry = self._contexts.get(context) or self._new_context(context)
         prompt = counts[0] + counts[2] + counts[3] + counts[4]
         if entry[1] <= at < entry[2]:
