@@ -28,8 +28,8 @@ File formats (the format comes from the suffix: ``.jsonl``, ``.ndjson``,
 * Parquet, CSV and tables: one row per event, columns ``event_id``,
   ``user_id``, ``model``, ``product``, ``at`` (an aware timestamp, or ISO 8601
   text with an offset), the six counts of :data:`~usagebill.billing.dimensions.TOKEN_COLUMNS`
-  (absent or empty: 0) and the booleans ``batch``, ``us_only``, ``fast``
-  (absent or empty: false).
+  (absent or empty: 0) and the booleans ``batch``, ``us_only``, ``fast``,
+  ``failed`` (absent or empty: false).
 """
 
 from __future__ import annotations
