@@ -77,7 +77,7 @@ if TYPE_CHECKING:  # what the lazy names below resolve to, for type checkers and
         PriceTable,
         Rates,
     )
-    from usagebill.usage import Modifiers, Product, TokenUsage
+    from usagebill.usage import FailurePolicy, Modifiers, Product, TokenUsage
 
 _HOMES: Final = {
     "usagebill.errors": (
@@ -93,7 +93,7 @@ _HOMES: Final = {
         "UsageBillError",
     ),
     "usagebill.money": ("Money", "minor_unit"),
-    "usagebill.usage": ("Modifiers", "Product", "TokenUsage"),
+    "usagebill.usage": ("FailurePolicy", "Modifiers", "Product", "TokenUsage"),
     "usagebill.events": ("UsageEvent",),
     "usagebill.periods": ("BillingPeriod",),
     "usagebill.pricing.prices": (
@@ -151,6 +151,7 @@ __all__ = [
     "ContextTier",
     "CurrencyMismatchError",
     "Derivation",
+    "FailurePolicy",
     "FlatPlan",
     "InvalidValueError",
     "Invoice",

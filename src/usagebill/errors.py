@@ -13,7 +13,9 @@ the builtin that fits, so ``except ValueError`` keeps working::
     ├── UnknownNameError (LookupError)      an id that is not known
     │   └── UnknownModelError               … with the closest known model ids
     ├── LoadError (ValueError)              a file or dict that does not load, every problem listed
-    └── PermissionDeniedError (PermissionError)
+    ├── PermissionDeniedError (PermissionError)
+    └── RequestDeniedError (PermissionError) a guarded model call the caps refuse, with its
+                                            Decision (defined in usagebill.gateway.guard)
 
 Messages follow one pattern: what is wrong, with the field, the value and the
 rule, e.g. ``input_tokens must be a non-negative int (got -1)``. The value is

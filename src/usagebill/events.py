@@ -9,7 +9,9 @@ Events arrive as :class:`UsageEvent` values or as the dicts of a JSON Lines file
      "modifiers": {"batch": false, "us_only": false, "fast": false}}
 
 ``usage`` takes the fields of :class:`~usagebill.usage.TokenUsage` (absent
-counts are zero); ``modifiers`` is optional. Loading is strict: unknown keys,
+counts are zero); ``modifiers`` is optional; ``"failed": true`` marks a request
+that failed after it started (billed by the organization's
+:class:`~usagebill.usage.FailurePolicy`). Loading is strict: unknown keys,
 a string where a count belongs, a timestamp without a UTC offset are errors
 that name the event.
 """
@@ -22,21 +24,23 @@ from typing import Any, Final
 
 import attrs
 
-from usagebill._checks import COUNT, TEXT, aware, instance_of, instant, non_empty_str
+from usagebill._checks import COUNT, TEXT, aware, flag, instance_of, instant, non_empty_str
 from usagebill.errors import ConflictError, InvalidValueError
-from usagebill.usage import Modifiers, Product, TokenUsage
+from usagebill.usage import FailurePolicy, Modifiers, Product, TokenUsage
 
-__all__ = ["UsageEvent", "deduplicated"]
+__all__ = ["FAILED", "UsageEvent", "deduplicated"]
 
 _USAGE_FIELDS: Final = tuple(field.name for field in attrs.fields(TokenUsage))
 _EVENT_KEYS: Final = frozenset(
-    {"event_id", "user_id", "model", "product", "at", "usage", "modifiers"}
+    {"event_id", "user_id", "model", "product", "at", "usage", "modifiers", "failed"}
 )
 _MODIFIER_FIELDS: Final = tuple(field.name for field in attrs.fields(Modifiers))
 _MODIFIER_KEYS: Final = frozenset(_MODIFIER_FIELDS)
 # Each modifier's bit, read off Modifiers.bits once: batch 1, us_only 2, fast 4.
 _MODIFIER_BITS: Final = tuple((name, Modifiers(**{name: True}).bits) for name in _MODIFIER_FIELDS)
 _PRODUCTS: Final = {product.value: product for product in Product}
+FAILED: Final = 8
+"""The bit of a :data:`Record`'s flags that marks a request failed after it started."""
 
 
 def _product(value: object) -> Product:
@@ -49,6 +53,10 @@ def _product(value: object) -> Product:
 @attrs.frozen
 class UsageEvent:
     """One request: who made it, with which model and product, what it used, and when.
+
+    ``failed`` marks a request that failed after it started (a timeout, a
+    cancelled stream): its ``usage`` is what is known of it, and the
+    organization's :class:`~usagebill.usage.FailurePolicy` says what is billed.
 
     >>> from datetime import datetime, UTC
     >>> event = UsageEvent("evt-1", "ada", "claude-sonnet-4-6", Product.CHAT,
@@ -64,6 +72,7 @@ class UsageEvent:
     usage: TokenUsage = attrs.field(validator=instance_of(TokenUsage))
     at: datetime = attrs.field(validator=aware)
     modifiers: Modifiers = attrs.field(factory=Modifiers, validator=instance_of(Modifiers))
+    failed: bool = attrs.field(default=False, validator=flag)
 
     @classmethod
     def from_dict(cls, data: object) -> UsageEvent:
@@ -76,8 +85,13 @@ class UsageEvent:
             product,
             TokenUsage(*counts),
             at,
-            Modifiers.from_bits(bits),
+            Modifiers.from_bits(bits & ~FAILED),
+            failed=bool(bits & FAILED),
         )
+
+    def billed_usage(self, policy: FailurePolicy) -> TokenUsage:
+        """What is billed of this event: all its usage, or what ``policy`` bills if it failed."""
+        return policy.billable(self.usage) if self.failed else self.usage
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON-ready dict form (zero counts and unset modifiers left out)."""
@@ -97,6 +111,8 @@ class UsageEvent:
         }
         if modifiers:
             data["modifiers"] = modifiers
+        if self.failed:
+            data["failed"] = True
         return data
 
 
@@ -119,9 +135,10 @@ def deduplicated(events: Iterable[UsageEvent]) -> Iterator[UsageEvent]:
 
 
 Record = tuple[str, str, str, Product, tuple[int, ...], datetime, int]
-"""An event as plain values: id, user, model, product, counts, instant, modifier bits.
+"""An event as plain values: id, user, model, product, counts, instant, flag bits.
 
-The bits are :attr:`Modifiers.bits <usagebill.usage.Modifiers.bits>`.
+The flags are the modifiers' bits (:attr:`Modifiers.bits <usagebill.usage.Modifiers.bits>`),
+plus :data:`FAILED` for a request that failed after it started.
 """
 
 
@@ -134,7 +151,7 @@ def record_of(event: UsageEvent) -> Record:
         event.product,
         attrs.astuple(event.usage),
         event.at,
-        event.modifiers.bits,
+        event.modifiers.bits | FAILED * event.failed,
     )
 
 
@@ -165,15 +182,11 @@ def parse_record(data: object) -> Record:
         for name, value in (("event_id", event_id), ("user_id", user_id), ("model", model)):
             if type(value) is not str or not value:
                 raise InvalidValueError(name, value, TEXT)
-    return (
-        event_id,
-        user_id,
-        model,
-        product,
-        _counts(usage),
-        instant(stamp),
-        _bits(data.get("modifiers")),
-    )
+    bits = _bits(data.get("modifiers"))
+    failed = data.get("failed", False)
+    if failed is not False:  # rare: no call on the common path
+        bits |= _failed(failed)
+    return (event_id, user_id, model, product, _counts(usage), instant(stamp), bits)
 
 
 def _counts(usage: object) -> tuple[int, ...]:
@@ -203,6 +216,12 @@ _ZEROS: Final = (0,) * len(_USAGE_FIELDS)
 _USAGE_FIELDS_SET: Final = frozenset(_USAGE_FIELDS)
 
 
+def _failed(value: object) -> int:
+    if type(value) is not bool:
+        raise InvalidValueError("failed", value, "must be true or false")
+    return FAILED * value
+
+
 def _bits(modifiers: object) -> int:
     if modifiers is None:
         return 0
@@ -210,8 +229,8 @@ def _bits(modifiers: object) -> int:
         raise InvalidValueError("modifiers", modifiers, f"must use only {sorted(_MODIFIER_KEYS)}")
     bits = 0
     for name, bit in _MODIFIER_BITS:
-        flag = modifiers.get(name, False)
-        if type(flag) is not bool:
-            raise InvalidValueError(f"modifiers.{name}", flag, "must be true or false")
-        bits |= bit * flag
+        on = modifiers.get(name, False)
+        if type(on) is not bool:
+            raise InvalidValueError(f"modifiers.{name}", on, "must be true or false")
+        bits |= bit * on
     return bits

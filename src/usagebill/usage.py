@@ -4,6 +4,7 @@ Anthropic reports ``input_tokens`` *without* the cached tokens: cache writes
 and cache reads are reported beside it. (OpenAI's ``prompt_tokens`` includes
 cached tokens; mixing the two conventions double-counts.) :class:`TokenUsage`
 keeps every category apart, so each token is counted exactly once.
+:class:`FailurePolicy` says what a request that failed after it started is billed.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import attrs
 from usagebill._checks import check_non_negative_int, flag, non_negative_int
 from usagebill.errors import InvalidValueError
 
-__all__ = ["Modifiers", "Product", "TokenUsage"]
+__all__ = ["FailurePolicy", "Modifiers", "Product", "TokenUsage"]
 
 _count_field = attrs.field(default=0, validator=non_negative_int)
 
@@ -134,6 +135,51 @@ cache_write_1h_tokens=0, cache_read_tokens=5000, web_search_requests=0)
             ),
             web_search_requests=_optional_count(searches, "server_tool_use.web_search_requests"),
         )
+
+
+class FailurePolicy(enum.StrEnum):
+    """What a request that failed after it started is billed.
+
+    The provider bills a request it started even when the caller never saw its
+    usage: a timeout, a cancelled task, a stream closed early. Such a request
+    is an event marked ``failed``, and one organization bills all of them by
+    one policy, the same in the ledger, the invoice and the reconciliation:
+
+    * ``NOTHING``: nothing; the organization absorbs what the provider bills.
+    * ``INPUT``: the prompt only (uncached input, cache writes and reads), no
+      output and no web searches.
+    * ``REPORTED`` (the default): every token the event records, as the
+      provider reported it; the provider's usage report shows the rest.
+
+    >>> FailurePolicy.INPUT.billable(TokenUsage(input_tokens=900, output_tokens=40))
+    TokenUsage(input_tokens=900, output_tokens=0, cache_write_5m_tokens=0, \
+cache_write_1h_tokens=0, cache_read_tokens=0, web_search_requests=0)
+    """
+
+    NOTHING = "nothing"
+    INPUT = "input"
+    REPORTED = "reported"
+
+    def billable(self, usage: TokenUsage) -> TokenUsage:
+        """The part of a failed request's ``usage`` that this policy bills."""
+        if self is FailurePolicy.REPORTED:
+            return usage
+        if self is FailurePolicy.INPUT:
+            return attrs.evolve(usage, output_tokens=0, web_search_requests=0)
+        return _NO_USAGE
+
+    @property
+    def description(self) -> str:
+        """How failed requests are billed, in words (invoice lines and reconciliations)."""
+        return _FAILURE_DESCRIPTIONS[self]
+
+
+_NO_USAGE: Final = TokenUsage()
+_FAILURE_DESCRIPTIONS: Final = {
+    FailurePolicy.NOTHING: "billed nothing",
+    FailurePolicy.INPUT: "billed their input only",
+    FailurePolicy.REPORTED: "billed as reported",
+}
 
 
 @attrs.frozen

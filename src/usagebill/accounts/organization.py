@@ -51,7 +51,7 @@ from usagebill.errors import (
     short_repr,
 )
 from usagebill.money import Money
-from usagebill.usage import Product
+from usagebill.usage import FailurePolicy, Product
 
 __all__ = [
     "AuditRecord",
@@ -159,9 +159,17 @@ def _thresholds(value: Iterable[object]) -> tuple[Decimal, ...]:
     return result
 
 
+def _failure_policy(_instance: object, _attribute: attrs.Attribute[Any], value: object) -> None:
+    if not isinstance(value, FailurePolicy):
+        raise InvalidValueError("failure_policy", value, "must be a FailurePolicy")
+
+
 @attrs.frozen
 class Organization:
     """Everything billing needs to know about one organization, as one immutable value.
+
+    ``failure_policy`` says what a request that failed after it started is
+    billed, in the ledger, the invoice and the reconciliation alike.
 
     >>> from datetime import datetime, UTC
     >>> catalog = SeatCatalog.enterprise(     # example fees, not Anthropic's
@@ -185,6 +193,9 @@ class Organization:
     thresholds: tuple[Decimal, ...] = attrs.field(default=DEFAULT_THRESHOLDS, converter=_thresholds)
     increase_requests: FrozenDict[str, IncreaseRequest] = attrs.field(
         factory=FrozenDict, converter=frozen_dict
+    )
+    failure_policy: FailurePolicy = attrs.field(
+        default=FailurePolicy.REPORTED, validator=_failure_policy
     )
     # Memo of path(): derived from the fields above, which never change.
     _paths: dict[str, MemberPath] = attrs.field(
@@ -216,6 +227,7 @@ class Organization:
         timezone: str = "UTC",
         billing_anchor_day: int = 1,
         thresholds: Iterable[Decimal] = DEFAULT_THRESHOLDS,
+        failure_policy: FailurePolicy = FailurePolicy.REPORTED,
     ) -> Organization:
         """A new organization whose members all got their seats at ``at``."""
         check_aware(at)
@@ -234,6 +246,7 @@ class Organization:
             billing_anchor_day=billing_anchor_day,
             seat_history=[SeatChange(m.user_id, at, m.seat_type, m.add_ons) for m in member_list],
             thresholds=thresholds,
+            failure_policy=failure_policy,
         )
 
     @classmethod

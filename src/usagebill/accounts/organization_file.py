@@ -10,6 +10,8 @@ The format (every key checked; amounts are strings, instants carry an offset)::
     timezone = "America/New_York"      # IANA name; default "UTC"
     billing_anchor_day = 1             # 1-31; default 1
     thresholds = ["0.75", "0.9", "1"]  # optional: notification thresholds
+    failure_policy = "reported"        # what a request failed after it started is billed:
+                                       # "nothing", "input" or "reported" (the default)
 
     [seat_types.chat]                  # one table per seat type of the contract
     display_name = "Chat"
@@ -48,7 +50,7 @@ from usagebill.accounts.seats import AddOn, Member, Role, SeatCatalog, SeatChang
 from usagebill.errors import LoadError
 from usagebill.money import Money
 from usagebill.serde import structure
-from usagebill.usage import Product
+from usagebill.usage import FailurePolicy, Product
 
 __all__ = ["LimitsSpec", "PoolSpec", "organization_parts"]
 
@@ -138,6 +140,7 @@ class _OrgSpec:
     billing_anchor_day: int = 1
     thresholds: tuple[Decimal, ...] = DEFAULT_THRESHOLDS
     limits: LimitsSpec = LimitsSpec()
+    failure_policy: FailurePolicy = FailurePolicy.REPORTED
 
 
 def organization_parts(data: object, source: str = "organization") -> dict[str, Any]:
@@ -190,6 +193,7 @@ def organization_parts(data: object, source: str = "organization") -> dict[str, 
         "billing_anchor_day": spec.billing_anchor_day,
         "seat_history": history,
         "thresholds": spec.thresholds,
+        "failure_policy": spec.failure_policy,
     }
 
 

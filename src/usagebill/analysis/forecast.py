@@ -408,7 +408,8 @@ def forecast(
         at = event.at.astimezone(UTC)
         try:
             seat_type = timeline.seat_at(event.user_id, at)
-            amount = prices.amount(event.model, event.usage, event.at, event.modifiers)
+            usage = event.billed_usage(org.failure_policy)
+            amount = prices.amount(event.model, usage, event.at, event.modifiers)
         except UsageBillError as error:
             error.add_note(f"in usage event {short_repr(event.event_id)}")
             raise

@@ -52,6 +52,11 @@ modifiers, and its instant (a price change inside a bucket). Unless the report
 is grouped by those, its rows are priced at standard rates, and the difference
 is listed with that reason.
 
+**Failed requests.** An event marked ``failed`` (a timeout, a stream cut
+short) counts as the organization's :class:`~usagebill.usage.FailurePolicy`
+bills it, as on the invoice; the provider bills what it served. A line that
+differs and holds failed requests says how many, and how they were billed.
+
 Signs: every change is **report minus events**.
 
 The examples below reconcile one request of ours with a report that says it
@@ -92,7 +97,7 @@ from usagebill.events import UsageEvent, deduplicated
 from usagebill.money import EXACT, Money, unchecked_money
 from usagebill.pricing.prices import PriceTable
 from usagebill.reports import Column, Field, Kind, Report, Table, shown_amount
-from usagebill.usage import Modifiers, TokenUsage
+from usagebill.usage import FailurePolicy, Modifiers, TokenUsage
 
 __all__ = ["ReconLine", "Reconciliation", "Tolerance", "reconcile"]
 
@@ -130,7 +135,8 @@ class ReconLine:
     """One bucket and model: our events and the report side by side.
 
     ``report_amount`` is ``None`` when the report's rows could not be priced
-    (``reasons`` says why). ``matched`` means within the tolerance.
+    (``reasons`` says why). ``matched`` means within the tolerance. ``failed``
+    counts the ``requests`` that failed after they started.
 
     >>> [line] = reconcile(events, report).lines
     >>> line.matched, line.reasons
@@ -147,6 +153,7 @@ class ReconLine:
     report_amount: Money | None
     matched: bool
     reasons: tuple[str, ...]
+    failed: int = 0
 
     def token_changes(self) -> dict[str, int]:
         """Report minus events, per token category."""
@@ -399,12 +406,17 @@ class _Side:
         self.requests: dict[tuple[int, str], int] = {}
         self.amounts: dict[tuple[int, str], Decimal] = {}
         self.unpriced: dict[tuple[int, str], list[str]] = {}
+        self.failed: dict[tuple[int, str], int] = {}
 
-    def add(self, key: tuple[int, str], usage: TokenUsage, amount: Decimal | None) -> None:
+    def add(
+        self, key: tuple[int, str], usage: TokenUsage, amount: Decimal | None, *, failed: bool
+    ) -> None:
         counts = self.usage.setdefault(key, [0] * len(_CATEGORIES))
         for position, count in enumerate(attrs.astuple(usage)):
             counts[position] += count
         self.requests[key] = self.requests.get(key, 0) + 1
+        if failed:
+            self.failed[key] = self.failed.get(key, 0) + 1
         if amount is not None:
             self.amounts[key] = EXACT.add(self.amounts.get(key, _ZERO), amount)
 
@@ -467,16 +479,19 @@ def _theirs(prices: PriceTable, rows: list[_Row], grid: list[tuple[datetime, dat
     for row in rows:
         model, amount, why = _price_row(prices, row, grid[row.bucket][0])
         key = (row.bucket, model)
-        theirs.add(key, row.usage, amount)
+        theirs.add(key, row.usage, amount, failed=False)
         if amount is None:
             theirs.unpriced.setdefault(key, []).append(why)
     return theirs
 
 
 def _ours(
-    events: Iterable[UsageEvent], prices: PriceTable, grid: list[tuple[datetime, datetime]]
+    events: Iterable[UsageEvent],
+    prices: PriceTable,
+    grid: list[tuple[datetime, datetime]],
+    policy: FailurePolicy,
 ) -> tuple[_Side, int, Decimal]:
-    """Our side: each event once, in its bucket; a gap day becomes a bucket of its own.
+    """Our side: each event once, as billed, in its bucket; a gap day becomes a bucket.
 
     Returns the side, and the count and amount of the events outside the span.
     """
@@ -489,9 +504,10 @@ def _ours(
     outside_amount = _ZERO
     for event in deduplicated(events):
         at = event.at.astimezone(UTC)
+        usage = event.billed_usage(policy)
         try:
             model = prices.resolve(event.model)
-            amount = prices.amount(model, event.usage, event.at, event.modifiers)
+            amount = prices.amount(model, usage, event.at, event.modifiers)
         except UsageBillError as error:
             error.add_note(f"in usage event {short_repr(event.event_id)}")
             raise
@@ -506,7 +522,7 @@ def _ours(
                 gaps[day] = len(grid)
                 grid.append((day, day + timedelta(days=1)))
             position = gaps[day]
-        ours.add((position, model), event.usage, amount)
+        ours.add((position, model), usage, amount, failed=event.failed)
     return ours, outside, outside_amount
 
 
@@ -516,8 +532,12 @@ def reconcile(
     prices: PriceTable | None = None,
     *,
     tolerance: Tolerance | None = None,
+    failure_policy: FailurePolicy = FailurePolicy.REPORTED,
 ) -> Reconciliation:
     """Compare ``events`` with the provider's usage ``report``, per bucket and model.
+
+    ``failure_policy`` is the organization's (``org.failure_policy``): failed
+    requests count as the invoice bills them.
 
     >>> from datetime import datetime, UTC
     >>> from usagebill import Product, TokenUsage
@@ -539,13 +559,15 @@ def reconcile(
     tolerance = tolerance if tolerance is not None else Tolerance()
     if not isinstance(tolerance, Tolerance):
         raise InvalidValueError("tolerance", tolerance, "must be a Tolerance")
+    if not isinstance(failure_policy, FailurePolicy):
+        raise InvalidValueError("failure_policy", failure_policy, "must be a FailurePolicy")
     currency = prices.currency
     if tolerance.amount is not None and tolerance.amount.currency != currency:
         raise CurrencyMismatchError(currency, tolerance.amount.currency, "tolerance.amount")
     buckets, rows = _read_report(report)
     grid = list(buckets)
     theirs = _theirs(prices, rows, grid)
-    ours, outside, outside_amount = _ours(events, prices, grid)
+    ours, outside, outside_amount = _ours(events, prices, grid, failure_policy)
     span = (buckets[0][0], buckets[-1][1]) if buckets else None
     limits = (tolerance.tokens, _ZERO if tolerance.amount is None else tolerance.amount.amount)
     lines = []
@@ -570,6 +592,12 @@ def reconcile(
         if key[0] >= len(buckets):
             reasons.insert(0, "no report bucket covers these events")
             matched = False
+        failed = ours.failed.get(key, 0)
+        if failed and not matched:
+            reasons.append(
+                f"{failed:,} of our requests failed after starting, {failure_policy.description}"
+                " (the provider bills what it served)"
+            )
         start, end = grid[key[0]]
         lines.append(
             ReconLine(
@@ -585,6 +613,7 @@ def reconcile(
                 else unchecked_money(theirs_amount, currency),
                 matched=matched,
                 reasons=tuple(reasons),
+                failed=failed,
             )
         )
     return Reconciliation(
@@ -706,6 +735,7 @@ def _report(result: Reconciliation) -> Report:
                 Column("model"),
                 Column("matched", kind=Kind.FLAG),
                 Column("requests", kind=Kind.COUNT),
+                Column("failed", kind=Kind.COUNT),
                 *counts,
                 Column("events_amount", kind=Kind.EXACT),
                 Column("report_amount", kind=Kind.EXACT),
@@ -720,6 +750,7 @@ def _report(result: Reconciliation) -> Report:
                     line.model,
                     line.matched,
                     line.requests,
+                    line.failed,
                     *(
                         getattr(usage, name)
                         for name in _CATEGORIES

@@ -75,7 +75,7 @@ from usagebill.money import EXACT, Money, unchecked_money
 from usagebill.periods import BillingPeriod
 from usagebill.pricing.prices import ModelPrice, PriceTable, Rates
 from usagebill.reports.render import shown_amount, shown_change
-from usagebill.usage import Product
+from usagebill.usage import FailurePolicy, Product
 
 __all__ = [
     "ChangeCaps",
@@ -780,8 +780,9 @@ def _replay(
             view = views.get((event.user_id, seat_type))
             if view is None:
                 view = views[event.user_id, seat_type] = _view(org, event.user_id, seat_type)
+            usage = event.billed_usage(org.failure_policy)
             amount = unchecked_money(
-                prices.amount(event.model, event.usage, event.at, event.modifiers), currency
+                prices.amount(event.model, usage, event.at, event.modifiers), currency
             )
         except UsageBillError as error:
             error.add_note(f"in usage event {short_repr(event.event_id)}")
@@ -803,8 +804,9 @@ def _not_included(
     for event in events:
         seat_type = timeline.seat_at(event.user_id, event.at.astimezone(UTC))
         if event.product not in org.catalog.get(seat_type).includes:
+            usage = event.billed_usage(org.failure_policy)
             amount = Money(
-                prices.amount(event.model, event.usage, event.at, event.modifiers), org.currency
+                prices.amount(event.model, usage, event.at, event.modifiers), org.currency
             )
             denied.append(
                 DeniedRequest(
@@ -864,7 +866,7 @@ def _compare(
     allowance = {
         user_id: plan.allowance * held / period.seconds for user_id, held in seconds.items()
     }
-    allowed_usage = _within(allowance, prices, allowed, currency)
+    allowed_usage = _within(allowance, prices, allowed, currency, org.failure_policy)
     billed = {subtotal.key: subtotal.amount for subtotal in invoice.by_member}
     rows = []
     for user_id in sorted(flat_fee.keys() | billed.keys()):
@@ -904,6 +906,7 @@ def _within(
     prices: PriceTable,
     events: list[UsageEvent],
     currency: str,
+    policy: FailurePolicy,
 ) -> dict[str, Money]:
     """Per member, the usage a blocking allowance lets through.
 
@@ -912,7 +915,8 @@ def _within(
     """
     used: dict[str, Decimal] = {}
     for event in events:
-        amount = prices.amount(event.model, event.usage, event.at, event.modifiers)
+        usage = event.billed_usage(policy)
+        amount = prices.amount(event.model, usage, event.at, event.modifiers)
         user_id = event.user_id
         so_far = used.get(user_id, _ZERO)
         room = allowance.get(user_id)

@@ -13,6 +13,8 @@ How an invoice is made:
 * **Order does not matter**: events in any order, or split into parts built
   separately and merged, give the identical invoice. The same event twice
   counts once; the same id with different content is a conflict.
+* **Failed requests** (events marked ``failed``) are billed by the
+  organization's :class:`~usagebill.usage.FailurePolicy`, on lines of their own.
 """
 
 from __future__ import annotations
@@ -32,12 +34,12 @@ from usagebill import reports, serde
 from usagebill.accounts.organization import Organization
 from usagebill.accounts.seats import SeatTimeline
 from usagebill.errors import ConflictError, InvalidValueError, UsageBillError, short_repr
-from usagebill.events import Record, UsageEvent, parse_record, record_of
+from usagebill.events import FAILED, Record, UsageEvent, parse_record, record_of
 from usagebill.money import EXACT, ROUNDING, Money, unchecked_money
 from usagebill.periods import BillingPeriod, zone
 from usagebill.pricing.prices import ModelPrice, PriceTable, Rates
 from usagebill.reports import Column, Field, Kind, Report, Table, counted, shown_amount
-from usagebill.usage import Modifiers, Product, TokenUsage
+from usagebill.usage import FailurePolicy, Modifiers, Product, TokenUsage
 
 __all__ = [
     "Invoice",
@@ -52,6 +54,7 @@ Outside = Literal["exclude", "reject"]
 _ZERO: Final = Decimal(0)
 _MODIFIERS: Final = tuple(Modifiers.from_bits(bits) for bits in range(8))
 """Modifiers by their bits: a tuple index is cheaper than a call per event."""
+_MODIFIER_BITS: Final = 7
 # Prorated seat fees rarely terminate (a 31-day month has a factor 31): keep 30 decimals, far
 # below the minor unit yet few enough digits that every sum of lines stays exact.
 _PRORATION_QUANTUM: Final = Decimal("1e-30")
@@ -83,7 +86,11 @@ class SeatFeeLine:
 
 @attrs.frozen
 class UsageLine:
-    """One user's usage of one model and product, at one price version, tier and modifiers."""
+    """One user's usage of one model and product, at one price version, tier and modifiers.
+
+    ``failure_policy`` is set on the lines of requests that failed after they
+    started: their usage is what that policy bills.
+    """
 
     user_id: str
     seat_type: str
@@ -98,11 +105,14 @@ class UsageLine:
     web_search_per_1k: Decimal | None
     exact: Money
     amount: Money
+    failure_policy: FailurePolicy | None = None
 
     @property
     def description(self) -> str:
         """The model, product and anything that changed the price, in words."""
         notes = [name for name, on in attrs.asdict(self.modifiers).items() if on]
+        if self.failure_policy is not None:
+            notes.append(f"failed after starting, {self.failure_policy.description}")
         if self.in_tier:
             notes.append("long-context tier")
         if self.price_from is not None:
@@ -247,9 +257,9 @@ class InvoiceBuilder:
 
     def _add(self, record: Record) -> None:
         event_id, counts, at = record[0], record[4], record[5]
+        content = record[1:]
         seen = self._seen
         if seen is not None:
-            content = record[1:]
             first = seen.setdefault(event_id, content)
             if first is not content:
                 if first != content:
@@ -268,7 +278,7 @@ class InvoiceBuilder:
             self.excluded += 1
             return
         try:
-            key = self._key(record[1:])
+            key, counts = self._bucket(content)
         except UsageBillError as error:
             if seen is not None:
                 del seen[event_id]  # nothing of a refused event is kept
@@ -286,9 +296,15 @@ class InvoiceBuilder:
         bucket[6] += counts[5]
         self.events += 1
 
-    def _key(self, content: tuple[Any, ...]) -> tuple[Any, ...]:
-        """The bucket of an event's content: (user, model, product, counts, instant, bits)."""
+    def _bucket(self, content: tuple[Any, ...]) -> tuple[tuple[Any, ...], tuple[int, ...]]:
+        """The bucket of an event's content (user, model, product, counts, instant, bits).
+
+        Returns the bucket's key and the counts billed: all of them, or what the
+        organization's failure policy bills of a request that failed after it started.
+        """
         user_id, model, product, counts, at, bits = content
+        if bits & FAILED:
+            counts = attrs.astuple(self.org.failure_policy.billable(TokenUsage(*counts)))
         seat_type = self._seats.seat_at(user_id, at)
         model_id = self.prices.resolve(model)
         listing = self.prices.models[model_id]
@@ -298,9 +314,9 @@ class InvoiceBuilder:
         in_tier = tier is not None and counts[0] + counts[2] + counts[3] + counts[4] > (
             tier.above_prompt_tokens
         )
-        if bits:  # refuse a modifier the model does not offer now, not at finish() (memoised)
-            price.compiled(_MODIFIERS[bits], in_tier)
-        return (user_id, seat_type, model_id, product, version, in_tier, bits)
+        if bits & _MODIFIER_BITS:  # refuse a modifier the model lacks now, not at finish()
+            price.compiled(_MODIFIERS[bits & _MODIFIER_BITS], in_tier)
+        return (user_id, seat_type, model_id, product, version, in_tier, bits), counts
 
     # --- merging and finishing ------------------------------------------------------------
 
@@ -318,9 +334,9 @@ class InvoiceBuilder:
         for content in twice:
             # An event both parts counted: take one of its two counts back out.
             self.duplicates += 1
-            counts, at = content[3], content[4]
-            if self._start <= at < self._end:
-                self._count(self._key(content), [-1, *(-count for count in counts)])
+            if self._start <= content[4] < self._end:
+                bucket, billed = self._bucket(content)
+                self._count(bucket, [-1, *(-count for count in billed)])
                 self.events -= 1
             else:
                 self.excluded -= 1
@@ -368,7 +384,7 @@ class InvoiceBuilder:
     def _usage_line(self, key: tuple[Any, ...], counts: list[int]) -> UsageLine:
         user_id, seat_type, model_id, product, version, in_tier, bits = key
         price: ModelPrice = self.prices.models[model_id].prices[version]
-        modifiers = _MODIFIERS[bits]
+        modifiers = _MODIFIERS[bits & _MODIFIER_BITS]
         usage = TokenUsage(*counts[1:])
         compiled = price.compiled(modifiers, in_tier)
         exact = unchecked_money(compiled.amount(usage), self.org.currency)
@@ -386,6 +402,7 @@ class InvoiceBuilder:
             web_search_per_1k=price.web_search_per_1k,
             exact=exact,
             amount=exact.rounded(),
+            failure_policy=self.org.failure_policy if bits & FAILED else None,
         )
 
 
@@ -397,6 +414,7 @@ def _usage_order(line: UsageLine) -> tuple[Any, ...]:
         line.price_from.isoformat() if line.price_from else "",
         line.in_tier,
         attrs.astuple(line.modifiers),
+        line.failure_policy is not None,
         line.seat_type,
     )
 

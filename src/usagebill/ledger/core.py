@@ -22,6 +22,9 @@ Rules:
 * **Periods.** Charges, holds and settlements belong to the billing period of
   their own timestamp; a hold released in another month frees the month it
   was taken in.
+* **Failed requests.** An event marked ``failed`` is priced by what the
+  organization's :class:`~usagebill.usage.FailurePolicy` bills of it, as the
+  invoice does.
 """
 
 from __future__ import annotations
@@ -254,7 +257,7 @@ def _event_fingerprint(event: UsageEvent) -> str:
     text = (
         f"{event.user_id}\x1f{event.model}\x1f{event.product.value}\x1f"
         f"{event.at.astimezone(UTC).isoformat()}\x1f{attrs.astuple(usage)}\x1f"
-        f"{modifiers.batch}{modifiers.us_only}{modifiers.fast}"
+        f"{modifiers.batch}{modifiers.us_only}{modifiers.fast}{event.failed}"
     )
     return hashlib.sha256(text.encode()).hexdigest()
 
@@ -484,7 +487,8 @@ class Ledger:
         self.expired_holds.extend(expired)
 
     def _price(self, event: UsageEvent) -> Money:
-        return self.prices.quote(event.model, event.usage, event.at, event.modifiers).amount
+        usage = event.billed_usage(self.org.failure_policy)
+        return self.prices.quote(event.model, usage, event.at, event.modifiers).amount
 
     def _replay(self, tx: Transaction, event_id: str, fingerprint: str) -> str | None:
         known = tx.event(event_id)
