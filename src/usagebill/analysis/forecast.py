@@ -98,7 +98,7 @@ _ZERO: Final = Decimal(0)
 class CapStatus(enum.StrEnum):
     """Where a cap stands at ``as_of``.
 
-    Once the period is over, only a cap actually reached has a date:
+    Looked at once November is over, the cap was never reached:
 
     >>> ahead.caps[0].status
     <CapStatus.PROJECTED: 'projected'>

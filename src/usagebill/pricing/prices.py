@@ -480,11 +480,13 @@ def _aliases(value: object) -> tuple[str, ...]:
 class ModelListing:
     """A model of the price table: its names and every price it has had, oldest first.
 
+    Claude Opus 4.6 has had two, the second from 13 March 2026:
+
     >>> from datetime import datetime, UTC
     >>> opus = PriceTable.builtin().models["claude-opus-4-6"]
     >>> opus.display_name, opus.aliases
     ('Claude Opus 4.6', ('claude-opus-4-6-20260205',))
-    >>> [opus.version_at(datetime(2026, month, 1, tzinfo=UTC)) for month in (3, 10)]  # 13 March
+    >>> [opus.version_at(datetime(2026, month, 1, tzinfo=UTC)) for month in (3, 10)]
     [0, 1]
     """
 
