@@ -24,7 +24,14 @@ _count_field = attrs.field(default=0, validator=non_negative_int)
 
 
 class Product(enum.StrEnum):
-    """The product a request came from; seat types include some of them."""
+    """The product a request came from; seat types include some of them.
+
+    Its value is the name usage event files and organization files write:
+
+    >>> product = Product("claude_code")
+    >>> product is Product.CLAUDE_CODE, str(product)
+    (True, 'claude_code')
+    """
 
     CHAT = "chat"
     FILE_CREATION = "file_creation"

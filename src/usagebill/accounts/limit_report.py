@@ -4,7 +4,16 @@
 "who can still spend how much?" for a month-to-date
 :class:`~usagebill.accounts.limits.Spend`. The result is a sequence of
 :class:`LimitReportRow` (one per member, by user id) that also describes
-itself as a report, for people and programs.
+itself as a report, for people and programs. The examples below read this one:
+
+>>> from datetime import datetime, UTC
+>>> from usagebill import Member, Organization, SeatCatalog, Spend, SpendLimits
+>>> org = Organization.create(
+...     "acme",
+...     SeatCatalog.enterprise(chat_fee=Money("20"), chat_and_claude_code_fee=Money("40")),
+...     [Member("olga", "primary_owner", "chat"), Member("ada", "member", "chat")],
+...     at=datetime(2026, 9, 1, tzinfo=UTC), limits=SpendLimits(members={"ada": Money("50")}))
+>>> limits = org.limit_report(Spend().record("ada", "chat", Money("12.5")))
 """
 
 from __future__ import annotations
@@ -24,7 +33,12 @@ __all__ = ["LimitReport", "LimitReportRow"]
 
 @attrs.frozen
 class LimitReportRow:
-    """One member in the effective-limit report."""
+    """One member in the effective-limit report.
+
+    >>> ada = limits[0]  # by user id
+    >>> print(ada.limit.cap, ada.limit.source.value, ada.spent, ada.remaining)  # 50 - 12.50
+    50.00 USD individual 12.50 USD 37.50 USD
+    """
 
     user_id: str
     seat_type: str
@@ -45,14 +59,8 @@ class LimitReportRow:
 class LimitReport(Sequence[LimitReportRow]):
     """Every member's effective limit and month-to-date spend: a sequence of rows, by user id.
 
-    >>> from datetime import datetime, UTC
-    >>> from usagebill import Member, Organization, SeatCatalog, Spend, SpendLimits
-    >>> org = Organization.create(
-    ...     "acme",
-    ...     SeatCatalog.enterprise(chat_fee=Money("20"), chat_and_claude_code_fee=Money("40")),
-    ...     [Member("olga", "primary_owner", "chat"), Member("ada", "member", "chat")],
-    ...     at=datetime(2026, 9, 1, tzinfo=UTC), limits=SpendLimits(members={"ada": Money("50")}))
-    >>> limits = org.limit_report(Spend().record("ada", "chat", Money("12.5")))
+    For the organization of the module's example:
+
     >>> [(row.user_id, row.remaining) for row in limits]
     [('ada', Money('37.5', 'USD')), ('olga', None)]
     >>> print(limits.to_text(width=72), end="")

@@ -61,7 +61,13 @@ def _cap_validator(_instance: object, attribute: attrs.Attribute[Any], value: ob
 
 @attrs.frozen
 class PoolLimit:
-    """The caps of one level: a pool cap on the level's summed spend, a per-member default."""
+    """The caps of one level: a pool cap on the level's summed spend, a per-member default.
+
+    >>> chat = PoolLimit(pool_cap=Money("3000"), member_default=Money("50"))
+    >>> limits = SpendLimits(seat_types={"chat": chat})
+    >>> print(limits.seat_type("chat").pool_cap, limits.effective("ada", "chat").cap)
+    3000.00 USD 50.00 USD
+    """
 
     pool_cap: Money | None = attrs.field(default=None, validator=_cap_validator)
     member_default: Money | None = attrs.field(default=None, validator=_cap_validator)
@@ -78,7 +84,13 @@ _NO_LIMIT: Final = PoolLimit()
 
 
 class Level(enum.StrEnum):
-    """A level of the cap hierarchy, from the member up."""
+    """A level of the cap hierarchy, from the member up.
+
+    A notification, a decision's binding and a forecast's cap each name theirs.
+
+    >>> [level.value for level in Level]
+    ['member', 'seat_type', 'organization']
+    """
 
     MEMBER = "member"
     SEAT_TYPE = "seat_type"
@@ -86,7 +98,13 @@ class Level(enum.StrEnum):
 
 
 class LimitSource(enum.StrEnum):
-    """Where a member's effective limit comes from."""
+    """Where a member's effective limit comes from.
+
+    >>> limits = SpendLimits(organization=PoolLimit(member_default=Money("200")),
+    ...                      members={"ada": Money("500")})
+    >>> limits.effective("ada", "chat").source.value, limits.effective("bob", "chat").source.value
+    ('individual', 'organization_default')
+    """
 
     INDIVIDUAL = "individual"
     SEAT_TYPE_DEFAULT = "seat_type_default"
@@ -102,7 +120,14 @@ _NO_SOURCE: Final = LimitSource.NONE
 
 @attrs.frozen
 class EffectiveLimit:
-    """A member's limit (``None``: unlimited) and the level it comes from."""
+    """A member's limit (``None``: unlimited) and the level it comes from.
+
+    >>> limit = SpendLimits(members={"ada": Money("500")}).effective("ada", "chat")
+    >>> print(limit.cap, limit.source.value)
+    500.00 USD individual
+    >>> SpendLimits().effective("bob", "chat").cap is None
+    True
+    """
 
     cap: Money | None
     source: LimitSource

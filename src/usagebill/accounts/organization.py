@@ -5,6 +5,16 @@ a timezone-aware timestamp and returns the new organization with an
 :class:`AuditRecord` (who, when, what, before, after). Only an owner or the
 primary owner may change caps, seats and members; anyone else gets a
 :class:`~usagebill.errors.PermissionDeniedError` and nothing changes.
+
+The examples of this module start from one organization (example fees, not Anthropic's):
+
+>>> from datetime import datetime, UTC
+>>> october = datetime(2026, 10, 1, tzinfo=UTC)
+>>> acme = Organization.create(
+...     "acme",
+...     SeatCatalog.enterprise(chat_fee=Money("20"), chat_and_claude_code_fee=Money("40")),
+...     [Member("olga", "primary_owner", "chat_claude_code"), Member("ada", "member", "chat")],
+...     at=october, limits=SpendLimits(members={"ada": Money("100")}))
 """
 
 from __future__ import annotations
@@ -54,7 +64,13 @@ __all__ = [
 
 @attrs.frozen
 class AuditRecord:
-    """One change: who made it, when, what it changed, the value before and after."""
+    """One change: who made it, when, what it changed, the value before and after.
+
+    >>> _, record = acme.set_member_cap("olga", datetime(2026, 10, 6, tzinfo=UTC), "ada",
+    ...                                 Money("150"))
+    >>> print(record.actor, record.action, record.target, record.before, "->", record.after)
+    olga set_member_cap ada 100.00 USD -> 150.00 USD
+    """
 
     actor: str
     at: datetime
@@ -65,7 +81,15 @@ class AuditRecord:
 
 
 class RequestStatus(enum.StrEnum):
-    """Where an increase request stands; it is decided once."""
+    """Where an increase request stands; it is decided once.
+
+    >>> org, _ = acme.request_increase("ada", october, "r-1", Money("300"), "batch jobs")
+    >>> org.increase_requests["r-1"].status
+    <RequestStatus.PENDING: 'pending'>
+    >>> org, _ = org.decide_increase("olga", october, "r-1", approve=False, note="use batch")
+    >>> org.increase_requests["r-1"].status
+    <RequestStatus.DENIED: 'denied'>
+    """
 
     PENDING = "pending"
     APPROVED = "approved"
@@ -74,7 +98,16 @@ class RequestStatus(enum.StrEnum):
 
 @attrs.frozen
 class IncreaseRequest:
-    """A member's request for a higher limit, and its decision."""
+    """A member's request for a higher limit, and its decision.
+
+    Approving it writes the member's individual cap:
+
+    >>> org, _ = acme.request_increase("ada", october, "r-2", Money("150"), "launch week")
+    >>> org, _ = org.decide_increase("olga", datetime(2026, 10, 2, tzinfo=UTC), "r-2", approve=True)
+    >>> request = org.increase_requests["r-2"]
+    >>> request.status.value, request.decided_by, org.effective_limit("ada").cap
+    ('approved', 'olga', Money('150', 'USD'))
+    """
 
     request_id: str
     user_id: str
@@ -88,7 +121,12 @@ class IncreaseRequest:
 
 
 class MemberPath(NamedTuple):
-    """A member's seat type, the products it includes, their caps: see :meth:`Organization.path`."""
+    """A member's seat type, the products it includes, their caps: see :meth:`Organization.path`.
+
+    >>> path = acme.path("ada")
+    >>> path.seat_type, path.member_cap, path.member_cap_source.value
+    ('chat', Money('100', 'USD'), 'individual')
+    """
 
     seat_type: str
     includes: frozenset[Product]

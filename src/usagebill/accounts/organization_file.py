@@ -73,7 +73,12 @@ class _SeatTypeSpec:
 
 @attrs.frozen
 class PoolSpec:
-    """The ``[limits.organization]`` or ``[limits.seat_types.NAME]`` table of a file."""
+    """The ``[limits.organization]`` or ``[limits.seat_types.NAME]`` table of a file.
+
+    >>> pool = structure({"pool_cap": "3000", "member_default": "50"}, PoolSpec)
+    >>> pool.limit("USD")
+    PoolLimit(pool_cap=Money('3000', 'USD'), member_default=Money('50', 'USD'))
+    """
 
     pool_cap: Decimal | None = None
     member_default: Decimal | None = None
@@ -85,7 +90,14 @@ class PoolSpec:
 
 @attrs.frozen
 class LimitsSpec:
-    """The ``[limits]`` table of an organization (or scenario) file."""
+    """The ``[limits]`` table of an organization (or scenario) file.
+
+    >>> spec = structure({"organization": {"pool_cap": "15000", "member_default": "400"},
+    ...                   "members": {"u-017": "900"}}, LimitsSpec)
+    >>> limits = spec.limits("USD")
+    >>> limits.effective("u-017", "chat").cap, limits.effective("u-018", "chat").cap
+    (Money('900', 'USD'), Money('400', 'USD'))
+    """
 
     organization: PoolSpec = PoolSpec()
     seat_types: dict[str, PoolSpec] = attrs.Factory(dict)

@@ -41,7 +41,11 @@ HIPAA: Final = "hipaa"
 
 
 class Role(enum.StrEnum):
-    """A member's role; only owners and the primary owner may change caps and seats."""
+    """A member's role; only owners and the primary owner may change caps and seats.
+
+    >>> Role("owner").may_manage, Role("admin").may_manage
+    (True, False)
+    """
 
     PRIMARY_OWNER = "primary_owner"
     OWNER = "owner"
@@ -70,7 +74,13 @@ def _fee(_instance: object, attribute: attrs.Attribute[Any], value: object) -> N
 
 @attrs.frozen
 class AddOn:
-    """An option a seat type offers for a monthly fee per user (e.g. HIPAA compliance)."""
+    """An option a seat type offers for a monthly fee per user (e.g. HIPAA compliance).
+
+    >>> hipaa = AddOn("hipaa", Money("5"), "HIPAA-compliant")
+    >>> chat = SeatType("chat", Money("20"), ["chat"], {"hipaa": hipaa})  # an example fee
+    >>> print(chat.monthly_fee + chat.add_ons["hipaa"].monthly_fee)  # a month of Chat with HIPAA
+    25.00 USD
+    """
 
     name: str = attrs.field(validator=non_empty_str)
     monthly_fee: Money = attrs.field(validator=_fee)
@@ -88,7 +98,13 @@ def _products(value: Iterable[Product | str]) -> frozenset[Product]:
 
 @attrs.frozen
 class SeatType:
-    """A kind of seat: its monthly base fee, the products it includes, the add-ons it offers."""
+    """A kind of seat: its monthly base fee, the products it includes, the add-ons it offers.
+
+    >>> code = SeatType("chat_claude_code", Money("40"), ["chat", "claude_code"],
+    ...                 display_name="Chat + Claude Code")
+    >>> code.includes_product(Product.CLAUDE_CODE), code.includes_product(Product.FILE_CREATION)
+    (True, False)
+    """
 
     name: str = attrs.field(validator=non_empty_str)
     monthly_fee: Money = attrs.field(validator=_fee)
@@ -119,7 +135,13 @@ _CHAT_PRODUCTS: Final = frozenset({Product.CHAT, Product.FILE_CREATION, Product.
 
 @attrs.frozen
 class SeatCatalog:
-    """The seat types an organization's contract offers, by name."""
+    """The seat types an organization's contract offers, by name.
+
+    >>> catalog = SeatCatalog.enterprise(  # example fees, not Anthropic's
+    ...     chat_fee=Money("20"), chat_and_claude_code_fee=Money("40"))
+    >>> catalog.get("chat_claude_code").display_name, catalog.currency
+    ('Chat + Claude Code', 'USD')
+    """
 
     seat_types: FrozenDict[str, SeatType] = attrs.field(converter=frozen_dict)
     currency: str = attrs.field(init=False, eq=False, repr=False)
@@ -205,7 +227,12 @@ def _add_ons(value: Iterable[str]) -> frozenset[str]:
 
 @attrs.frozen
 class Member:
-    """A member of the organization: who they are, their role, their current seat."""
+    """A member of the organization: who they are, their role, their current seat.
+
+    >>> ada = Member("ada", "member", "chat", {"hipaa"})
+    >>> ada.role.may_manage, ada.seat_type, sorted(ada.add_ons)
+    (False, 'chat', ['hipaa'])
+    """
 
     user_id: str = attrs.field(validator=non_empty_str)
     role: Role = attrs.field(converter=_role)
@@ -219,6 +246,13 @@ class SeatChange:
 
     The history of these changes is what seat fees are prorated from: a member
     who joins, changes seat or leaves mid-period pays for the time held.
+
+    >>> from datetime import datetime, UTC
+    >>> history = [SeatChange("ada", datetime(2026, 10, 1, tzinfo=UTC), "chat", {"hipaa"}),
+    ...            SeatChange("ada", datetime(2026, 10, 15, tzinfo=UTC), "chat_claude_code"),
+    ...            SeatChange("ada", datetime(2026, 10, 20, tzinfo=UTC), None)]  # ada left
+    >>> SeatTimeline(history).seat_at("ada", datetime(2026, 10, 16, 9, tzinfo=UTC))
+    'chat_claude_code'
     """
 
     user_id: str = attrs.field(validator=non_empty_str)
@@ -232,6 +266,13 @@ class SeatTimeline:
 
     Built once from :attr:`Organization.seat_history
     <usagebill.accounts.organization.Organization.seat_history>`; each look-up is a binary search.
+
+    >>> from datetime import datetime, UTC
+    >>> from usagebill import Organization
+    >>> acme = Organization.from_file("examples/org.toml")
+    >>> timeline = SeatTimeline(acme.seat_history)  # u-007 moved up on October 14
+    >>> [timeline.seat_at("u-007", datetime(2026, 10, day, tzinfo=UTC)) for day in (1, 20)]
+    ['chat', 'chat_claude_code']
     """
 
     __slots__ = ("_index",)

@@ -16,6 +16,24 @@ months, between a draft and the final invoice. Its rules:
 * **Nothing is dropped**: :attr:`InvoiceDiff.lines` holds every identity of
   either invoice, unchanged ones included; :meth:`InvoiceDiff.changed_lines`
   keeps those that differ, which is what the renderers show.
+
+The examples below compare a draft October invoice with the final one, which
+has one more request of ada's, sent late (120,000 input and 8,000 output tokens
+of Claude Sonnet 4.6: 0.36 + 0.12):
+
+>>> from datetime import datetime, UTC
+>>> from usagebill import (Member, Organization, Product, SeatCatalog, TokenUsage,
+...                        UsageEvent, build_invoice)
+>>> org = Organization.create(
+...     "acme",
+...     SeatCatalog.enterprise(chat_fee=Money("20"), chat_and_claude_code_fee=Money("40")),
+...     [Member("olga", "primary_owner", "chat_claude_code"), Member("ada", "member", "chat")],
+...     at=datetime(2026, 9, 1, tzinfo=UTC))
+>>> late = UsageEvent("evt-1", "ada", "claude-sonnet-4-6", Product.CHAT,
+...                   TokenUsage(input_tokens=120_000, output_tokens=8_000),
+...                   datetime(2026, 10, 30, tzinfo=UTC))
+>>> october = BillingPeriod.of("2026-10")
+>>> draft, final = build_invoice(org, [], october), build_invoice(org, [late], october)
 """
 
 from __future__ import annotations
@@ -46,7 +64,13 @@ __all__ = ["AmountChange", "InvoiceDiff", "LineChange", "diff"]
 
 @attrs.frozen
 class AmountChange:
-    """One total before and after, and the signed change (after - before)."""
+    """One total before and after, and the signed change (after - before).
+
+    >>> for member in diff(draft, final).by_member:
+    ...     print(member.key, member.before, member.after, member.change)
+    ada 20.00 USD 20.48 USD 0.48 USD
+    olga 40.00 USD 40.00 USD 0.00 USD
+    """
 
     key: str
     before: Money
@@ -66,6 +90,10 @@ class LineChange:
     ``status`` is ``added`` (only after), ``removed`` (only before),
     ``changed`` or ``unchanged``. ``requests_before`` and ``requests_after``
     count the requests of usage lines (zero for seat fees).
+
+    >>> [line] = diff(draft, final).changed_lines()
+    >>> line.description, line.status, line.requests_after
+    ('claude-sonnet-4-6, chat (price from 2026-03-13) [chat]', 'added', 1)
     """
 
     kind: str
@@ -94,7 +122,12 @@ class LineChange:
 
 @attrs.frozen
 class InvoiceDiff:
-    """The difference of two invoices (``after`` - ``before``), per line and per total."""
+    """The difference of two invoices (``after`` - ``before``), per line and per total.
+
+    >>> change = diff(draft, final)
+    >>> str(change.total.change), [line.user_id for line in change.changed_lines()]
+    ('0.48 USD', ['ada'])
+    """
 
     organization: str
     currency: str

@@ -41,6 +41,24 @@ The method, and its limits, stated plainly:
 Statistics need square roots, which no decimal holds exactly: they are
 computed with 34 significant digits and every shown figure is rounded once,
 by :meth:`~usagebill.money.Money.rounded`. No float is involved.
+
+The examples below forecast November on the 11th, for a member who spent
+1.50 and 0.90 on alternate days (100,000 and 60,000 output tokens of Claude
+Sonnet 4.6) under a 25.00 limit: 12.00 in ten days, 36.00 at that rate by the
+month's end.
+
+>>> from datetime import datetime, UTC
+>>> from usagebill import Member, Product, SeatCatalog, SpendLimits, TokenUsage
+>>> org = Organization.create(
+...     "acme",
+...     SeatCatalog.enterprise(chat_fee=Money("20"), chat_and_claude_code_fee=Money("40")),
+...     [Member("olga", "primary_owner", "chat_claude_code"), Member("ada", "member", "chat")],
+...     at=datetime(2026, 9, 1, tzinfo=UTC), limits=SpendLimits(members={"ada": Money("25")}))
+>>> events = [UsageEvent(f"evt-{day}", "ada", "claude-sonnet-4-6", Product.CHAT,
+...                      TokenUsage(output_tokens=100_000 if day % 2 else 60_000),
+...                      datetime(2026, 11, day, 15, tzinfo=UTC)) for day in range(1, 11)]
+>>> november = BillingPeriod.of("2026-11")
+>>> ahead = forecast(org, events, november, as_of=datetime(2026, 11, 11, tzinfo=UTC))
 """
 
 from __future__ import annotations
@@ -78,7 +96,15 @@ _ZERO: Final = Decimal(0)
 
 
 class CapStatus(enum.StrEnum):
-    """Where a cap stands at ``as_of``."""
+    """Where a cap stands at ``as_of``.
+
+    Looked at once November is over, the cap was never reached:
+
+    >>> ahead.caps[0].status
+    <CapStatus.PROJECTED: 'projected'>
+    >>> forecast(org, events, november, as_of=datetime(2026, 12, 1, tzinfo=UTC)).caps[0].status
+    <CapStatus.NOT_REACHED: 'not_reached'>
+    """
 
     REACHED = "reached"
     PROJECTED = "projected"
@@ -92,6 +118,10 @@ class Projection:
     ``low`` and ``high`` bound the ~80 % band (``None`` before two complete days);
     ``daily_mean`` is the run rate per 24 hours, ``daily_sd`` the spread of the
     complete days.
+
+    >>> ada = ahead.members[0]
+    >>> print(ada.key, ada.spent, ada.projected, ada.low, ada.high)
+    ada 12.00 USD 36.00 USD 34.19 USD 37.81 USD
     """
 
     key: str
@@ -105,7 +135,12 @@ class Projection:
 
 @attrs.frozen
 class CapForecast:
-    """One cap: the spend against it, and when it was or would be reached (local time)."""
+    """One cap: the spend against it, and when it was or would be reached (local time).
+
+    >>> [cap] = ahead.caps  # 13.00 left at 1.20 a day: 10.8 days after the 11th
+    >>> print(cap.subject, cap.cap, cap.describe())
+    ada 25.00 USD projected 2026-11-21
+    """
 
     level: Level
     subject: str
@@ -132,7 +167,11 @@ class CapForecast:
 
 @attrs.frozen
 class DailySpend:
-    """The organization's spend on one local day; ``complete`` unless ``as_of`` cuts it."""
+    """The organization's spend on one local day; ``complete`` unless ``as_of`` cuts it.
+
+    >>> [(str(day.day), str(day.amount), day.complete) for day in ahead.days[:2]]
+    [('2026-11-01', '1.50 USD', True), ('2026-11-02', '0.90 USD', True)]
+    """
 
     day: date
     amount: Money
@@ -146,6 +185,11 @@ class Forecast:
     The method is in the module's documentation. ``elapsed_seconds`` and
     ``remaining_seconds`` split the period at ``as_of``; ``complete_days``
     counts the whole local days the band is measured on.
+
+    The two answers, the month's usage bill and the caps that will stop someone:
+
+    >>> str(ahead.total.projected), [cap.describe() for cap in ahead.caps]
+    ('36.00 USD', ['projected 2026-11-21'])
     """
 
     organization: str

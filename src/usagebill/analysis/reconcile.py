@@ -58,6 +58,19 @@ bills it, as on the invoice; the provider bills what it served. A line that
 differs and holds failed requests says how many, and how they were billed.
 
 Signs: every change is **report minus events**.
+
+The examples below reconcile one request of ours with a report that says it
+served 50 more output tokens:
+
+>>> from datetime import datetime, UTC
+>>> from usagebill import Product
+>>> events = [UsageEvent("evt-1", "ada", "claude-sonnet-4-6", Product.CHAT,
+...                      TokenUsage(input_tokens=1_200, output_tokens=350, cache_read_tokens=8_000),
+...                      datetime(2026, 10, 3, 9, tzinfo=UTC))]
+>>> report = {"data": [{"starting_at": "2026-10-03T00:00:00Z",
+...                     "ending_at": "2026-10-04T00:00:00Z",
+...                     "results": [{"model": "claude-sonnet-4-6", "uncached_input_tokens": 1_200,
+...                                  "cache_read_input_tokens": 8_000, "output_tokens": 400}]}]}
 """
 
 from __future__ import annotations
@@ -107,6 +120,10 @@ class Tolerance:
     ``tokens``: per token category, absolute; ``amount``: the priced amount,
     absolute (``None``: zero). Both are inclusive: a difference equal to the
     tolerance matches.
+
+    >>> loose = Tolerance(tokens=100, amount=Money("0.01"))  # 100 tokens a category, a cent
+    >>> [len(reconcile(events, report, tolerance=t).differences) for t in (Tolerance(), loose)]
+    [1, 0]
     """
 
     tokens: int = attrs.field(default=0, validator=non_negative_int)
@@ -120,6 +137,10 @@ class ReconLine:
     ``report_amount`` is ``None`` when the report's rows could not be priced
     (``reasons`` says why). ``matched`` means within the tolerance. ``failed``
     counts the ``requests`` that failed after they started.
+
+    >>> [line] = reconcile(events, report).lines
+    >>> line.matched, line.reasons
+    (False, ('output_tokens +50', 'amount +0.00075 USD from the token differences'))
     """
 
     starting_at: datetime
@@ -154,6 +175,10 @@ class Reconciliation:
     span (``report_total`` leaves out rows it could not price, counted in
     ``unpriced``); ``outside_events`` and ``outside_amount`` are the events
     before or after the report's span, not compared.
+
+    >>> result = reconcile(events, report)
+    >>> print(result.events_total, result.report_total, result.total_change)  # 50 x 15 / 10**6
+    0.01125 USD 0.012 USD 0.00075 USD
     """
 
     currency: str

@@ -24,7 +24,20 @@ __all__ = ["Notification", "notifications"]
 
 @attrs.frozen
 class Notification:
-    """Spend of ``subject`` at ``level`` crossed ``threshold`` of ``limit``."""
+    """Spend of ``subject`` at ``level`` crossed ``threshold`` of ``limit``.
+
+    :func:`notifications` lists those a charge fired, e.g. a charge of 15.00 by a member
+    of the example organization who had spent 40.00 of their 60.00 limit:
+
+    >>> from usagebill import Spend
+    >>> acme = Organization.from_file("examples/org.toml")
+    >>> before = Spend().record("u-012", "chat_claude_code", Money("40"))
+    >>> after = before.record("u-012", "chat_claude_code", Money("15"))
+    >>> for note in notifications(acme, before, after):
+    ...     print(note.message)
+    u-012 has used 75% of the 60.00 USD limit (55.00 USD this period)
+    u-012 has used 90% of the 60.00 USD limit (55.00 USD this period)
+    """
 
     level: Level
     subject: str

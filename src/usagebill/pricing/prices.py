@@ -126,7 +126,15 @@ class ContextTier:
     """Rates for requests whose prompt is *more than* ``above_prompt_tokens`` tokens.
 
     The prompt counts uncached input, cache writes and cache reads; the tier's
-    rates then apply to every token of the request, output included.
+    rates then apply to every token of the request, output included. Claude
+    Sonnet 4.6's, until March 2026:
+
+    >>> tier = ContextTier(200_000, Rates("6", "22.50", "7.50", "12", "0.60"))
+    >>> sonnet = ModelPrice(Rates("3", "15", "3.75", "6", "0.30"), long_context=tier)
+    >>> at_threshold = TokenUsage(input_tokens=200_000)
+    >>> above = TokenUsage(input_tokens=150_000, cache_read_tokens=60_000)
+    >>> sonnet.in_tier(at_threshold), sonnet.in_tier(above)
+    (False, True)
     """
 
     above_prompt_tokens: int = attrs.field(validator=non_negative_int)
@@ -190,6 +198,12 @@ class ModelPrice:
     1,000 web searches. ``source``, ``as_of``, ``confidence`` and ``notes`` say
     where the figures come from, and ``derived`` names each figure that the
     price list does not print, with its rule (every other figure is listed).
+
+    Modifiers multiply the rates a request pays:
+
+    >>> sonnet = ModelPrice(Rates("3", "15", "3.75", "6", "0.30"), us_only_multiplier="1.1")
+    >>> sonnet.rates_for(Modifiers(batch=True, us_only=True)).output  # 15 x 0.5 x 1.1
+    Decimal('8.25')
     """
 
     rates: Rates = attrs.field(validator=instance_of(Rates, "Rates"))
@@ -380,6 +394,12 @@ class Figure:
 
     ``mode`` is ``standard`` or ``fast``; ``above_prompt_tokens`` is the
     threshold of the context tier the figure belongs to (None: the base rates).
+
+    >>> from datetime import datetime, UTC
+    >>> february = PriceTable.builtin().price("claude-sonnet-4-6", datetime(2026, 2, 1, tzinfo=UTC))
+    >>> read = next(f for f in february.figures() if f.name == "long_context.cache_read")
+    >>> read.rate, read.listed, read.derivation.describe()
+    (Decimal('0.60'), False, '0.1 x long_context.input (cache reads cost 0.1x input)')
     """
 
     name: str
@@ -402,6 +422,12 @@ class Provenance:
     ``version`` is the position (from 1) of the price in force among the
     model's ``versions``; it applies from ``effective_from`` (None: since the
     model began) until ``effective_until`` (None: still in force).
+
+    >>> from datetime import datetime, UTC
+    >>> october = datetime(2026, 10, 1, tzinfo=UTC)
+    >>> where = PriceTable.builtin().provenance("claude-sonnet-4-6", october)
+    >>> where.version, where.versions, str(where.effective_from), where.confidence
+    (2, 2, '2026-03-13 00:00:00+00:00', 'high')
     """
 
     model: str
@@ -452,7 +478,17 @@ def _aliases(value: object) -> tuple[str, ...]:
 
 @attrs.frozen
 class ModelListing:
-    """A model of the price table: its names and every price it has had, oldest first."""
+    """A model of the price table: its names and every price it has had, oldest first.
+
+    Claude Opus 4.6 has had two, the second from 13 March 2026:
+
+    >>> from datetime import datetime, UTC
+    >>> opus = PriceTable.builtin().models["claude-opus-4-6"]
+    >>> opus.display_name, opus.aliases
+    ('Claude Opus 4.6', ('claude-opus-4-6-20260205',))
+    >>> [opus.version_at(datetime(2026, month, 1, tzinfo=UTC)) for month in (3, 10)]
+    [0, 1]
+    """
 
     prices: tuple[ModelPrice, ...] = attrs.field(converter=_sorted_prices)
     display_name: str = ""
@@ -498,7 +534,15 @@ class ModelListing:
 
 @attrs.frozen
 class Quote:
-    """A rated request: the price version used, the rates paid, the exact amount."""
+    """A rated request: the price version used, the rates paid, the exact amount.
+
+    >>> from datetime import datetime, UTC
+    >>> usage = TokenUsage(input_tokens=2_000, output_tokens=1_000)
+    >>> quote = PriceTable.builtin().quote(
+    ...     "claude-sonnet-4-6", usage, datetime(2026, 10, 1, tzinfo=UTC), Modifiers(batch=True))
+    >>> quote.rates.output, quote.amount  # 15 x 0.5 per million; 0.003 + 0.0075
+    (Decimal('7.5'), Money('0.0105', 'USD'))
+    """
 
     model: str
     usage: TokenUsage

@@ -78,7 +78,12 @@ def counted(count: int, noun: str, plural: str | None = None) -> str:
 
 
 class Kind(enum.StrEnum):
-    """What a column holds, which says how it shows, aligns and exports."""
+    """What a column holds, which says how it shows, aligns and exports.
+
+    >>> change = Column("change", "USD", Kind.CHANGE)
+    >>> change.kind.numeric, change.show(Money("12")), change.value(Money("12.004"))
+    (True, '+12.00', Decimal('12.00'))
+    """
 
     TEXT = "text"
     """A ``str``: shown on one line, left-aligned; always text in a spreadsheet."""
@@ -119,7 +124,13 @@ _EXACT_TYPES: Final = {
 
 
 class Align(enum.StrEnum):
-    """Where a column's cells sit: text to the left, numbers to the right."""
+    """Where a column's cells sit: text to the left, numbers to the right.
+
+    A column aligns by its kind unless told otherwise:
+
+    >>> Column("model").align, Column("requests", kind=Kind.COUNT).align
+    (<Align.LEFT: 'left'>, <Align.RIGHT: 'right'>)
+    """
 
     LEFT = "left"
     RIGHT = "right"
@@ -302,7 +313,18 @@ class Table:
 
 @attrs.frozen
 class Field:
-    """One header field: a label and its value, already in words (``Period: 2026-10 …``)."""
+    """One header field: a label and its value, already in words (``Period: 2026-10 …``).
+
+    >>> from usagebill.reports import to_markdown
+    >>> report = Report("invoice", "Invoice", "acme", header=[Field("Period", "2026-10")],
+    ...                 bottom_line=Field("Total due (USD)", "1,234.50"))
+    >>> print(to_markdown(report), end="")
+    # Invoice: acme
+    <BLANKLINE>
+    - **Period:** 2026-10
+    <BLANKLINE>
+    **Total due (USD): 1,234.50**
+    """
 
     label: str = attrs.field(validator=_str)
     value: str = attrs.field(validator=_str)
