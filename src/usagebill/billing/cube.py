@@ -59,6 +59,9 @@ class UsageKey(NamedTuple):
     bits (batch 1, US-only 2, fast 4, as :attr:`usagebill.usage.Modifiers.bits`);
     ``failed`` marks requests that failed after they started, whose counts are
     what the organization's :class:`~usagebill.usage.FailurePolicy` bills.
+
+    >>> UsageKey("ada", "chat", "claude-sonnet-4-6", Product.CHAT, 0, False, 1).modifiers
+    1
     """
 
     user_id: str
@@ -72,7 +75,12 @@ class UsageKey(NamedTuple):
 
 
 class UsageCounts(NamedTuple):
-    """The requests of a bucket and their six token counts, summed."""
+    """The requests of a bucket and their six token counts, summed.
+
+    >>> UsageCounts(1, 1_000, 200, 0, 0, 0, 0) + UsageCounts(2, 500, 0, 0, 0, 8_000, 1)
+    UsageCounts(requests=3, input_tokens=1500, output_tokens=200, cache_write_5m_tokens=0, \
+cache_write_1h_tokens=0, cache_read_tokens=8000, web_search_requests=1)
+    """
 
     requests: int
     input_tokens: int

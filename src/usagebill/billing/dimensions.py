@@ -246,6 +246,11 @@ class EventGroup(NamedTuple):
     the order of :func:`tier_thresholds`, ``counts`` the request count and the
     six token sums — of a failed request, what the organization's failure
     policy bills (:func:`billed_columns`).
+
+    >>> group = EventGroup("ada", "claude-haiku-4-5", "chat", 0, epoch_us(datetime(2026, 10, 2,
+    ...                    tzinfo=UTC)), (False,), (2, 3_000, 100, 0, 0, 0, 0))
+    >>> instant(group.at_us)
+    datetime.datetime(2026, 10, 2, 0, 0, tzinfo=datetime.timezone.utc)
     """
 
     user_id: str

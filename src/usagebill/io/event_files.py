@@ -30,7 +30,11 @@ STDIN: Final = "-"
 
 
 class EventLine(NamedTuple):
-    """One event as read: where (``file:line``), its dict form, or why it is not one."""
+    """One event as read: where (``file:line``), its dict form, or why it is not one.
+
+    >>> EventLine("usage.jsonl:3", {"event_id": "e1"}).where
+    'usage.jsonl:3'
+    """
 
     where: str
     record: dict[str, Any] | None

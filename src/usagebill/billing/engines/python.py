@@ -94,6 +94,16 @@ class CubeBuilder:
     An event that cannot be billed (unknown member or model, no seat held, a
     modifier the model does not offer) raises a typed error naming it, and
     nothing of it is kept.
+
+    >>> from usagebill import Member, Money, Organization, SeatCatalog, TokenUsage
+    >>> org = Organization.create(
+    ...     "acme", SeatCatalog.enterprise(chat_fee=Money(20), chat_and_claude_code_fee=Money(40)),
+    ...     [Member("ada", "primary_owner", "chat")], at=datetime(2026, 9, 1, tzinfo=UTC))
+    >>> event = UsageEvent("e1", "ada", "claude-haiku-4-5", Product.CHAT,
+    ...                    TokenUsage(input_tokens=1_000), datetime(2026, 10, 2, tzinfo=UTC))
+    >>> cube = CubeBuilder(org, BillingPeriod.of("2026-10")).add_all([event, event]).cube()
+    >>> cube.events, cube.duplicates
+    (1, 1)
     """
 
     def __init__(
