@@ -1,17 +1,25 @@
-"""File to finished invoice: a month of 1,000,000 usage events (1,000 users, 5 models).
+"""File to finished invoice, every engine: a month of 1,000,000 events (1,000 users, 5 models).
 
-    python benchmarks/invoice.py [--events 1000000] [--small 100000] [--dir /tmp/ub-bench]
+    python benchmarks/invoice.py [--events 1000000] [--small 100000] [--large 10000000]
+                                 [--dir /tmp/usagebill-bench] [--memory-limit 700MB]
 
-Writes the JSONL files once (deterministic), then, each in a fresh process so that
-peak memory is its own:
+Writes the data once (deterministic; JSON Lines of ``--small`` and ``--events``
+events, the latter also as Parquet, and a Parquet month of ``--large`` events:
+the ``--events`` month ten times over under other ids), then runs each
+measurement in a fresh process, so that its peak memory is its own:
 
 * ``parse``: ``json.loads`` of every line and nothing else — the floor;
-* ``invoice``: every line through ``InvoiceBuilder.add_record`` to ``finish()``;
-* ``invoice, dedupe off``: the same without the memory of event ids, for
-  sources that already guarantee each event once.
+* ``python``: every line through the pure engine (``InvoiceBuilder.add_record``)
+  to ``finish()``, deduplicating; ``python, dedupe off``: the same without the
+  memory of event ids; both also on the small file, for the memory per event;
+* ``duckdb jsonl`` / ``duckdb parquet``: the DuckDB engine from the file to the
+  finished invoice (``cube()`` then ``price_cube()``); the large month with
+  DuckDB's memory limit (``--memory-limit``), past which it spills to disk.
 
-Prints µs per event, events/s, the ratio to parsing alone, and the peak resident
-memory of each, for the small and the large file (memory flat as events grow?).
+Prints µs per event, the ratio to ``json.loads`` of as many lines (for the
+large month: ten times the measured floor), the time spent pricing the cube
+(``finish()``), the peak resident memory, and the goals of issue 12. The last
+lines have the form ``duckdb jsonl 1M: X.XXx json.loads, peak N MiB``.
 """
 
 from __future__ import annotations
@@ -37,6 +45,7 @@ from usagebill import (
     Organization,
     SeatCatalog,
 )
+from usagebill.billing.invoice import price_cube
 
 USERS = 1_000
 MODELS = (
@@ -92,41 +101,113 @@ def write_events(path: Path, count: int) -> None:
             out.write(json.dumps(record, separators=(",", ":")) + "\n")
 
 
-def measure(mode: str, path: Path) -> None:
+def write_parquet(jsonl: Path, path: Path, copies: int) -> None:
+    """The JSON Lines month as Parquet, ``copies`` times over under other event ids."""
+    import duckdb  # noqa: PLC0415  (only the DuckDB benchmarks need it)
+
+    names = (
+        "input_tokens",
+        "output_tokens",
+        "cache_write_5m_tokens",
+        "cache_write_1h_tokens",
+        "cache_read_tokens",
+        "web_search_requests",
+    )
+    counts = ", ".join(f"coalesce(usage.{name}, 0) AS {name}" for name in names)
+    usage = ", ".join(f"{name} BIGINT" for name in names)
+    columns = (
+        "{event_id: 'VARCHAR', user_id: 'VARCHAR', model: 'VARCHAR', product: 'VARCHAR', "
+        f"\"at\": 'VARCHAR', usage: 'STRUCT({usage})', modifiers: 'STRUCT(batch BOOLEAN)'}}"
+    )
+    suffix = "event_id" if copies == 1 else "event_id || '.' || copy::VARCHAR"
+    con = duckdb.connect()
+    con.execute("SET preserve_insertion_order = false")
+    con.execute(
+        f"""
+        COPY (
+            SELECT {suffix} AS event_id, user_id, model, product,
+                   CAST("at" AS TIMESTAMPTZ) AS "at", {counts},
+                   coalesce(modifiers.batch, false) AS batch, false AS us_only, false AS fast
+            FROM read_json('{jsonl}', format = 'newline_delimited', columns = {columns}),
+                 range({copies}) AS copies(copy)
+        ) TO '{path}' (FORMAT parquet)
+        """  # noqa: S608  (our own benchmark files)
+    )
+
+
+def measure(mode: str, path: Path, memory_limit: str) -> None:
     """Run one mode over ``path`` in this process; print seconds, events and peak RSS."""
     start = time.perf_counter()
     count = 0
+    finish = 0.0
+    held = 0
     if mode == "parse":
         with path.open(encoding="utf-8") as lines:
             for line in lines:
                 json.loads(line)
                 count += 1
-    else:
+    elif mode.startswith("python"):
         builder = InvoiceBuilder(
-            organization(), BillingPeriod.of("2026-10"), dedupe=mode == "invoice"
+            organization(), BillingPeriod.of("2026-10"), dedupe=mode == "python"
         )
         with path.open(encoding="utf-8") as lines:
             for line in lines:
                 builder.add_record(json.loads(line))
                 count += 1
         added = time.perf_counter()
+        held = _rss_kib()  # what reading keeps: buckets, and the digests when deduplicating
         invoice = builder.finish()
+        finish = time.perf_counter() - added
         if invoice.events != count:
             raise SystemExit(f"billed {invoice.events} of {count} events")
+    else:
+        from usagebill.billing.engines import duckdb as engine  # noqa: PLC0415
+
+        org = organization()
+        cube = engine.cube(
+            path, org, BillingPeriod.of("2026-10"), memory_limit=memory_limit or None
+        )
+        summed = time.perf_counter()
+        invoice = price_cube(cube, org)
+        finish = time.perf_counter() - summed
+        count = invoice.events
     elapsed = time.perf_counter() - start
-    finish = elapsed - (added - start) if mode != "parse" else 0.0
-    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     print(
         json.dumps(
-            {"seconds": elapsed, "finish": finish, "events": count, "peak_mib": peak_kib / 1024}
+            {
+                "seconds": elapsed,
+                "finish": finish,
+                "events": count,
+                "peak_mib": _peak_kib() / 1024,
+                "held_mib": held / 1024,
+            }
         )
     )
 
 
-def run(mode: str, path: Path) -> dict[str, float]:
+def _peak_kib() -> int:
+    """This process's peak resident memory (ru_maxrss keeps the parent's after fork and exec)."""
+    return _status("VmHWM:") or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
+def _rss_kib() -> int:
+    """This process's resident memory now."""
+    return _status("VmRSS:")
+
+
+def _status(field: str) -> int:
+    status = Path("/proc/self/status")
+    if status.exists():
+        for line in status.read_text().splitlines():
+            if line.startswith(field):
+                return int(line.split()[1])
+    return 0
+
+
+def run(mode: str, path: Path, memory_limit: str = "") -> dict[str, float]:
     """:func:`measure` in a fresh process."""
     done = subprocess.run(  # noqa: S603  (our own interpreter and script)
-        [sys.executable, __file__, "--measure", mode, str(path)],
+        [sys.executable, __file__, "--measure", mode, str(path), memory_limit],
         check=True,
         capture_output=True,
         text=True,
@@ -138,35 +219,88 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--small", type=int, default=100_000)
+    parser.add_argument("--large", type=int, default=10_000_000)
+    parser.add_argument("--memory-limit", default="700MB", help="DuckDB's, for the large month")
     parser.add_argument("--dir", type=Path, default=Path(tempfile.gettempdir()) / "usagebill-bench")
-    parser.add_argument("--measure", nargs=2, metavar=("MODE", "FILE"), help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--measure", nargs=3, metavar=("MODE", "FILE", "LIMIT"), help=argparse.SUPPRESS
+    )
     args = parser.parse_args()
     if args.measure:
-        measure(args.measure[0], Path(args.measure[1]))
+        measure(args.measure[0], Path(args.measure[1]), args.measure[2])
         return
     args.dir.mkdir(parents=True, exist_ok=True)
-    for count in (args.small, args.events):
-        path = args.dir / f"events-{count}.jsonl"
+    small, month = (args.dir / f"events-{count}.jsonl" for count in (args.small, args.events))
+    for path, count in ((small, args.small), (month, args.events)):
         if not path.exists():
             write_events(path, count)
-        parse = run("parse", path)
+    copies = args.large // args.events
+    parquet = args.dir / f"events-{args.events}.parquet"
+    large = args.dir / f"events-{args.events * copies}.parquet"
+    for path, times in ((parquet, 1), (large, copies)):
+        if not path.exists():
+            write_parquet(month, path, times)
+
+    floor = run("parse", month)
+    floor_small = run("parse", small)
+    results = {
+        "python dedupe": run("python", month),
+        "python dedupe small": run("python", small),
+        "python dedupe off": run("python-nodedupe", month),
+        "python dedupe off small": run("python-nodedupe", small),
+        "duckdb jsonl": run("duckdb", month),
+        "duckdb parquet": run("duckdb", parquet),
+        "duckdb parquet large": run("duckdb", large, args.memory_limit),
+    }
+    print(
+        f"\n{args.events:,} events ({month.stat().st_size / 2**20:.0f} MiB of JSON Lines), "
+        f"{USERS:,} users, {len(MODELS)} models; {args.events * copies:,} for the large month"
+    )
+
+    def ratio(result: dict[str, float], base: dict[str, float]) -> float:
+        return (result["seconds"] / result["events"]) / (base["seconds"] / base["events"])
+
+    print(
+        f"  {'json.loads only':32} {floor['seconds'] / floor['events'] * 1e6:6.2f} µs/event"
+        f"  peak {floor['peak_mib']:7.1f} MiB"
+    )
+    for label, result in results.items():
+        base = floor_small if label.endswith("small") else floor
         print(
-            f"\n{count:,} events ({path.stat().st_size / 2**20:.0f} MiB), {USERS:,} users, "
-            f"{len(MODELS)} models"
+            f"  {label:32} {result['seconds'] / result['events'] * 1e6:6.2f} µs/event"
+            f"  {ratio(result, base):5.2f}x json.loads  pricing {result['finish']:5.2f} s"
+            f" ({result['finish'] / result['seconds']:4.0%})  peak {result['peak_mib']:7.1f} MiB"
         )
-        for mode, label in (
-            ("parse", "json.loads only"),
-            ("invoice", "file to invoice"),
-            ("invoice-nodedupe", "file to invoice, dedupe off"),
-        ):
-            result = parse if mode == "parse" else run(mode, path)
-            per_event = result["seconds"] / result["events"]
-            ratio = result["seconds"] / parse["seconds"]
-            print(
-                f"  {label:30} {per_event * 1e6:6.2f} µs/event  {1 / per_event:>10,.0f} events/s"
-                f"  {ratio:4.2f}x parse  finish() {result.get('finish', 0.0):5.2f} s"
-                f"  peak {result['peak_mib']:7.1f} MiB"
-            )
+    # Memory held after reading (before pricing), large file minus small: per distinct event.
+    grown = results["python dedupe"]["held_mib"] - results["python dedupe small"]["held_mib"]
+    grown_off = (
+        results["python dedupe off"]["held_mib"] - results["python dedupe off small"]["held_mib"]
+    )
+    per_event = grown * 2**20 / (args.events - args.small)
+    per_event_off = grown_off * 2**20 / (args.events - args.small)
+    scale = results["duckdb parquet large"]["seconds"] / results["duckdb parquet"]["seconds"]
+    print("\nGoals (issue 12):")
+    goals = [
+        ("duckdb jsonl ≤ 0.5x json.loads", ratio(results["duckdb jsonl"], floor), 0.5),
+        ("duckdb parquet ≤ 0.1x json.loads", ratio(results["duckdb parquet"], floor), 0.1),
+        ("duckdb parquet large ≤ 12x the 1M run", scale, 12),
+        ("duckdb parquet large ≤ 1024 MiB", results["duckdb parquet large"]["peak_mib"], 1024),
+        ("python dedupe ≤ 2.5x json.loads", ratio(results["python dedupe"], floor), 2.5),
+        ("python memory ≤ 150 B per distinct event", per_event, 150),
+        ("python dedupe off: flat memory (≤ 10 B/event)", per_event_off, 10),
+    ]
+    for label, value, goal in goals:
+        print(f"  {label:44} {value:9.2f}  {'met' if value <= goal else 'NOT met'}")
+    print()
+    size, large_size = f"{args.events / 1e6:g}M", f"{args.events * copies / 1e6:g}M"
+    for label, key, base in (
+        (f"duckdb jsonl {size}", "duckdb jsonl", floor),
+        (f"duckdb parquet {size}", "duckdb parquet", floor),
+        (f"duckdb parquet {large_size}", "duckdb parquet large", floor),
+        (f"python dedupe {size}", "python dedupe", floor),
+    ):
+        result = results[key]
+        print(f"{label}: {ratio(result, base):.2f}x json.loads, peak {result['peak_mib']:.0f} MiB")
 
 
 if __name__ == "__main__":

@@ -27,7 +27,6 @@ PENDING = {
     "usagebill.billing",  # the invoice and its engines
     "usagebill.caps.decision",  # the narrow decision core
     "usagebill.gateway",  # new: the guard and the Anthropic SDK wrapper
-    "usagebill.io",  # new: provider formats and event files
     "usagebill.ledger",  # the stores, one connection pool
 }
 """Module prefixes whose public types may still lack an example (a prefix covers submodules)."""

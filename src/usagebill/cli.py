@@ -1,6 +1,7 @@
 """The ``usagebill`` command: monthly invoices and the price table, from the shell.
 
     usagebill invoice --org ORG.toml --events USAGE.jsonl --period 2026-10 [--format text]
+    usagebill invoice --org ORG.toml --events 'usage/*.parquet' --period 2026-10 --engine duckdb
     usagebill prices [--at 2026-10-15] [--model claude-opus-4-6] [--format text|json]
     usagebill cost --model claude-sonnet-4-6 --input 2000 --output 500 [--at ...] [--batch]
     usagebill whatif --org ORG.toml --scenario SCENARIO.toml --events USAGE.jsonl --period 2026-10
@@ -15,11 +16,12 @@ read files or clocks.
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import sys
-from collections.abc import Iterator, Mapping, Sequence
+import time
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import IO, Final
 
 import attrs
@@ -29,9 +31,12 @@ from usagebill.accounts.organization import Organization
 from usagebill.analysis.forecast import forecast
 from usagebill.analysis.scenario_file import load_scenario
 from usagebill.analysis.whatif import whatif
-from usagebill.billing.invoice import Invoice, InvoiceBuilder
+from usagebill.billing.cube import UsageCube
+from usagebill.billing.engines.python import CubeBuilder, Outside
+from usagebill.billing.invoice import Invoice, price_cube
 from usagebill.errors import UsageBillError
 from usagebill.events import UsageEvent
+from usagebill.io.event_files import STDIN, expand, read_events
 from usagebill.periods import BillingPeriod, zone
 from usagebill.pricing.prices import (
     BATCH_MULTIPLIER,
@@ -46,6 +51,9 @@ from usagebill.usage import Modifiers, TokenUsage
 __all__ = ["main", "run"]
 
 _PROGRESS_EVERY: Final = 100_000
+_EVENTS_HELP: Final = (
+    "usage events: a file or a glob (.jsonl, .jsonl.gz, .parquet, .csv; '-': stdin)"
+)
 
 
 class _InputError(Exception):
@@ -56,26 +64,19 @@ def _prices(path: str | None) -> PriceTable:
     return PriceTable.builtin() if path is None else PriceTable.from_file(path)
 
 
-def _lines(path: str) -> Iterator[str]:
-    if path == "-":
-        yield from sys.stdin
-        return
-    with Path(path).open(encoding="utf-8") as file:
-        yield from file
-
-
-def _read_events(args: argparse.Namespace, builder: InvoiceBuilder, err: IO[str]) -> int:
-    """Feed every line of the events file to ``builder``; return how many were skipped."""
+def _read_events(args: argparse.Namespace, builder: CubeBuilder, err: IO[str]) -> int:
+    """Feed every event of the events files to ``builder``; return how many were skipped."""
     skipped = 0
     progress = err.isatty()
     number = 0
-    for number, line in enumerate(_lines(args.events), start=1):
-        if not line.strip():
-            continue
+    files = expand(args.events)
+    for number, line in enumerate(read_events(files), start=1):
         try:
-            builder.add_record(json.loads(line))
+            if line.error is not None:
+                raise line.error
+            builder.add_record(line.record)  # type: ignore[arg-type]  # no error: a record
         except (json.JSONDecodeError, UsageBillError) as error:
-            reason = f"{args.events}:{number}: {error}"
+            reason = f"{line.where}: {error}"
             if not args.skip_invalid:
                 raise _InputError(reason) from None
             skipped += 1
@@ -84,20 +85,69 @@ def _read_events(args: argparse.Namespace, builder: InvoiceBuilder, err: IO[str]
             print(f"\r{number:,} lines read", end="", file=err, flush=True)
     if progress and number >= _PROGRESS_EVERY:
         print(f"\r{number:,} lines read", file=err)
+    if builder.pending:  # conflicts: a second pass takes their counted versions back out
+        if STDIN in files:
+            raise _InputError("conflicting event ids in standard input: read them from a file")
+        builder.resolve_records(
+            line.record
+            for line in read_events(files)
+            if line.record is not None and line.record.get("event_id") in builder.pending
+        )
     return skipped
+
+
+def _cube(
+    args: argparse.Namespace,
+    org: Organization,
+    period: BillingPeriod,
+    prices: PriceTable,
+    err: IO[str],
+) -> tuple[UsageCube, int]:
+    """The usage cube of the events, by the engine asked for; and how many lines were skipped."""
+    outside: Outside = "reject" if args.reject_outside else "exclude"
+    if args.engine == "python":
+        builder = CubeBuilder(org, period, prices, outside=outside)
+        skipped = _read_events(args, builder, err)
+        return builder.cube(), skipped
+    try:
+        engine = importlib.import_module(f"usagebill.billing.engines.{args.engine}")
+    except ModuleNotFoundError as missing:
+        raise _InputError(
+            f"--engine {args.engine} needs {missing.name}: pip install 'usagebill[{args.engine}]'"
+        ) from None
+    options = {"memory_limit": args.memory_limit} if args.engine == "duckdb" else {}
+    if args.engine == "dask":
+        options = {"scheduler": args.scheduler}
+    files = expand(args.events)
+    if STDIN in files:
+        raise _InputError(f"--engine {args.engine} reads files, not standard input")
+    if err.isatty():
+        print(f"summing {len(files):,} files with {args.engine}…", end="", file=err, flush=True)
+    started = time.monotonic()
+    cube = engine.cube(files, org, period, prices, outside=outside, **options)
+    if err.isatty():
+        print(f" {cube.events:,} events billed in {time.monotonic() - started:.1f} s", file=err)
+    return cube, 0
 
 
 def _invoice(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
     org = Organization.from_file(args.org)
     period = BillingPeriod.of(args.period, anchor_day=org.billing_anchor_day, timezone=org.timezone)
-    builder = InvoiceBuilder(
-        org, period, _prices(args.prices), outside="reject" if args.reject_outside else "exclude"
-    )
-    skipped = _read_events(args, builder, err)
-    invoice = builder.finish()
+    prices = _prices(args.prices)
+    cube, skipped = _cube(args, org, period, prices, err)
+    # Conflicting ids are bad input too: --skip-invalid bills the rest and lists them.
+    invoice = price_cube(cube, org, prices, conflicts="set_aside" if args.skip_invalid else "raise")
     out.write(_render(invoice, args.format))
     if skipped:
         print(f"{skipped:,} invalid lines skipped", file=err)
+    if cube.conflicts:
+        ids = ", ".join(sorted(cube.conflicts)[:20])
+        more = f" and {len(cube.conflicts) - 20:,} more" if len(cube.conflicts) > 20 else ""
+        print(
+            f"{len(cube.conflicts):,} conflicting event ids ({cube.conflicting:,} events) not "
+            f"billed: {ids}{more}",
+            file=err,
+        )
     return 0
 
 
@@ -260,15 +310,15 @@ def _cost(args: argparse.Namespace, out: IO[str], _err: IO[str]) -> int:
 
 
 def _usage_events(args: argparse.Namespace, err: IO[str]) -> list[UsageEvent]:
-    """Every event of the events file (bad lines stop the command, or are skipped)."""
+    """Every event of the events files (bad lines stop the command, or are skipped)."""
     events = []
-    for number, line in enumerate(_lines(args.events), start=1):
-        if not line.strip():
-            continue
+    for line in read_events(expand(args.events)):
         try:
-            events.append(UsageEvent.from_dict(json.loads(line)))
+            if line.error is not None:
+                raise line.error
+            events.append(UsageEvent.from_dict(line.record))
         except (json.JSONDecodeError, UsageBillError) as error:
-            reason = f"{args.events}:{number}: {error}"
+            reason = f"{line.where}: {error}"
             if not args.skip_invalid:
                 raise _InputError(reason) from None
             print(f"skipped {reason}", file=err)
@@ -279,6 +329,8 @@ def _whatif(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
     org = Organization.from_file(args.org)
     period = BillingPeriod.of(args.period, anchor_day=org.billing_anchor_day, timezone=org.timezone)
     scenario = load_scenario(args.scenario, currency=org.currency)
+    # Hook (issue 12): a scenario that only re-prices or moves seats could re-price the month's
+    # usage cube (price_cube of a cube made by --engine) instead of reading every event again.
     result = whatif(org, _usage_events(args, err), period, scenario, _prices(args.prices))
     out.write(result.to_markdown() if args.format == "md" else result.to_text())
     return 0
@@ -302,15 +354,25 @@ def _parser() -> argparse.ArgumentParser:
 
     invoice = commands.add_parser("invoice", help="the monthly invoice of an organization")
     invoice.add_argument("--org", required=True, help="the organization file (TOML)")
-    invoice.add_argument("--events", required=True, help="usage events, JSON Lines ('-': stdin)")
+    invoice.add_argument("--events", required=True, help=_EVENTS_HELP)
     invoice.add_argument("--period", required=True, help="the month the period starts in, YYYY-MM")
     invoice.add_argument("--format", choices=("text", "md", "json", "csv"), default="text")
     invoice.add_argument(
         "--prices", help="a price table file (JSON or TOML) instead of the built-in"
     )
     invoice.add_argument(
-        "--skip-invalid", action="store_true", help="skip and count bad event lines"
+        "--skip-invalid",
+        action="store_true",
+        help="skip and count bad event lines; bill the rest of conflicting ids",
     )
+    invoice.add_argument(
+        "--engine",
+        choices=("python", "duckdb", "dask"),
+        default="python",
+        help="what sums the events: pure Python, DuckDB (usagebill[duckdb]) or Dask",
+    )
+    invoice.add_argument("--scheduler", help="a Dask scheduler's address (--engine dask)")
+    invoice.add_argument("--memory-limit", help="DuckDB's memory limit, e.g. 1GB; it spills past")
     invoice.add_argument(
         "--reject-outside", action="store_true", help="stop at an event outside the period"
     )
@@ -341,7 +403,7 @@ def _parser() -> argparse.ArgumentParser:
     ahead = commands.add_parser("forecast", help="project a period's spend and its caps' dates")
     for command in (what, ahead):
         command.add_argument("--org", required=True, help="the organization file (TOML)")
-        command.add_argument("--events", required=True, help="usage events, JSON Lines")
+        command.add_argument("--events", required=True, help=_EVENTS_HELP)
         command.add_argument("--period", required=True, help="the period's month, YYYY-MM")
         command.add_argument("--prices", help="a price table file instead of the built-in")
         command.add_argument("--skip-invalid", action="store_true", help="skip bad event lines")

@@ -36,6 +36,7 @@ from usagebill import (
     UsageEvent,
     build_invoice,
 )
+from usagebill.billing.invoice import price_cube
 from usagebill.events import parse_record
 
 EXAMPLES = Path(__file__).parents[2] / "examples"
@@ -440,26 +441,53 @@ def test_the_same_instant_written_with_another_offset_is_the_same_event():
     assert builder.duplicates == 1
 
 
-def test_a_conflict_is_refused_and_changes_nothing(invoice):
-    """Same id, different content: ConflictError, and the builder is as before it."""
-    builder = InvoiceBuilder(ORG, OCTOBER).add_all(EVENTS)
-    before = (dict(builder._seen), {k: list(v) for k, v in builder._buckets.items()})
+def test_a_conflict_sets_every_version_aside(invoice):
+    """Same id, different content: no version is billed, the id is listed, the rest is billed."""
     changed = attrs.evolve(EVENTS[0], usage=TokenUsage(input_tokens=1))
-    with pytest.raises(ConflictError, match="different content") as error:
-        builder.add(changed)
-    assert error.value.value == "e1"
-    assert (dict(builder._seen), {k: list(v) for k, v in builder._buckets.items()}) == before
-    assert builder.finish() == invoice
+    events = [*EVENTS, EVENTS[0], changed, changed]
+    builder = InvoiceBuilder(ORG, OCTOBER).add_all(events)
+    # Only a digest of e1 was kept: its counted version waits for a second pass.
+    assert builder.pending == builder.conflicts == {"e1"}
+    with pytest.raises(ConflictError, match="resolve"):
+        builder.cube()
+    cube = builder.resolve(events).cube()
+    assert (cube.conflicts, cube.conflicting) == ({"e1"}, 4)  # e1 twice, its change twice
+    assert (cube.events, cube.duplicates, cube.excluded) == (6, 0, 0)
+    with pytest.raises(ConflictError, match="different contents") as error:
+        builder.finish()
+    assert error.value.value == ["e1"]
+    without = price_cube(cube, ORG, conflicts="set_aside")
+    assert without == build_invoice(ORG, EVENTS[1:], OCTOBER)
+    # olga's Sonnet 4.6 line was e1 + e2 = $0.0345 → $0.03; e2 alone is $0.0105 → $0.01.
+    assert without.total == invoice.total - Money("0.02")
+    with pytest.raises(ConflictError, match="different contents"):
+        build_invoice(ORG, events, OCTOBER)
 
 
-def test_a_conflict_in_a_record_is_refused_too():
-    """add_record detects the conflict just like add."""
+def test_a_conflict_in_a_record_is_found_too():
+    """add_record detects the conflict just like add; the second pass takes records too."""
+    records = [EVENTS[0].to_dict(), EVENTS[0].to_dict(), {**EVENTS[0].to_dict(), "product": "chat"}]
     builder = InvoiceBuilder(ORG, OCTOBER)
-    builder.add_record(EVENTS[0].to_dict())
-    builder.add_record(EVENTS[0].to_dict())
-    with pytest.raises(ConflictError):
-        builder.add_record({**EVENTS[0].to_dict(), "product": "chat"})
-    assert (builder.events, builder.duplicates) == (1, 1)
+    for record in records:
+        builder.add_record(record)
+    assert (builder.events, builder.duplicates, builder.conflicting) == (1, 0, 3)
+    cube = builder.resolve_records(records).cube()
+    assert (cube.events, cube.duplicates, cube.conflicting, cube.conflicts) == (0, 0, 3, {"e1"})
+
+
+def test_a_conflicting_event_outside_the_period_is_taken_back_too():
+    """The first version was excluded: the second pass takes it back out of the excluded."""
+    late = ev("late", "olga", "claude-sonnet-4-6", "chat", OCTOBER.end, input_tokens=1)
+    events = [late, attrs.evolve(late, at=at(3))]
+    cube = InvoiceBuilder(ORG, OCTOBER).add_all(events).resolve(events).cube()
+    assert (cube.events, cube.excluded, cube.conflicting) == (0, 0, 2)
+
+
+def test_a_conflict_from_an_iterator_cannot_be_resolved():
+    """build_invoice reads a list twice when it must; an iterator it cannot: ConflictError."""
+    changed = attrs.evolve(EVENTS[0], usage=TokenUsage(input_tokens=1))
+    with pytest.raises(ConflictError, match="resolve"):
+        build_invoice(ORG, iter([*EVENTS, changed]), OCTOBER)
 
 
 def test_without_dedupe_every_event_counts():
@@ -717,26 +745,34 @@ def test_parts_merge_into_the_same_invoice(invoice):
 def test_duplicates_straddling_parts_count_once(invoice):
     """An event in both parts (even one outside the period) is counted once when merged."""
     outside = ev("x", "olga", "claude-sonnet-4-6", "chat", OCTOBER.end, input_tokens=1)
-    first = InvoiceBuilder(ORG, OCTOBER).add_all([*EVENTS[:4], outside, EVENTS[5]])
-    second = InvoiceBuilder(ORG, OCTOBER).add_all([*EVENTS[3:], outside, EVENTS[3]])
-    merged = first.merge(second).finish()
-    single = build_invoice(
-        ORG, [*EVENTS[:4], outside, EVENTS[5], *EVENTS[3:], outside, EVENTS[3]], OCTOBER
-    )
+    part1, part2 = [*EVENTS[:4], outside, EVENTS[5]], [*EVENTS[3:], outside, EVENTS[3]]
+    first = InvoiceBuilder(ORG, OCTOBER).add_all(part1)
+    second = InvoiceBuilder(ORG, OCTOBER).add_all(part2)
+    first.merge(second)
+    # e4 and e6 (in period) and x (outside) were counted by both: one count of each comes out.
+    assert first.pending == {"e4", "e6", "x"}
+    merged = first.resolve(part1).finish()
+    single = build_invoice(ORG, [*part1, *part2], OCTOBER)
     assert merged == single
     assert (merged.events, merged.duplicates, merged.excluded) == (7, 4, 1)
     assert merged.usage_lines == invoice.usage_lines
 
 
-def test_a_conflict_between_parts_is_refused_and_changes_nothing(invoice):
-    """Same id with different content in two parts: ConflictError, the first part untouched."""
+def test_a_conflict_between_parts_sets_both_versions_aside():
+    """Same id with different content in two parts: both versions come out after the pass."""
+    changed = attrs.evolve(EVENTS[1], usage=TokenUsage(input_tokens=7))
     first = InvoiceBuilder(ORG, OCTOBER).add_all(EVENTS)
-    second = InvoiceBuilder(ORG, OCTOBER).add_all(
-        [attrs.evolve(EVENTS[1], usage=TokenUsage(input_tokens=7))]
-    )
-    with pytest.raises(ConflictError, match="different content"):
-        first.merge(second)
-    assert first.finish() == invoice
+    second = InvoiceBuilder(ORG, OCTOBER).add_all([changed, changed])
+    first.merge(second)
+    assert first.pending == {"e2"}
+    cube = first.resolve([*EVENTS, changed]).cube()
+    assert (cube.conflicts, cube.conflicting, cube.duplicates) == ({"e2"}, 3, 0)
+    assert cube == build_cube_of([*EVENTS, changed, changed])
+
+
+def build_cube_of(events):
+    builder = InvoiceBuilder(ORG, OCTOBER).add_all(events)
+    return builder.resolve(events).cube()
 
 
 def test_only_parts_of_the_same_bill_merge():

@@ -286,6 +286,13 @@ class SeatTimeline:
 
     def seat_at(self, user_id: str, at: datetime) -> str:
         """The seat type ``user_id`` held at ``at``; an error if none, or if unknown."""
+        return self.held_at(user_id, at)[0]
+
+    def held_at(self, user_id: str, at: datetime) -> tuple[str, datetime, datetime | None]:
+        """The seat held at ``at``, since when, and until when (``None``: still held).
+
+        Engines cache the answer for every instant of ``[since, until)``.
+        """
         history = self._index.get(user_id)
         if history is None:
             raise UnknownNameError("member", user_id)
@@ -294,4 +301,5 @@ class SeatTimeline:
         seat_type = seats[position] if position >= 0 else None
         if seat_type is None:
             raise InvalidValueError("user_id", user_id, f"held no seat at {at.isoformat()}")
-        return seat_type
+        until = times[position + 1] if position + 1 < len(times) else None
+        return seat_type, times[position], until

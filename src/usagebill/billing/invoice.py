@@ -23,7 +23,7 @@ import decimal
 import hashlib
 import operator
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, Final, Literal
@@ -32,9 +32,10 @@ import attrs
 
 from usagebill import reports, serde
 from usagebill.accounts.organization import Organization
-from usagebill.accounts.seats import SeatTimeline
-from usagebill.errors import ConflictError, InvalidValueError, UsageBillError, short_repr
-from usagebill.events import FAILED, Record, UsageEvent, parse_record, record_of
+from usagebill.billing.cube import UsageCounts, UsageCube, UsageKey
+from usagebill.billing.engines.python import CubeBuilder, Outside
+from usagebill.errors import ConflictError, InvalidValueError
+from usagebill.events import UsageEvent
 from usagebill.money import EXACT, ROUNDING, Money, unchecked_money
 from usagebill.periods import BillingPeriod, zone
 from usagebill.pricing.prices import ModelPrice, PriceTable, Rates
@@ -48,13 +49,11 @@ __all__ = [
     "Subtotal",
     "UsageLine",
     "build_invoice",
+    "price_cube",
 ]
 
-Outside = Literal["exclude", "reject"]
-_ZERO: Final = Decimal(0)
 _MODIFIERS: Final = tuple(Modifiers.from_bits(bits) for bits in range(8))
 """Modifiers by their bits: a tuple index is cheaper than a call per event."""
-_MODIFIER_BITS: Final = 7
 # Prorated seat fees rarely terminate (a 31-day month has a factor 31): keep 30 decimals, far
 # below the minor unit yet few enough digits that every sum of lines stays exact.
 _PRORATION_QUANTUM: Final = Decimal("1e-30")
@@ -201,221 +200,115 @@ class Invoice:
 # --- building -------------------------------------------------------------------------------
 
 
-class InvoiceBuilder:
+class InvoiceBuilder(CubeBuilder):
     """Sums usage events into an invoice, one pass, any order; parts merge exactly.
 
     An accumulator (like :mod:`hashlib`'s): :meth:`add` events, :meth:`merge`
-    builders of other parts of the same month, then :meth:`finish`.
+    builders of other parts of the same month, then :meth:`finish`. It is the
+    pure-Python engine (:class:`~usagebill.billing.engines.python.CubeBuilder`)
+    that also prices what it summed; :meth:`cube` gives the usage cube itself.
     ``outside="reject"`` makes an event outside the period an error instead of
     a count; ``dedupe=False`` skips the memory of event ids, for sources that
     already guarantee each event once.
     """
 
-    def __init__(
-        self,
-        org: Organization,
-        period: BillingPeriod,
-        prices: PriceTable | None = None,
-        *,
-        outside: Outside = "exclude",
-        dedupe: bool = True,
-    ) -> None:
-        if outside not in ("exclude", "reject"):
-            raise InvalidValueError("outside", outside, "must be 'exclude' or 'reject'")
-        self.org = org
-        self.period = period
-        self.prices = prices if prices is not None else PriceTable.builtin()
-        if self.prices.currency != org.currency:
-            raise InvalidValueError(
-                "prices", self.prices.version, f"must be in {org.currency} like the organization"
-            )
-        self._reject_outside = outside == "reject"
-        self._seen: dict[str, tuple[Any, ...]] | None = {} if dedupe else None
-        self._start = period.start.astimezone(UTC)
-        self._end = period.end.astimezone(UTC)
-        self._seats = SeatTimeline(org.seat_history)
-        self._buckets: dict[tuple[Any, ...], list[int]] = {}
-        self.events = 0
-        self.duplicates = 0
-        self.excluded = 0
-
-    # --- adding ---------------------------------------------------------------------------
-
-    def add(self, event: UsageEvent) -> None:
-        """Count one event."""
-        self._add(record_of(event))
-
-    def add_all(self, events: Iterable[UsageEvent]) -> InvoiceBuilder:
-        """Count every event of ``events``; returns the builder."""
-        for event in events:
-            self._add(record_of(event))
-        return self
-
-    def add_record(self, data: Mapping[str, Any]) -> None:
-        """Count one event given as its JSON dict (the fast path for files)."""
-        self._add(parse_record(data))
-
-    def _add(self, record: Record) -> None:
-        event_id, counts, at = record[0], record[4], record[5]
-        content = record[1:]
-        seen = self._seen
-        if seen is not None:
-            first = seen.setdefault(event_id, content)
-            if first is not content:
-                if first != content:
-                    raise ConflictError(
-                        "event_id", event_id, "was seen before with different content"
-                    )
-                self.duplicates += 1
-                return
-        if not self._start <= at < self._end:
-            if self._reject_outside:
-                if seen is not None:
-                    del seen[event_id]
-                raise InvalidValueError(
-                    f"event {short_repr(event_id)} at", at, f"must fall in the period {self.period}"
-                )
-            self.excluded += 1
-            return
-        try:
-            key, counts = self._bucket(content)
-        except UsageBillError as error:
-            if seen is not None:
-                del seen[event_id]  # nothing of a refused event is kept
-            error.add_note(f"in usage event {short_repr(event_id)}")
-            raise
-        bucket = self._buckets.get(key)
-        if bucket is None:
-            bucket = self._buckets[key] = [0, 0, 0, 0, 0, 0, 0]
-        bucket[0] += 1
-        bucket[1] += counts[0]
-        bucket[2] += counts[1]
-        bucket[3] += counts[2]
-        bucket[4] += counts[3]
-        bucket[5] += counts[4]
-        bucket[6] += counts[5]
-        self.events += 1
-
-    def _bucket(self, content: tuple[Any, ...]) -> tuple[tuple[Any, ...], tuple[int, ...]]:
-        """The bucket of an event's content (user, model, product, counts, instant, bits).
-
-        Returns the bucket's key and the counts billed: all of them, or what the
-        organization's failure policy bills of a request that failed after it started.
-        """
-        user_id, model, product, counts, at, bits = content
-        if bits & FAILED:
-            counts = attrs.astuple(self.org.failure_policy.billable(TokenUsage(*counts)))
-        seat_type = self._seats.seat_at(user_id, at)
-        model_id = self.prices.resolve(model)
-        listing = self.prices.models[model_id]
-        version = listing.version_at(at)
-        price = listing.prices[version]
-        tier = price.tier(fast=bits & 4 != 0)  # each mode has its own tier
-        in_tier = tier is not None and counts[0] + counts[2] + counts[3] + counts[4] > (
-            tier.above_prompt_tokens
-        )
-        if bits & _MODIFIER_BITS:  # refuse a modifier the model lacks now, not at finish()
-            price.compiled(_MODIFIERS[bits & _MODIFIER_BITS], in_tier)
-        return (user_id, seat_type, model_id, product, version, in_tier, bits), counts
-
-    # --- merging and finishing ------------------------------------------------------------
-
-    def merge(self, other: InvoiceBuilder) -> InvoiceBuilder:
-        """Add another part of the same month into this builder; returns this builder."""
-        self._check_mergeable(other)
-        twice = self._seen_by_both(other)
-        for key, counts in other._buckets.items():
-            self._count(key, counts)
-        self.events += other.events
-        self.duplicates += other.duplicates
-        self.excluded += other.excluded
-        if self._seen is not None and other._seen is not None:
-            self._seen.update(other._seen)
-        for content in twice:
-            # An event both parts counted: take one of its two counts back out.
-            self.duplicates += 1
-            if self._start <= content[4] < self._end:
-                bucket, billed = self._bucket(content)
-                self._count(bucket, [-1, *(-count for count in billed)])
-                self.events -= 1
-            else:
-                self.excluded -= 1
-        return self
-
-    def _check_mergeable(self, other: InvoiceBuilder) -> None:
-        if other is self:
-            raise InvalidValueError("other", other.period.label, "must be another builder")
-        if (other.org, other.period, other.prices) != (self.org, self.period, self.prices):
-            raise InvalidValueError(
-                "other", other.period.label, "must bill the same organization, period and prices"
-            )
-        if (self._seen is None) != (other._seen is None):
-            raise InvalidValueError(
-                "other", other.period.label, "must deduplicate events like this builder"
-            )
-
-    def _seen_by_both(self, other: InvoiceBuilder) -> list[tuple[Any, ...]]:
-        """The content of every event both builders counted (a conflict if it differs)."""
-        if self._seen is None or other._seen is None:
-            return []
-        twice = []
-        for event_id, content in other._seen.items():
-            first = self._seen.get(event_id)
-            if first is not None:
-                if first != content:
-                    raise ConflictError("event_id", event_id, "was seen with different content")
-                twice.append(content)
-        return twice
-
-    def _count(self, key: tuple[Any, ...], counts: Iterable[int]) -> None:
-        bucket = self._buckets.setdefault(key, [0] * 7)
-        for position, count in enumerate(counts):
-            bucket[position] += count
-
     def finish(self) -> Invoice:
-        """The invoice of everything added so far."""
-        usage_lines = sorted(
-            (self._usage_line(key, counts) for key, counts in self._buckets.items()),
-            key=_usage_order,
+        """The invoice of everything added so far (a ConflictError if ids conflict)."""
+        return price_cube(self.cube(), self.org, self.prices)
+
+
+def price_cube(
+    cube: UsageCube,
+    org: Organization,
+    prices: PriceTable | None = None,
+    *,
+    conflicts: Literal["raise", "set_aside"] = "raise",
+) -> Invoice:
+    """The invoice of a usage cube: each bucket priced exactly, seat fees prorated, totals.
+
+    Whatever engine made the cube, the same cube gives the same invoice, byte
+    for byte. Ids that conflict (see :mod:`usagebill.billing.cube`) are a
+    :class:`~usagebill.errors.ConflictError` naming them, unless
+    ``conflicts="set_aside"``: then the invoice bills the rest, and the ids stay
+    listed on the cube for someone to settle.
+    """
+    prices = prices if prices is not None else PriceTable.builtin()
+    if conflicts not in ("raise", "set_aside"):
+        raise InvalidValueError("conflicts", conflicts, "must be 'raise' or 'set_aside'")
+    if (cube.organization, cube.price_table) != (org.name, prices.version):
+        raise InvalidValueError(
+            "cube",
+            (cube.organization, cube.price_table),
+            f"must be a cube of organization {org.name!r} made with prices {prices.version!r}",
         )
-        seat_lines = _seat_lines(self.org, self.period)
-        return _assemble(self, seat_lines, usage_lines)
-
-    def _usage_line(self, key: tuple[Any, ...], counts: list[int]) -> UsageLine:
-        user_id, seat_type, model_id, product, version, in_tier, bits = key
-        price: ModelPrice = self.prices.models[model_id].prices[version]
-        modifiers = _MODIFIERS[bits & _MODIFIER_BITS]
-        usage = TokenUsage(*counts[1:])
-        compiled = price.compiled(modifiers, in_tier)
-        exact = unchecked_money(compiled.amount(usage), self.org.currency)
-        return UsageLine(
-            user_id=user_id,
-            seat_type=seat_type,
-            model=model_id,
-            product=product,
-            modifiers=modifiers,
-            in_tier=in_tier,
-            price_from=price.effective_from,
-            requests=counts[0],
-            usage=usage,
-            rates=compiled.rates,
-            web_search_per_1k=price.web_search_per_1k,
-            exact=exact,
-            amount=exact.rounded(),
-            failure_policy=self.org.failure_policy if bits & FAILED else None,
+    if prices.currency != org.currency:
+        raise InvalidValueError(
+            "prices", prices.version, f"must be in {org.currency} like the organization"
         )
+    if cube.conflicts and conflicts == "raise":
+        ids = sorted(cube.conflicts)
+        raise ConflictError(
+            "event_id",
+            ids[:10],
+            f"({len(ids)} ids, {cube.conflicting} events) was seen with different contents: "
+            "none of their versions is billed until the source is corrected",
+        )
+    starts: dict[tuple[str, int], str] = {}  # each price's start, as the order compares it
+    for key in cube.buckets:
+        if (key.model, key.price_version) not in starts:
+            start = prices.models[key.model].prices[key.price_version].effective_from
+            starts[key.model, key.price_version] = start.isoformat() if start else ""
+    order = sorted(cube.buckets, key=lambda key: _usage_order(key, starts))
+    usage_lines = [
+        _usage_line(prices, org.currency, org.failure_policy, key, cube.buckets[key])
+        for key in order
+    ]
+    seat_lines = _seat_lines(org, cube.period)
+    return _assemble(org, cube, prices, seat_lines, usage_lines)
 
 
-def _usage_order(line: UsageLine) -> tuple[Any, ...]:
+def _usage_line(
+    prices: PriceTable,
+    currency: str,
+    failure_policy: FailurePolicy,
+    key: UsageKey,
+    counts: UsageCounts,
+) -> UsageLine:
+    price: ModelPrice = prices.models[key.model].prices[key.price_version]
+    modifiers = _MODIFIERS[key.modifiers]
+    usage = TokenUsage(*counts[1:])
+    compiled = price.compiled(modifiers, key.in_tier)
+    exact = unchecked_money(compiled.amount(usage), currency)
+    return UsageLine(
+        user_id=key.user_id,
+        seat_type=key.seat_type,
+        model=key.model,
+        product=key.product,
+        modifiers=modifiers,
+        in_tier=key.in_tier,
+        price_from=price.effective_from,
+        requests=counts.requests,
+        usage=usage,
+        rates=compiled.rates,
+        web_search_per_1k=price.web_search_per_1k,
+        exact=exact,
+        amount=exact.rounded(),
+        failure_policy=failure_policy if key.failed else None,
+    )
+
+
+def _usage_order(key: UsageKey, starts: Mapping[tuple[str, int], str]) -> tuple[Any, ...]:
+    """Lines by user, model, product, price start, tier, modifiers, failed, seat type."""
+    bits = key.modifiers
     return (
-        line.user_id,
-        line.model,
-        line.product.value,
-        line.price_from.isoformat() if line.price_from else "",
-        line.in_tier,
-        attrs.astuple(line.modifiers),
-        line.failure_policy is not None,
-        line.seat_type,
+        key.user_id,
+        key.model,
+        key.product.value,
+        starts[key.model, key.price_version],
+        key.in_tier,
+        (bool(bits & 1), bool(bits & 2), bool(bits & 4)),
+        key.failed,
+        key.seat_type,
     )
 
 
@@ -484,18 +377,22 @@ def _subtotals(pairs: Iterable[tuple[str, Money]], currency: str) -> tuple[Subto
 
 
 def _assemble(
-    builder: InvoiceBuilder, seat_lines: list[SeatFeeLine], usage_lines: list[UsageLine]
+    org: Organization,
+    cube: UsageCube,
+    prices: PriceTable,
+    seat_lines: list[SeatFeeLine],
+    usage_lines: list[UsageLine],
 ) -> Invoice:
-    currency = builder.org.currency
+    currency = org.currency
     seat_fees = Money.sum((line.amount for line in seat_lines), currency)
     usage_total = Money.sum((line.amount for line in usage_lines), currency)
     lines: list[SeatFeeLine | UsageLine] = [*seat_lines, *usage_lines]
     exact = Money.sum((line.exact for line in lines), currency)
     invoice = Invoice(
-        organization=builder.org.name,
-        period=builder.period,
+        organization=org.name,
+        period=cube.period,
         currency=currency,
-        price_table=builder.prices.version,
+        price_table=prices.version,
         seat_lines=tuple(seat_lines),
         usage_lines=tuple(usage_lines),
         by_member=_subtotals(((line.user_id, line.amount) for line in lines), currency),
@@ -508,9 +405,9 @@ def _assemble(
         usage_total=usage_total,
         total=seat_fees + usage_total,
         exact_total=exact,
-        events=builder.events,
-        duplicates=builder.duplicates,
-        excluded=builder.excluded,
+        events=cube.events,
+        duplicates=cube.duplicates,
+        excluded=cube.excluded,
     )
     return attrs.evolve(invoice, content_hash=content_hash(invoice))
 
@@ -531,9 +428,14 @@ def build_invoice(
 ) -> Invoice:
     """The invoice of ``period`` for ``org`` from ``events`` (any iterable, any order).
 
-    Pure: the same arguments give the same invoice, byte for byte in JSON.
+    Pure: the same arguments give the same invoice, byte for byte in JSON. When an
+    id conflicts, a list (any iterable but an iterator) is read a second time to
+    take its first version back out, and the ids are a ConflictError.
     """
-    return InvoiceBuilder(org, period, prices, outside=outside).add_all(events).finish()
+    builder = InvoiceBuilder(org, period, prices, outside=outside).add_all(events)
+    if builder.pending and not isinstance(events, Iterator):
+        builder.resolve(events)
+    return builder.finish()
 
 
 # --- the invoice as a report ----------------------------------------------------------------

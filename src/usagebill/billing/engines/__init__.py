@@ -1,0 +1,1 @@
+"""Engines that sum usage events into a usage cube: pure Python, DuckDB, Dask."""

@@ -1,0 +1,115 @@
+"""Files of usage events for the pure engine: JSON Lines (plain or gzip), CSV, Parquet; globs.
+
+The format comes from the file name's ending (see
+:data:`~usagebill.billing.dimensions.SOURCE_FORMATS`). JSON Lines hold the
+event form of :mod:`usagebill.events`; CSV and Parquet one event per row
+(:func:`~usagebill.billing.dimensions.record_of_row`). Parquet needs pyarrow
+(``pip install usagebill[tables]``). Each event comes with where it was read,
+``file:line`` (or ``file:row``), so that errors can name it.
+"""
+
+from __future__ import annotations
+
+import csv
+import glob
+import gzip
+import json
+import sys
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager, nullcontext
+from pathlib import Path
+from typing import IO, Any, Final, NamedTuple
+
+from usagebill.billing.dimensions import record_of_row, source_format
+from usagebill.errors import InvalidValueError, UsageBillError
+
+__all__ = ["STDIN", "EventLine", "expand", "read_events"]
+
+STDIN: Final = "-"
+"""The name of standard input among the files."""
+
+
+class EventLine(NamedTuple):
+    """One event as read: where (``file:line``), its dict form, or why it is not one.
+
+    >>> EventLine("usage.jsonl:3", {"event_id": "e1"}).where
+    'usage.jsonl:3'
+    """
+
+    where: str
+    record: dict[str, Any] | None
+    error: Exception | None = None
+
+
+def expand(sources: str | Path | Sequence[str | Path]) -> list[str]:
+    """The files a path, a glob or a list of them names, sorted per pattern; ``-`` is stdin."""
+    patterns = [sources] if isinstance(sources, (str, Path)) else list(sources)
+    files: list[str] = []
+    for pattern in map(str, patterns):
+        if pattern == STDIN or not glob.has_magic(pattern):
+            files.append(pattern)
+            continue
+        found = sorted(glob.glob(pattern))  # noqa: PTH207  (a pattern may be absolute)
+        if not found:
+            raise FileNotFoundError(f"no file matches {pattern!r}")
+        files += found
+    for name in files:
+        if name != STDIN:
+            if not Path(name).is_file():
+                raise FileNotFoundError(f"no such file: {name}")
+            source_format(name)  # a clear error before anything is read
+    return files
+
+
+def read_events(files: Sequence[str]) -> Iterator[EventLine]:
+    """Every event of ``files`` in order, with where it was read."""
+    for name in files:
+        fmt = "json" if name == STDIN else source_format(name)
+        if fmt == "json":
+            yield from _json_lines(name)
+        elif fmt == "csv":
+            with Path(name).open(newline="", encoding="utf-8") as file:
+                for number, row in enumerate(csv.DictReader(file), start=2):
+                    yield _row(f"{name}:{number}", row)
+        else:
+            yield from _parquet_rows(name)
+
+
+def _json_lines(name: str) -> Iterator[EventLine]:
+    with _open(name) as lines:
+        for number, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            try:
+                yield EventLine(f"{name}:{number}", json.loads(line))
+            except json.JSONDecodeError as error:
+                yield EventLine(f"{name}:{number}", None, error)
+
+
+def _open(name: str) -> AbstractContextManager[IO[str]]:
+    if name == STDIN:
+        return nullcontext(sys.stdin)  # read, never closed
+    if name.lower().endswith(".gz"):
+        return gzip.open(name, "rt", encoding="utf-8")
+    return Path(name).open(encoding="utf-8")
+
+
+def _row(where: str, row: dict[str, Any]) -> EventLine:
+    try:
+        return EventLine(where, record_of_row(row))
+    except UsageBillError as error:
+        return EventLine(where, None, error)
+
+
+def _parquet_rows(name: str) -> Iterator[EventLine]:
+    try:
+        import pyarrow.parquet as pq  # noqa: PLC0415  (optional: usagebill[tables])
+    except ImportError:
+        raise InvalidValueError(
+            "events", name, "is Parquet: install pyarrow (usagebill[tables]) or use --engine duckdb"
+        ) from None
+    number = 0
+    for batch in pq.ParquetFile(name).iter_batches():
+        for row in batch.to_pylist():
+            number += 1
+            yield _row(f"{name}:{number}", row)
