@@ -69,9 +69,16 @@ PAGE_STYLESHEET: Final = "".join(
     rule.replace("&", _R)
     for rule in (
         "html,body{margin:0;background:#fff;color:#000}",
-        "&{font-size:9.5pt}",
+        "&{font-size:9pt}",
+        "& h4{margin:.8em 0 .2em}",
         "& table{width:100%}",
-        "& .usagebill-fields{width:auto}",
+        (
+            "& .usagebill-fields{display:grid;column-gap:.8em;"
+            "grid-template-columns:max-content 1fr max-content 1fr}"
+        ),
+        "& .usagebill-fields tbody,& .usagebill-fields tr{display:contents}",
+        "& .usagebill-empty{margin:.2em 0}",
+        "& .usagebill-note{font-size:.85em;max-width:none}",
         "& thead{display:table-header-group}",
         "& tfoot{display:table-row-group}",
         "& tr,& .usagebill-block{break-inside:avoid}",
