@@ -58,6 +58,23 @@ pool_cap = "11000"
 "u-003" = "900"
 "u-012" = "60"
 "u-021" = "650"
+
+# What the invoices say besides the amounts (every party, address and tax id is an EXAMPLE).
+[invoicing]
+rounding = "half_even"             # or "half_up", "largest_remainder"
+net_days = 30                      # payment terms: due 30 days after the issue date
+purchase_order = "PO-2026-0042"
+numbering = { prefix = "AH", first_period = "2026-01", first_sequence = 1 }
+
+[invoicing.seller]
+legal_name = "Northwind AI Services, Inc."
+address = ["100 Example Street, Suite 400", "San Francisco, CA 94105", "United States"]
+tax_id = "EIN 00-0000000"
+
+[invoicing.bill_to]
+legal_name = "Acme Health, Inc."
+address = ["Attn: Accounts Payable", "1 Example Plaza", "Boston, MA 02110", "United States"]
+tax_id = "EIN 00-0000001"
 """
 
 CODE_MODELS = [("claude-opus-5-5", 5), ("claude-sonnet-5-5", 4), ("claude-sonnet-4-6", 2)]

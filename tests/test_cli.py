@@ -109,7 +109,7 @@ def test_invoice_text(expected):
     status, out, err = run(*invoice_args(ORG, EVENTS))
     assert (status, err) == (0, "")
     assert out == expected.to_text()
-    assert out.startswith("INVOICE: Acme Health")
+    assert out.startswith("INVOICE AH-2026-10-0010\n")
     assert f"{expected.total.amount:,f}" in out
     assert "16,959 billed, 35 duplicates ignored, 667 outside the period" in out
 
@@ -119,7 +119,7 @@ def test_invoice_markdown(expected):
     status, out, _ = run(*invoice_args(ORG, EVENTS, "--format", "md"))
     assert status == 0
     assert out == expected.to_markdown()
-    assert out.startswith("# Invoice: Acme Health")
+    assert out.startswith("# Invoice AH-2026-10-0010\n")
 
 
 def test_invoice_json(expected):

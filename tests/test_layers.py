@@ -16,7 +16,7 @@ SRC = Path(__file__).parents[1] / "src"
 
 LAYERS = (
     ("usagebill._frozendict", "usagebill._version", "usagebill.errors", "usagebill._checks"),
-    ("usagebill.money",),
+    ("usagebill.money", "usagebill.rounding"),
     ("usagebill.usage", "usagebill.periods", "usagebill.reports"),
     ("usagebill.events", "usagebill.serde"),
     ("usagebill.pricing",),

@@ -16,12 +16,13 @@ read files or clocks.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import json
 import sys
 import time
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import IO, Final
 
 import attrs
@@ -33,6 +34,7 @@ from usagebill.analysis.scenario_file import load_scenario
 from usagebill.analysis.whatif import whatif
 from usagebill.billing.cube import UsageCube
 from usagebill.billing.engines.python import CubeBuilder, Outside
+from usagebill.billing.focus import DailyUsage, to_focus_csv
 from usagebill.billing.invoice import Invoice, price_cube
 from usagebill.errors import UsageBillError
 from usagebill.events import UsageEvent
@@ -136,8 +138,22 @@ def _invoice(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
     prices = _prices(args.prices)
     cube, skipped = _cube(args, org, period, prices, err)
     # Conflicting ids are bad input too: --skip-invalid bills the rest and lists them.
-    invoice = price_cube(cube, org, prices, conflicts="set_aside" if args.skip_invalid else "raise")
-    out.write(_render(invoice, args.format))
+    invoice = price_cube(
+        cube,
+        org,
+        prices,
+        conflicts="set_aside" if args.skip_invalid else "raise",
+        issued_on=None if args.issued_on is None else _date(args.issued_on, "--issued-on"),
+        purchase_order=args.purchase_order,
+    )
+    if args.format == "focus":  # the daily rows: a second, pure pass over the same events
+        days = DailyUsage(org, period, prices, skip=cube.conflicts)
+        for line in read_events(expand(args.events)):
+            with contextlib.suppress(UsageBillError, TypeError):  # skipped by the first pass
+                days.add_record(line.record)  # type: ignore[arg-type]  # None: refused above
+        out.write(to_focus_csv(invoice, days.cubes()))
+    else:
+        out.write(_render(invoice, args.format))
     if skipped:
         print(f"{skipped:,} invalid lines skipped", file=err)
     if cube.conflicts:
@@ -158,7 +174,16 @@ def _render(invoice: Invoice, fmt: str) -> str:
         return invoice.to_csv()
     if fmt == "md":
         return invoice.to_markdown()
+    if fmt in ("html", "html-letter"):
+        return invoice.to_html(paper="Letter" if fmt == "html-letter" else "A4")
     return invoice.to_text()
+
+
+def _date(text: str, option: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise _InputError(f"{option} must be a date written YYYY-MM-DD (got {text!r})") from None
 
 
 def _instant(text: str | None) -> datetime:
@@ -356,7 +381,16 @@ def _parser() -> argparse.ArgumentParser:
     invoice.add_argument("--org", required=True, help="the organization file (TOML)")
     invoice.add_argument("--events", required=True, help=_EVENTS_HELP)
     invoice.add_argument("--period", required=True, help="the month the period starts in, YYYY-MM")
-    invoice.add_argument("--format", choices=("text", "md", "json", "csv"), default="text")
+    invoice.add_argument(
+        "--format",
+        choices=("text", "md", "json", "csv", "html", "html-letter", "focus"),
+        default="text",
+        help="html: a print-ready page (A4; html-letter: US Letter); focus: FOCUS 1.2 CSV",
+    )
+    invoice.add_argument(
+        "--issued-on", help="the issue date, YYYY-MM-DD (default: the day the period ends)"
+    )
+    invoice.add_argument("--purchase-order", help="the customer's PO (default: the org file's)")
     invoice.add_argument(
         "--prices", help="a price table file (JSON or TOML) instead of the built-in"
     )

@@ -38,6 +38,15 @@ class Product(enum.StrEnum):
     CODE_EXECUTION = "code_execution"
     CLAUDE_CODE = "claude_code"
 
+    @property
+    def display_name(self) -> str:
+        """The product's name for people, as invoices print it: ``Claude Code``."""
+        return (
+            "Claude Code"
+            if self is Product.CLAUDE_CODE
+            else self.value.replace("_", " ").capitalize()
+        )
+
 
 @attrs.frozen
 class TokenUsage:

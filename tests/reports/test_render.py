@@ -25,10 +25,18 @@ from usagebill.reports.markdown import escape as _md
 
 # The columns of an invoice line in CSV and records, in order.
 _RECORD_KEYS = (
+    "number",
+    "issued_on",
+    "due_on",
+    "terms",
+    "seller",
+    "bill_to",
+    "purchase_order",
     "kind",
     "user_id",
     "seat_type",
     "description",
+    "title",
     "add_on",
     "start",
     "end",
@@ -38,7 +46,9 @@ _RECORD_KEYS = (
     "product",
     "modifiers",
     "long_context",
+    "price_version",
     "price_from",
+    "included",
     "requests",
     "input_tokens",
     "output_tokens",
@@ -55,6 +65,9 @@ _RECORD_KEYS = (
     "exact",
     "amount",
     "currency",
+    "seat_name",
+    "add_on_name",
+    "model_name",
 )
 
 CATALOGUE = SeatCatalog.enterprise(chat_fee=Money("20"), chat_and_claude_code_fee=Money("40"))
@@ -134,29 +147,30 @@ def test_text_shows_every_line_and_total(invoice):
     """The text invoice shows the header, every line with its amount, every subtotal and total."""
     text = invoice.to_text()
     assert text == to_text(invoice.to_report())
-    assert text.startswith("INVOICE: Acme & <Co>\n")
+    assert text.startswith("INVOICE INV-2026-10\n")
+    assert "Customer account: Acme & <Co>" in text
     assert "2026-10: 2026-10-01 00:00 CEST to 2026-11-01 00:00 CET (Europe/Paris)" in text
     assert invoice.price_table in text
     assert invoice.content_hash in text
     assert "10 billed, 0 duplicates ignored, 0 outside the period" in text
     for line in [*invoice.seat_lines, *invoice.usage_lines]:
         assert any(
-            line.description[:40] in row and row.endswith(_shown(line.amount))
-            for row in text.split("\n")
+            line.title[:40] in row and row.endswith(_shown(line.amount)) for row in text.split("\n")
         ), line
     for subtotal in (*invoice.by_member, *invoice.by_seat_type, *invoice.by_model):
         assert any(
-            subtotal.key[:40] in row and row.endswith(_shown(subtotal.amount))
+            (subtotal.name or subtotal.key)[:40] in row and row.endswith(_shown(subtotal.amount))
             for row in text.split("\n")
         )
     rows = text.split("\n")[:-1]
     assert rows[-1].startswith("Total due (USD)")
     assert rows[-1].endswith(_shown(invoice.total))
-    assert "cache write 5m 1,000" in text
-    assert "cache write 1h 2,000" in text
-    assert "cache read 300,000" in text
-    assert "web searches 3" in text
-    assert "(batch, us_only, price from 2026-03-13)" in text
+    # Sonnet 4.6 ($3.75 / $6 / $0.30 per million) × 0.5 (batch) × 1.1 (US-only) = 0.55:
+    assert "cache write 5m 1,000 × 2.0625/MTok = 0.0020625" in text
+    assert "cache write 1h 2,000 × 3.30/MTok = 0.0066" in text
+    assert "cache read 300,000 × 0.165/MTok = 0.0495" in text
+    assert "web search 3 × 10.00/1,000 = 0.03" in text  # web search takes no modifier
+    assert "(batch −50 %, US-only ×1.1, price from 2026-03-13)" in text
     assert "(long-context tier)" in text
 
 
@@ -187,22 +201,23 @@ def test_markdown_shows_every_line_and_total(invoice):
     """The Markdown invoice has summary and subtotal tables and a table of every line."""
     text = invoice.to_markdown()
     assert text == to_markdown(invoice.to_report())
-    assert text.startswith("# Invoice: Acme & <Co>\n")
+    assert text.startswith("# Invoice INV-2026-10\n")
     assert "## Summary" in text
     assert f"| Total due (USD) | {_shown(invoice.total)} |" in text
     assert f"| Seat fees | {_shown(invoice.seat_fees)} |" in text
     assert f"| Usage | {_shown(invoice.usage_total)} |" in text
     for subtotal in invoice.by_member:
-        assert f"| {_md(subtotal.key)} | {_shown(subtotal.amount)} |" in text
+        assert f"| {_md(subtotal.key)} | Chat" in text
+        assert f"| {_shown(subtotal.amount)} |" in text
     table = text.split("## Lines")[1].strip().splitlines()
-    assert table[0] == "| User | Line | Detail | USD |"
+    assert table[0] == "| Member | Line | How it is reached | USD |"
     assert table[1] == "| --- | --- | --- | ---: |"
     assert len(table) - 2 == invoice.line_count()
     for line in [*invoice.seat_lines, *invoice.usage_lines]:
         assert any(
-            line.description in row and row.endswith(f"| {_shown(line.amount)} |") for row in table
+            _md(line.title) in row and row.endswith(f"| {_shown(line.amount)} |") for row in table
         )
-    assert f"| {invoice.seat_lines[0].seconds:,} s |" in text
+    assert f"({invoice.seat_lines[0].seconds:,} of {OCTOBER.seconds:,} s) |" in text
 
 
 def test_markdown_escapes_pipes_and_line_breaks(invoice):
@@ -249,7 +264,7 @@ def test_csv_quotes_a_carriage_return_so_it_cannot_start_a_row(invoice):
     assert '"\'\rcmd"' in text
     rows = list(csv.reader(io.StringIO(text, newline="")))
     assert len(rows) == invoice.line_count() + 1
-    assert {row[0] for row in rows[1:]} == {"seat_fee", "add_on", "usage"}
+    assert {row[7] for row in rows[1:]} == {"seat_fee", "add_on", "usage"}
 
 
 def test_csv_leaves_numbers_alone(invoice):
@@ -326,7 +341,7 @@ def test_html_escapes_everything(invoice):
     assert "<script>" not in html
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
     assert "Acme &amp; &lt;Co&gt;" in html
-    assert f"{len(invoice.by_member)} users, {invoice.line_count()} lines" in html
+    assert f"{len(invoice.by_member)} members, {invoice.line_count()} lines" in html
     assert _shown(invoice.total) in html
 
 

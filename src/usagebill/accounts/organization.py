@@ -30,6 +30,7 @@ import attrs
 
 from usagebill._checks import check_aware, instance_of, int_between, time_zone
 from usagebill._frozendict import FrozenDict, frozen_dict
+from usagebill.accounts.invoicing import InvoiceSettings
 from usagebill.accounts.limit_report import LimitReport, LimitReportRow
 from usagebill.accounts.limits import (
     DEFAULT_THRESHOLDS,
@@ -169,7 +170,9 @@ class Organization:
     """Everything billing needs to know about one organization, as one immutable value.
 
     ``failure_policy`` says what a request that failed after it started is
-    billed, in the ledger, the invoice and the reconciliation alike.
+    billed, in the ledger, the invoice and the reconciliation alike;
+    ``invoicing`` what its invoices say besides the amounts (parties, numbering,
+    terms, rounding: :mod:`usagebill.accounts.invoicing`).
 
     >>> from datetime import datetime, UTC
     >>> catalog = SeatCatalog.enterprise(     # example fees, not Anthropic's
@@ -196,6 +199,9 @@ class Organization:
     )
     failure_policy: FailurePolicy = attrs.field(
         default=FailurePolicy.REPORTED, validator=_failure_policy
+    )
+    invoicing: InvoiceSettings = attrs.field(
+        factory=InvoiceSettings, validator=instance_of(InvoiceSettings)
     )
     # Memo of path(): derived from the fields above, which never change.
     _paths: dict[str, MemberPath] = attrs.field(
@@ -228,6 +234,7 @@ class Organization:
         billing_anchor_day: int = 1,
         thresholds: Iterable[Decimal] = DEFAULT_THRESHOLDS,
         failure_policy: FailurePolicy = FailurePolicy.REPORTED,
+        invoicing: InvoiceSettings | None = None,
     ) -> Organization:
         """A new organization whose members all got their seats at ``at``."""
         check_aware(at)
@@ -247,6 +254,7 @@ class Organization:
             seat_history=[SeatChange(m.user_id, at, m.seat_type, m.add_ons) for m in member_list],
             thresholds=thresholds,
             failure_policy=failure_policy,
+            invoicing=invoicing if invoicing is not None else InvoiceSettings(),
         )
 
     @classmethod

@@ -13,6 +13,14 @@ The format (every key checked; amounts are strings, instants carry an offset)::
     failure_policy = "reported"        # what a request failed after it started is billed:
                                        # "nothing", "input" or "reported" (the default)
 
+    [invoicing]                        # optional: parties, numbering, terms, rounding
+    rounding = "half_even"             # or "half_up", "largest_remainder"
+    net_days = 30
+    numbering = { prefix = "AH", first_period = "2026-01", first_sequence = 1 }
+    seller = { legal_name = "Northwind AI Services, Inc.", address = ["…"], tax_id = "…" }
+    bill_to = { legal_name = "Acme Health, Inc.", address = ["…"] }
+                                       # (every key: usagebill.accounts.invoicing)
+
     [seat_types.chat]                  # one table per seat type of the contract
     display_name = "Chat"
     monthly_fee = "20.00"              # your contract's fee, in `currency` (default USD)
@@ -45,6 +53,7 @@ from typing import Any, TypeVar
 
 import attrs
 
+from usagebill.accounts.invoicing import InvoiceSettings
 from usagebill.accounts.limits import DEFAULT_THRESHOLDS, PoolLimit, SpendLimits
 from usagebill.accounts.seats import AddOn, Member, Role, SeatCatalog, SeatChange, SeatType
 from usagebill.errors import LoadError
@@ -141,6 +150,7 @@ class _OrgSpec:
     thresholds: tuple[Decimal, ...] = DEFAULT_THRESHOLDS
     limits: LimitsSpec = LimitsSpec()
     failure_policy: FailurePolicy = FailurePolicy.REPORTED
+    invoicing: InvoiceSettings = attrs.Factory(InvoiceSettings)
 
 
 def organization_parts(data: object, source: str = "organization") -> dict[str, Any]:
@@ -194,6 +204,7 @@ def organization_parts(data: object, source: str = "organization") -> dict[str, 
         "seat_history": history,
         "thresholds": spec.thresholds,
         "failure_policy": spec.failure_policy,
+        "invoicing": spec.invoicing,
     }
 
 

@@ -1,15 +1,28 @@
-"""The monthly invoice: prorated seat fees plus the period's usage, billed in arrears.
+"""The monthly invoice: a numbered, dated document of seat fees plus the period's usage.
 
 How an invoice is made:
 
 * **Usage** is summed, in one pass, into one bucket per user, seat type,
-  model, product, price version, context tier and modifiers — memory grows
-  with those combinations, not with events. Rating is linear inside a bucket,
-  so each bucket is priced once, exactly, at the end.
+  model, product, price version, context tier and modifiers (a
+  :class:`~usagebill.billing.cube.UsageCube`, which any engine can make) —
+  memory grows with those combinations, not with events. Rating is linear
+  inside a bucket, so each bucket is priced once, exactly, at the end.
 * **Seat fees** are prorated to the second from the seat history: a member pays
   each seat type (and add-on) for the fraction of the period they held it.
-* **Rounding** happens once per shown line, by the one rule of
-  :mod:`usagebill.money`; every total is the sum of the rounded lines under it.
+* **Lines whose exact amount is zero are left out**; the others are rounded
+  by the organization's :class:`~usagebill.rounding.RoundingPolicy`, in one
+  place (:func:`usagebill.rounding.round_lines`), and every total is the sum
+  of the rounded lines under it. The invoice prints the policy and how far
+  the rounded total is from the exact one.
+* **The document**: a number from the organization's numbering scheme, an
+  issue date (given, or by default the day the period ends — never the
+  clock), a due date from the payment terms, the seller and bill-to parties,
+  the customer's purchase order. The invoice stays a pure function of its
+  inputs: the same cube, organization, prices and date give the same bytes.
+* **Caps and entitlements**: usage billed above a member's, a seat type's or
+  the organization's cap is listed, by how much; usage of a product the
+  member's seat did not include at the time is billed as it happened, and
+  flagged.
 * **Order does not matter**: events in any order, or split into parts built
   separately and merged, give the identical invoice. The same event twice
   counts once; the same id with different content is a conflict.
@@ -23,32 +36,46 @@ import decimal
 import hashlib
 import operator
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Mapping
-from datetime import UTC, datetime
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Final, Literal
 
 import attrs
 
 from usagebill import reports, serde
+from usagebill.accounts.invoicing import Party
 from usagebill.accounts.organization import Organization
 from usagebill.billing.cube import UsageCounts, UsageCube, UsageKey
 from usagebill.billing.engines.python import CubeBuilder, Outside
+from usagebill.billing.lines import SeatFeeLine, Subtotal, UsageLine
 from usagebill.errors import ConflictError, InvalidValueError
 from usagebill.events import UsageEvent
-from usagebill.money import EXACT, ROUNDING, Money, unchecked_money
+from usagebill.money import EXACT, ROUNDING, Money, minor_unit, unchecked_money
 from usagebill.periods import BillingPeriod, zone
 from usagebill.pricing.prices import ModelPrice, PriceTable, Rates
-from usagebill.reports import Column, Field, Kind, Report, Table, counted, shown_amount
-from usagebill.usage import FailurePolicy, Modifiers, Product, TokenUsage
+from usagebill.reports import (
+    Block,
+    Column,
+    Field,
+    Kind,
+    Report,
+    Table,
+    counted,
+    shown_amount,
+)
+from usagebill.rounding import RoundingPolicy, round_lines
+from usagebill.usage import Modifiers, TokenUsage
 
 __all__ = [
+    "CapExcess",
     "Invoice",
     "InvoiceBuilder",
     "SeatFeeLine",
     "Subtotal",
     "UsageLine",
     "build_invoice",
+    "default_issue_date",
     "price_cube",
 ]
 
@@ -60,92 +87,73 @@ _PRORATION_QUANTUM: Final = Decimal("1e-30")
 _PRORATION: Final = decimal.Context(
     prec=80, rounding=ROUNDING, traps=[decimal.InvalidOperation, decimal.DivisionByZero]
 )
+_SHOWN: Final = decimal.Context(prec=60, traps=[decimal.InvalidOperation])
+_CAPS_NOTE: Final = (
+    "Caps are enforced when a request is authorized (by the ledger or the gateway); the invoice "
+    "bills every event it is given, as it happened. Usage can exceed a cap when events were "
+    "recorded outside the ledger, when a cap was lowered during the period below what was "
+    "already spent, or when the caps were changed after the period: the caps shown are those "
+    "of the organization file this invoice was made with."
+)
+_ENTITLEMENT_NOTE: Final = (
+    "A seat includes some products (Chat: chat, file creation, code execution; Chat + Claude "
+    "Code: also Claude Code). Usage of a product the member's seat did not include at the "
+    "time is billed as it happened, at the same rates, and listed here for review."
+)
 
 
 @attrs.frozen
-class SeatFeeLine:
-    """A member's seat (or add-on) fee for the part of the period they held it."""
+class CapExcess:
+    """Usage billed above a cap for the period: a member's, a seat type's pool, the organization's.
 
-    user_id: str
-    seat_type: str
-    add_on: str | None
-    start: datetime
-    end: datetime
-    seconds: int
-    monthly_fee: Money
-    exact: Money
-    amount: Money
-
-    @property
-    def description(self) -> str:
-        """What the line is for, in words."""
-        what = f"{self.seat_type} seat" if self.add_on is None else f"{self.add_on} add-on"
-        return f"{what}, {self.start:%Y-%m-%d %H:%M} to {self.end:%Y-%m-%d %H:%M}"
-
-
-@attrs.frozen
-class UsageLine:
-    """One user's usage of one model and product, at one price version, tier and modifiers.
-
-    ``failure_policy`` is set on the lines of requests that failed after they
-    started: their usage is what that policy bills.
+    ``level`` is ``member``, ``seat_type`` or ``organization``; ``key`` the user
+    id, seat type or organization name, ``name`` its name for people;
+    ``source`` where the cap comes from (for a member: their individual cap, or
+    the default of their seat type or of the organization). ``usage`` is the
+    usage billed (the sum of its shown usage lines; seat fees are not capped)
+    and ``over`` how much of it is above the cap.
     """
 
-    user_id: str
-    seat_type: str
-    model: str
-    product: Product
-    modifiers: Modifiers
-    in_tier: bool
-    price_from: datetime | None
-    requests: int
-    usage: TokenUsage
-    rates: Rates
-    web_search_per_1k: Decimal | None
-    exact: Money
-    amount: Money
-    failure_policy: FailurePolicy | None = None
-
-    @property
-    def description(self) -> str:
-        """The model, product and anything that changed the price, in words."""
-        notes = [name for name, on in attrs.asdict(self.modifiers).items() if on]
-        if self.failure_policy is not None:
-            notes.append(f"failed after starting, {self.failure_policy.description}")
-        if self.in_tier:
-            notes.append("long-context tier")
-        if self.price_from is not None:
-            notes.append(f"price from {self.price_from:%Y-%m-%d}")
-        extra = f" ({', '.join(notes)})" if notes else ""
-        return f"{self.model}, {self.product}{extra}"
-
-
-@attrs.frozen
-class Subtotal:
-    """The sum of the rounded lines of one user, seat type, model or product."""
-
+    level: str
     key: str
-    amount: Money
+    name: str
+    cap: Money
+    source: str
+    usage: Money
+    over: Money
 
 
 @attrs.frozen
 class Invoice:
-    """A finished monthly invoice. Every total is the sum of the shown lines under it.
+    """A finished monthly invoice: a document with a number, dates, parties and explained lines.
 
-    ``exact_total`` is the unrounded sum, for reconciliation; ``content_hash``
-    is the SHA-256 of the invoice's JSON form without the hash.
+    Every total is the sum of the shown lines under it. ``exact_total`` is the
+    unrounded sum, for reconciliation; ``rounding`` the policy that rounded
+    the lines; ``caps_exceeded`` the usage billed above a cap (lines of usage a
+    seat did not include are flagged on the lines themselves:
+    ``UsageLine.included``). ``content_hash`` is the SHA-256 of the invoice's
+    JSON form without the hash.
     """
 
+    number: str
+    issued_on: date
+    due_on: date
+    terms: str
+    seller: Party | None
+    bill_to: Party
+    purchase_order: str | None
     organization: str
     period: BillingPeriod
     currency: str
     price_table: str
+    rounding: RoundingPolicy
     seat_lines: tuple[SeatFeeLine, ...]
     usage_lines: tuple[UsageLine, ...]
     by_member: tuple[Subtotal, ...]
     by_seat_type: tuple[Subtotal, ...]
     by_model: tuple[Subtotal, ...]
     by_product: tuple[Subtotal, ...]
+    caps_exceeded: tuple[CapExcess, ...]
     seat_fees: Money
     usage_total: Money
     total: Money
@@ -159,6 +167,11 @@ class Invoice:
         """How many rounded lines the invoice shows."""
         return len(self.seat_lines) + len(self.usage_lines)
 
+    @property
+    def outside_seat(self) -> tuple[UsageLine, ...]:
+        """The usage lines of a product the member's seat did not include at the time."""
+        return tuple(line for line in self.usage_lines if not line.included)
+
     def to_json(self, *, indent: int | None = None) -> str:
         """Deterministic JSON (same invoice, same bytes); :meth:`from_json` reads it back."""
         return serde.to_json(self, indent=indent)
@@ -169,11 +182,12 @@ class Invoice:
         return serde.from_json(text, cls, source="invoice JSON")
 
     def to_report(self) -> reports.Report:
-        """The invoice as a report: header, summary, subtotals, every line; its data the lines.
+        """The invoice as a report: the document, summary, caps, subtotals, every line explained.
 
-        The data (CSV, records) has one row per line with every column —
-        seat-fee rows leave the usage columns blank and the reverse — with
-        ``amount`` rounded as shown and ``exact`` unrounded.
+        The data (CSV, records) has one row per line with every column — the
+        document's fields first, then the line's; seat-fee rows leave the usage
+        columns blank and the reverse — with ``amount`` rounded as shown and
+        ``exact`` unrounded.
         """
         return _report(self)
 
@@ -192,6 +206,14 @@ class Invoice:
     def to_csv(self) -> str:
         """One CSV row per line, safe against spreadsheet formula injection."""
         return reports.to_csv(self.to_report())
+
+    def to_html(self, *, paper: Literal["A4", "Letter"] = "A4") -> str:
+        """The invoice as one self-contained, print-ready HTML page (A4 or US Letter).
+
+        The same content as :meth:`to_text`; each member's lines start on a new
+        page when the invoice has more than 40 lines.
+        """
+        return reports.to_html_page(self.to_report(), paper=paper)
 
     def _repr_html_(self) -> str:
         return reports.to_html(self.to_report())
@@ -212,9 +234,30 @@ class InvoiceBuilder(CubeBuilder):
     already guarantee each event once.
     """
 
-    def finish(self) -> Invoice:
-        """The invoice of everything added so far (a ConflictError if ids conflict)."""
-        return price_cube(self.cube(), self.org, self.prices)
+    def finish(
+        self, *, issued_on: date | None = None, purchase_order: str | None = None
+    ) -> Invoice:
+        """The invoice of everything added so far (a ConflictError if ids conflict).
+
+        ``issued_on`` and ``purchase_order`` as :func:`price_cube` takes them.
+        """
+        return price_cube(
+            self.cube(), self.org, self.prices, issued_on=issued_on, purchase_order=purchase_order
+        )
+
+
+def default_issue_date(period: BillingPeriod) -> date:
+    """The day an invoice of ``period`` is issued unless told: the day the period ends.
+
+    Billed in arrears, an invoice can be issued once its period is over: on the
+    local date of the period's end (``2026-11-01`` for October). A date derived
+    from the period, not read from a clock, keeps the invoice a pure function of
+    its inputs.
+
+    >>> default_issue_date(BillingPeriod.of("2026-10", timezone="America/New_York"))
+    datetime.date(2026, 11, 1)
+    """
+    return period.end.date()
 
 
 def price_cube(
@@ -223,6 +266,8 @@ def price_cube(
     prices: PriceTable | None = None,
     *,
     conflicts: Literal["raise", "set_aside"] = "raise",
+    issued_on: date | None = None,
+    purchase_order: str | None = None,
 ) -> Invoice:
     """The invoice of a usage cube: each bucket priced exactly, seat fees prorated, totals.
 
@@ -231,6 +276,11 @@ def price_cube(
     :class:`~usagebill.errors.ConflictError` naming them, unless
     ``conflicts="set_aside"``: then the invoice bills the rest, and the ids stay
     listed on the cube for someone to settle.
+
+    ``issued_on`` dates the invoice (by default :func:`default_issue_date`: the
+    day the period ends; never earlier); the due date follows from the
+    organization's payment terms. ``purchase_order`` overrides the one of the
+    organization file.
     """
     prices = prices if prices is not None else PriceTable.builtin()
     if conflicts not in ("raise", "set_aside"):
@@ -253,32 +303,60 @@ def price_cube(
             f"({len(ids)} ids, {cube.conflicting} events) was seen with different contents: "
             "none of their versions is billed until the source is corrected",
         )
+    document = _document(org, cube.period, issued_on, purchase_order)
     starts: dict[tuple[str, int], str] = {}  # each price's start, as the order compares it
     for key in cube.buckets:
         if (key.model, key.price_version) not in starts:
             start = prices.models[key.model].prices[key.price_version].effective_from
             starts[key.model, key.price_version] = start.isoformat() if start else ""
     order = sorted(cube.buckets, key=lambda key: _usage_order(key, starts))
-    usage_lines = [
-        _usage_line(prices, org.currency, org.failure_policy, key, cube.buckets[key])
-        for key in order
-    ]
+    usage_lines = [_usage_line(prices, org, key, cube.buckets[key]) for key in order]
     seat_lines = _seat_lines(org, cube.period)
-    return _assemble(org, cube, prices, seat_lines, usage_lines)
+    return _assemble(org, cube, prices, document, seat_lines, usage_lines)
+
+
+def _document(
+    org: Organization, period: BillingPeriod, issued_on: date | None, purchase_order: str | None
+) -> dict[str, Any]:
+    """The document's fields: number, dates, terms, parties, purchase order."""
+    settings = org.invoicing
+    earliest = default_issue_date(period)
+    given: object = issued_on  # checked: callers may pass anything
+    if issued_on is None:
+        issued_on = earliest
+    elif not isinstance(given, date) or isinstance(given, datetime):
+        raise InvalidValueError("issued_on", issued_on, "must be a date")
+    elif issued_on < earliest:
+        raise InvalidValueError(
+            "issued_on",
+            issued_on.isoformat(),
+            f"must not be before {earliest.isoformat()}: the period is billed in arrears, once "
+            "it has ended",
+        )
+    order: object = purchase_order
+    if order is not None and (not isinstance(order, str) or not order):
+        raise InvalidValueError("purchase_order", purchase_order, "must be a non-empty string")
+    return {
+        "number": settings.numbering.number(period),
+        "issued_on": issued_on,
+        "due_on": issued_on + timedelta(days=settings.net_days),
+        "terms": settings.terms,
+        "seller": settings.seller,
+        "bill_to": settings.bill_to or Party(org.name),
+        "purchase_order": purchase_order or settings.purchase_order,
+    }
 
 
 def _usage_line(
-    prices: PriceTable,
-    currency: str,
-    failure_policy: FailurePolicy,
-    key: UsageKey,
-    counts: UsageCounts,
+    prices: PriceTable, org: Organization, key: UsageKey, counts: UsageCounts
 ) -> UsageLine:
-    price: ModelPrice = prices.models[key.model].prices[key.price_version]
+    listing = prices.models[key.model]
+    price: ModelPrice = listing.prices[key.price_version]
     modifiers = _MODIFIERS[key.modifiers]
     usage = TokenUsage(*counts[1:])
     compiled = price.compiled(modifiers, key.in_tier)
-    exact = unchecked_money(compiled.amount(usage), currency)
+    exact = unchecked_money(compiled.amount(usage), org.currency)
+    seat = org.catalog.get(key.seat_type)
     return UsageLine(
         user_id=key.user_id,
         seat_type=key.seat_type,
@@ -292,8 +370,12 @@ def _usage_line(
         rates=compiled.rates,
         web_search_per_1k=price.web_search_per_1k,
         exact=exact,
-        amount=exact.rounded(),
-        failure_policy=failure_policy if key.failed else None,
+        amount=exact,  # rounded with the other lines, by the organization's policy
+        failure_policy=org.failure_policy if key.failed else None,
+        model_name=listing.display_name or key.model,
+        seat_name=seat.display_name or key.seat_type,
+        price_version=key.price_version,
+        included=seat.includes_product(key.product),
     )
 
 
@@ -335,9 +417,12 @@ def _seat_lines(org: Organization, period: BillingPeriod) -> list[SeatFeeLine]:
             if seconds <= 0:
                 continue
             seat = org.catalog.get(change.seat_type)
-            fees = [(None, seat.monthly_fee)]
-            fees += [(name, seat.add_ons[name].monthly_fee) for name in sorted(change.add_ons)]
-            for add_on, fee in fees:
+            fees: list[tuple[str | None, str | None, Money]] = [(None, None, seat.monthly_fee)]
+            fees += [
+                (name, seat.add_ons[name].display_name or name, seat.add_ons[name].monthly_fee)
+                for name in sorted(change.add_ons)
+            ]
+            for add_on, add_on_name, fee in fees:
                 exact = _prorated(fee, seconds, total_seconds)
                 lines.append(
                     SeatFeeLine(
@@ -349,7 +434,9 @@ def _seat_lines(org: Organization, period: BillingPeriod) -> list[SeatFeeLine]:
                         seconds,
                         fee,
                         exact,
-                        exact.rounded(),
+                        exact,  # rounded with the other lines, by the organization's policy
+                        seat.display_name or change.seat_type,
+                        add_on_name,
                     )
                 )
     return lines
@@ -369,47 +456,171 @@ def _prorated(fee: Money, seconds: int, total_seconds: int) -> Money:
     return unchecked_money(share, fee.currency)
 
 
-def _subtotals(pairs: Iterable[tuple[str, Money]], currency: str) -> tuple[Subtotal, ...]:
-    sums: dict[str, Decimal] = defaultdict(Decimal)
-    for key, amount in pairs:
-        sums[key] = EXACT.add(sums[key], amount.amount)  # never the caller's decimal context
-    return tuple(Subtotal(key, unchecked_money(sums[key], currency)) for key in sorted(sums))
+def _total(amounts: Iterable[Money], currency: str) -> Money:
+    return Money.sum(amounts, currency)
 
 
-def _assemble(
+def _subtotals(
+    lines: Sequence[SeatFeeLine | UsageLine],
+    key: Any,  # noqa: ANN401  (a function of a line: its user, seat type, model or product)
+    currency: str,
+    *,
+    split: bool,
+) -> tuple[Subtotal, ...]:
+    """Per key: the sum of the shown lines, with their seat fees and usage apart when ``split``."""
+    names: dict[str, str] = {}
+    fees: dict[str, Decimal] = defaultdict(Decimal)
+    usage: dict[str, Decimal] = defaultdict(Decimal)
+    for line in lines:
+        found, name = key(line)
+        names.setdefault(found, name)
+        into = fees if isinstance(line, SeatFeeLine) else usage
+        into[found] = EXACT.add(into[found], line.amount.amount)  # never the caller's context
+    subtotals = []
+    for found in sorted(names):
+        seat_fees = unchecked_money(fees[found], currency)
+        used = unchecked_money(usage[found], currency)
+        subtotals.append(
+            Subtotal(
+                found,
+                seat_fees + used,
+                names[found],
+                seat_fees if split else None,
+                used if split else None,
+            )
+        )
+    return tuple(subtotals)
+
+
+def _assemble(  # noqa: PLR0917  (the parts of an invoice, each made by its own function)
     org: Organization,
     cube: UsageCube,
     prices: PriceTable,
+    document: Mapping[str, Any],
     seat_lines: list[SeatFeeLine],
     usage_lines: list[UsageLine],
 ) -> Invoice:
     currency = org.currency
-    seat_fees = Money.sum((line.amount for line in seat_lines), currency)
-    usage_total = Money.sum((line.amount for line in usage_lines), currency)
-    lines: list[SeatFeeLine | UsageLine] = [*seat_lines, *usage_lines]
-    exact = Money.sum((line.exact for line in lines), currency)
+    policy = org.invoicing.rounding
+    # A line whose exact amount is zero bills nothing and is left out; the rest are rounded
+    # together, by the one function that applies each policy.
+    every: list[SeatFeeLine | UsageLine] = [*seat_lines, *usage_lines]
+    kept = [line for line in every if line.exact]
+    rounded = round_lines([line.exact for line in kept], policy, currency)
+    lines = [attrs.evolve(line, amount=amount) for line, amount in zip(kept, rounded, strict=True)]
+    seats = [line for line in lines if isinstance(line, SeatFeeLine)]
+    usages = [line for line in lines if isinstance(line, UsageLine)]
+    seat_fees = _total((line.amount for line in seats), currency)
+    usage_total = _total((line.amount for line in usages), currency)
     invoice = Invoice(
+        **document,
         organization=org.name,
         period=cube.period,
         currency=currency,
         price_table=prices.version,
-        seat_lines=tuple(seat_lines),
-        usage_lines=tuple(usage_lines),
-        by_member=_subtotals(((line.user_id, line.amount) for line in lines), currency),
-        by_seat_type=_subtotals(((line.seat_type, line.amount) for line in lines), currency),
-        by_model=_subtotals(((line.model, line.amount) for line in usage_lines), currency),
-        by_product=_subtotals(
-            ((line.product.value, line.amount) for line in usage_lines), currency
+        rounding=policy,
+        seat_lines=tuple(seats),
+        usage_lines=tuple(usages),
+        by_member=_subtotals(
+            lines, lambda line: (line.user_id, line.user_id), currency, split=True
         ),
+        by_seat_type=_subtotals(
+            lines, lambda line: (line.seat_type, line.seat_name), currency, split=True
+        ),
+        by_model=_subtotals(
+            usages, lambda line: (line.model, line.model_name), currency, split=False
+        ),
+        by_product=_subtotals(
+            usages,
+            lambda line: (line.product.value, line.product.display_name),
+            currency,
+            split=False,
+        ),
+        caps_exceeded=_caps_exceeded(org, seats, usages, currency),
         seat_fees=seat_fees,
         usage_total=usage_total,
         total=seat_fees + usage_total,
-        exact_total=exact,
+        exact_total=_total((line.exact for line in lines), currency),
         events=cube.events,
         duplicates=cube.duplicates,
         excluded=cube.excluded,
     )
     return attrs.evolve(invoice, content_hash=content_hash(invoice))
+
+
+def _caps_exceeded(
+    org: Organization, seats: list[SeatFeeLine], usages: list[UsageLine], currency: str
+) -> tuple[CapExcess, ...]:
+    """Every member, seat type pool and the organization billed more usage than its cap.
+
+    A member's cap is their effective limit for the seat they held last in the
+    period (their last seat line); usage counts toward the seat type held when
+    it was made, as the live decision counts it.
+    """
+    limits = org.limits
+    by_member: dict[str, Decimal] = defaultdict(Decimal)
+    by_seat_type: dict[str, Decimal] = defaultdict(Decimal)
+    names: dict[str, str] = {}
+    for line in usages:
+        by_member[line.user_id] = EXACT.add(by_member[line.user_id], line.amount.amount)
+        by_seat_type[line.seat_type] = EXACT.add(by_seat_type[line.seat_type], line.amount.amount)
+        names[line.seat_type] = line.seat_name
+    last_seat = {line.user_id: line.seat_type for line in seats if line.add_on is None}
+    found = []
+    for user_id in sorted(by_member):
+        seat_type = last_seat.get(user_id) or next(
+            line.seat_type for line in reversed(usages) if line.user_id == user_id
+        )
+        cap, source = limits.effective_cap(user_id, seat_type)
+        found += _excess(
+            level="member",
+            key=user_id,
+            name=user_id,
+            cap=cap,
+            source=source.value,
+            billed=by_member[user_id],
+            currency=currency,
+        )
+    for seat_type in sorted(by_seat_type):
+        pool = limits.seat_type(seat_type).pool_cap
+        found += _excess(
+            level="seat_type",
+            key=seat_type,
+            name=names[seat_type],
+            cap=pool,
+            source="pool cap",
+            billed=by_seat_type[seat_type],
+            currency=currency,
+        )
+    total = Decimal(0)
+    for amount in by_member.values():
+        total = EXACT.add(total, amount)
+    found += _excess(
+        level="organization",
+        key=org.name,
+        name=org.name,
+        cap=limits.organization.pool_cap,
+        source="pool cap",
+        billed=total,
+        currency=currency,
+    )
+    return tuple(found)
+
+
+def _excess(
+    *,
+    level: str,
+    key: str,
+    name: str,
+    cap: Money | None,
+    source: str,
+    billed: Decimal,
+    currency: str,
+) -> list[CapExcess]:
+    if cap is None or billed <= cap.amount:
+        return []
+    usage = unchecked_money(billed, currency)
+    return [CapExcess(level, key, name, cap, source.replace("_", " "), usage, usage - cap)]
 
 
 def content_hash(invoice: Invoice) -> str:
@@ -425,29 +636,39 @@ def build_invoice(
     prices: PriceTable | None = None,
     *,
     outside: Outside = "exclude",
+    issued_on: date | None = None,
+    purchase_order: str | None = None,
 ) -> Invoice:
     """The invoice of ``period`` for ``org`` from ``events`` (any iterable, any order).
 
     Pure: the same arguments give the same invoice, byte for byte in JSON. When an
     id conflicts, a list (any iterable but an iterator) is read a second time to
     take its first version back out, and the ids are a ConflictError.
+    ``issued_on`` and ``purchase_order`` as :func:`price_cube` takes them.
     """
     builder = InvoiceBuilder(org, period, prices, outside=outside).add_all(events)
     if builder.pending and not isinstance(events, Iterator):
         builder.resolve(events)
-    return builder.finish()
+    return builder.finish(issued_on=issued_on, purchase_order=purchase_order)
 
 
 # --- the invoice as a report ----------------------------------------------------------------
 
-_TEXT: Final = ("kind", "user_id", "seat_type", "description", "add_on", "start", "end")
+_DOCUMENT_COLUMNS: Final = tuple(
+    Column(key)
+    for key in ("number", "issued_on", "due_on", "terms", "seller", "bill_to", "purchase_order")
+)
+_TEXT: Final = ("kind", "user_id", "seat_type", "description", "title", "add_on", "start", "end")
 _LINE_COLUMNS: Final = (
+    *_DOCUMENT_COLUMNS,
     *(Column(key) for key in _TEXT),
     Column("seconds", kind=Kind.COUNT),
     Column("monthly_fee", kind=Kind.EXACT),
     *(Column(key) for key in ("model", "product", "modifiers")),
     Column("long_context", kind=Kind.FLAG),
+    Column("price_version", kind=Kind.COUNT),
     Column("price_from"),
+    Column("included", kind=Kind.FLAG),
     Column("requests", kind=Kind.COUNT),
     *(Column(field.name, kind=Kind.COUNT) for field in attrs.fields(TokenUsage)),
     *(Column(f"{field.name}_rate", kind=Kind.EXACT) for field in attrs.fields(Rates)),
@@ -455,9 +676,12 @@ _LINE_COLUMNS: Final = (
     Column("exact", kind=Kind.EXACT),
     Column("amount", kind=Kind.AMOUNT),
     Column("currency"),
+    Column("seat_name"),
+    Column("add_on_name"),
+    Column("model_name"),
 )
 """Every column of an invoice line, in the order of its CSV and records."""
-_USAGE_BLANK: Final = (None,) * 18  # model … web_search_per_1k: blank on a seat-fee row
+_USAGE_BLANK: Final = (None,) * 20  # model … web_search_per_1k: blank on a seat-fee row
 _SEAT_BLANK: Final = (None,) * 4  # add_on, start, end, seconds
 _FEE_BLANK: Final = (None,)  # monthly_fee
 
@@ -467,13 +691,27 @@ _RATES: Final = operator.attrgetter(*(field.name for field in attrs.fields(Rates
 _FLAGS: Final = tuple(field.name for field in attrs.fields(Modifiers))
 
 
-def _seat_row(line: SeatFeeLine, description: str) -> reports.Row:
+def _document_cells(invoice: Invoice) -> reports.Row:
+    return (
+        invoice.number,
+        invoice.issued_on.isoformat(),
+        invoice.due_on.isoformat(),
+        invoice.terms,
+        None if invoice.seller is None else invoice.seller.legal_name,
+        invoice.bill_to.legal_name,
+        invoice.purchase_order,
+    )
+
+
+def _seat_row(document: reports.Row, line: SeatFeeLine) -> reports.Row:
     kind = "seat_fee" if line.add_on is None else "add_on"
     return (
+        *document,
         kind,
         line.user_id,
         line.seat_type,
-        description,
+        line.description,
+        line.title,
         line.add_on,
         line.start.isoformat(),
         line.end.isoformat(),
@@ -483,23 +721,30 @@ def _seat_row(line: SeatFeeLine, description: str) -> reports.Row:
         line.exact,
         line.amount,
         line.amount.currency,
+        line.seat_name,
+        line.add_on_name,
+        None,
     )
 
 
-def _usage_row(line: UsageLine, description: str) -> reports.Row:
+def _usage_row(document: reports.Row, line: UsageLine) -> reports.Row:
     modifiers = line.modifiers
     return (
+        *document,
         "usage",
         line.user_id,
         line.seat_type,
-        description,
+        line.description,
+        line.title,
         *_SEAT_BLANK,
         *_FEE_BLANK,
         line.model,
         line.product.value,
         "+".join(name for name in _FLAGS if getattr(modifiers, name)),
         line.in_tier,
+        line.price_version,
         None if line.price_from is None else line.price_from.isoformat(),
+        line.included,
         line.requests,
         *_TOKENS(line.usage),
         *_RATES(line.rates),
@@ -507,55 +752,152 @@ def _usage_row(line: UsageLine, description: str) -> reports.Row:
         line.exact,
         line.amount,
         line.amount.currency,
+        line.seat_name,
+        None,
+        line.model_name,
     )
 
 
-def _usage_detail(line: UsageLine) -> str:
-    usage = line.usage
-    parts = [counted(line.requests, "request"), f"in {usage.input_tokens:,}"]
-    parts.append(f"out {usage.output_tokens:,}")
-    if usage.cache_write_5m_tokens:
-        parts.append(f"cache write 5m {usage.cache_write_5m_tokens:,}")
-    if usage.cache_write_1h_tokens:
-        parts.append(f"cache write 1h {usage.cache_write_1h_tokens:,}")
-    if usage.cache_read_tokens:
-        parts.append(f"cache read {usage.cache_read_tokens:,}")
-    if usage.web_search_requests:
-        parts.append(f"web searches {usage.web_search_requests:,}")
-    return ", ".join(parts)
+def _exact_text(money: Money, places: int = 6) -> str:
+    """An exact amount for people: all its digits up to ``places`` decimals, then ``…``."""
+    amount = money.amount
+    shown = amount.quantize(Decimal(1).scaleb(-places), ROUNDING, _SHOWN)
+    text = f"{shown:,f}".rstrip("0")
+    unit = minor_unit(money.currency)
+    whole, _, decimals = text.partition(".")
+    text = f"{whole}.{decimals.ljust(unit, '0')}" if unit else text.rstrip(".")
+    return text + ("…" if shown != amount else "")
 
 
-def _by_member(invoice: Invoice) -> list[SeatFeeLine | UsageLine]:
-    """Every line, member by member (in the order of ``by_member``), seat fees first."""
-    lines: dict[str, list[SeatFeeLine | UsageLine]] = {}
+def _rounding_note(invoice: Invoice) -> str:
+    lines = invoice.line_count()
+    exact = invoice.exact_total
+    change = invoice.total - exact.rounded()
+    if change:
+        direction = "more" if change.amount > 0 else "less"
+        effect = f"{shown_amount(abs(change))} {direction} than the exact total rounded once"
+    else:
+        effect = "the exact total rounded once"
+    return (
+        f"Rounding: {invoice.rounding.description}. The {counted(lines, 'line')} come to "
+        f"{_exact_text(exact)} before rounding; as shown they come to "
+        f"{shown_amount(invoice.total)}, {effect} ({shown_amount(exact)}). Lines whose exact "
+        "amount is zero are left out."
+    )
+
+
+def _seat_names(invoice: Invoice) -> dict[str, list[str]]:
+    """Each member's seat types in the period, in order (their seat lines, then their usage)."""
+    names: dict[str, list[str]] = defaultdict(list)
     every: list[SeatFeeLine | UsageLine] = [*invoice.seat_lines, *invoice.usage_lines]
     for line in every:
-        lines.setdefault(line.user_id, []).append(line)
-    return [line for subtotal in invoice.by_member for line in lines[subtotal.key]]
+        if line.seat_name not in names[line.user_id]:
+            names[line.user_id].append(line.seat_name)
+    return names
+
+
+def _line_rows(invoice: Invoice) -> list[reports.Row]:
+    """Every line, member by member (seat fees first), explained; sub-cent lines folded.
+
+    The rule for a line whose exact amount is under one minor unit: in the
+    people's view each member's such lines are one row, whose amount is the
+    sum of their shown amounts; the data (CSV, records, JSON, FOCUS) keeps
+    every line.
+    """
+    seats = _seat_names(invoice)
+    unit = Money(1, invoice.currency).amount.scaleb(-minor_unit(invoice.currency))
+    cent = Money(unit, invoice.currency)
+    period_seconds = invoice.period.seconds
+    every: dict[str, list[SeatFeeLine | UsageLine]] = defaultdict(list)
+    lines: list[SeatFeeLine | UsageLine] = [*invoice.seat_lines, *invoice.usage_lines]
+    for line in lines:
+        every[line.user_id].append(line)
+    rows: list[reports.Row] = []
+    for subtotal in invoice.by_member:
+        user_id = subtotal.key
+        held = seats[user_id]
+        group = f"{user_id} · {', then '.join(held)}"
+        small: list[SeatFeeLine | UsageLine] = []
+        for line in every[user_id]:
+            if abs(line.exact.amount) < unit:
+                small.append(line)
+                continue
+            if isinstance(line, SeatFeeLine):
+                rows.append((group, line.title, line.detail(period_seconds), line.amount))
+                continue
+            detail = line.detail
+            if len(held) > 1:  # a seat change: say which seat each part belongs to
+                detail = f"on the {line.seat_name} seat; {detail}"
+            rows.append((group, line.title, detail, line.amount))
+        if small:
+            shown = Money.sum((line.amount for line in small), invoice.currency)
+            exact = Money.sum((line.exact for line in small), invoice.currency)
+            rows.append(
+                (
+                    group,
+                    f"{counted(len(small), 'line')} under {shown_amount(cent)} each",
+                    (
+                        f"{_exact_text(exact)} exact in all, {shown_amount(shown)} as rounded; "
+                        "each line is listed in the CSV, JSON and FOCUS exports"
+                    ),
+                    shown,
+                )
+            )
+    return rows
+
+
+def _party_block(title: str, party: Party) -> Block:
+    return Block(title, party.lines)
 
 
 def _report(invoice: Invoice) -> Report:
     period = invoice.period
-    amount = Column("amount", invoice.currency, Kind.AMOUNT)
-    total_due = f"Total due ({invoice.currency})"
+    currency = invoice.currency
+    amount = Column("amount", currency, Kind.AMOUNT)
+    fees = Column("seat_fees", "Seat fees", Kind.AMOUNT)
+    usage = Column("usage", "Usage", Kind.AMOUNT)
+    total_due = f"Total due ({currency})"
+    unit = Money(1, currency).amount.scaleb(-minor_unit(currency))
+    every: list[SeatFeeLine | UsageLine] = [*invoice.seat_lines, *invoice.usage_lines]
+    small = sum(1 for line in every if abs(line.exact.amount) < unit)
 
-    def subtotals(title: str, key: str, items: tuple[Subtotal, ...]) -> Table:
-        return Table(title, (Column(key, ""), amount), [(s.key, s.amount) for s in items])
+    def split(title: str, key: str, label: str, items: tuple[Subtotal, ...]) -> Table:
+        return Table(
+            title,
+            (Column(key, label), fees, usage, amount),
+            [(s.name or s.key, s.seat_fees, s.usage, s.amount) for s in items],
+            totals=[("Total", invoice.seat_fees, invoice.usage_total, invoice.total)],
+        )
 
-    lines = _by_member(invoice)
-    described = {id(line): line.description for line in lines}  # each line described once
+    def used(title: str, key: str, label: str, items: tuple[Subtotal, ...]) -> Table:
+        return Table(
+            title,
+            (Column(key, label), amount),
+            [(s.name or s.key, s.amount) for s in items],
+            totals=[("Usage", invoice.usage_total)],
+        )
+
+    blocks = [_party_block("From", invoice.seller)] if invoice.seller is not None else []
+    blocks.append(_party_block("Bill to", invoice.bill_to))
+    seats = _seat_names(invoice)
+    document = _document_cells(invoice)
     return Report(
         "invoice",
-        "Invoice",
-        invoice.organization,
+        f"Invoice {invoice.number}",
         header=(
-            Field("Organization", invoice.organization),
+            Field("Invoice number", invoice.number),
+            Field("Issued on", invoice.issued_on.isoformat()),
+            Field("Due on", f"{invoice.due_on.isoformat()} ({invoice.terms})"),
+            Field("Purchase order", invoice.purchase_order or "none given"),
             Field(
                 "Period",
                 f"{period.label}: {period.start:%Y-%m-%d %H:%M %Z} to "
                 f"{period.end:%Y-%m-%d %H:%M %Z} ({period.timezone}), billed in arrears",
             ),
+            Field("Customer account", invoice.organization),
+            Field("Currency", currency),
             Field("Price table", invoice.price_table),
+            Field("Rounding", invoice.rounding.value),
             Field(
                 "Events",
                 f"{invoice.events:,} billed, {invoice.duplicates:,} duplicates ignored, "
@@ -563,48 +905,97 @@ def _report(invoice: Invoice) -> Report:
             ),
             Field(
                 "Lines",
-                f"{counted(len(invoice.by_member), 'user')}, "
-                f"{counted(invoice.line_count(), 'line')}",
+                f"{counted(len(invoice.by_member), 'member')}, "
+                f"{counted(invoice.line_count(), 'line')}"
+                + (f" ({small:,} under {shown_amount(Money(unit, currency))})" if small else ""),
             ),
             Field("Content hash", invoice.content_hash),
         ),
+        blocks=blocks,
         sections=(
             Table(
                 "Summary",
                 (Column("item", ""), amount),
                 [("Seat fees", invoice.seat_fees), ("Usage", invoice.usage_total)],
                 totals=[(total_due, invoice.total)],
+                note=_rounding_note(invoice),
             ),
-            subtotals("By seat type", "seat_type", invoice.by_seat_type),
-            subtotals("By model", "model", invoice.by_model),
-            subtotals("By product", "product", invoice.by_product),
-            subtotals("By user", "user_id", invoice.by_member),
             Table(
-                "Lines",
+                "Usage above caps",
                 (
-                    Column("user_id", "User", group=True),
-                    Column("description", "Line"),
-                    Column("detail", "Detail", under=True),
+                    Column("who", "Member, seat type or organization"),
+                    Column("source", "Cap"),
+                    Column("cap", "Cap amount", Kind.AMOUNT),
+                    Column("usage", "Usage billed", Kind.AMOUNT),
+                    Column("over", "Over by", Kind.AMOUNT),
+                ),
+                [
+                    (
+                        f"{excess.level.replace('_', ' ')} {excess.name}",
+                        excess.source,
+                        excess.cap,
+                        excess.usage,
+                        excess.over,
+                    )
+                    for excess in invoice.caps_exceeded
+                ],
+                empty="No member, seat type or the organization was billed more usage than its "
+                "cap.",
+                note=_CAPS_NOTE,
+            ),
+            Table(
+                "Usage outside the seat held",
+                (
+                    Column("user_id", "Member"),
+                    Column("seat", "Seat held"),
+                    Column("line", "Usage"),
                     amount,
                 ),
                 [
                     (
                         line.user_id,
-                        described[id(line)],
-                        _usage_detail(line)
-                        if isinstance(line, UsageLine)
-                        else f"{line.seconds:,} s",
+                        line.seat_name,
+                        f"{line.model_name}, {line.product.display_name}",
                         line.amount,
                     )
-                    for line in lines
+                    for line in invoice.outside_seat
                 ],
+                empty="All usage was of products the member's seat included at the time.",
+                note=_ENTITLEMENT_NOTE,
+            ),
+            split(
+                "By seat type (seat fees and usage apart)",
+                "seat_type",
+                "Seat type",
+                invoice.by_seat_type,
+            ),
+            used("By model", "model", "Model", invoice.by_model),
+            used("By product", "product", "Product", invoice.by_product),
+            Table(
+                "By member",
+                (Column("user_id", "Member"), Column("seat", "Seat"), fees, usage, amount),
+                [
+                    (s.key, ", then ".join(seats[s.key]), s.seat_fees, s.usage, s.amount)
+                    for s in invoice.by_member
+                ],
+                totals=[("Total", "", invoice.seat_fees, invoice.usage_total, invoice.total)],
+            ),
+            Table(
+                "Lines",
+                (
+                    Column("user_id", "Member", group=True),
+                    Column("description", "Line"),
+                    Column("detail", "How it is reached", under=True),
+                    amount,
+                ),
+                _line_rows(invoice),
             ),
         ),
         bottom_line=Field(total_due, shown_amount(invoice.total)),
         data=Table(
             "Lines",
             _LINE_COLUMNS,
-            [_seat_row(line, described[id(line)]) for line in invoice.seat_lines]
-            + [_usage_row(line, described[id(line)]) for line in invoice.usage_lines],
+            [_seat_row(document, line) for line in invoice.seat_lines]
+            + [_usage_row(document, line) for line in invoice.usage_lines],
         ),
     )

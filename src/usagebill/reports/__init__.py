@@ -22,10 +22,11 @@ from typing import TYPE_CHECKING, Final
 
 if TYPE_CHECKING:  # what the lazy names below resolve to, for type checkers and IDEs
     from usagebill.reports.csv import safe_text, to_csv
-    from usagebill.reports.html import STYLESHEET, to_html
+    from usagebill.reports.html import PAGE_STYLESHEET, STYLESHEET, to_html, to_html_page
     from usagebill.reports.markdown import to_markdown
     from usagebill.reports.model import (
         Align,
+        Block,
         Cell,
         Column,
         Field,
@@ -43,10 +44,11 @@ if TYPE_CHECKING:  # what the lazy names below resolve to, for type checkers and
 
 _HOMES: Final = {
     "usagebill.reports.csv": ("safe_text", "to_csv"),
-    "usagebill.reports.html": ("STYLESHEET", "to_html"),
+    "usagebill.reports.html": ("PAGE_STYLESHEET", "STYLESHEET", "to_html", "to_html_page"),
     "usagebill.reports.markdown": ("to_markdown",),
     "usagebill.reports.model": (
         "Align",
+        "Block",
         "Cell",
         "Column",
         "Field",
@@ -65,8 +67,10 @@ _HOMES: Final = {
 _HOME_OF: Final = {name: module for module, names in _HOMES.items() for name in names}
 
 __all__ = [
+    "PAGE_STYLESHEET",
     "STYLESHEET",
     "Align",
+    "Block",
     "Cell",
     "Column",
     "Field",
@@ -81,6 +85,7 @@ __all__ = [
     "shown_change",
     "to_csv",
     "to_html",
+    "to_html_page",
     "to_markdown",
     "to_records",
     "to_text",

@@ -92,11 +92,20 @@ def to_markdown(report: Report) -> str:
         blocks.append(
             [f"- **{escape(field.label)}:** {escape(field.value)}" for field in report.header]
         )
+    if report.blocks:  # an address on one line: its lines joined by " · "
+        blocks.append(
+            [
+                f"- **{escape(block.title)}:** " + " · ".join(escape(line) for line in block.lines)
+                for block in report.blocks
+            ]
+        )
     if report.bottom_line is not None:
         bottom = report.bottom_line
         blocks.append([f"**{escape(bottom.label)}: {escape(bottom.value)}**"])
     for table in report.sections:
         blocks += [[f"## {escape(table.title)}"], _table(table)]
+        if table.note:
+            blocks.append([_paragraph(table.note)])
     blocks += [[_paragraph(note)] for note in report.notes]
     return "\n\n".join("\n".join(block) for block in blocks) + "\n"
 

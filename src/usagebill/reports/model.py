@@ -1,7 +1,8 @@
 """The report model: what a result shows, apart from how each format shows it.
 
-A :class:`Report` is a title, header fields, sections that are tables, an
-optional bottom line, notes, and the data table behind it all. A
+A :class:`Report` is a title, header fields, blocks (addresses), sections
+that are tables, an optional bottom line, notes, and the data table behind it
+all. A
 :class:`Table` has typed :class:`Column` s — text, amount, signed change,
 exact amount, count, flag — and rows of plain values (``str``, ``int``,
 ``bool``, ``Decimal``, :class:`~usagebill.money.Money` or ``None``). The
@@ -31,6 +32,7 @@ from usagebill.money import Money, minor_unit
 
 __all__ = [
     "Align",
+    "Block",
     "Cell",
     "Column",
     "Field",
@@ -261,7 +263,8 @@ class Table:
 
     Total rows sum up the rows (a renderer sets them apart; CSV and records
     leave them out, as they can be computed). Every row has one cell per
-    column, of the column's kind.
+    column, of the column's kind. A ``note`` is a sentence or two printed
+    under the table: what its figures mean, why they can happen.
 
     >>> table = Table("By model", (Column("model", ""), Column("amount", "USD", Kind.AMOUNT)),
     ...               rows=[("claude-sonnet-4-6", Money("12.5"))])
@@ -274,6 +277,7 @@ class Table:
     rows: tuple[Row, ...] = attrs.field(default=(), converter=_rows)
     totals: tuple[Row, ...] = attrs.field(default=(), converter=_rows)
     empty: str = attrs.field(default="none", validator=_str)
+    note: str = attrs.field(default="", validator=_str)
 
     def __attrs_post_init__(self) -> None:
         self._check_columns()
@@ -334,6 +338,34 @@ def _fields(value: Iterable[Field]) -> tuple[Field, ...]:
     return tuple(value)
 
 
+def _block_lines(value: Iterable[str]) -> tuple[str, ...]:
+    if isinstance(value, str):
+        raise InvalidValueError("lines", value, "must be a collection of str, one per line")
+    lines = tuple(value)
+    if not all(isinstance(line, str) for line in lines):
+        raise InvalidValueError("lines", lines, "must hold str items")
+    return lines
+
+
+@attrs.frozen
+class Block:
+    """A titled block of lines, such as an address: the seller, the customer.
+
+    Plain text prints blocks side by side when the page is wide enough;
+    HTML prints them side by side; Markdown one after the other.
+
+    >>> Block("Bill to", ["Acme Health, Inc.", "1 Example Plaza"]).lines
+    ('Acme Health, Inc.', '1 Example Plaza')
+    """
+
+    title: str = attrs.field(validator=_str)
+    lines: tuple[str, ...] = attrs.field(converter=_block_lines)
+
+
+def _blocks(value: Iterable[Block]) -> tuple[Block, ...]:
+    return tuple(value)
+
+
 def _tables(value: Iterable[Table]) -> tuple[Table, ...]:
     return tuple(value)
 
@@ -349,7 +381,7 @@ def _optional_table(_instance: object, attribute: attrs.Attribute[Any], value: o
 
 @attrs.frozen
 class Report:
-    """A report: a title, header fields, sections, a bottom line, notes, and its data.
+    """A report: a title, header fields, blocks, sections, a bottom line, notes, and its data.
 
     ``name`` is a short slug for the kind of report (``invoice``, ``diff``);
     ``subject`` says what it is about (the organization). The ``bottom_line``
@@ -369,6 +401,7 @@ class Report:
     title: str = attrs.field(validator=_str)
     subject: str = attrs.field(default="", validator=_str)
     header: tuple[Field, ...] = attrs.field(default=(), converter=_fields)
+    blocks: tuple[Block, ...] = attrs.field(default=(), converter=_blocks, kw_only=True)
     sections: tuple[Table, ...] = attrs.field(default=(), converter=_tables)
     bottom_line: Field | None = None
     notes: tuple[str, ...] = attrs.field(default=(), converter=_notes)
@@ -377,7 +410,12 @@ class Report:
     def __attrs_post_init__(self) -> None:
         if not re.fullmatch(r"[a-z][a-z0-9-]*", self.name):
             raise InvalidValueError("name", self.name, "must be a slug: a-z, 0-9 and -")
-        for field, kind in (("header", Field), ("sections", Table), ("notes", str)):
+        for field, kind in (
+            ("header", Field),
+            ("blocks", Block),
+            ("sections", Table),
+            ("notes", str),
+        ):
             items = getattr(self, field)
             if not all(isinstance(item, kind) for item in items):
                 raise InvalidValueError(field, items, f"must hold {kind.__name__} items")

@@ -1,11 +1,13 @@
 """Plain text: one width, aligned columns, long text wrapped rather than cut.
 
 The layout: the title over a rule of ``=``; the header fields, their values
-wrapped under themselves; each section under its title and a rule of ``-``,
+wrapped under themselves; the blocks (addresses) side by side when they fit;
+each section under its title and a rule of ``-``,
 numbers right-aligned so that they end at the page width, text wrapped in
 its column. A group column's values head the rows that share them (indented
 under it); an ``under`` column is printed on its own lines below its row.
-Total rows follow a rule; the bottom line closes the page; notes follow it.
+Total rows follow a rule, a table's note its rows; the bottom line closes the
+page; notes follow it.
 No line is wider than the page unless a single number is.
 """
 
@@ -17,7 +19,7 @@ import unicodedata
 from typing import Final
 
 from usagebill.errors import InvalidValueError
-from usagebill.reports.model import Align, Field, Kind, Report, Row, Table
+from usagebill.reports.model import Align, Block, Field, Kind, Report, Row, Table
 
 __all__ = ["MIN_WIDTH", "to_text"]
 
@@ -73,6 +75,8 @@ def to_text(report: Report, width: int = 100) -> str:
     out = _wrap(f"{title}: {_plain(report.subject)}" if report.subject else title, width)
     out.append("=" * width)
     out += _fields(report.header, width)
+    if report.blocks:
+        out += ["", *_blocks(report.blocks, width)]
     for table in report.sections:
         out += ["", *_table(table, width)]
     if report.bottom_line is not None:
@@ -80,7 +84,7 @@ def to_text(report: Report, width: int = 100) -> str:
     if report.notes:
         out.append("")
         for note in report.notes:
-            out += _wrap(_plain(note), width)
+            out += _prose(note, width)
     return "\n".join(out) + "\n"
 
 
@@ -111,6 +115,11 @@ def _wrap(text: str, width: int) -> list[str]:
     return [*lines, line]
 
 
+def _prose(text: str, width: int) -> list[str]:
+    """A note: sentences wrapped between words, as a paragraph (a word longer than a line split)."""
+    return textwrap.wrap(_plain(text), width, break_on_hyphens=False) or [""]
+
+
 def _fields(fields: tuple[Field, ...], width: int) -> list[str]:
     """``Label:   value``, the value wrapped under itself; a label too long for that on its own."""
     if not fields:
@@ -127,6 +136,26 @@ def _fields(fields: tuple[Field, ...], width: int) -> list[str]:
             lines[0] = " " * label_width + lines[0]
         out.append(lines[0].rstrip())
         out += [" " * label_width + line for line in lines[1:]]
+    return out
+
+
+def _blocks(blocks: tuple[Block, ...], width: int) -> list[str]:
+    """Blocks side by side in equal columns when each fits, else one under the other."""
+    column = (width - _GAP * (len(blocks) - 1)) // len(blocks)
+    shown = [[_plain(block.title).upper(), *map(_plain, block.lines)] for block in blocks]
+    if column >= MIN_WIDTH // 2 and all(len(line) <= column for lines in shown for line in lines):
+        depth = max(len(lines) for lines in shown)
+        rows = []
+        for n in range(depth):
+            cells = [lines[n] if n < len(lines) else "" for lines in shown]
+            rows.append((" " * _GAP).join(cell.ljust(column) for cell in cells).rstrip())
+        return rows
+    out: list[str] = []
+    for lines in shown:
+        if out:
+            out.append("")
+        for line in lines:
+            out += _wrap(line, width)
     return out
 
 
@@ -224,6 +253,8 @@ def _table(table: Table, width: int) -> list[str]:
     out += _rows(layout, table.rows, layout.rows)
     if table.totals:
         out += ["-" * width, *_rows(layout, table.totals, layout.totals)]
+    if table.note:
+        out += _prose(table.note, width)
     return out
 
 
