@@ -47,7 +47,8 @@ from usagebill import (
     diff,
     whatif,
 )
-from usagebill.analysis.whatif import _apply, _replay, _unique
+from usagebill.analysis.whatif import _apply, _replay
+from usagebill.events import deduplicated_between
 
 
 def best(repeats: int, run: Callable[[], object]) -> tuple[float, object]:
@@ -96,7 +97,9 @@ def main() -> None:
     capped_org, capped_prices, _ = _apply(org, prices, caps)
     t_replay, _ = best(
         args.repeats,
-        lambda: _replay(capped_org, capped_prices, _unique(events, period.start, period.end)),
+        lambda: _replay(
+            capped_org, capped_prices, deduplicated_between(events, period.start, period.end)
+        ),
     )
     t_caps, capped = best(
         args.repeats, lambda: whatif(org, events, period, caps, prices, baseline=billed)

@@ -70,7 +70,7 @@ from usagebill.errors import (
     UsageBillError,
     short_repr,
 )
-from usagebill.events import UsageEvent, deduplicated
+from usagebill.events import UsageEvent, deduplicated_between
 from usagebill.money import EXACT, Money, unchecked_money
 from usagebill.periods import BillingPeriod
 from usagebill.pricing.prices import ModelPrice, PriceTable, Rates
@@ -674,25 +674,6 @@ def _apply(
 # --- replaying ------------------------------------------------------------------------------
 
 
-def _unique(
-    events: Iterable[UsageEvent],
-    start: datetime,
-    end: datetime,
-    members: Mapping[str, str] | None = None,
-) -> list[UsageEvent]:
-    """Each event once (a conflict raises), in ``[start, end)``, in time order (then id).
-
-    With ``members``, only those members' events are kept.
-    """
-    kept = [
-        event
-        for event in deduplicated(events)
-        if (members is None or event.user_id in members) and start <= event.at < end
-    ]
-    kept.sort(key=lambda event: (event.at, event.event_id))
-    return kept
-
-
 class _RunningSpend:
     """Month-to-date spend that grows in place: what :func:`authorize` reads, per request.
 
@@ -986,11 +967,13 @@ def whatif(
     ordered: list[UsageEvent] | None = None
     spend = None
     if scenario.replays:
-        ordered = _unique(listed, period.start, period.end)
+        ordered = deduplicated_between(listed, period.start, period.end)
         denied, spend = _replay(scenario_org, scenario_prices, ordered)
     elif moved:
         denied = _not_included(
-            scenario_org, scenario_prices, _unique(listed, period.start, period.end, moved)
+            scenario_org,
+            scenario_prices,
+            deduplicated_between(listed, period.start, period.end, members=moved),
         )
     else:
         denied = []
@@ -1005,7 +988,7 @@ def whatif(
         if plan.overage == "blocked":
             allowed = [
                 e
-                for e in ordered or _unique(listed, period.start, period.end)
+                for e in ordered or deduplicated_between(listed, period.start, period.end)
                 if e.event_id not in refused
             ]
         comparison = _compare(
