@@ -52,8 +52,8 @@ if TYPE_CHECKING:  # what the lazy names below resolve to, for type checkers and
         whatif,
     )
     from usagebill.billing.invoice import Invoice, InvoiceBuilder, build_invoice
-    from usagebill.caps.alerts import notifications
-    from usagebill.caps.decision import authorize, authorize_usage
+    from usagebill.caps.alerts import notifications, path_notifications
+    from usagebill.caps.decision import UsedOnPath, authorize, authorize_usage, decide
     from usagebill.errors import (
         ConflictError,
         CurrencyMismatchError,
@@ -117,8 +117,8 @@ _HOMES: Final = {
     ),
     "usagebill.accounts.limits": ("PoolLimit", "Spend", "SpendLimits"),
     "usagebill.accounts.organization": ("Organization",),
-    "usagebill.caps.decision": ("authorize", "authorize_usage"),
-    "usagebill.caps.alerts": ("notifications",),
+    "usagebill.caps.decision": ("UsedOnPath", "authorize", "authorize_usage", "decide"),
+    "usagebill.caps.alerts": ("notifications", "path_notifications"),
     "usagebill.billing.invoice": ("Invoice", "InvoiceBuilder", "build_invoice"),
     "usagebill.analysis.whatif": (
         "ChangeCaps",
@@ -184,15 +184,18 @@ __all__ = [
     "UnsupportedModifierError",
     "UsageBillError",
     "UsageEvent",
+    "UsedOnPath",
     "__version__",
     "authorize",
     "authorize_usage",
     "build_invoice",
+    "decide",
     "diff",
     "forecast",
     "load_scenario",
     "minor_unit",
     "notifications",
+    "path_notifications",
     "reconcile",
     "scenario_from_dict",
     "whatif",
