@@ -41,7 +41,6 @@ if TYPE_CHECKING:  # what the lazy names below resolve to, for type checkers and
     from usagebill.analysis.diff import diff
     from usagebill.analysis.forecast import forecast
     from usagebill.analysis.reconcile import Tolerance, reconcile
-    from usagebill.analysis.scenario_file import load_scenario, scenario_from_dict
     from usagebill.analysis.whatif import (
         ChangeCaps,
         ChangeModelPrice,
@@ -129,7 +128,6 @@ _HOMES: Final = {
         "Scenario",
         "whatif",
     ),
-    "usagebill.analysis.scenario_file": ("load_scenario", "scenario_from_dict"),
     "usagebill.analysis.diff": ("diff",),
     "usagebill.analysis.forecast": ("forecast",),
     "usagebill.analysis.reconcile": ("Tolerance", "reconcile"),
@@ -192,12 +190,10 @@ __all__ = [
     "decide",
     "diff",
     "forecast",
-    "load_scenario",
     "minor_unit",
     "notifications",
     "path_notifications",
     "reconcile",
-    "scenario_from_dict",
     "whatif",
 ]
 
