@@ -50,7 +50,13 @@ _ORGANIZATION: Final = Level.ORGANIZATION
 
 @attrs.frozen
 class Binding:
-    """A level that refuses the charge: its cap, what is used, by how much it falls short."""
+    """A level that refuses the charge: its cap, what is used, by how much it falls short.
+
+    >>> binding = Binding(Level.MEMBER, "ada", Money("10"), Money("9"), Money("1"),
+    ...                   LimitSource.INDIVIDUAL)
+    >>> print(binding.describe())
+    member limit of ada (individual) 10.00 USD: 9.00 USD used, short by 1.00 USD
+    """
 
     level: Level
     subject: str
@@ -81,6 +87,10 @@ class Decision:
     path before this charge (``None``: no cap anywhere on it). ``not_included``
     names a product the member's seat does not include. A Decision is truthy
     when allowed.
+
+    >>> decision = Decision(True, "ada", "chat", Money("2"), headroom=Money("8"))
+    >>> bool(decision), decision.reason
+    (True, 'allowed: 2.00 USD for ada (headroom 8.00 USD)')
     """
 
     allowed: bool

@@ -4,6 +4,19 @@ A change applies itself to a :class:`Setting` — the organization and price
 table a scenario bills under, and the members it moved — and returns the new
 setting; a :class:`~usagebill.analysis.whatif.scenario.Scenario` applies its changes
 in order.
+
+The examples of this module change one setting (example fees, not Anthropic's):
+
+>>> from datetime import datetime, UTC
+>>> from decimal import Decimal
+>>> from usagebill import Member, Money, SeatCatalog
+>>> acme = Organization.create(
+...     "acme",
+...     SeatCatalog.enterprise(chat_fee=Money("20"), chat_and_claude_code_fee=Money("40")),
+...     [Member("olga", "primary_owner", "chat_claude_code"),
+...      Member("ada", "member", "chat_claude_code")],
+...     at=datetime(2026, 9, 1, tzinfo=UTC))
+>>> setting = Setting(acme, PriceTable.builtin())
 """
 
 from __future__ import annotations
@@ -33,6 +46,9 @@ class Setting:
     """What a scenario bills under: an organization, a price table, and who it moved where.
 
     ``moved`` maps each member a :class:`MoveSeats` moved to their new seat type.
+
+    >>> setting.org.name, setting.prices.currency, dict(setting.moved)
+    ('acme', 'USD', {})
     """
 
     org: Organization
@@ -68,6 +84,13 @@ class MoveSeats:
     is billed — becomes this one, so a member who changed seat mid-month is
     billed as if they had held the new seat throughout. Requests for products
     the new seat does not include are denied (``not_included``).
+
+    >>> change = MoveSeats(["ada"], "chat")
+    >>> change.describe()
+    'move ada to chat for the whole period'
+    >>> moved = change.apply(setting)
+    >>> moved.org.member("ada").seat_type, dict(moved.moved)
+    ('chat', {'ada': 'chat'})
     """
 
     members: tuple[str, ...] = attrs.field(converter=_names)
@@ -90,7 +113,14 @@ class MoveSeats:
 
 @attrs.frozen
 class ChangeCaps:
-    """Every cap replaced by ``limits``; the period's requests are replayed against them."""
+    """Every cap replaced by ``limits``; the period's requests are replayed against them.
+
+    >>> change = ChangeCaps(SpendLimits(members={"ada": Money("50")}))
+    >>> change.describe()
+    "caps replaced: members['ada'] 50.00 USD"
+    >>> change.apply(setting).org.effective_limit("ada").cap
+    Money('50', 'USD')
+    """
 
     limits: SpendLimits = attrs.field(validator=instance_of(SpendLimits, "SpendLimits"))
 
@@ -106,7 +136,12 @@ class ChangeCaps:
 
 @attrs.frozen
 class ChangePrices:
-    """Every request priced by ``table`` instead (same currency as the organization)."""
+    """Every request priced by ``table`` instead (same currency as the organization).
+
+    >>> table = PriceTable.builtin()
+    >>> ChangePrices(table).apply(setting).prices is table
+    True
+    """
 
     table: PriceTable = attrs.field(validator=instance_of(PriceTable))
 
@@ -130,6 +165,11 @@ class ChangeModelPrice:
     amounts. With it, a new version starts then and replaces any later one.
     ``long_context`` sets the rates of the model's context tier (which
     otherwise keeps its own); fast-mode rates and multipliers are kept.
+
+    >>> rates = Rates(Decimal(5), Decimal(25), Decimal("6.25"), Decimal(10), Decimal("0.5"))
+    >>> prices = ChangeModelPrice("claude-sonnet-4-6", rates).apply(setting).prices
+    >>> prices.price("claude-sonnet-4-6", datetime(2026, 10, 2, tzinfo=UTC)).rates == rates
+    True
     """
 
     model: str = attrs.field(validator=non_empty_str)

@@ -4,6 +4,24 @@ A :class:`FlatPlan` is a fixed monthly fee per seat that includes a usage
 allowance per seat, overage priced at API rates or blocked. A scenario holding
 one *compares* it with the usage-billed invoice (:class:`PlanComparison`); it
 is not billed.
+
+The examples of this module compare ada's October, ten requests of 3.00 USD (a
+million input tokens of Sonnet 4.6 each) on a Chat seat, with a flat plan of 30 USD a
+Chat seat that includes 25 USD of usage (example fees, not Anthropic's):
+
+>>> from datetime import datetime, UTC
+>>> from usagebill import (BillingPeriod, Member, Product, Scenario, SeatCatalog,
+...                        TokenUsage, UsageEvent, whatif)
+>>> org = Organization.create(
+...     "acme",
+...     SeatCatalog.enterprise(chat_fee=Money("20"), chat_and_claude_code_fee=Money("40")),
+...     [Member("olga", "primary_owner", "chat_claude_code"), Member("ada", "member", "chat")],
+...     at=datetime(2026, 9, 1, tzinfo=UTC))
+>>> events = [UsageEvent(f"e{day}", "ada", "claude-sonnet-4-6", Product.CHAT,
+...                      TokenUsage(input_tokens=1_000_000), datetime(2026, 10, day, tzinfo=UTC))
+...           for day in range(1, 11)]
+>>> plan = FlatPlan({"chat": Money("30"), "chat_claude_code": Money("60")}, Money("25"))
+>>> comparison = whatif(org, events, BillingPeriod.of("2026-10"), Scenario((plan,))).comparison
 """
 
 from __future__ import annotations
@@ -66,6 +84,9 @@ class FlatPlan:
     the allowance — the same ``<=`` rule as a cap). Fees and allowance are
     prorated like seat fees, to the second the member held a seat; add-ons
     (HIPAA) keep their own fee.
+
+    >>> plan.fees["chat"], plan.allowance, plan.overage
+    (Money('30', 'USD'), Money('25', 'USD'), 'priced')
     """
 
     fees: FrozenDict[str, Money] = attrs.field(converter=_fees)
@@ -122,6 +143,10 @@ class PlanRow:
     usage-billed invoice); ``included + overage + blocked == usage`` and
     ``total == flat_fee + overage``. ``difference`` is flat minus usage-billed:
     positive when the flat plan would have cost more.
+
+    >>> ada = comparison.rows[0]  # 30.00 fee + (30.00 used - 25.00 included); 20.00 + 30.00
+    >>> print(ada.user_id, ada.included, ada.overage, ada.total, ada.usage_billed, ada.difference)
+    ada 25.00 USD 5.00 USD 35.00 USD 50.00 USD -15.00 USD
     """
 
     user_id: str
@@ -155,6 +180,11 @@ class PlanComparison:
 
     ``totals`` sums each column of the rows (a :class:`PlanRow` keyed
     ``"total"``); every figure is rounded to the minor unit.
+
+    >>> print(comparison.totals.total, comparison.totals.usage_billed)  # olga: 60.00 vs 40.00
+    95.00 USD 90.00 USD
+    >>> comparison.cheaper
+    'usage'
     """
 
     plan: FlatPlan

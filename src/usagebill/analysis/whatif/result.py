@@ -4,6 +4,23 @@ A :class:`WhatIf` holds the scenario, the invoice as billed, the invoice under t
 scenario (its :attr:`~WhatIf.diff` shows what changed), each request the scenario
 would have denied (:class:`DeniedRequest`, with its :class:`DenialReason`), and any
 flat-plan comparison.
+
+The examples of this module move ada, who used Claude Code, to a Chat seat (example
+fees, not Anthropic's):
+
+>>> from datetime import datetime, UTC
+>>> from usagebill import (BillingPeriod, Member, MoveSeats, Organization, SeatCatalog,
+...                        TokenUsage, UsageEvent, whatif)
+>>> org = Organization.create(
+...     "acme",
+...     SeatCatalog.enterprise(chat_fee=Money("20"), chat_and_claude_code_fee=Money("40")),
+...     [Member("olga", "primary_owner", "chat_claude_code"),
+...      Member("ada", "member", "chat_claude_code")],
+...     at=datetime(2026, 9, 1, tzinfo=UTC))
+>>> events = [UsageEvent("e1", "ada", "claude-sonnet-4-6", Product.CLAUDE_CODE,
+...                      TokenUsage(input_tokens=100_000), datetime(2026, 10, 3, tzinfo=UTC))]
+>>> result = whatif(org, events, BillingPeriod.of("2026-10"),
+...                 Scenario((MoveSeats(["ada"], "chat"),), name="ada on Chat"))
 """
 
 from __future__ import annotations
@@ -34,7 +51,11 @@ _WIDTH: Final = 100
 
 
 class DenialReason(enum.StrEnum):
-    """Why the replay denied a request: the tightest binding level, or the seat's products."""
+    """Why the replay denied a request: the tightest binding level, or the seat's products.
+
+    >>> [reason.value for reason in DenialReason]
+    ['member', 'seat_type', 'organization', 'not_included']
+    """
 
     MEMBER = "member"
     SEAT_TYPE = "seat_type"
@@ -44,7 +65,12 @@ class DenialReason(enum.StrEnum):
 
 @attrs.frozen
 class DeniedRequest:
-    """A request the scenario would have denied, and the exact amount it carried."""
+    """A request the scenario would have denied, and the exact amount it carried.
+
+    >>> [denied] = result.denied  # 100,000 input tokens at 3.00 USD a million
+    >>> denied.event_id, denied.reason.value, denied.amount
+    ('e1', 'not_included', Money('0.3', 'USD'))
+    """
 
     event_id: str
     user_id: str
@@ -59,7 +85,11 @@ class DeniedRequest:
 
 @attrs.frozen
 class DeniedTotal:
-    """Denied requests of one user or one reason: how many, and their exact amount."""
+    """Denied requests of one user or one reason: how many, and their exact amount.
+
+    >>> result.denied_by_user
+    (DeniedTotal(key='ada', requests=1, amount=Money('0.3', 'USD')),)
+    """
 
     key: str
     requests: int
@@ -75,6 +105,11 @@ class WhatIf:
     ``denied`` lists the requests the scenario would have denied, in time
     order; ``spend`` is the month-to-date spend at the end of a cap replay
     (``None`` without one).
+
+    >>> print(result.baseline.total, result.invoice.total, result.diff.total.change)
+    80.30 USD 60.00 USD -20.30 USD
+    >>> result.replayed, result.spend is None
+    (False, True)
     """
 
     scenario: Scenario

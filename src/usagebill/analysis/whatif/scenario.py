@@ -53,6 +53,10 @@ class Scenario:
 
     ``replay_caps`` replays the caps even when no :class:`ChangeCaps` is given
     (e.g. to see what the current caps would have denied under new prices).
+
+    >>> scenario = Scenario((MoveSeats(["ada"], "chat"),), name="ada on Chat", replay_caps=True)
+    >>> scenario.replays, scenario.flat_plan, scenario.describe()
+    (True, None, ['move ada to chat for the whole period', 'caps replayed'])
     """
 
     changes: tuple[Change, ...] = attrs.field(default=(), converter=_changes)
