@@ -47,7 +47,8 @@ from usagebill import (
     diff,
     whatif,
 )
-from usagebill.analysis.whatif import _apply, _replay, _unique
+from usagebill.analysis.whatif.replay import replay
+from usagebill.events import deduplicated_between
 
 
 def best(repeats: int, run: Callable[[], object]) -> tuple[float, object]:
@@ -93,10 +94,12 @@ def main() -> None:
         seat_types={CHAT: PoolLimit(member_default=Money(5))},
     )
     caps = Scenario((ChangeCaps(limits),), name="lower caps")
-    capped_org, capped_prices, _ = _apply(org, prices, caps)
+    setting = caps.apply(org, prices)
     t_replay, _ = best(
         args.repeats,
-        lambda: _replay(capped_org, capped_prices, _unique(events, period.start, period.end)),
+        lambda: replay(
+            setting.org, setting.prices, deduplicated_between(events, period.start, period.end)
+        ),
     )
     t_caps, capped = best(
         args.repeats, lambda: whatif(org, events, period, caps, prices, baseline=billed)

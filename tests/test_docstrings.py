@@ -23,9 +23,7 @@ SRC = Path(__file__).parents[1] / "src"
 PENDING = {
     # Being rewritten on their branches (architecture issue, item 7): each entry goes when its
     # rewrite lands with an example per type; test_a_pending_entry_is_still_pending says when.
-    "usagebill.analysis.whatif",  # split into changes, replay, flat plan
     "usagebill.billing",  # the invoice and its engines
-    "usagebill.caps.decision",  # the narrow decision core
     "usagebill.gateway",  # new: the guard and the Anthropic SDK wrapper
     "usagebill.ledger",  # the stores, one connection pool
 }

@@ -5,8 +5,8 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from usagebill import InvalidValueError, Modifiers, Product, TokenUsage, UsageEvent
-from usagebill.events import parse_record, record_of
+from usagebill import ConflictError, InvalidValueError, Modifiers, Product, TokenUsage, UsageEvent
+from usagebill.events import deduplicated_between, parse_record, record_of
 
 AT = datetime(2026, 10, 3, 9, 15, tzinfo=UTC)
 
@@ -249,3 +249,24 @@ def test_from_dict_is_as_strict_as_parse_record():
     """UsageEvent.from_dict refuses what parse_record refuses."""
     with pytest.raises(InvalidValueError, match=r"usage\.input_tokens"):
         UsageEvent.from_dict(record(usage={"input_tokens": "5"}))
+
+
+# --- deduplicated_between ----------------------------------------------------------------------
+
+
+def test_deduplicated_between_keeps_each_event_once_in_the_window_in_time_order():
+    """A repeat is dropped, the window is [start, end), ties in time go by id, members filter."""
+    late = event(event_id="b", at=AT + timedelta(hours=1))
+    tie = event(event_id="a", at=AT + timedelta(hours=1))
+    early = event(event_id="c", user_id="bob", at=AT)
+    at_end = event(event_id="d", at=AT + timedelta(days=1))
+    events = [late, tie, early, late, at_end]
+    assert deduplicated_between(events, AT, AT + timedelta(days=1)) == [early, tie, late]
+    assert deduplicated_between(events, AT, AT + timedelta(days=1), members={"bob"}) == [early]
+
+
+def test_deduplicated_between_refuses_a_conflicting_repeat():
+    """The same id with other content is a conflict, as in deduplicated()."""
+    other = event(user_id="bob")
+    with pytest.raises(ConflictError):
+        deduplicated_between([event(), other], AT, AT + timedelta(days=1))

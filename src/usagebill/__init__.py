@@ -41,7 +41,6 @@ if TYPE_CHECKING:  # what the lazy names below resolve to, for type checkers and
     from usagebill.analysis.diff import diff
     from usagebill.analysis.forecast import forecast
     from usagebill.analysis.reconcile import Tolerance, reconcile
-    from usagebill.analysis.scenario_file import load_scenario, scenario_from_dict
     from usagebill.analysis.whatif import (
         ChangeCaps,
         ChangeModelPrice,
@@ -52,8 +51,8 @@ if TYPE_CHECKING:  # what the lazy names below resolve to, for type checkers and
         whatif,
     )
     from usagebill.billing.invoice import Invoice, InvoiceBuilder, build_invoice
-    from usagebill.caps.alerts import notifications
-    from usagebill.caps.decision import authorize, authorize_usage
+    from usagebill.caps.alerts import notifications, path_notifications
+    from usagebill.caps.decision import UsedOnPath, authorize, authorize_usage, decide
     from usagebill.errors import (
         ConflictError,
         CurrencyMismatchError,
@@ -117,8 +116,8 @@ _HOMES: Final = {
     ),
     "usagebill.accounts.limits": ("PoolLimit", "Spend", "SpendLimits"),
     "usagebill.accounts.organization": ("Organization",),
-    "usagebill.caps.decision": ("authorize", "authorize_usage"),
-    "usagebill.caps.alerts": ("notifications",),
+    "usagebill.caps.decision": ("UsedOnPath", "authorize", "authorize_usage", "decide"),
+    "usagebill.caps.alerts": ("notifications", "path_notifications"),
     "usagebill.billing.invoice": ("Invoice", "InvoiceBuilder", "build_invoice"),
     "usagebill.analysis.whatif": (
         "ChangeCaps",
@@ -129,7 +128,6 @@ _HOMES: Final = {
         "Scenario",
         "whatif",
     ),
-    "usagebill.analysis.scenario_file": ("load_scenario", "scenario_from_dict"),
     "usagebill.analysis.diff": ("diff",),
     "usagebill.analysis.forecast": ("forecast",),
     "usagebill.analysis.reconcile": ("Tolerance", "reconcile"),
@@ -184,17 +182,18 @@ __all__ = [
     "UnsupportedModifierError",
     "UsageBillError",
     "UsageEvent",
+    "UsedOnPath",
     "__version__",
     "authorize",
     "authorize_usage",
     "build_invoice",
+    "decide",
     "diff",
     "forecast",
-    "load_scenario",
     "minor_unit",
     "notifications",
+    "path_notifications",
     "reconcile",
-    "scenario_from_dict",
     "whatif",
 ]
 

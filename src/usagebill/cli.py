@@ -30,8 +30,7 @@ import attrs
 from usagebill._checks import local_instant
 from usagebill.accounts.organization import Organization
 from usagebill.analysis.forecast import forecast
-from usagebill.analysis.scenario_file import load_scenario
-from usagebill.analysis.whatif import whatif
+from usagebill.analysis.whatif import Scenario, whatif
 from usagebill.billing.cube import UsageCube
 from usagebill.billing.engines.python import CubeBuilder, Outside
 from usagebill.billing.focus import DailyUsage, to_focus_csv
@@ -353,7 +352,7 @@ def _usage_events(args: argparse.Namespace, err: IO[str]) -> list[UsageEvent]:
 def _whatif(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
     org = Organization.from_file(args.org)
     period = BillingPeriod.of(args.period, anchor_day=org.billing_anchor_day, timezone=org.timezone)
-    scenario = load_scenario(args.scenario, currency=org.currency)
+    scenario = Scenario.from_file(args.scenario, currency=org.currency)
     # Hook (issue 12): a scenario that only re-prices or moves seats could re-price the month's
     # usage cube (price_cube of a cube made by --engine) instead of reading every event again.
     result = whatif(org, _usage_events(args, err), period, scenario, _prices(args.prices))

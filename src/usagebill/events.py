@@ -18,7 +18,7 @@ that name the event.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Container, Iterable, Iterator, Mapping
 from datetime import datetime
 from typing import Any, Final
 
@@ -28,7 +28,7 @@ from usagebill._checks import COUNT, TEXT, aware, flag, instance_of, instant, no
 from usagebill.errors import ConflictError, InvalidValueError
 from usagebill.usage import FailurePolicy, Modifiers, Product, TokenUsage
 
-__all__ = ["FAILED", "UsageEvent", "deduplicated"]
+__all__ = ["FAILED", "UsageEvent", "deduplicated", "deduplicated_between"]
 
 _USAGE_FIELDS: Final = tuple(field.name for field in attrs.fields(TokenUsage))
 _EVENT_KEYS: Final = frozenset(
@@ -132,6 +132,27 @@ def deduplicated(events: Iterable[UsageEvent]) -> Iterator[UsageEvent]:
             raise ConflictError(
                 "event_id", event.event_id, "was seen before with different content"
             )
+
+
+def deduplicated_between(
+    events: Iterable[UsageEvent],
+    start: datetime,
+    end: datetime,
+    *,
+    members: Container[str] | None = None,
+) -> list[UsageEvent]:
+    """Each event once (see :func:`deduplicated`), in ``[start, end)``, in time order (then id).
+
+    What a replay of a period reads: a month's events as they happened. With
+    ``members``, only those members' events are kept.
+    """
+    kept = [
+        event
+        for event in deduplicated(events)
+        if (members is None or event.user_id in members) and start <= event.at < end
+    ]
+    kept.sort(key=lambda event: (event.at, event.event_id))
+    return kept
 
 
 Record = tuple[str, str, str, Product, tuple[int, ...], datetime, int]

@@ -1,7 +1,7 @@
 """The organization: validation, permission-checked changes, audit records, increase requests."""
 
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 
 import pytest
@@ -27,7 +27,7 @@ from usagebill import (
     authorize,
 )
 from usagebill.accounts.limits import DEFAULT_THRESHOLDS, EffectiveLimit, LimitSource
-from usagebill.accounts.organization import AuditRecord, RequestStatus
+from usagebill.accounts.organization import AuditRecord, MemberPath, RequestStatus
 from usagebill.usage import Product
 
 START = datetime(2026, 10, 1, tzinfo=UTC)
@@ -459,3 +459,77 @@ def test_approving_for_a_removed_member_writes_no_cap() -> None:
     org, _ = org.decide_increase("olga", LATER, "r1", approve=True)
     assert org.increase_requests["r1"].status is RequestStatus.APPROVED
     assert "bob" not in org.limits.members
+
+
+# --- the path a decision reads --------------------------------------------------------------
+
+
+def test_a_members_path_carries_every_cap_on_it() -> None:
+    """ada: her own 80 on Chat (no Chat pool), the organization's pool of 1,000."""
+    assert ORG.path("ada") == MemberPath(
+        user_id="ada",
+        seat_type=CHAT,
+        includes=CATALOGUE.get(CHAT).includes,
+        member_cap=Money("80"),
+        member_cap_source=LimitSource.INDIVIDUAL,
+        seat_type_cap=None,
+        organization_cap=Money("1000"),
+        organization="acme",
+        currency="USD",
+    )
+    bob, olga = ORG.path("bob"), ORG.path("olga")
+    assert (bob.member_cap, bob.member_cap_source) == (Money("50"), LimitSource.SEAT_TYPE_DEFAULT)
+    assert (olga.member_cap, olga.member_cap_source) == (
+        Money("100"),
+        LimitSource.ORGANIZATION_DEFAULT,
+    )
+    with pytest.raises(UnknownNameError):
+        ORG.path("zed")
+
+
+def test_a_path_through_another_seat_takes_that_seats_default() -> None:
+    """bob through Chat + Claude Code: the organization default (100), that seat's products."""
+    path = ORG.path("bob", CHAT_AND_CLAUDE_CODE)
+    assert (path.seat_type, path.member_cap, path.member_cap_source) == (
+        CHAT_AND_CLAUDE_CODE,
+        Money("100"),
+        LimitSource.ORGANIZATION_DEFAULT,
+    )
+    assert Product.CLAUDE_CODE in path.includes
+    assert ORG.path("bob", CHAT) == ORG.path("bob")
+    with pytest.raises(UnknownNameError):
+        ORG.path("bob", "team")
+
+
+def test_paths_are_worked_out_once_per_organization_value() -> None:
+    """The same value answers from its memo; a changed organization works its paths out anew."""
+    org = make_org()
+    assert org.path("ada") is org.path("ada")
+    changed, _ = org.set_member_cap("olga", LATER, "ada", Money("5"))
+    assert changed.path("ada").member_cap == Money("5")
+    assert org.path("ada").member_cap == Money("80")
+
+
+def test_the_path_at_an_instant_follows_the_seat_history() -> None:
+    """bob moves to Chat + Claude Code at LATER; ada leaves then: each instant, its seat.
+
+    Before LATER bob's path is Chat (default 50), from LATER on it is Chat + Claude
+    Code (organization default 100). ada's individual cap left with her: her past
+    Chat path falls back to the Chat default.
+    """
+    moved, _ = ORG.assign_seat("olga", LATER, "bob", CHAT_AND_CLAUDE_CODE)
+    org, _ = moved.remove_member("olga", LATER, "ada")
+    before, after = LATER - timedelta(seconds=1), LATER
+    assert org.path_at("bob", before) == org.path("bob", CHAT)
+    assert org.path_at("bob", before).member_cap == Money("50")
+    assert org.path_at("bob", after) == org.path("bob")
+    assert org.path_at("bob", after.astimezone(timezone(timedelta(hours=-7)))) == org.path("bob")
+    assert org.path_at("ada", before).member_cap == Money("50")
+    with pytest.raises(InvalidValueError, match="held no seat"):
+        org.path_at("ada", after)
+    with pytest.raises(InvalidValueError, match="held no seat"):
+        org.path_at("bob", START - timedelta(seconds=1))
+    with pytest.raises(UnknownNameError):
+        org.path_at("zed", after)
+    with pytest.raises(InvalidValueError, match="timezone-aware"):
+        org.path_at("bob", datetime(2026, 10, 5))

@@ -40,7 +40,6 @@ from usagebill import (
     UsageEvent,
     build_invoice,
 )
-from usagebill.analysis.scenario_file import load_scenario, scenario_from_dict
 from usagebill.analysis.whatif import (
     ChangeCaps,
     ChangeModelPrice,
@@ -49,6 +48,7 @@ from usagebill.analysis.whatif import (
     FlatPlan,
     MoveSeats,
     Scenario,
+    Setting,
     whatif,
 )
 from usagebill.cli import main
@@ -219,6 +219,29 @@ def test_move_seats_members_are_checked(members, match):
     """Users must be a non-empty list of distinct ids."""
     with pytest.raises(InvalidValueError, match=match):
         MoveSeats(members, "chat")
+
+
+def test_each_change_applies_itself_in_order():
+    """A scenario's setting: each change applied to the one before, the moved members kept."""
+    org, table = _org(), PriceTable.builtin()
+    rates = Rates(Decimal(6), Decimal(30), Decimal("7.5"), Decimal(12), Decimal("0.6"))
+    scenario = Scenario(
+        (
+            MoveSeats(["ada"], "chat"),
+            ChangeCaps(TIGHT),
+            ChangeModelPrice(SONNET, rates),
+            MoveSeats(["bob"], "chat_claude_code"),
+            FLAT,
+        )
+    )
+    setting = scenario.apply(org, table)
+    assert dict(setting.moved) == {"ada": "chat", "bob": "chat_claude_code"}
+    assert setting.org.member("ada").seat_type == "chat"
+    assert setting.org.limits == TIGHT
+    assert setting.prices.price(SONNET, datetime(2026, 10, 2, tzinfo=UTC)).rates == rates
+    assert Scenario().apply(org, table) == Setting(org, table)
+    with pytest.raises(CurrencyMismatchError, match=r"table\.currency"):
+        ChangePrices(attrs.evolve(table, currency="EUR")).apply(Setting(org, table))
 
 
 def test_move_seats_add_ons_are_a_collection():
@@ -703,7 +726,7 @@ def test_a_scenario_file_with_every_section(tmp_path):
     (tmp_path / "prices.json").write_text(json.dumps(PriceTable.builtin().to_dict()))
     path = tmp_path / "scenario.toml"
     path.write_text(SCENARIO)
-    scenario = load_scenario(path)
+    scenario = Scenario.from_file(path)
     assert scenario.name == "everything"
     assert scenario.replay_caps
     kinds = [type(change).__name__ for change in scenario.changes]
@@ -747,10 +770,10 @@ def test_a_bad_scenario_file_names_the_path(tmp_path, text, path, message):
     file.write_text(text)
     if "missing" in text:
         with pytest.raises(OSError, match=r"missing\.json"):
-            load_scenario(file)
+            Scenario.from_file(file)
         return
     with pytest.raises(LoadError) as error:
-        load_scenario(file)
+        Scenario.from_file(file)
     problems = error.value.problems
     assert any(where.startswith(path) and message in why for where, why in problems), problems
 
@@ -761,7 +784,7 @@ def test_a_bad_price_file_is_reported_as_itself(tmp_path):
     file = tmp_path / "scenario.toml"
     file.write_text('[prices]\nfile = "prices.json"\n')
     with pytest.raises(LoadError, match=r"prices\.json"):
-        load_scenario(file)
+        Scenario.from_file(file)
 
 
 def test_a_scenario_file_that_is_not_toml(tmp_path):
@@ -769,12 +792,12 @@ def test_a_scenario_file_that_is_not_toml(tmp_path):
     file = tmp_path / "bad.toml"
     file.write_text("name = ")
     with pytest.raises(LoadError, match=r"bad\.toml"):
-        load_scenario(file)
+        Scenario.from_file(file)
 
 
 def test_a_scenario_from_a_dict_in_another_currency():
     """Amounts are read in the organization's currency."""
-    scenario = scenario_from_dict(
+    scenario = Scenario.from_dict(
         {"flat_plan": {"fees": {"chat": "30"}, "allowance": "5"}}, currency="EUR"
     )
     assert scenario.changes[0].allowance == Money("5", "EUR")
@@ -792,7 +815,7 @@ def test_the_example_scenario_on_the_example_month():
     """Downgrading u-007 and u-018 saves their Claude Code seats, denies their Claude Code."""
     org = Organization.from_file(EXAMPLES / "org.toml")
     period = BillingPeriod.of("2026-10", timezone=org.timezone)
-    scenario = load_scenario(EXAMPLES / "scenario-downgrade.toml", currency=org.currency)
+    scenario = Scenario.from_file(EXAMPLES / "scenario-downgrade.toml", currency=org.currency)
     result = whatif(org, _example_events(), period, scenario)
     assert {t.key for t in result.denied_by_user} == {"u-007", "u-018"}
     assert {t.key for t in result.denied_by_level} == {"not_included"}

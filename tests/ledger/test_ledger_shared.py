@@ -675,6 +675,22 @@ def test_charges_count_toward_the_seat_type_held_when_made(ledger: Ledger) -> No
     assert mtd(ledger) == committed({"ada": "14"}, {CHAT: "7", CHAT_AND_CLAUDE_CODE: "7"})
 
 
+def test_holding_again_after_a_seat_change_decides_on_the_seat_held_now(open_: OpenLedger) -> None:
+    """ada holds 5 on Chat, cy spends 8 in the Chat + Claude Code pool of 12, ada moves there.
+
+    Asking for her hold again answers with a decision on her path now: ada 20 - 5 held = 15,
+    her new pool 12 - 8 = 4, the organization 100 - 8 - 5 = 87; headroom 4 (the pool she
+    holds now, read from its own counters).
+    """
+    ledger = open_(make_org(code_pool="12"))
+    first = ledger.hold("r1", "ada", usd("5"), at=OCT)
+    assert ledger.charge(event("e1", "cy", "8", product=Product.CLAUDE_CODE)).recorded
+    ledger.set_organization(ledger.org.assign_seat("olga", OCT, "ada", CHAT_AND_CLAUDE_CODE)[0])
+    again = ledger.hold("r1", "ada", usd("5"), at=OCT)
+    assert again.hold == first.hold
+    assert again.decision == allowed("ada", CHAT_AND_CLAUDE_CODE, usd("0"), usd("4"))
+
+
 def test_reading_defaults_to_the_clock_and_stats_start_at_zero(
     ledger: Ledger, clock: Clock
 ) -> None:

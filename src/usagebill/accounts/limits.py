@@ -215,10 +215,13 @@ class SpendLimits:
 
 
 class SpendLike(Protocol):
-    """What the decision reads of month-to-date spend: :class:`Spend`, or a ledger's view.
+    """What a whole-organization decision reads of month-to-date spend: a :class:`Spend`'s shape.
 
-    A ledger shows :func:`~usagebill.caps.decision.authorize` only the counters on one
-    member's path, read inside its transaction, instead of a whole :class:`Spend`.
+    :func:`~usagebill.caps.decision.authorize` and
+    :func:`~usagebill.caps.alerts.notifications` read it; a caller that knows only
+    one member's path (a ledger's transaction, a replay) gives
+    :func:`~usagebill.caps.decision.decide` a
+    :class:`~usagebill.caps.decision.UsedOnPath` instead.
     """
 
     @property

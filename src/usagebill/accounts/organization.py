@@ -40,7 +40,7 @@ from usagebill.accounts.limits import (
     Spend,
     SpendLimits,
 )
-from usagebill.accounts.seats import Member, Role, SeatCatalog, SeatChange
+from usagebill.accounts.seats import Member, Role, SeatCatalog, SeatChange, SeatTimeline
 from usagebill.errors import (
     ConflictError,
     CurrencyMismatchError,
@@ -122,18 +122,30 @@ class IncreaseRequest:
 
 
 class MemberPath(NamedTuple):
-    """A member's seat type, the products it includes, their caps: see :meth:`Organization.path`.
+    """The caps and pools on one member's path: all a decision reads of the organization.
+
+    From the member up: their effective cap and the level it comes from; their
+    seat type, the products it includes and its pool cap; the organization's
+    pool cap. ``None`` is no cap. The organization's name and currency name the
+    organization's level and the amounts of a decision. See
+    :meth:`Organization.path` and :meth:`Organization.path_at`.
 
     >>> path = acme.path("ada")
     >>> path.seat_type, path.member_cap, path.member_cap_source.value
     ('chat', Money('100', 'USD'), 'individual')
+    >>> path.seat_type_cap, path.organization_cap, path.organization, path.currency
+    (None, None, 'acme', 'USD')
     """
 
+    user_id: str
     seat_type: str
     includes: frozenset[Product]
     member_cap: Money | None
     member_cap_source: LimitSource
-    pool_cap: Money | None
+    seat_type_cap: Money | None
+    organization_cap: Money | None
+    organization: str
+    currency: str
 
 
 def _timezone(_instance: object, _attribute: attrs.Attribute[Any], value: object) -> None:
@@ -203,9 +215,12 @@ class Organization:
     invoicing: InvoiceSettings = attrs.field(
         factory=InvoiceSettings, validator=instance_of(InvoiceSettings)
     )
-    # Memo of path(): derived from the fields above, which never change.
-    _paths: dict[str, MemberPath] = attrs.field(
+    # Memos of path() and path_at(): derived from the fields above, which never change.
+    _paths: dict[str | tuple[str, str], MemberPath] = attrs.field(
         init=False, factory=dict, eq=False, hash=False, repr=False
+    )
+    _timeline: SeatTimeline | None = attrs.field(
+        init=False, default=None, eq=False, hash=False, repr=False
     )
 
     def __attrs_post_init__(self) -> None:
@@ -334,23 +349,62 @@ class Organization:
         except KeyError:
             raise UnknownNameError("member", user_id) from None
 
-    def path(self, user_id: str) -> MemberPath:
-        """What a decision needs to know of ``user_id``: their seat, its products, their caps.
+    def path(self, user_id: str, seat_type: str | None = None) -> MemberPath:
+        """The caps and pools on ``user_id``'s path: what a decision needs to know of them.
 
-        Worked out once per member and organization value (it is immutable).
+        Through the seat type they hold now, or through ``seat_type``: then their
+        effective cap is the one that seat would give them (for a past seat, or a
+        member since removed). Worked out once per member, seat type and
+        organization value (it is immutable).
+
+        >>> from datetime import datetime, UTC
+        >>> org = Organization.create(
+        ...     "acme",
+        ...     SeatCatalog.enterprise(chat_fee=Money("20"), chat_and_claude_code_fee=Money("40")),
+        ...     [Member("olga", "primary_owner", "chat_claude_code"),
+        ...      Member("ada", "member", "chat")],
+        ...     at=datetime(2026, 10, 1, tzinfo=UTC),
+        ...     limits=SpendLimits(seat_types={"chat": PoolLimit(Money("300"), Money("50"))}),
+        ... )
+        >>> path = org.path("ada")
+        >>> path.seat_type, path.member_cap, path.seat_type_cap
+        ('chat', Money('50', 'USD'), Money('300', 'USD'))
+        >>> path.member_cap_source.value, path.organization_cap, path.organization
+        ('seat_type_default', None, 'acme')
+        >>> org.path("ada", "chat_claude_code").member_cap is None
+        True
         """
-        path = self._paths.get(user_id)
+        key: str | tuple[str, str] = user_id if seat_type is None else (user_id, seat_type)
+        path = self._paths.get(key)
         if path is None:
-            seat_type = self.member(user_id).seat_type
-            cap, source = self.limits.effective_cap(user_id, seat_type)
-            path = self._paths[user_id] = MemberPath(
-                seat_type,
-                self.catalog.get(seat_type).includes,
+            held = self.member(user_id).seat_type if seat_type is None else seat_type
+            cap, source = self.limits.effective_cap(user_id, held)
+            path = self._paths[key] = MemberPath(
+                user_id,
+                held,
+                self.catalog.get(held).includes,
                 cap,
                 source,
-                self.limits.seat_type(seat_type).pool_cap,
+                self.limits.seat_type(held).pool_cap,
+                self.limits.organization.pool_cap,
+                self.name,
+                self.catalog.currency,
             )
         return path
+
+    def path_at(self, user_id: str, at: datetime) -> MemberPath:
+        """``user_id``'s path through the seat they held at ``at``, under the caps of this value.
+
+        What a replay of past requests decides on: the seat of the seat history
+        (a member since moved or removed included), today's caps. A member who
+        held no seat then is an :class:`~usagebill.errors.InvalidValueError`,
+        one never seated an :class:`~usagebill.errors.UnknownNameError`.
+        """
+        timeline = self._timeline
+        if timeline is None:
+            timeline = SeatTimeline(self.seat_history)
+            object.__setattr__(self, "_timeline", timeline)  # a memo of a frozen value
+        return self.path(user_id, timeline.seat_at(user_id, check_aware(at)))
 
     def effective_limit(self, user_id: str) -> EffectiveLimit:
         """``user_id``'s effective limit and the level it comes from."""

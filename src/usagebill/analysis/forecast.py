@@ -78,9 +78,8 @@ from usagebill._checks import check_aware
 from usagebill.accounts.limits import Level, LimitSource
 from usagebill.accounts.organization import Organization
 from usagebill.accounts.seats import SeatTimeline
-from usagebill.analysis.whatif import _unique
 from usagebill.errors import InvalidValueError, UsageBillError, short_repr
-from usagebill.events import UsageEvent
+from usagebill.events import UsageEvent, deduplicated_between
 from usagebill.money import EXACT, Money, unchecked_money
 from usagebill.periods import BillingPeriod, zone
 from usagebill.pricing.prices import PriceTable
@@ -402,7 +401,7 @@ def forecast(
     seat_types: dict[str, _Scope] = {name: _Scope() for name in org.catalog.seat_types}
     total = _Scope()
     by_scope = {(cap.level, cap.subject): cap.cap.amount for cap in caps}
-    counted = _unique(events, start, cut)
+    counted = deduplicated_between(events, start, cut)
     day = 0
     for event in counted:
         at = event.at.astimezone(UTC)

@@ -7,35 +7,18 @@ provider's usage report, per time bucket and model, token category by token
 category, and lists every difference beyond a :class:`Tolerance` — with a
 reason for each, so every cent of the gap is explained.
 
-**The report** is the shape of Anthropic's Admin API usage reports (the
-Messages usage report, and the Enterprise analytics usage report of the
-``anthropic`` SDK, ``BetaAnalyticsUsageReportTimeBucket``)::
-
-    {"data": [{"starting_at": "2026-10-01T00:00:00Z",
-               "ending_at": "2026-10-02T00:00:00Z",
-               "results": [{"model": "claude-sonnet-4-6",
-                            "uncached_input_tokens": 1200,
-                            "cache_creation": {"ephemeral_5m_input_tokens": 0,
-                                               "ephemeral_1h_input_tokens": 0},
-                            "cache_read_input_tokens": 8000,
-                            "output_tokens": 350,
-                            "server_tool_use": {"web_search_requests": 0}}]}],
-     "has_more": false, "next_page": null}
-
-Accepted: one page as a dict, a list of pages (every page fetched: the last
-must not say ``has_more``), a list of buckets (what the SDK's auto-paginating
-``list()`` yields), or the SDK's own objects (read through their
-``model_dump``). Per result: ``uncached_input_tokens`` and ``output_tokens``
-are required; ``cache_read_input_tokens``, ``cache_creation`` and
-``server_tool_use`` default to zero; ``model`` names the model (group the
-report by model — a row without one cannot be priced). Rows priced
+**The report** is Anthropic's Admin API usage report (the Messages usage
+report, or the Enterprise analytics usage report of the ``anthropic`` SDK), in
+any form :meth:`UsageReport.from_anthropic <usagebill.io.anthropic.UsageReport.from_anthropic>`
+reads: a page, a list of pages or of buckets, or the SDK's own objects. Group
+the report by model — a row without one cannot be priced. Rows priced
 differently are recognised when the report is grouped by them:
 ``context_window`` ``"200k-1M"`` (the long-context tier), ``service_tier``
 ``"batch"``, ``inference_geo`` ``"us"`` and ``speed`` ``"fast"``; other
 service tiers (priority, flex) have no price in the table. Any other key
 (``workspace_id``, ``api_key_id``, ``product``, ``requests``…) is ignored: it
-does not change a price. Counts must be non-negative integers; every problem is
-reported at once, with its path, in a :class:`~usagebill.errors.LoadError`.
+does not change a price. Every problem of the report is reported at once, with
+its path, in a :class:`~usagebill.errors.LoadError`.
 
 **Matching.** The buckets of the report set the grid (daily or hourly; they
 must not overlap). Each event falls in the bucket containing its instant and
@@ -76,8 +59,7 @@ served 50 more output tokens:
 from __future__ import annotations
 
 import bisect
-import itertools
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Final
@@ -85,26 +67,20 @@ from typing import Any, Final
 import attrs
 
 from usagebill import reports
-from usagebill._checks import check_non_negative_int, instant, non_negative_int
-from usagebill.errors import (
-    CurrencyMismatchError,
-    InvalidValueError,
-    LoadError,
-    UsageBillError,
-    short_repr,
-)
+from usagebill._checks import non_negative_int
+from usagebill.errors import CurrencyMismatchError, InvalidValueError, UsageBillError, short_repr
 from usagebill.events import UsageEvent, deduplicated
+from usagebill.io.anthropic import ReportRow, UsageReport
 from usagebill.money import EXACT, Money, unchecked_money
 from usagebill.pricing.prices import PriceTable
 from usagebill.reports import Column, Field, Kind, Report, Table, shown_amount
-from usagebill.usage import FailurePolicy, Modifiers, TokenUsage
+from usagebill.usage import FailurePolicy, TokenUsage
 
 __all__ = ["ReconLine", "Reconciliation", "Tolerance", "reconcile"]
 
 _ZERO: Final = Decimal(0)
 _CATEGORIES: Final = tuple(field.name for field in attrs.fields(TokenUsage))
 _NO_MODEL: Final = "(no model)"
-_TIER_WINDOW: Final = "200k-1M"
 _STANDARD_TIERS: Final = frozenset({None, "standard", "batch"})
 
 
@@ -238,163 +214,6 @@ class Reconciliation:
         return reports.to_html(self.to_report())
 
 
-# --- reading the report ---------------------------------------------------------------------
-
-
-@attrs.frozen
-class _Row:
-    bucket: int
-    model: str | None
-    usage: TokenUsage
-    service_tier: str | None
-    in_tier: bool
-    modifiers: Modifiers
-
-
-class _Reader:
-    """Reads report pages, gathering every problem with its path."""
-
-    def __init__(self) -> None:
-        self.problems: list[tuple[str, str]] = []
-
-    def problem(self, path: str, message: str) -> None:
-        self.problems.append((path, message))
-
-    def instant(self, value: object, path: str) -> datetime | None:
-        try:
-            return instant(value, path).astimezone(UTC)
-        except InvalidValueError as error:
-            self.problem(path, error.detail)
-            return None
-
-    def count(self, data: Mapping[str, Any], key: str, path: str, *, required: bool) -> int:
-        value = data.get(key)
-        if value is None:
-            if required:
-                self.problem(f"{path}.{key}", "is required")
-            return 0
-        try:
-            return check_non_negative_int(value, key)
-        except InvalidValueError as error:
-            self.problem(f"{path}.{key}", error.detail)
-            return 0
-
-    def part(self, data: Mapping[str, Any], key: str, path: str) -> Mapping[str, Any]:
-        value = data.get(key)
-        if value is None:
-            return {}
-        if not isinstance(value, Mapping):
-            self.problem(f"{path}.{key}", f"must be an object (got {short_repr(value)})")
-            return {}
-        return value
-
-    def text(self, data: Mapping[str, Any], key: str, path: str) -> str | None:
-        value = data.get(key)
-        if value is not None and not isinstance(value, str):
-            self.problem(f"{path}.{key}", f"must be a string or null (got {short_repr(value)})")
-            return None
-        return value
-
-    def row(self, data: object, bucket: int, path: str) -> _Row | None:
-        if not isinstance(data, Mapping):
-            self.problem(path, f"must be an object (got {short_repr(data)})")
-            return None
-        cache = self.part(data, "cache_creation", path)
-        tools = self.part(data, "server_tool_use", path)
-        usage = TokenUsage(
-            input_tokens=self.count(data, "uncached_input_tokens", path, required=True),
-            output_tokens=self.count(data, "output_tokens", path, required=True),
-            cache_write_5m_tokens=self.count(
-                cache, "ephemeral_5m_input_tokens", f"{path}.cache_creation", required=False
-            ),
-            cache_write_1h_tokens=self.count(
-                cache, "ephemeral_1h_input_tokens", f"{path}.cache_creation", required=False
-            ),
-            cache_read_tokens=self.count(data, "cache_read_input_tokens", path, required=False),
-            web_search_requests=self.count(
-                tools, "web_search_requests", f"{path}.server_tool_use", required=False
-            ),
-        )
-        return _Row(
-            bucket=bucket,
-            model=self.text(data, "model", path),
-            usage=usage,
-            service_tier=self.text(data, "service_tier", path),
-            in_tier=self.text(data, "context_window", path) == _TIER_WINDOW,
-            modifiers=Modifiers(
-                batch=data.get("service_tier") == "batch",
-                us_only=data.get("inference_geo") == "us",
-                fast=data.get("speed") == "fast",
-            ),
-        )
-
-
-def _plain(value: object) -> object:
-    """An SDK object as its JSON form; anything else as it is."""
-    dump = getattr(value, "model_dump", None)
-    return dump(mode="json") if callable(dump) else value
-
-
-def _pages(report: object) -> list[object]:
-    """The report as a list of pages: a page, a list of pages, or a list of buckets."""
-    report = _plain(report)
-    if isinstance(report, Mapping):
-        return [report]
-    if isinstance(report, Sequence) and not isinstance(report, (str, bytes)):
-        items = [_plain(item) for item in report]
-        if items and all(isinstance(item, Mapping) and "results" in item for item in items):
-            return [{"data": items}]  # the buckets of an SDK auto-paginating iterator
-        return items
-    raise InvalidValueError("report", report, "must be a report page (a dict) or a list of pages")
-
-
-def _read_buckets(
-    reader: _Reader, pages: list[object]
-) -> list[tuple[datetime, datetime, list[object], str]]:
-    """Every time bucket of every page: start, end, results and where it is."""
-    buckets: list[tuple[datetime, datetime, list[object], str]] = []
-    for number, page in enumerate(pages):
-        where = "$" if len(pages) == 1 else f"$[{number}]"
-        if not isinstance(page, Mapping) or not isinstance(page.get("data"), list):
-            reader.problem(where, "must be an object with a 'data' list of time buckets")
-            continue
-        if number == len(pages) - 1 and page.get("has_more") is True:
-            reader.problem(f"{where}.has_more", "is true: fetch every page and pass them all")
-        for position, bucket in enumerate(page["data"]):
-            path = f"{where}.data[{position}]"
-            if not isinstance(bucket, Mapping) or not isinstance(bucket.get("results"), list):
-                reader.problem(path, "must be an object with a 'results' list")
-                continue
-            start = reader.instant(bucket.get("starting_at"), f"{path}.starting_at")
-            end = reader.instant(bucket.get("ending_at"), f"{path}.ending_at")
-            if start is None or end is None:
-                continue
-            if end <= start:
-                reader.problem(f"{path}.ending_at", "must come after starting_at")
-                continue
-            buckets.append((start, end, bucket["results"], path))
-    buckets.sort(key=lambda bucket: bucket[0])
-    for previous, following in itertools.pairwise(buckets):
-        if following[0] < previous[1]:
-            reader.problem(following[3], f"overlaps the bucket at {previous[3]}")
-    return buckets
-
-
-def _read_report(report: object) -> tuple[list[tuple[datetime, datetime]], list[_Row]]:
-    """The report's buckets (sorted) and rows, or a LoadError listing every problem."""
-    reader = _Reader()
-    buckets = _read_buckets(reader, _pages(report))
-    rows = []
-    for number, (_start, _end, results, path) in enumerate(buckets):
-        for position, result in enumerate(results):
-            row = reader.row(result, number, f"{path}.results[{position}]")
-            if row is not None and row.usage:
-                rows.append(row)
-    if reader.problems:
-        raise LoadError("usage report", reader.problems)
-    return [(start, end) for start, end, _results, _path in buckets], rows
-
-
 # --- comparing ------------------------------------------------------------------------------
 
 
@@ -421,7 +240,7 @@ class _Side:
             self.amounts[key] = EXACT.add(self.amounts.get(key, _ZERO), amount)
 
 
-def _price_row(prices: PriceTable, row: _Row, at: datetime) -> tuple[str, Decimal | None, str]:
+def _price_row(prices: PriceTable, row: ReportRow, at: datetime) -> tuple[str, Decimal | None, str]:
     """The row's model id, its exact amount (``None``: cannot be priced) and why not."""
     if row.model is None:
         return _NO_MODEL, None, "the report row names no model"
@@ -433,7 +252,7 @@ def _price_row(prices: PriceTable, row: _Row, at: datetime) -> tuple[str, Decima
         return model, None, f"service tier {short_repr(row.service_tier)} has no price in the table"
     try:
         price = prices.price(model, at)
-        return model, price.compiled(row.modifiers, row.in_tier).amount(row.usage), ""
+        return model, price.compiled(row.modifiers, row.long_context).amount(row.usage), ""
     except UsageBillError as error:
         return model, None, f"cannot price the report row: {error}"
 
@@ -473,7 +292,9 @@ def _reasons(
     return tokens_match, reasons
 
 
-def _theirs(prices: PriceTable, rows: list[_Row], grid: list[tuple[datetime, datetime]]) -> _Side:
+def _theirs(
+    prices: PriceTable, rows: list[ReportRow], grid: list[tuple[datetime, datetime]]
+) -> _Side:
     """The report's side: each row priced at its bucket's start."""
     theirs = _Side()
     for row in rows:
@@ -564,7 +385,9 @@ def reconcile(
     currency = prices.currency
     if tolerance.amount is not None and tolerance.amount.currency != currency:
         raise CurrencyMismatchError(currency, tolerance.amount.currency, "tolerance.amount")
-    buckets, rows = _read_report(report)
+    read = UsageReport.from_anthropic(report)
+    buckets = [(bucket.starting_at, bucket.ending_at) for bucket in read.buckets]
+    rows = [row for row in read.rows if row.usage]  # a row of no tokens has nothing to compare
     grid = list(buckets)
     theirs = _theirs(prices, rows, grid)
     ours, outside, outside_amount = _ours(events, prices, grid, failure_policy)

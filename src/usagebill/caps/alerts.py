@@ -6,20 +6,25 @@ grows within a period, so each threshold fires at most once per scope and
 period; and because the comparison is made against the limit in force, a
 changed limit re-arms its thresholds against the new figure. Held amounts are
 reservations, not spend: they never fire a notification.
+
+:func:`path_notifications` answers for one member's path (what a ledger knows
+of a charge); :func:`notifications` for a whole organization's spend. Both
+compare each level the same way.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from decimal import Decimal
 
 import attrs
 
 from usagebill.accounts.limits import Level, SpendLike
-from usagebill.accounts.organization import Organization
+from usagebill.accounts.organization import MemberPath, Organization
+from usagebill.caps.decision import UsedOnPath
 from usagebill.money import EXACT, Money
 
-__all__ = ["Notification", "notifications"]
+__all__ = ["Notification", "notifications", "path_notifications"]
 
 
 @attrs.frozen
@@ -62,6 +67,50 @@ class Notification:
         )
 
 
+def path_notifications(
+    path: MemberPath,
+    before: UsedOnPath,
+    after: UsedOnPath,
+    *,
+    thresholds: Sequence[Decimal],
+) -> tuple[Notification, ...]:
+    """The ``thresholds`` crossed on ``path`` between ``before`` and ``after`` (pure; by level).
+
+    What a charge on one member's path fires: their limit, their seat type's
+    pool, the organization's pool. Pass the organization's
+    :attr:`~usagebill.accounts.organization.Organization.thresholds`.
+
+    >>> from datetime import datetime, UTC
+    >>> from usagebill import Member, SeatCatalog, SpendLimits
+    >>> org = Organization.create(
+    ...     "acme",
+    ...     SeatCatalog.enterprise(chat_fee=Money("20"), chat_and_claude_code_fee=Money("40")),
+    ...     [Member("olga", "primary_owner", "chat_claude_code"), Member("ada", "member", "chat")],
+    ...     at=datetime(2026, 10, 1, tzinfo=UTC),
+    ...     limits=SpendLimits(members={"ada": Money("100")}),
+    ... )
+    >>> before = UsedOnPath(Decimal(70), Decimal(70), Decimal(70))
+    >>> crossed = path_notifications(org.path("ada"), before, before.plus(Decimal(20), Decimal(0)),
+    ...                              thresholds=org.thresholds)
+    >>> for note in crossed:
+    ...     print(note.message)
+    ada has used 75% of the 100.00 USD limit (90.00 USD this period)
+    ada has used 90% of the 100.00 USD limit (90.00 USD this period)
+    """
+    levels = (
+        (Level.MEMBER, path.user_id, path.member_cap, before.member, after.member),
+        (Level.SEAT_TYPE, path.seat_type, path.seat_type_cap, before.seat_type, after.seat_type),
+        (Level.ORGANIZATION, path.organization, path.organization_cap, before.total, after.total),
+    )
+    return tuple(
+        notification
+        for level, subject, limit, old, new in levels
+        for notification in _crossed(
+            level, subject, limit, old, new, thresholds=thresholds, currency=path.currency
+        )
+    )
+
+
 def notifications(
     org: Organization,
     before: SpendLike,
@@ -79,12 +128,9 @@ def notifications(
     found: list[Notification] = []
 
     def check(level: Level, subject: str, limit: Money | None, old: Decimal, new: Decimal) -> None:
-        if limit is None or new <= old:
-            return
-        for threshold in thresholds:
-            mark = EXACT.multiply(threshold, limit.amount)
-            if old < mark <= new:
-                found.append(Notification(level, subject, limit, threshold, Money(new, currency)))
+        found.extend(
+            _crossed(level, subject, limit, old, new, thresholds=thresholds, currency=currency)
+        )
 
     changed_members = _changed(before.members, after.members) if members is None else members
     for user_id in changed_members:
@@ -106,6 +152,25 @@ def notifications(
         )
     check(Level.ORGANIZATION, org.name, org.limits.organization.pool_cap, before.total, after.total)
     return tuple(found)
+
+
+def _crossed(
+    level: Level,
+    subject: str,
+    limit: Money | None,
+    old: Decimal,
+    new: Decimal,
+    *,
+    thresholds: Iterable[Decimal],
+    currency: str,
+) -> Iterator[Notification]:
+    """Each threshold of ``limit`` that spend going from ``old`` to ``new`` crossed."""
+    if limit is None or new <= old:
+        return
+    for threshold in thresholds:
+        mark = EXACT.multiply(threshold, limit.amount)
+        if old < mark <= new:
+            yield Notification(level, subject, limit, threshold, Money(new, currency))
 
 
 def _changed(before: Mapping[str, Decimal], after: Mapping[str, Decimal]) -> Iterator[str]:

@@ -12,27 +12,32 @@ zero is zero; the comparison is the same ``<=`` at every level. A zero charge
 is always allowed by the caps. A charge for a product the member's seat does
 not include is denied whatever the caps.
 
-:func:`authorize` reads nothing but its arguments: no clock, no I/O, no global
-state. That is what lets the property tests prove the hierarchy invariant, and
-what the ledgers build their atomic steps on.
+:func:`decide` is the core: a member's path (:class:`~usagebill.accounts.organization.MemberPath`,
+the caps and pools on it) and what is already used on it (:class:`UsedOnPath`)
+in, a :class:`Decision` out. :func:`authorize` wraps it for a whole organization
+and a whole month-to-date :class:`~usagebill.accounts.limits.Spend`; the ledgers
+and the what-if replay, which know the path and its counters, call :func:`decide`.
+Both read nothing but their arguments: no clock, no I/O, no global state. That
+is what lets the property tests prove the hierarchy invariant, and what the
+ledgers build their atomic steps on.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Final
+from typing import Final, NamedTuple
 
 import attrs
 
 from usagebill.accounts.limits import Level, LimitSource, SpendLike
-from usagebill.accounts.organization import Organization
+from usagebill.accounts.organization import MemberPath, Organization
 from usagebill.errors import CurrencyMismatchError, InvalidValueError
 from usagebill.money import EXACT, Money, unchecked_money
 from usagebill.pricing.prices import PriceTable
 from usagebill.usage import Modifiers, Product, TokenUsage
 
-__all__ = ["Binding", "Decision", "authorize", "authorize_usage"]
+__all__ = ["Binding", "Decision", "UsedOnPath", "authorize", "authorize_usage", "decide"]
 
 _ZERO: Final = Decimal(0)
 
@@ -45,7 +50,13 @@ _ORGANIZATION: Final = Level.ORGANIZATION
 
 @attrs.frozen
 class Binding:
-    """A level that refuses the charge: its cap, what is used, by how much it falls short."""
+    """A level that refuses the charge: its cap, what is used, by how much it falls short.
+
+    >>> binding = Binding(Level.MEMBER, "ada", Money("10"), Money("9"), Money("1"),
+    ...                   LimitSource.INDIVIDUAL)
+    >>> print(binding.describe())
+    member limit of ada (individual) 10.00 USD: 9.00 USD used, short by 1.00 USD
+    """
 
     level: Level
     subject: str
@@ -76,6 +87,10 @@ class Decision:
     path before this charge (``None``: no cap anywhere on it). ``not_included``
     names a product the member's seat does not include. A Decision is truthy
     when allowed.
+
+    >>> decision = Decision(True, "ada", "chat", Money("2"), headroom=Money("8"))
+    >>> bool(decision), decision.reason
+    (True, 'allowed: 2.00 USD for ada (headroom 8.00 USD)')
     """
 
     allowed: bool
@@ -104,6 +119,84 @@ class Decision:
         return f"denied: {self.amount} for {self.user_id} exceeds {binds}"
 
 
+class UsedOnPath(NamedTuple):
+    """What is already used on a member's path, as plain Decimals of the path's currency.
+
+    Committed and held amounts of the member, of the seat type their charge
+    counts toward, and of the whole organization: the counters a ledger reads
+    inside its transaction, or a whole :class:`~usagebill.accounts.limits.Spend` seen
+    from one member (:meth:`from_spend`).
+
+    >>> used = UsedOnPath(Decimal("9"), Decimal("40"), Decimal("100"), held_member=Decimal("1"))
+    >>> used.plus(Decimal("2"), Decimal(0)).member
+    Decimal('11')
+    """
+
+    member: Decimal
+    seat_type: Decimal
+    total: Decimal
+    held_member: Decimal = _ZERO
+    held_seat_type: Decimal = _ZERO
+    held_total: Decimal = _ZERO
+
+    @classmethod
+    def from_spend(cls, spend: SpendLike, user_id: str, seat_type: str) -> UsedOnPath:
+        """The amounts of ``spend`` on the path of ``user_id`` charging toward ``seat_type``."""
+        return cls(
+            spend.members.get(user_id, _ZERO),
+            spend.seat_types.get(seat_type, _ZERO),
+            spend.total,
+            spend.held_members.get(user_id, _ZERO),
+            spend.held_seat_types.get(seat_type, _ZERO),
+            spend.held_total,
+        )
+
+    def plus(self, committed: Decimal, held: Decimal) -> UsedOnPath:
+        """The same path with ``committed`` and ``held`` added at every level."""
+        add = EXACT.add
+        member, seat_type, total, held_member, held_seat_type, held_total = self
+        return UsedOnPath(
+            add(member, committed),
+            add(seat_type, committed),
+            add(total, committed),
+            add(held_member, held),
+            add(held_seat_type, held),
+            add(held_total, held),
+        )
+
+
+def decide(
+    path: MemberPath,
+    used: UsedOnPath,
+    amount: Money,
+    *,
+    product: Product = Product.CHAT,
+) -> Decision:
+    """Decide whether the member on ``path``, with ``used`` on it, may be charged ``amount``.
+
+    The decision's core: plain values in, a :class:`Decision` out. ``amount``
+    must be in ``path.currency``, and so must ``used``.
+
+    >>> from datetime import datetime, UTC
+    >>> from usagebill import Member, SeatCatalog, SpendLimits
+    >>> org = Organization.create(
+    ...     "acme",
+    ...     SeatCatalog.enterprise(chat_fee=Money("20"), chat_and_claude_code_fee=Money("40")),
+    ...     [Member("olga", "primary_owner", "chat_claude_code"), Member("ada", "member", "chat")],
+    ...     at=datetime(2026, 10, 1, tzinfo=UTC),
+    ...     limits=SpendLimits(members={"ada": Money("10")}),
+    ... )
+    >>> used = UsedOnPath(member=Decimal("9"), seat_type=Decimal("9"), total=Decimal("9"))
+    >>> decide(org.path("ada"), used, Money("0.50")).allowed
+    True
+    >>> print(decide(org.path("ada"), used, Money("2")).reason)
+    denied: 2.00 USD for ada exceeds member limit of ada (individual) 10.00 USD:
+    9.00 USD used, short by 1.00 USD
+    """
+    _check_amount(amount, path.currency)
+    return _decide(path, amount, product, *used)
+
+
 def authorize(
     org: Organization,
     spend: SpendLike,
@@ -113,6 +206,9 @@ def authorize(
     product: Product = Product.CHAT,
 ) -> Decision:
     """Decide whether ``user_id`` may be charged ``amount`` now, given month-to-date ``spend``.
+
+    :func:`decide` on the member's path (:meth:`Organization.path
+    <usagebill.accounts.organization.Organization.path>`) and the amounts of ``spend`` on it.
 
     >>> from datetime import datetime, UTC
     >>> from usagebill import Member, SeatCatalog, Spend, SpendLimits
@@ -133,9 +229,43 @@ def authorize(
     denied: 2.00 USD for ada exceeds member limit of ada (individual) 10.00 USD:
     9.00 USD used, short by 1.00 USD
     """
+    if not isinstance(amount, Money):  # checked before the member is looked up, as in decide
+        raise InvalidValueError("amount", amount, "must be Money")
     currency = spend.currency
-    value = _checked(org, currency, amount)
-    seat_type, includes, member_cap, source, pool_cap = org.path(user_id)
+    if currency != org.catalog.currency:
+        raise CurrencyMismatchError(org.catalog.currency, currency, "spend.currency")
+    if amount.currency != currency:
+        raise CurrencyMismatchError(currency, amount.currency, "amount")
+    if amount.amount < 0:
+        raise InvalidValueError("amount", amount, "must not be negative")
+    path = org.path(user_id)
+    seat_type = path.seat_type
+    return _decide(  # UsedOnPath.from_spend, unpacked: this is the hot path
+        path,
+        amount,
+        product,
+        spend.members.get(user_id, _ZERO),
+        spend.seat_types.get(seat_type, _ZERO),
+        spend.total,
+        spend.held_members.get(user_id, _ZERO),
+        spend.held_seat_types.get(seat_type, _ZERO),
+        spend.held_total,
+    )
+
+
+def _decide(  # noqa: PLR0917  (the amounts of UsedOnPath, as plain arguments: the hot path)
+    path: MemberPath,
+    amount: Money,
+    product: Product,
+    member: Decimal,
+    seat: Decimal,
+    total: Decimal,
+    held_member: Decimal,
+    held_seat: Decimal,
+    held_total: Decimal,
+) -> Decision:
+    """The decision on checked input: each capped level's room is cap - (committed + held)."""
+    user_id, seat_type, includes, member_cap, source, seat_cap, org_cap, org_name, currency = path
     if product not in includes:
         return Decision(
             allowed=False,
@@ -145,28 +275,28 @@ def authorize(
             headroom=None,
             not_included=product,
         )
-
-    # Each capped level on the member's path: its room is cap - (committed + held).
-    org_cap = org.limits.organization.pool_cap
+    value = amount.amount
+    add, subtract = EXACT.add, EXACT.subtract
     least: Decimal | None = None
     short: list[tuple[Level, str, Money, Decimal, Decimal]] = []
+    # What a level has used up is committed plus held (added only when something is held).
     if member_cap is not None:
-        used = _used(spend.members.get(user_id, _ZERO), spend.held_members.get(user_id))
-        least = room = EXACT.subtract(member_cap.amount, used)
+        used = add(member, held_member) if held_member else member
+        least = room = subtract(member_cap.amount, used)
         if value > room:
             short.append((_MEMBER, user_id, member_cap, used, room))
-    if pool_cap is not None:
-        used = _used(spend.seat_types.get(seat_type, _ZERO), spend.held_seat_types.get(seat_type))
-        room = EXACT.subtract(pool_cap.amount, used)
+    if seat_cap is not None:
+        used = add(seat, held_seat) if held_seat else seat
+        room = subtract(seat_cap.amount, used)
         least = room if least is None or room < least else least
         if value > room:
-            short.append((_SEAT_TYPE, seat_type, pool_cap, used, room))
+            short.append((_SEAT_TYPE, seat_type, seat_cap, used, room))
     if org_cap is not None:
-        used = _used(spend.total, spend.held_total)
-        room = EXACT.subtract(org_cap.amount, used)
+        used = add(total, held_total) if held_total else total
+        room = subtract(org_cap.amount, used)
         least = room if least is None or room < least else least
         if value > room:
-            short.append((_ORGANIZATION, org.name, org_cap, used, room))
+            short.append((_ORGANIZATION, org_name, org_cap, used, room))
 
     headroom = None if least is None else unchecked_money(least if least > 0 else _ZERO, currency)
     if not short or not value:
@@ -207,22 +337,14 @@ def _denied(
     )
 
 
-def _checked(org: Organization, currency: str, amount: Money) -> Decimal:
-    """The amount to decide on, once it is Money of the organization's currency, not negative."""
+def _check_amount(amount: Money, currency: str) -> None:
+    """Refuse an amount that is not Money of ``currency``, or is negative."""
     if not isinstance(amount, Money):
         raise InvalidValueError("amount", amount, "must be Money")
-    if currency != org.catalog.currency:
-        raise CurrencyMismatchError(org.catalog.currency, currency, "spend.currency")
     if amount.currency != currency:
         raise CurrencyMismatchError(currency, amount.currency, "amount")
     if amount.amount < 0:
         raise InvalidValueError("amount", amount, "must not be negative")
-    return amount.amount
-
-
-def _used(committed: Decimal, held: Decimal | None) -> Decimal:
-    """Committed plus held: what a level has already used up."""
-    return EXACT.add(committed, held) if held else committed
 
 
 def authorize_usage(

@@ -1,7 +1,7 @@
 """The ledger protocol, written once over a transactional store.
 
 Every operation is one transaction of the store: read the counters on the
-member's path, decide with the pure :func:`~usagebill.caps.decision.authorize`,
+member's path, decide with the pure :func:`~usagebill.caps.decision.decide`,
 write — so at every instant, for every level, ``committed + held <= cap``
 holds, whatever runs concurrently. The stores (memory, SQLite, PostgreSQL)
 differ only in how they make a transaction exclusive.
@@ -39,14 +39,13 @@ from typing import Final, Protocol, TypeVar
 import attrs
 
 from usagebill._checks import check_aware
-from usagebill._frozendict import FrozenDict
-from usagebill.accounts.limits import Spend
-from usagebill.accounts.organization import Organization
-from usagebill.caps.alerts import Notification, notifications
-from usagebill.caps.decision import Decision, authorize
+from usagebill.accounts.limits import LimitSource, Spend
+from usagebill.accounts.organization import MemberPath, Organization
+from usagebill.caps.alerts import Notification, path_notifications
+from usagebill.caps.decision import Decision, UsedOnPath, decide
 from usagebill.errors import ConflictError, UnknownNameError, short_repr
 from usagebill.events import UsageEvent
-from usagebill.money import EXACT, Money, unchecked_money
+from usagebill.money import Money, unchecked_money
 from usagebill.periods import BillingPeriod
 from usagebill.pricing.prices import PriceTable
 from usagebill.usage import Product
@@ -57,7 +56,6 @@ __all__ = [
     "Hold",
     "HoldResult",
     "Ledger",
-    "PathSpend",
     "SettleResult",
     "Store",
     "Transaction",
@@ -69,58 +67,6 @@ DEFAULT_HOLD_TTL: Final = timedelta(minutes=10)
 """How long a hold lives unless settled, released or extended first."""
 _ZERO: Final = Decimal(0)
 _STATS: Final = ("overruns", "expired_holds")
-
-
-@attrs.frozen
-class PathSpend:
-    """The counters on one member's path, as read inside a transaction.
-
-    It has the shape :func:`~usagebill.caps.decision.authorize` reads (a
-    :class:`~usagebill.accounts.limits.SpendLike`), without the rest of the organization.
-    """
-
-    currency: str
-    user_id: str
-    seat_type: str
-    user: Decimal
-    seat: Decimal
-    total: Decimal
-    held_user: Decimal
-    held_seat: Decimal
-    held_total: Decimal
-
-    @property
-    def members(self) -> FrozenDict[str, Decimal]:
-        """Committed spend of the member."""
-        return FrozenDict({self.user_id: self.user})
-
-    @property
-    def seat_types(self) -> FrozenDict[str, Decimal]:
-        """Committed spend of the member's seat type."""
-        return FrozenDict({self.seat_type: self.seat})
-
-    @property
-    def held_members(self) -> FrozenDict[str, Decimal]:
-        """Held for the member."""
-        return FrozenDict({self.user_id: self.held_user})
-
-    @property
-    def held_seat_types(self) -> FrozenDict[str, Decimal]:
-        """Held for the member's seat type."""
-        return FrozenDict({self.seat_type: self.held_seat})
-
-    def plus(self, committed: Decimal, held: Decimal) -> PathSpend:
-        """The same path with ``committed`` and ``held`` added at every level."""
-        add = EXACT.add
-        return attrs.evolve(
-            self,
-            user=add(self.user, committed),
-            seat=add(self.seat, committed),
-            total=add(self.total, committed),
-            held_user=add(self.held_user, held),
-            held_seat=add(self.held_seat, held),
-            held_total=add(self.held_total, held),
-        )
 
 
 @attrs.frozen
@@ -183,8 +129,8 @@ class Transaction(Protocol):
     raises, none of it.
     """
 
-    def path(self, period: str, user_id: str, seat_type: str) -> PathSpend:
-        """The counters on the member's path in ``period``."""
+    def path(self, period: str, user_id: str, seat_type: str) -> UsedOnPath:
+        """The counters on the path of ``user_id`` charging toward ``seat_type``, in ``period``."""
 
     def apply(
         self, period: str, user_id: str, seat_type: str, committed: Decimal, held: Decimal
@@ -340,14 +286,14 @@ class Ledger:
             known = self._replay(tx, event.event_id, fingerprint)
             if known is not None:
                 return attrs.evolve(load_json(known, ChargeResult), replayed=True)
-            member = org.member(event.user_id)
-            before = tx.path(period, member.user_id, member.seat_type)
-            decision = authorize(org, before, member.user_id, amount, product=event.product)
+            path = org.path(event.user_id)
+            before = tx.path(period, path.user_id, path.seat_type)
+            decision = decide(path, before, amount, product=event.product)
             notes: tuple[Notification, ...] = ()
             if decision.allowed:
-                tx.apply(period, member.user_id, member.seat_type, amount.amount, _ZERO)
+                tx.apply(period, path.user_id, path.seat_type, amount.amount, _ZERO)
                 after = before.plus(amount.amount, _ZERO)
-                notes = notifications(org, before, after, members=[member.user_id])
+                notes = path_notifications(path, before, after, thresholds=org.thresholds)
             result = ChargeResult(event.event_id, amount, decision, period, notes)
             tx.put_event(event.event_id, fingerprint, dump_json(result))
         return result
@@ -366,25 +312,23 @@ class Ledger:
 
         Asking again for the same request id gives the same hold back.
         """
-        org = self.org
         period = self.period_of(at).label
-        member = org.member(user_id)
+        path = self.org.path(user_id)
+        seat_type = path.seat_type
         expires = self.clock() + (ttl or self.hold_ttl)
         with self._transaction() as tx:
             existing = tx.hold(request_id)
             if existing is not None:
                 if (existing.user_id, existing.amount) != (user_id, amount):
                     raise ConflictError("request_id", request_id, "already holds another amount")
-                path = tx.path(existing.period, user_id, existing.seat_type)
-                return HoldResult(
-                    request_id, authorize(org, path, user_id, _zero(amount)), existing
-                )
-            before = tx.path(period, user_id, member.seat_type)
-            decision = authorize(org, before, user_id, amount, product=product)
+                used = tx.path(existing.period, user_id, seat_type)
+                return HoldResult(request_id, decide(path, used, _zero(amount)), existing)
+            before = tx.path(period, user_id, seat_type)
+            decision = decide(path, before, amount, product=product)
             if not decision.allowed:
                 return HoldResult(request_id, decision, None)
-            hold = Hold(request_id, user_id, member.seat_type, period, amount, product, expires)
-            tx.apply(period, user_id, member.seat_type, _ZERO, amount.amount)
+            hold = Hold(request_id, user_id, seat_type, period, amount, product, expires)
+            tx.apply(period, user_id, seat_type, _ZERO, amount.amount)
             tx.put_hold(hold)
         return HoldResult(request_id, decision, hold)
 
@@ -393,7 +337,8 @@ class Ledger:
         org = self.org
         with self._transaction() as tx:
             hold = self._live_hold(tx, request_id)
-            seat_type = org.member(hold.user_id).seat_type
+            path = org.path(hold.user_id)
+            seat_type = path.seat_type
             if seat_type != hold.seat_type:
                 # The decision reads the member's current seat type, the hold counts toward
                 # the one it was taken under: topping it up would check one pool, fill another.
@@ -405,7 +350,7 @@ class Ledger:
                     "settle or release it, then hold again",
                 )
             before = tx.path(hold.period, hold.user_id, hold.seat_type)
-            decision = authorize(org, before, hold.user_id, amount, product=hold.product)
+            decision = decide(path, before, amount, product=hold.product)
             if not decision.allowed:
                 return HoldResult(request_id, decision, hold)
             grown = attrs.evolve(
@@ -451,7 +396,7 @@ class Ledger:
                 hold.amount,
                 overrun,
                 period,
-                notifications(org, before, after, members=[hold.user_id]),
+                path_notifications(_settled(org, hold), before, after, thresholds=org.thresholds),
             )
             tx.put_event(event.event_id, fingerprint, dump_json(result))
         return result
@@ -511,6 +456,25 @@ class Ledger:
             tx.drop_hold(hold.request_id)
             tx.count("expired_holds", hold.period)
         return expired
+
+
+def _settled(org: Organization, hold: Hold) -> MemberPath:
+    """The path a settlement counts on: its hold's seat type, under the limits in force now.
+
+    The member may have changed seat since the hold (the cost still counts toward
+    the seat it was held under), or left: their own limit is then the one of the
+    seat they hold now, or none at all.
+    """
+    path = org.path(hold.user_id, hold.seat_type)
+    member = org.members.get(hold.user_id)
+    if member is not None and member.seat_type == hold.seat_type:
+        return path
+    cap, source = (
+        (None, LimitSource.NONE)
+        if member is None
+        else org.limits.effective_cap(hold.user_id, member.seat_type)
+    )
+    return path._replace(member_cap=cap, member_cap_source=source)
 
 
 def _zero(amount: Money) -> Money:

@@ -16,7 +16,8 @@ from typing import Any, Final
 
 from usagebill.accounts.limits import Spend
 from usagebill.accounts.organization import Organization
-from usagebill.ledger.core import DEFAULT_HOLD_TTL, Hold, Ledger, PathSpend, spend_of
+from usagebill.caps.decision import UsedOnPath
+from usagebill.ledger.core import DEFAULT_HOLD_TTL, Hold, Ledger, spend_of
 from usagebill.money import EXACT
 from usagebill.pricing.prices import PriceTable
 
@@ -50,17 +51,14 @@ class _MemoryTransaction:
                 table[key] = value
         self._undo.clear()
 
-    def path(self, period: str, user_id: str, seat_type: str) -> PathSpend:
+    def path(self, period: str, user_id: str, seat_type: str) -> UsedOnPath:
         committed, held = self._store.committed, self._store.held
         user, seat, org = (
             (period, "user", user_id),
             (period, "seat", seat_type),
             (period, "org", ""),
         )
-        return PathSpend(
-            self._store.currency,
-            user_id,
-            seat_type,
+        return UsedOnPath(
             committed[user],
             committed[seat],
             committed[org],

@@ -100,13 +100,13 @@ except ImportError as error:  # pragma: no cover  (the dev extra always installs
 
 from usagebill.accounts.limits import Spend
 from usagebill.accounts.organization import Organization
+from usagebill.caps.decision import UsedOnPath
 from usagebill.errors import InvalidValueError
 from usagebill.ledger._connections import Connections
 from usagebill.ledger.core import (
     DEFAULT_HOLD_TTL,
     Hold,
     Ledger,
-    PathSpend,
     dump_json,
     load_json,
     spend_of,
@@ -175,11 +175,10 @@ _IDLE: Final = psycopg.pq.TransactionStatus.IDLE
 class _PostgresTransaction:
     """The ledger's reads and writes as SQL, on a connection that holds the organization lock."""
 
-    def __init__(self, connection: _Connection, currency: str) -> None:
+    def __init__(self, connection: _Connection) -> None:
         self._db = connection
-        self._currency = currency
 
-    def path(self, period: str, user_id: str, seat_type: str) -> PathSpend:
+    def path(self, period: str, user_id: str, seat_type: str) -> UsedOnPath:
         rows = self._db.execute(
             "SELECT c.level, c.committed, c.held"
             " FROM (VALUES ('org', ''), ('seat', %s), ('user', %s)) AS want (level, key)"
@@ -191,9 +190,7 @@ class _PostgresTransaction:
         user, held_user = found.get("user", (_ZERO, _ZERO))
         seat, held_seat = found.get("seat", (_ZERO, _ZERO))
         total, held_total = found.get("org", (_ZERO, _ZERO))
-        return PathSpend(
-            self._currency, user_id, seat_type, user, seat, total, held_user, held_seat, held_total
-        )
+        return UsedOnPath(user, seat, total, held_user, held_seat, held_total)
 
     def apply(
         self, period: str, user_id: str, seat_type: str, committed: Decimal, held: Decimal
@@ -336,7 +333,7 @@ class PostgresStore:
             with connection.pipeline():
                 connection.execute("BEGIN ISOLATION LEVEL READ COMMITTED")
                 gate = connection.execute("SELECT id FROM usagebill_org_lock FOR UPDATE")
-                yield _PostgresTransaction(connection, self.currency)
+                yield _PostgresTransaction(connection)
                 _check_locked(gate)  # before COMMIT: without the lock, nothing commits
                 connection.execute("COMMIT")
             # Leaving the pipeline waits for every result: an error in any write raises here.

@@ -26,13 +26,13 @@ from typing import Final, Literal
 
 from usagebill.accounts.limits import Spend
 from usagebill.accounts.organization import Organization
+from usagebill.caps.decision import UsedOnPath
 from usagebill.errors import InvalidValueError
 from usagebill.ledger._connections import Connections
 from usagebill.ledger.core import (
     DEFAULT_HOLD_TTL,
     Hold,
     Ledger,
-    PathSpend,
     dump_json,
     load_json,
     spend_of,
@@ -81,9 +81,8 @@ _PATH_QUERY: Final = (
 class _SqliteTransaction:
     """The ledger's reads and writes as SQL, on a connection inside BEGIN IMMEDIATE."""
 
-    def __init__(self, connection: sqlite3.Connection, currency: str) -> None:
+    def __init__(self, connection: sqlite3.Connection) -> None:
         self._db = connection
-        self._currency = currency
         self._read: dict[tuple[str, str, str], list[list[Decimal]]] = {}
 
     def _counters(self, period: str, user_id: str, seat_type: str) -> list[list[Decimal]]:
@@ -97,13 +96,11 @@ class _SqliteTransaction:
             self._read[key] = cached
         return cached
 
-    def path(self, period: str, user_id: str, seat_type: str) -> PathSpend:
+    def path(self, period: str, user_id: str, seat_type: str) -> UsedOnPath:
         (user, held_user), (seat, held_seat), (total, held_total) = self._counters(
             period, user_id, seat_type
         )
-        return PathSpend(
-            self._currency, user_id, seat_type, user, seat, total, held_user, held_seat, held_total
-        )
+        return UsedOnPath(user, seat, total, held_user, held_seat, held_total)
 
     def apply(
         self, period: str, user_id: str, seat_type: str, committed: Decimal, held: Decimal
@@ -229,7 +226,7 @@ class SqliteStore:
         connection = self._connection()
         connection.execute("BEGIN IMMEDIATE")
         try:
-            yield _SqliteTransaction(connection, self.currency)
+            yield _SqliteTransaction(connection)
             connection.execute("COMMIT")
         except BaseException:
             if connection.in_transaction:  # else the connection stays in it, for good

@@ -1,8 +1,13 @@
-"""The scenario file: a what-if :class:`~usagebill.analysis.whatif.Scenario` written as TOML.
+"""The scenario file's format: a what-if scenario written as TOML, read into its parts.
 
-Loaded strictly, like the organization file (:mod:`usagebill.accounts.organization_file`): unknown
-keys, wrong types and float amounts are errors that name their path. The format
-is documented in ``docs/whatif.md``; ``examples/scenario-downgrade.toml`` is one.
+Loaded strictly, like the organization file (:mod:`usagebill.accounts.organization_file`):
+unknown keys, wrong types and float amounts are errors that name their path. The
+format is documented in ``docs/whatif.md``; ``examples/scenario-downgrade.toml`` is
+one. :meth:`Scenario.from_dict <usagebill.analysis.whatif.scenario.Scenario.from_dict>`
+and :meth:`~usagebill.analysis.whatif.scenario.Scenario.from_file` are the way in; this
+module only turns the file's dict into the scenario's parts (so that it needs no
+:class:`~usagebill.analysis.whatif.scenario.Scenario`, and the scenario imports it only
+when a file is read).
 """
 
 from __future__ import annotations
@@ -12,25 +17,21 @@ from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import attrs
 
 from usagebill.accounts.organization_file import LimitsSpec
-from usagebill.analysis.whatif import (
-    Change,
-    ChangeCaps,
-    ChangeModelPrice,
-    ChangePrices,
-    FlatPlan,
-    MoveSeats,
-    Overage,
-    Scenario,
-)
+from usagebill.analysis.whatif.changes import ChangeCaps, ChangeModelPrice, ChangePrices, MoveSeats
+from usagebill.analysis.whatif.flatplan import FlatPlan, Overage
 from usagebill.errors import LoadError, UsageBillError
 from usagebill.money import Money
 from usagebill.pricing.prices import PriceTable, Rates
+from usagebill.serde import structure
 
-__all__ = ["load_scenario", "scenario_from_dict"]
+__all__ = ["scenario_parts"]
+
+_Change = MoveSeats | ChangeCaps | ChangePrices | ChangeModelPrice | FlatPlan
 
 
 @attrs.frozen
@@ -71,35 +72,16 @@ class _ScenarioSpec:
     flat_plan: _FlatSpec | None = None
 
 
-def load_scenario(path: str | Path, *, currency: str = "USD") -> Scenario:
-    """Read a scenario file (TOML; the format is in ``docs/whatif.md``).
+def scenario_parts(data: object, *, source: str, currency: str, directory: Path) -> dict[str, Any]:
+    """The changes, name and ``replay_caps`` of a scenario file's dict, checked strictly.
 
-    Amounts are in ``currency`` (the organization's); a ``[prices] file`` is
-    read relative to the scenario file. Every problem is a
-    :class:`~usagebill.errors.LoadError` naming its path in the file.
+    Each change is built (and checked) here; a bad one is a
+    :class:`~usagebill.errors.LoadError` naming its path in ``source``.
     """
-    from usagebill.serde import read_toml  # noqa: PLC0415  (serde sits above this module)
-
-    path = Path(path)
-    return scenario_from_dict(
-        read_toml(path), source=str(path), currency=currency, directory=path.parent
-    )
-
-
-def scenario_from_dict(
-    data: object,
-    *,
-    source: str = "scenario",
-    currency: str = "USD",
-    directory: str | Path = ".",
-) -> Scenario:
-    """Build a scenario from the dict form of the file, strictly (unknown keys refused)."""
-    from usagebill.serde import structure  # noqa: PLC0415  (serde sits above this module)
-
     spec = structure(data, _ScenarioSpec, source=source)
-    changes: list[Change] = []
+    changes: list[_Change] = []
 
-    def build(where: str, make: Callable[[], Change]) -> None:
+    def build(where: str, make: Callable[[], _Change]) -> None:
         try:
             changes.append(make())
         except LoadError:
@@ -115,7 +97,7 @@ def scenario_from_dict(
     if spec.caps is not None:
         build("$.caps", functools.partial(_caps, spec.caps, currency))
     if spec.prices is not None:
-        table = functools.partial(PriceTable.from_file, Path(directory) / spec.prices.file)
+        table = functools.partial(PriceTable.from_file, directory / spec.prices.file)
         build("$.prices.file", lambda: ChangePrices(table()))
     for position, model in enumerate(spec.model_prices):
         build(
@@ -126,10 +108,7 @@ def scenario_from_dict(
         )
     if spec.flat_plan is not None:
         build("$.flat_plan", functools.partial(_flat, spec.flat_plan, currency))
-    try:
-        return Scenario(tuple(changes), spec.name, spec.replay_caps)
-    except UsageBillError as error:
-        raise LoadError(source, [("$", str(error))]) from None
+    return {"changes": tuple(changes), "name": spec.name, "replay_caps": spec.replay_caps}
 
 
 def _flat(spec: _FlatSpec, currency: str) -> FlatPlan:
