@@ -155,6 +155,19 @@ def test_tolerances_are_inclusive():
     assert not reconcile(EVENTS[:1], report, tolerance=Tolerance(tokens=10)).matched  # money
 
 
+def test_a_gap_from_tolerated_tokens_is_not_blamed_on_hidden_prices():
+    """10 more output tokens are within a 10-token tolerance, but their 0.00015 is not within 0.
+
+    The line differs because of those tokens, and says so: not a long-context or batch
+    price the report hides (the tokens do not match exactly).
+    """
+    report = {"data": [_bucket(3, _row(SONNET, uncached=1_000, output=110))]}
+    (line,) = reconcile(EVENTS[:1], report, tolerance=Tolerance(tokens=10)).differences
+    assert line.reasons == (
+        "amount +0.00015 USD from token differences within the token tolerance (output_tokens +10)",
+    )
+
+
 def test_equal_tokens_priced_differently_are_explained():
     """A long-context request: the report must say so (context_window) to price it the same."""
     big = [_event("t1", "claude-sonnet-4-5", _at(3), input_tokens=300_000)]  # 300k x $6 = 1.80

@@ -280,7 +280,14 @@ def _reasons(
         return False, reasons
     if abs(amount_change) > money:
         shown = _signed_exact(unchecked_money(amount_change, currency))
-        if tokens_match:
+        if tokens_match and any(changes.values()):
+            # Token differences the token tolerance accepts still change the amount: that,
+            # not a hidden price, is the gap (and an amount tolerance would accept it too).
+            tolerated = ", ".join(f"{name} {n:+,}" for name, n in changes.items() if n)
+            reasons.append(
+                f"amount {shown} from token differences within the token tolerance ({tolerated})"
+            )
+        elif tokens_match:
             reasons.append(
                 f"amount {shown} at matching tokens: the report does not say which "
                 "requests were long-context, batch, US-only or fast (group it by context_window, "
