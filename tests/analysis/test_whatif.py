@@ -658,10 +658,12 @@ def test_text_markdown_html_and_records(tight):
     assert "INVOICE DIFF" in text
     markdown = tight.to_markdown()
     assert markdown.startswith("# What-if: tight")
-    assert "Denied requests: 3 (5.20)" in markdown
+    # One phrasing in every format now (the report model's part heading); it was
+    # "Denied requests: 3 (5.20)" in Markdown and "3 requests denied" in HTML.
+    assert "## Denied requests: 3, carrying 5.20 USD" in markdown
     page = tight._repr_html_()
     assert "usagebill-whatif" in page
-    assert "3 requests denied" in page
+    assert "Denied requests: 3, carrying 5.20 USD" in page
     assert tight.to_records() == tight.diff.to_records()
     (first, *_) = tight.denied_records()
     assert first["event_id"] == "a2"
