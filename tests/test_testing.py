@@ -1,6 +1,8 @@
 """usagebill.testing: every strategy draws only values usagebill accepts and can rate."""
 
 import re
+import subprocess
+import sys
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -168,3 +170,23 @@ def test_small_dict_forms_load(money_data, usage_data, rates_data):
     assert isinstance(from_dict(money_data, Money), Money)
     assert isinstance(from_dict(usage_data, TokenUsage), TokenUsage)
     assert isinstance(from_dict(rates_data, Rates), Rates)
+
+
+def test_without_hypothesis_the_import_says_which_extra_to_install():
+    """usagebill itself needs no hypothesis; usagebill.testing names the extra that brings it."""
+    code = (
+        "import sys; sys.modules['hypothesis'] = None\n"  # hypothesis hidden: it cannot import
+        "import usagebill\n"
+        "print(usagebill.Money('1.5'))\n"
+        "try:\n"
+        "    import usagebill.testing\n"
+        "except ImportError as error:\n"
+        "    print(error)\n"
+    )
+    out = subprocess.run(  # noqa: S603  (our own interpreter, our own code)
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    assert out.splitlines() == [
+        "1.50 USD",
+        "usagebill.testing needs hypothesis: pip install 'usagebill[testing]'",
+    ]

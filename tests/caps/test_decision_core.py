@@ -31,9 +31,9 @@ from usagebill import (
     notifications,
     path_notifications,
 )
-from usagebill._testing_caps import amounts, organizations, spends
 from usagebill.accounts.limits import Level, LimitSource
 from usagebill.caps.decision import Binding, Decision
+from usagebill.testing import amounts, organizations, spends
 
 START = datetime(2026, 10, 1, tzinfo=UTC)
 CATALOGUE = SeatCatalog.enterprise(chat_fee=Money("20"), chat_and_claude_code_fee=Money("40"))
