@@ -10,16 +10,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from builders import CATALOG, member, organization
 from usagebill import (
     InvalidValueError,
-    Member,
     ModelPrice,
     Modifiers,
     Money,
-    Organization,
     PriceTable,
     Rates,
-    SeatCatalog,
     TokenUsage,
     minor_unit,
     testing,
@@ -35,16 +33,10 @@ heavy = settings(max_examples=max(10, settings().max_examples // 4))
 def test_all_lists_every_strategy():
     """__all__ is sorted and names only strategy factories."""
     assert testing.__all__ == sorted(testing.__all__)
-    catalog = SeatCatalog.enterprise(chat_fee=Money(20), chat_and_claude_code_fee=Money(40))
-    org = Organization.create(
-        "acme",
-        catalog,
-        [Member("ada", "primary_owner", "chat")],
-        at=datetime(2026, 1, 1, tzinfo=UTC),
-    )
+    org = organization(member("ada", role="primary_owner"))
     arguments = {  # the strategies that draw around a given catalog or organization
-        "members": (catalog, ["ada"]),
-        "spend_limits": (catalog, ["ada"]),
+        "members": (CATALOG, ["ada"]),
+        "spend_limits": (CATALOG, ["ada"]),
         "spends": (org,),
     }
     for name in testing.__all__:

@@ -16,10 +16,12 @@ from decimal import Decimal
 from pathlib import Path
 
 import attrs
+import hypothesis
 import pytest
-from hypothesis import event, given, reject
+from hypothesis import given, reject
 from hypothesis import strategies as st
 
+from builders import OCTOBER, event, member, october, organization
 from usage_months import MODELS, months
 from usagebill import (
     BillingPeriod,
@@ -28,7 +30,6 @@ from usagebill import (
     ChangePrices,
     ConflictError,
     FlatPlan,
-    Member,
     Money,
     MoveSeats,
     Organization,
@@ -36,9 +37,7 @@ from usagebill import (
     Product,
     Rates,
     Scenario,
-    SeatCatalog,
     SpendLimits,
-    TokenUsage,
     UsageBillError,
     UsageEvent,
     build_invoice,
@@ -180,7 +179,7 @@ def test_a_repriced_cube_is_the_cube_of_the_events_under_the_scenario(case):
             with pytest.raises(ConflictError):
                 price_cube(repriced, setting.org, setting.prices)
         return
-    event("re-priced" if repriced is not None else "the events are needed")
+    hypothesis.event("re-priced" if repriced is not None else "the events are needed")
     if repriced is not None:
         assert repriced == expected
 
@@ -193,7 +192,7 @@ def test_a_what_if_from_the_cube_is_the_what_if_of_the_events(case):
     first: dict[str, UsageEvent] = {}
     events = [e for e in events if first.setdefault(e.event_id, e) == e]  # no conflict left
     result = whatif_cube(org, _cube(org, period, BUILTIN, events), scenario, BUILTIN)
-    event("re-priced" if result is not None else "the events are needed")
+    hypothesis.event("re-priced" if result is not None else "the events are needed")
     if result is None:
         return  # the property above says when
     assert result.baseline.to_json() == build_invoice(org, events, period, BUILTIN).to_json()
@@ -210,30 +209,11 @@ def test_a_what_if_from_the_cube_is_the_what_if_of_the_events(case):
 
 # --- when the cube answers, and when it does not --------------------------------------------
 
-START = datetime(2026, 9, 1, tzinfo=UTC)
-OCTOBER = BillingPeriod.of("2026-10")
-
-
-def _org() -> Organization:
-    return Organization.create(
-        "acme",
-        SeatCatalog.enterprise(chat_fee=Money("20"), chat_and_claude_code_fee=Money("40")),
-        [Member("olga", "primary_owner", "chat_claude_code"), Member("ada", "member", "chat")],
-        at=START,
-    )
-
 
 def _events(model: str = "claude-sonnet-5-5", product: Product = Product.CHAT):
     """Ada's requests on Oct 3 and Oct 20: either side of Sonnet 5.5's price change (Oct 7)."""
     return [
-        UsageEvent(
-            f"e{day}",
-            "ada",
-            model,
-            product,
-            TokenUsage(input_tokens=100_000),
-            datetime(2026, 10, day, tzinfo=UTC),
-        )
+        event(f"e{day}", "ada", model, product, october(day, 0), input_tokens=100_000)
         for day in (3, 20)
     ]
 
@@ -250,7 +230,7 @@ def _events(model: str = "claude-sonnet-5-5", product: Product = Product.CHAT):
     ids=["move up", "whole period", "at the old change", "one price all month", "flat plan"],
 )
 def test_seat_moves_and_whole_prices_reprice_the_cube(change):
-    org, events = _org(), _events()
+    org, events = organization(member("ada")), _events()
     scenario = Scenario((change,))
     result = whatif_cube(org, _cube(org, OCTOBER, BUILTIN, events), scenario)
     assert result is not None
@@ -282,14 +262,14 @@ def test_seat_moves_and_whole_prices_reprice_the_cube(change):
     ids=["not included", "new price mid-version", "tier moved", "alias", "caps", "blocked"],
 )
 def test_the_cube_does_not_answer_what_only_the_events_can(change, events):
-    org = _org()
+    org = organization(member("ada"))
     cube = _cube(org, OCTOBER, BUILTIN, events)
     assert whatif_cube(org, cube, Scenario((change,))) is None
     whatif(org, events, OCTOBER, Scenario((change,)))  # the events still answer
 
 
 def test_a_cube_of_another_organization_or_table_is_refused():
-    org = _org()
+    org = organization(member("ada"))
     cube = _cube(org, OCTOBER, BUILTIN, _events())
     other = attrs.evolve(BUILTIN, version="other")
     with pytest.raises(UsageBillError, match="cube"):
