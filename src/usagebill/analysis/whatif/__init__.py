@@ -163,7 +163,7 @@ def whatif(
             builder.resolve(listed)
         cube = builder.cube()
         baseline = price_cube(cube, org, prices)
-        result = whatif_cube(org, cube, scenario, prices, baseline=baseline)
+        result = _from_cube(scenario, setting, org=org, prices=prices, cube=cube, baseline=baseline)
         if result is not None:
             return result
     _check_baseline(baseline, org, period, prices)
@@ -241,8 +241,8 @@ def whatif_cube(
     >>> events = [UsageEvent("e1", "ada", "claude-sonnet-4-6", Product.CHAT,
     ...                      TokenUsage(input_tokens=100_000), datetime(2026, 10, 3, tzinfo=UTC))]
     >>> cube = InvoiceBuilder(org, BillingPeriod.of("2026-10")).add_all(events).cube()
-    >>> up = Scenario((MoveSeats(["olga"], "chat"),), name="olga on Chat")
-    >>> print(whatif_cube(org, cube, up).diff.total.change)  # 40.00 - 20.00 for olga's seat
+    >>> down = Scenario((MoveSeats(["olga"], "chat"),), name="olga on Chat")
+    >>> print(whatif_cube(org, cube, down).diff.total.change)  # 40.00 - 20.00 for olga's seat
     -20.00 USD
     >>> print(whatif_cube(org, cube, Scenario(replay_caps=True)))
     None
@@ -252,15 +252,32 @@ def whatif_cube(
         raise InvalidValueError("scenario", scenario, "must be a Scenario")
     if not isinstance(cube, UsageCube):
         raise InvalidValueError("cube", cube, "must be a UsageCube")
+    if baseline is not None:
+        _check_baseline(baseline, org, cube.period, prices)
+    setting = scenario.apply(org, prices)
+    return _from_cube(scenario, setting, org=org, prices=prices, cube=cube, baseline=baseline)
+
+
+def _from_cube(
+    scenario: Scenario,
+    setting: Setting,
+    *,
+    org: Organization,
+    prices: PriceTable,
+    cube: UsageCube,
+    baseline: Invoice | None,
+) -> WhatIf | None:
+    """``scenario`` (applied: ``setting``) from ``org``'s ``cube``, or ``None`` if it cannot.
+
+    Without ``baseline``, the cube is priced for it too, once it is known to answer.
+    """
     if scenario.needs_events:
         return None
-    setting = scenario.apply(org, prices)
     repriced = repriced_cube(cube, Setting(org, prices), setting)
     if repriced is None:
         return None
     if baseline is None:
         baseline = price_cube(cube, org, prices)
-    _check_baseline(baseline, org, cube.period, prices)
     invoice = price_cube(repriced, setting.org, setting.prices)
     plan = scenario.flat_plan
     comparison = (
