@@ -14,10 +14,16 @@ timed), then times, best of ``--repeats``:
 * ``cap replay``: the replay alone — every request, in time order, through
   ``authorize()`` over a growing month-to-date spend;
 * ``what-if, caps``: ``whatif()`` with caps that bind (an organization pool at 90 % of
-  the month's usage, a $5 per-member default on Chat), the baseline given.
+  the month's usage, a $5 per-member default on Chat), the baseline given;
+* ``what-if, seats, cube``: the seats what-if from the month's usage cube
+  (``whatif_cube()``, the cube and the baseline given): what ``usagebill whatif`` does for
+  a scenario that only moves seats or re-prices, once the events are summed;
+* ``what-if, seats, events once``: ``whatif()`` without a baseline: the events summed
+  once, the cube priced twice (the invoice and the scenario).
 
 The claim it checks: a what-if costs no more than building its invoice once, plus the
-cap replay when caps change. It prints each time and the two ratios.
+cap replay when caps change; from the cube, a small part of it. It prints each time and
+the ratios.
 """
 
 from __future__ import annotations
@@ -46,8 +52,10 @@ from usagebill import (
     build_invoice,
     diff,
     whatif,
+    whatif_cube,
 )
 from usagebill.analysis.whatif.replay import replay
+from usagebill.billing.engines.python import CubeBuilder
 from usagebill.events import deduplicated_between
 
 
@@ -105,6 +113,13 @@ def main() -> None:
         args.repeats, lambda: whatif(org, events, period, caps, prices, baseline=billed)
     )
 
+    cube = CubeBuilder(org, period, prices).add_all(events).cube()
+    t_cube, from_cube = best(
+        args.repeats, lambda: whatif_cube(org, cube, seats, prices, baseline=billed)
+    )
+    assert from_cube == moved, "the cube must give the what-if of the events"  # noqa: S101
+    t_once, _ = best(args.repeats, lambda: whatif(org, events, period, seats, prices))
+
     print(f"\n{len(events):,} events, {len(org.members):,} members, usage {billed.usage_total}")
     for label, seconds, note in (
         ("invoice (build_invoice)", t_invoice, ""),
@@ -112,11 +127,15 @@ def main() -> None:
         ("its diff (when shown)", t_diff, f"{len(billed.usage_lines):,} usage lines"),
         ("cap replay alone", t_replay, ""),
         ("what-if, caps", t_caps, f"{len(capped.denied):,} denied"),
+        ("what-if, seats, cube", t_cube, f"{len(cube.buckets):,} buckets"),
+        ("what-if, seats, events once", t_once, "no baseline given"),
     ):
         per_event = seconds / len(events) * 1e6
         print(f"  {label:26} {seconds:7.2f} s  {per_event:6.2f} µs/event  {note}")
     print(f"  what-if, seats / invoice:                {t_seats / t_invoice:5.2f}x")
     print(f"  what-if, caps / (invoice + cap replay):  {t_caps / (t_invoice + t_replay):5.2f}x")
+    print(f"  what-if, seats, events once / invoice:   {t_once / t_invoice:5.2f}x")
+    print(f"  what-if, seats, cube / invoice:          {t_cube / t_invoice:5.2f}x")
 
 
 if __name__ == "__main__":

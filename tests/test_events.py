@@ -1,27 +1,25 @@
 """Usage events: validation, the dict form, and the strict reading of JSON records."""
 
+import functools
 import json
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
+import builders
 from usagebill import ConflictError, InvalidValueError, Modifiers, Product, TokenUsage, UsageEvent
 from usagebill.events import deduplicated_between, parse_record, record_of
 
 AT = datetime(2026, 10, 3, 9, 15, tzinfo=UTC)
 
 
-def event(**changes) -> UsageEvent:
-    fields = {
-        "event_id": "evt-1",
-        "user_id": "ada",
-        "model": "claude-sonnet-4-6",
-        "product": Product.CHAT,
-        "usage": TokenUsage(input_tokens=1200, output_tokens=350, cache_read_tokens=8000),
-        "at": AT,
-    }
-    fields.update(changes)
-    return UsageEvent(**fields)
+event = functools.partial(
+    builders.event,
+    event_id="evt-1",
+    at=AT,
+    usage=TokenUsage(input_tokens=1200, output_tokens=350, cache_read_tokens=8000),
+)
+"""ada's Sonnet 4.6 chat request evt-1 at AT (any field given instead)."""
 
 
 def record(**changes) -> dict:

@@ -4,6 +4,7 @@ Prices (built-in table): Sonnet 4.6 $3 / $15 per million input / output tokens, 
 $0.30, 5-minute cache writes $3.75; web search $10 per 1,000.
 """
 
+import functools
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -12,21 +13,19 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from builders import OCTOBER, SONNET, event, member, organization
 from usagebill import (
-    BillingPeriod,
     ChangeCaps,
     ConflictError,
     FailurePolicy,
     InvalidValueError,
     InvoiceBuilder,
     LoadError,
-    Member,
     Money,
     Organization,
     PriceTable,
     Product,
     Scenario,
-    SeatCatalog,
     SpendLimits,
     TokenUsage,
     UsageEvent,
@@ -38,10 +37,7 @@ from usagebill import (
 from usagebill.events import FAILED, parse_record, record_of
 from usagebill.ledger import MemoryLedger
 
-SONNET = "claude-sonnet-4-6"
-OCTOBER = BillingPeriod.of("2026-10")
 AT = datetime(2026, 10, 3, 9, tzinfo=UTC)
-CATALOG = SeatCatalog.enterprise(chat_fee=Money("20"), chat_and_claude_code_fee=Money("40"))
 # 10,000 input ($0.03), 2,000 output ($0.03), 20,000 cache reads ($0.006), 2 searches ($0.02)
 USED = TokenUsage(
     input_tokens=10_000, output_tokens=2_000, cache_read_tokens=20_000, web_search_requests=2
@@ -51,20 +47,8 @@ BILLED = {
     FailurePolicy.INPUT: Decimal("0.036"),  # 0.03 + 0.006
     FailurePolicy.REPORTED: Decimal("0.086"),  # 0.03 + 0.03 + 0.006 + 0.02
 }
-
-
-def _org(policy: FailurePolicy = FailurePolicy.REPORTED) -> Organization:
-    return Organization.create(
-        "acme",
-        CATALOG,
-        [Member("olga", "primary_owner", "chat_claude_code"), Member("ada", "member", "chat")],
-        at=datetime(2026, 9, 1, tzinfo=UTC),
-        failure_policy=policy,
-    )
-
-
-def _event(event_id: str, *, failed: bool, usage: TokenUsage = USED, at: datetime = AT):
-    return UsageEvent(event_id, "ada", SONNET, Product.CHAT, usage, at, failed=failed)
+request = functools.partial(event, at=AT, usage=USED)
+"""The requests of this file: ada's, to Sonnet 4.6 in Chat, USED at AT unless told."""
 
 
 # --- the policy and the event --------------------------------------------------------------
@@ -80,26 +64,26 @@ def test_each_policy_bills_its_part_of_the_usage():
 
 @pytest.mark.parametrize("policy", list(FailurePolicy))
 def test_only_a_failed_event_is_billed_by_the_policy(policy):
-    assert _event("e", failed=False).billed_usage(policy) == USED
-    assert _event("e", failed=True).billed_usage(policy) == policy.billable(USED)
+    assert request("e", failed=False).billed_usage(policy) == USED
+    assert request("e", failed=True).billed_usage(policy) == policy.billable(USED)
 
 
 def test_a_failed_event_round_trips_and_a_completed_one_leaves_the_flag_out():
-    failed = _event("e1", failed=True)
+    failed = request("e1", failed=True)
     assert failed.to_dict()["failed"] is True
     assert UsageEvent.from_dict(failed.to_dict()) == failed
-    assert "failed" not in _event("e2", failed=False).to_dict()
+    assert "failed" not in request("e2", failed=False).to_dict()
 
 
 def test_the_failed_flag_is_a_bit_of_the_record():
-    record = record_of(_event("e1", failed=True))
+    record = record_of(request("e1", failed=True))
     assert record[6] == FAILED
-    assert parse_record(_event("e1", failed=True).to_dict()) == record
+    assert parse_record(request("e1", failed=True).to_dict()) == record
 
 
 @pytest.mark.parametrize("flag", [1, "true", None])
 def test_the_failed_flag_must_be_a_boolean(flag):
-    data = {**_event("e1", failed=False).to_dict(), "failed": flag}
+    data = {**request("e1", failed=False).to_dict(), "failed": flag}
     with pytest.raises(InvalidValueError, match="failed must be true or false"):
         parse_record(data)
     with pytest.raises(InvalidValueError, match="failed"):
@@ -109,9 +93,9 @@ def test_the_failed_flag_must_be_a_boolean(flag):
 
 
 def test_the_organization_carries_one_policy():
-    assert _org().failure_policy is FailurePolicy.REPORTED
+    assert organization(member("ada")).failure_policy is FailurePolicy.REPORTED
     with pytest.raises(InvalidValueError, match="failure_policy must be a FailurePolicy"):
-        attrs.evolve(_org(), failure_policy="input")
+        attrs.evolve(organization(member("ada")), failure_policy="input")
 
 
 def test_the_organization_file_names_the_policy():
@@ -137,10 +121,10 @@ def test_the_organization_file_names_the_policy():
 
 @pytest.mark.parametrize("policy", list(FailurePolicy))
 def test_the_ledger_the_invoice_and_the_reconciliation_bill_a_failure_alike(policy):
-    org = _org(policy)
+    org = organization(member("ada"), failure_policy=policy)
     ledger = MemoryLedger(org, clock=lambda: AT)
-    charged = ledger.charge(_event("e1", failed=True))
-    invoice = build_invoice(org, [_event("e1", failed=True)], OCTOBER)
+    charged = ledger.charge(request("e1", failed=True))
+    invoice = build_invoice(org, [request("e1", failed=True)], OCTOBER)
     report = {
         "data": [
             {
@@ -150,7 +134,7 @@ def test_the_ledger_the_invoice_and_the_reconciliation_bill_a_failure_alike(poli
             }
         ]
     }
-    reconciled = reconcile([_event("e1", failed=True)], report, failure_policy=policy)
+    reconciled = reconcile([request("e1", failed=True)], report, failure_policy=policy)
     assert charged.amount == Money(BILLED[policy])
     billed = Money.sum(line.exact for line in invoice.usage_lines)  # a zero line is left out
     assert billed == Money(BILLED[policy])
@@ -158,24 +142,28 @@ def test_the_ledger_the_invoice_and_the_reconciliation_bill_a_failure_alike(poli
 
 
 def test_a_settled_failure_is_billed_by_the_policy():
-    ledger = MemoryLedger(_org(FailurePolicy.INPUT), clock=lambda: AT)
+    ledger = MemoryLedger(
+        organization(member("ada"), failure_policy=FailurePolicy.INPUT), clock=lambda: AT
+    )
     ledger.hold("req-1", "ada", Money("0.10"), at=AT)
-    settled = ledger.settle("req-1", _event("e1", failed=True))
+    settled = ledger.settle("req-1", request("e1", failed=True))
     assert settled.amount == Money("0.036")  # 0.03 + 0.006
     assert ledger.month_to_date(AT).member("ada") == Money("0.036")
     assert ledger.month_to_date(AT).held_total == 0
 
 
 def test_failed_and_completed_are_different_content_for_the_ledger():
-    ledger = MemoryLedger(_org(), clock=lambda: AT)
-    ledger.charge(_event("e1", failed=False))
+    ledger = MemoryLedger(organization(member("ada")), clock=lambda: AT)
+    ledger.charge(request("e1", failed=False))
     with pytest.raises(ConflictError):
-        ledger.charge(_event("e1", failed=True))
+        ledger.charge(request("e1", failed=True))
 
 
 def test_failed_requests_get_invoice_lines_of_their_own():
-    events = [_event("e1", failed=False), _event("e2", failed=True), _event("e3", failed=True)]
-    invoice = build_invoice(_org(FailurePolicy.INPUT), events, OCTOBER)
+    events = [request("e1", failed=False), request("e2", failed=True), request("e3", failed=True)]
+    invoice = build_invoice(
+        organization(member("ada"), failure_policy=FailurePolicy.INPUT), events, OCTOBER
+    )
     completed, failed = invoice.usage_lines
     assert (completed.requests, completed.failure_policy) == (1, None)
     assert (failed.requests, failed.failure_policy) == (2, FailurePolicy.INPUT)
@@ -206,7 +194,7 @@ def test_the_reconciliation_says_how_many_failed_requests_a_difference_holds():
             }
         ]
     }
-    events = [_event("e1", failed=True)]
+    events = [request("e1", failed=True)]
     result = reconcile(events, report, failure_policy=FailurePolicy.INPUT)
     (line,) = result.differences
     assert (line.requests, line.failed) == (1, 1)
@@ -222,8 +210,8 @@ def test_the_reconciliation_says_how_many_failed_requests_a_difference_holds():
 
 
 def test_forecasts_and_cap_replays_count_a_failure_as_billed():
-    org = _org(FailurePolicy.INPUT)
-    events = [_event("e1", failed=True), _event("e2", failed=False)]
+    org = organization(member("ada"), failure_policy=FailurePolicy.INPUT)
+    events = [request("e1", failed=True), request("e2", failed=False)]
     ahead = forecast(org, events, OCTOBER, as_of=datetime(2026, 10, 4, tzinfo=UTC))
     assert ahead.total.spent == Money("0.12")  # 0.036 + 0.086, rounded
     # A cap of 0.10 on ada lets the failure (0.036) through, then denies the 0.086.
@@ -247,7 +235,7 @@ usages = st.builds(
 )
 events = st.lists(
     st.builds(
-        lambda index, usage, failed, minutes: _event(
+        lambda index, usage, failed, minutes: request(
             f"e{index}", failed=failed, usage=usage, at=AT + timedelta(minutes=minutes)
         ),
         st.integers(0, 6),
@@ -267,19 +255,19 @@ def test_ledger_invoice_and_reconciliation_agree_on_every_policy(events, policy,
 
     The invoice also comes out the same when built in parts and merged (with overlap).
     """
-    org = _org(policy)
+    org = organization(member("ada"), failure_policy=policy)
     table = PriceTable.builtin()
     ledger = MemoryLedger(org, clock=lambda: AT)
-    charged = sum((ledger.charge(event).amount for event in events), Money(0))
+    charged = sum((ledger.charge(e).amount for e in events), Money(0))
     expected = sum(
         (Money(table.amount(e.model, e.billed_usage(policy), e.at, e.modifiers)) for e in events),
         Money(0),
     )
     whole = build_invoice(org, events + events, OCTOBER)  # each event twice, as below
     builders = [InvoiceBuilder(org, OCTOBER) for _ in range(parts)]
-    for position, event in enumerate(events):
-        builders[position % parts].add(event)
-        builders[(position + 1) % parts].add(event)  # every event in two parts
+    for position, one in enumerate(events):
+        builders[position % parts].add(one)
+        builders[(position + 1) % parts].add(one)  # every event in two parts
     merged = builders[0]
     for other in builders[1:]:
         merged.merge(other)

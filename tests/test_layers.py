@@ -25,7 +25,7 @@ LAYERS = (
     ("usagebill.billing",),
     ("usagebill.io",),
     ("usagebill.analysis", "usagebill.ledger", "usagebill.gateway"),
-    ("usagebill.testing", "usagebill._testing_caps", "usagebill.cli", "usagebill"),
+    ("usagebill.testing", "usagebill.cli", "usagebill"),
 )
 """Inner to outer. A module may import its own layer and the layers before it."""
 

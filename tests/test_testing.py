@@ -1,6 +1,8 @@
 """usagebill.testing: every strategy draws only values usagebill accepts and can rate."""
 
 import re
+import subprocess
+import sys
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -8,16 +10,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from builders import CATALOG, member, organization
 from usagebill import (
     InvalidValueError,
-    Member,
     ModelPrice,
     Modifiers,
     Money,
-    Organization,
     PriceTable,
     Rates,
-    SeatCatalog,
     TokenUsage,
     minor_unit,
     testing,
@@ -33,16 +33,10 @@ heavy = settings(max_examples=max(10, settings().max_examples // 4))
 def test_all_lists_every_strategy():
     """__all__ is sorted and names only strategy factories."""
     assert testing.__all__ == sorted(testing.__all__)
-    catalog = SeatCatalog.enterprise(chat_fee=Money(20), chat_and_claude_code_fee=Money(40))
-    org = Organization.create(
-        "acme",
-        catalog,
-        [Member("ada", "primary_owner", "chat")],
-        at=datetime(2026, 1, 1, tzinfo=UTC),
-    )
+    org = organization(member("ada", role="primary_owner"))
     arguments = {  # the strategies that draw around a given catalog or organization
-        "members": (catalog, ["ada"]),
-        "spend_limits": (catalog, ["ada"]),
+        "members": (CATALOG, ["ada"]),
+        "spend_limits": (CATALOG, ["ada"]),
         "spends": (org,),
     }
     for name in testing.__all__:
@@ -168,3 +162,23 @@ def test_small_dict_forms_load(money_data, usage_data, rates_data):
     assert isinstance(from_dict(money_data, Money), Money)
     assert isinstance(from_dict(usage_data, TokenUsage), TokenUsage)
     assert isinstance(from_dict(rates_data, Rates), Rates)
+
+
+def test_without_hypothesis_the_import_says_which_extra_to_install():
+    """usagebill itself needs no hypothesis; usagebill.testing names the extra that brings it."""
+    code = (
+        "import sys; sys.modules['hypothesis'] = None\n"  # hypothesis hidden: it cannot import
+        "import usagebill\n"
+        "print(usagebill.Money('1.5'))\n"
+        "try:\n"
+        "    import usagebill.testing\n"
+        "except ImportError as error:\n"
+        "    print(error)\n"
+    )
+    out = subprocess.run(  # noqa: S603  (our own interpreter, our own code)
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    assert out.splitlines() == [
+        "1.50 USD",
+        "usagebill.testing needs hypothesis: pip install 'usagebill[testing]'",
+    ]

@@ -11,27 +11,24 @@ from __future__ import annotations
 import csv
 import gzip
 import json
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, timedelta, timezone
 from pathlib import Path
 
 import attrs
 from hypothesis import strategies as st
 
+from builders import event, member, organization
 from usagebill import (
     BillingPeriod,
     FailurePolicy,
-    Member,
     Modifiers,
-    Money,
     Organization,
     Product,
-    SeatCatalog,
     TokenUsage,
     UsageEvent,
 )
 from usagebill.billing.dimensions import MODIFIER_COLUMNS, TOKEN_COLUMNS
 
-CATALOG = SeatCatalog.enterprise(chat_fee=Money("20"), chat_and_claude_code_fee=Money("40"))
 ZONES = ("UTC", "America/New_York", "Asia/Tokyo", "Pacific/Auckland")
 MODELS = (
     "claude-sonnet-4-6",
@@ -47,7 +44,7 @@ OFFSETS = (UTC, timezone(timedelta(hours=2)), timezone(timedelta(hours=-7, minut
 FORMATS = ("jsonl", "jsonl.gz", "parquet", "csv", "pandas", "polars", "arrow")
 
 
-def organization(
+def changing_month(
     zone: str, month: str = "2026-10", failure_policy: FailurePolicy = FailurePolicy.REPORTED
 ) -> tuple[Organization, BillingPeriod, dict[str, list[tuple]]]:
     """Three members: olga all month, ada joins mid-day, bob changes seat mid-day then leaves.
@@ -56,19 +53,16 @@ def organization(
     """
     period = BillingPeriod.of(month, timezone=zone)
     start, end = period.start.astimezone(UTC), period.end.astimezone(UTC)
-    before = start - timedelta(days=40)
-    org = Organization.create(
-        "acme",
-        CATALOG,
-        [Member("olga", "primary_owner", "chat_claude_code"), Member("bob", "member", "chat")],
-        at=before,
+    org = organization(
+        member("bob"),
+        at=start - timedelta(days=40),
         timezone=zone,
         failure_policy=failure_policy,
     )
     joins = start + timedelta(days=9, hours=13, minutes=17, seconds=5)
     moves = start + timedelta(days=15, hours=11, minutes=42)
     leaves = start + timedelta(days=25, hours=16, seconds=30)
-    org, _ = org.add_member("olga", joins, Member("ada", "member", "chat", {"hipaa"}))
+    org, _ = org.add_member("olga", joins, member("ada", add_ons=["hipaa"]))
     org, _ = org.assign_seat("olga", moves, "bob", "chat_claude_code")
     org, _ = org.remove_member("olga", leaves, "bob")
     seated = {"olga": [(start, end)], "ada": [(joins, end)], "bob": [(start, leaves)]}
@@ -92,7 +86,7 @@ def months(draw: st.DrawFn) -> tuple[Organization, BillingPeriod, list[UsageEven
     """An organization, a period of it, and a shuffled stream of its usage events."""
     zone = draw(st.sampled_from(ZONES))
     policy = draw(st.sampled_from(list(FailurePolicy)))  # what a failed request is billed
-    org, period, seated = organization(zone, draw(st.sampled_from(MONTHS)), policy)
+    org, period, seated = changing_month(zone, draw(st.sampled_from(MONTHS)), policy)
     start, end = period.start.astimezone(UTC), period.end.astimezone(UTC)
     events = []
     for index in range(draw(st.integers(0, 14))):
@@ -108,21 +102,21 @@ def months(draw: st.DrawFn) -> tuple[Organization, BillingPeriod, list[UsageEven
         model = draw(st.sampled_from(MODELS))
         fast = model == "claude-opus-4-6" and draw(st.booleans())  # fast mode: Opus 4.6 only
         events.append(
-            UsageEvent(
+            event(
                 f"evt-{index}",
                 user,
                 model,
                 draw(st.sampled_from(list(Product))),
-                draw(usages),
-                when.astimezone(draw(st.sampled_from(OFFSETS))),
-                Modifiers(batch=not fast and draw(st.booleans()), fast=fast),
+                usage=draw(usages),
+                at=when.astimezone(draw(st.sampled_from(OFFSETS))),
+                modifiers=Modifiers(batch=not fast and draw(st.booleans()), fast=fast),
                 failed=draw(st.integers(0, 5)) == 0,
             )
         )
     if events:
         events += draw(st.lists(st.sampled_from(events), max_size=4))  # retries
-        for event in draw(st.lists(st.sampled_from(events), max_size=2)):  # conflicts
-            events.append(attrs.evolve(event, usage=event.usage + TokenUsage(output_tokens=1)))
+        for one in draw(st.lists(st.sampled_from(events), max_size=2)):  # conflicts
+            events.append(attrs.evolve(one, usage=one.usage + TokenUsage(output_tokens=1)))
     return org, period, draw(st.permutations(events))
 
 
@@ -197,6 +191,4 @@ def _schema(pa):
     )
 
 
-_ANY = UsageEvent(
-    "x", "olga", "claude-sonnet-4-6", Product.CHAT, TokenUsage(), datetime(2026, 10, 1, tzinfo=UTC)
-)
+_ANY = event("x", "olga")

@@ -49,6 +49,7 @@ if TYPE_CHECKING:  # what the lazy names below resolve to, for type checkers and
         MoveSeats,
         Scenario,
         whatif,
+        whatif_cube,
     )
     from usagebill.billing.invoice import Invoice, InvoiceBuilder, build_invoice
     from usagebill.caps.alerts import notifications, path_notifications
@@ -127,6 +128,7 @@ _HOMES: Final = {
         "MoveSeats",
         "Scenario",
         "whatif",
+        "whatif_cube",
     ),
     "usagebill.analysis.diff": ("diff",),
     "usagebill.analysis.forecast": ("forecast",),
@@ -195,6 +197,7 @@ __all__ = [
     "path_notifications",
     "reconcile",
     "whatif",
+    "whatif_cube",
 ]
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import importlib
+import io
 import json
 import sys
 import time
@@ -30,7 +31,7 @@ import attrs
 from usagebill._checks import local_instant
 from usagebill.accounts.organization import Organization
 from usagebill.analysis.forecast import forecast
-from usagebill.analysis.whatif import Scenario, whatif
+from usagebill.analysis.whatif import Scenario, whatif, whatif_cube
 from usagebill.billing.cube import UsageCube
 from usagebill.billing.engines.python import CubeBuilder, Outside
 from usagebill.billing.focus import DailyUsage, to_focus_csv
@@ -353,9 +354,17 @@ def _whatif(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
     org = Organization.from_file(args.org)
     period = BillingPeriod.of(args.period, anchor_day=org.billing_anchor_day, timezone=org.timezone)
     scenario = Scenario.from_file(args.scenario, currency=org.currency)
-    # Hook (issue 12): a scenario that only re-prices or moves seats could re-price the month's
-    # usage cube (price_cube of a cube made by --engine) instead of reading every event again.
-    result = whatif(org, _usage_events(args, err), period, scenario, _prices(args.prices))
+    prices = _prices(args.prices)
+    # A scenario that only re-prices or moves seats re-prices the month's usage cube (issue 12):
+    # the events are read once, into the cube, and read again only if it cannot answer exactly.
+    result, again = None, err
+    if not scenario.needs_events and STDIN not in expand(args.events):
+        builder = CubeBuilder(org, period, prices)
+        _read_events(args, builder, err)
+        result = whatif_cube(org, builder.cube(), scenario, prices)
+        again = io.StringIO()  # a second read says nothing more about lines it skips
+    if result is None:
+        result = whatif(org, _usage_events(args, again), period, scenario, prices)
     out.write(result.to_markdown() if args.format == "md" else result.to_text())
     return 0
 

@@ -2,32 +2,21 @@
 
 import csv
 import io
-from datetime import UTC, datetime
 from decimal import Decimal
 
+from builders import member, organization
 from usagebill import (
     CHAT,
-    CHAT_AND_CLAUDE_CODE,
-    Member,
     Money,
-    Organization,
     PoolLimit,
-    SeatCatalog,
     Spend,
     SpendLimits,
 )
 from usagebill.accounts.limit_report import LimitReport, LimitReportRow
 
-START = datetime(2026, 10, 1, tzinfo=UTC)
-ORG = Organization.create(
-    "acme",
-    SeatCatalog.enterprise(chat_fee=Money("20"), chat_and_claude_code_fee=Money("40")),
-    [
-        Member("olga", "primary_owner", CHAT_AND_CLAUDE_CODE),
-        Member("ada", "member", CHAT),
-        Member("=bob", "member", CHAT),
-    ],
-    at=START,
+ORG = organization(
+    member("ada"),
+    member("=bob"),  # a user id a spreadsheet would take for a formula
     limits=SpendLimits(
         seat_types={CHAT: PoolLimit(member_default=Money("50"))}, members={"ada": Money("500")}
     ),

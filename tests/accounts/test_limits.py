@@ -5,16 +5,15 @@ from decimal import Decimal
 
 import pytest
 
+from builders import member, organization
 from usagebill import (
     CHAT,
     CHAT_AND_CLAUDE_CODE,
     CurrencyMismatchError,
     InvalidValueError,
-    Member,
     Money,
     Organization,
     PoolLimit,
-    SeatCatalog,
     Spend,
     SpendLimits,
     UnknownNameError,
@@ -22,17 +21,12 @@ from usagebill import (
 from usagebill.accounts.limits import EffectiveLimit, LimitSource
 
 START = datetime(2026, 10, 1, tzinfo=UTC)
-CATALOGUE = SeatCatalog.enterprise(chat_fee=Money("20"), chat_and_claude_code_fee=Money("40"))
-PEOPLE = [
-    Member("olga", "primary_owner", CHAT_AND_CLAUDE_CODE),
-    Member("ada", "member", CHAT),
-    Member("bob", "member", CHAT),
-    Member("cy", "admin", CHAT_AND_CLAUDE_CODE),
-]
+PEOPLE = [member("ada"), member("bob"), member("cy", CHAT_AND_CLAUDE_CODE, role="admin")]
 
 
 def org_with(limits: SpendLimits) -> Organization:
-    return Organization.create("acme", CATALOGUE, PEOPLE, at=START, limits=limits)
+    """olga (primary owner), ada and bob on Chat, cy (admin) on Chat + Claude Code."""
+    return organization(*PEOPLE, at=START, limits=limits)
 
 
 # --- SpendLimits ---------------------------------------------------------------------------

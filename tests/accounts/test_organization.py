@@ -6,6 +6,7 @@ from decimal import Decimal
 
 import pytest
 
+from builders import CATALOG, member, organization
 from usagebill import (
     CHAT,
     CHAT_AND_CLAUDE_CODE,
@@ -19,7 +20,6 @@ from usagebill import (
     PermissionDeniedError,
     PoolLimit,
     Role,
-    SeatCatalog,
     SeatChange,
     Spend,
     SpendLimits,
@@ -32,7 +32,6 @@ from usagebill.usage import Product
 
 START = datetime(2026, 10, 1, tzinfo=UTC)
 LATER = START + timedelta(days=9, hours=3)
-CATALOGUE = SeatCatalog.enterprise(chat_fee=Money("20"), chat_and_claude_code_fee=Money("40"))
 LIMITS = SpendLimits(
     organization=PoolLimit(pool_cap=Money("1000"), member_default=Money("100")),
     seat_types={CHAT: PoolLimit(member_default=Money("50"))},
@@ -41,16 +40,12 @@ LIMITS = SpendLimits(
 
 
 def make_org(limits: SpendLimits = LIMITS) -> Organization:
-    return Organization.create(
-        "acme",
-        CATALOGUE,
-        [
-            Member("olga", "primary_owner", CHAT_AND_CLAUDE_CODE),
-            Member("otto", "owner", CHAT),
-            Member("adam", "admin", CHAT_AND_CLAUDE_CODE),
-            Member("ada", "member", CHAT, [HIPAA]),
-            Member("bob", "member", CHAT),
-        ],
+    """olga, otto (owner), adam (admin), ada (Chat with HIPAA) and bob, the roles of each kind."""
+    return organization(
+        member("otto", role="owner"),
+        member("adam", CHAT_AND_CLAUDE_CODE, role="admin"),
+        member("ada", add_ons=[HIPAA]),
+        member("bob"),
         at=START,
         limits=limits,
     )
@@ -166,7 +161,7 @@ def test_naive_creation_and_request_timestamps_are_refused() -> None:
     """Organization.create and increase requests need aware timestamps too."""
     with pytest.raises(InvalidValueError, match="timezone-aware"):
         Organization.create(
-            "acme", CATALOGUE, [Member("olga", "primary_owner", CHAT)], at=datetime(2026, 10, 1)
+            "acme", CATALOG, [Member("olga", "primary_owner", CHAT)], at=datetime(2026, 10, 1)
         )
     with pytest.raises(InvalidValueError, match="timezone-aware"):
         ORG.request_increase("ada", datetime(2026, 10, 2), "r1", Money("90"), "launch")
@@ -269,7 +264,7 @@ def test_duplicate_members_at_creation_are_a_conflict() -> None:
     with pytest.raises(ConflictError, match="listed twice"):
         Organization.create(
             "acme",
-            CATALOGUE,
+            CATALOG,
             [Member("olga", "primary_owner", CHAT), Member("olga", "member", CHAT)],
             at=START,
         )
@@ -287,7 +282,7 @@ def test_create_gives_defaults_and_seats_everyone_at_the_start() -> None:
     assert org.currency == "USD"
     assert org.seat_history[3] == SeatChange("ada", START, CHAT, [HIPAA])
     assert all(change.at == START for change in org.seat_history)
-    bare = Organization.create("x", CATALOGUE, [Member("o", "primary_owner", CHAT)], at=START)
+    bare = Organization.create("x", CATALOG, [Member("o", "primary_owner", CHAT)], at=START)
     assert bare.limits == SpendLimits()
 
 
@@ -296,7 +291,7 @@ def test_members_must_be_keyed_by_their_ids() -> None:
     with pytest.raises(InvalidValueError, match="must match its key"):
         Organization(
             "acme",
-            CATALOGUE,
+            CATALOG,
             {"boss": Member("olga", "primary_owner", CHAT)},
             seat_history=[SeatChange("olga", START, CHAT)],
         )
@@ -306,17 +301,17 @@ def test_seat_history_must_end_with_each_current_seat() -> None:
     """Each member's last SeatChange must be their current seat and add-ons."""
     owner = Member("olga", "primary_owner", CHAT)
     with pytest.raises(InvalidValueError, match="must end with the member's current seat"):
-        Organization("acme", CATALOGUE, {"olga": owner})
+        Organization("acme", CATALOG, {"olga": owner})
     with pytest.raises(InvalidValueError, match="must end with the member's current seat"):
         Organization(
-            "acme", CATALOGUE, {"olga": owner}, seat_history=[SeatChange("olga", START, None)]
+            "acme", CATALOG, {"olga": owner}, seat_history=[SeatChange("olga", START, None)]
         )
     with pytest.raises(InvalidValueError, match="must be a SeatChange"):
-        Organization("acme", CATALOGUE, {"olga": owner}, seat_history=["olga"])  # type: ignore[list-item]
+        Organization("acme", CATALOG, {"olga": owner}, seat_history=["olga"])  # type: ignore[list-item]
     with pytest.raises(InvalidValueError, match="not offered"):
         Organization(
             "acme",
-            CATALOGUE,
+            CATALOG,
             {"olga": owner},
             seat_history=[
                 SeatChange("olga", START, CHAT_AND_CLAUDE_CODE, [HIPAA]),
@@ -346,7 +341,7 @@ def test_organization_settings_are_validated(field: str, value: object) -> None:
     with pytest.raises(InvalidValueError):
         Organization.create(
             "acme",
-            CATALOGUE,
+            CATALOG,
             [Member("olga", "primary_owner", CHAT)],
             at=START,
             **{field: value},  # type: ignore[arg-type]
@@ -358,7 +353,7 @@ def test_a_time_zone_that_is_not_an_iana_name_never_reaches_dateutil(name: str) 
     """A path or a 1,500-character name: the typed error, not dateutil's warning or OSError."""
     with pytest.raises(InvalidValueError, match="must be an IANA time zone name") as caught:
         Organization.create(
-            "acme", CATALOGUE, [Member("olga", "primary_owner", CHAT)], at=START, timezone=name
+            "acme", CATALOG, [Member("olga", "primary_owner", CHAT)], at=START, timezone=name
         )
     assert caught.value.field == "timezone"
 
@@ -367,7 +362,7 @@ def test_a_time_zone_that_is_not_an_iana_name_never_reaches_dateutil(name: str) 
 def test_iana_time_zones_are_accepted(name: str) -> None:
     """IANA names, '+' included (Etc/GMT+5)."""
     org = Organization.create(
-        "acme", CATALOGUE, [Member("olga", "primary_owner", CHAT)], at=START, timezone=name
+        "acme", CATALOG, [Member("olga", "primary_owner", CHAT)], at=START, timezone=name
     )
     assert org.timezone == name
 
@@ -376,7 +371,7 @@ def test_thresholds_are_sorted() -> None:
     """Configured thresholds are kept in increasing order."""
     org = Organization.create(
         "acme",
-        CATALOGUE,
+        CATALOG,
         [Member("olga", "primary_owner", CHAT)],
         at=START,
         thresholds=[Decimal("0.9"), Decimal("0.5")],
@@ -469,7 +464,7 @@ def test_a_members_path_carries_every_cap_on_it() -> None:
     assert ORG.path("ada") == MemberPath(
         user_id="ada",
         seat_type=CHAT,
-        includes=CATALOGUE.get(CHAT).includes,
+        includes=CATALOG.get(CHAT).includes,
         member_cap=Money("80"),
         member_cap_source=LimitSource.INDIVIDUAL,
         seat_type_cap=None,

@@ -23,56 +23,32 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from builders import HAIKU, OCTOBER, SONNET, event, member, october, organization
 from usagebill import (
     BillingPeriod,
     CurrencyMismatchError,
-    Member,
     Money,
-    Organization,
     PriceTable,
     Product,
     SeatCatalog,
-    TokenUsage,
-    UsageEvent,
     build_invoice,
 )
 from usagebill.analysis.diff import InvoiceDiff, diff
 
-OCTOBER = BillingPeriod.of("2026-10")
-START = datetime(2026, 9, 1, tzinfo=UTC)
-SONNET = "claude-sonnet-4-6"
-HAIKU = "claude-haiku-4-5"
 HAIKU_ID = "claude-haiku-4-5-20251001"  # the canonical id the invoice shows
 
 
-def _org() -> Organization:
-    return Organization.create(
-        "acme",
-        SeatCatalog.enterprise(chat_fee=Money("20"), chat_and_claude_code_fee=Money("40")),
-        [
-            Member("olga", "primary_owner", "chat_claude_code"),
-            Member("ada", "member", "chat_claude_code"),
-            Member("bob", "member", "chat", {"hipaa"}),
-        ],
-        at=START,
-    )
-
-
-def _event(event_id, user, model, product, day, **tokens):
-    return UsageEvent(
-        event_id, user, model, product, TokenUsage(**tokens), datetime(2026, 10, day, tzinfo=UTC)
-    )
-
-
-E1 = _event("e1", "ada", SONNET, Product.CLAUDE_CODE, 3, input_tokens=1_000_000)
-E2 = _event("e2", "bob", HAIKU, Product.CHAT, 4, output_tokens=200_000)
-E3 = _event("e3", "olga", SONNET, Product.CHAT, 5, input_tokens=100_000, output_tokens=10_000)
-E4 = _event("e4", "bob", HAIKU, Product.CHAT, 6, input_tokens=2_000_000)
+E1 = event("e1", "ada", SONNET, Product.CLAUDE_CODE, october(3, 0), input_tokens=1_000_000)
+E2 = event("e2", "bob", HAIKU, Product.CHAT, october(4, 0), output_tokens=200_000)
+E3 = event(
+    "e3", "olga", SONNET, Product.CHAT, october(5, 0), input_tokens=100_000, output_tokens=10_000
+)
+E4 = event("e4", "bob", HAIKU, Product.CHAT, october(6, 0), input_tokens=2_000_000)
 
 
 @pytest.fixture(scope="module")
 def change() -> InvoiceDiff:
-    org = _org()
+    org = organization()
     moved, _ = org.assign_seat("olga", datetime(2026, 10, 16, tzinfo=UTC), "ada", "chat")
     before = build_invoice(org, [E1, E2, E3], OCTOBER)
     after = build_invoice(moved, [E1, E3, E4], OCTOBER)
@@ -150,11 +126,11 @@ def test_group_changes(change):
 
 def test_a_seat_type_change_alone_leaves_the_usage_line_unchanged():
     """Usage split over two seat types sums into one identity: same usage, no change."""
-    org = _org()
+    org = organization()
     moved, _ = org.assign_seat("olga", datetime(2026, 10, 16, tzinfo=UTC), "ada", "chat")
     events = [
-        _event("a", "ada", SONNET, Product.CHAT, 3, input_tokens=1_000_000),
-        _event("b", "ada", SONNET, Product.CHAT, 20, input_tokens=1_000_000),
+        event("a", "ada", SONNET, Product.CHAT, october(3, 0), input_tokens=1_000_000),
+        event("b", "ada", SONNET, Product.CHAT, october(20, 0), input_tokens=1_000_000),
     ]
     before = build_invoice(moved, events, OCTOBER)
     assert len(before.usage_lines) == 2  # one per seat type held
@@ -167,7 +143,7 @@ def test_a_seat_type_change_alone_leaves_the_usage_line_unchanged():
 
 def test_a_line_only_before_is_removed():
     """Dropping every event removes the usage lines: before 3.00, after 0.00."""
-    org = _org()
+    org = organization()
     result = diff(build_invoice(org, [E1], OCTOBER), build_invoice(org, [], OCTOBER))
     (line,) = result.changed_lines()
     assert (line.kind, line.status, line.change) == ("usage", "removed", Money("-3"))
@@ -177,7 +153,7 @@ def test_a_line_only_before_is_removed():
 
 def test_month_over_month_names_both_periods():
     """Diffing September and October: the header names both."""
-    org = _org()
+    org = organization()
     september = build_invoice(org, [], BillingPeriod.of("2026-09"))
     result = diff(september, build_invoice(org, [], OCTOBER))
     assert (result.before_period.label, result.after_period.label) == ("2026-09", "2026-10")
@@ -188,14 +164,12 @@ def test_month_over_month_names_both_periods():
 
 def test_currencies_never_mix():
     """Two invoices in different currencies do not diff."""
-    org = _org()
-    euros = Organization.create(
-        "acme",
-        SeatCatalog.enterprise(
+    org = organization()
+    euros = organization(
+        member("olga", role="primary_owner"),
+        catalog=SeatCatalog.enterprise(
             chat_fee=Money("20", "EUR"), chat_and_claude_code_fee=Money("40", "EUR")
         ),
-        [Member("olga", "primary_owner", "chat")],
-        at=START,
     )
     table = PriceTable.builtin()
     euro_table = PriceTable(table.version, table.models, currency="EUR")
@@ -216,7 +190,7 @@ def test_text_shows_signed_changes(change):
 
 def test_text_of_no_change():
     """Identical invoices: every change zero, and the text says so."""
-    invoice = build_invoice(_org(), [E1], OCTOBER)
+    invoice = build_invoice(organization(), [E1], OCTOBER)
     result = diff(invoice, invoice)
     assert not result.changed_lines()
     assert "none: the invoices show the same lines" in result.to_text()
@@ -226,8 +200,8 @@ def test_text_of_no_change():
 
 def test_requests_shown_when_they_change():
     """A usage line whose request count changes says so."""
-    org = _org()
-    twice = [E1, _event("e5", "ada", SONNET, Product.CLAUDE_CODE, 4, input_tokens=1)]
+    org = organization()
+    twice = [E1, event("e5", "ada", SONNET, Product.CLAUDE_CODE, october(4, 0), input_tokens=1)]
     text = diff(build_invoice(org, [E1], OCTOBER), build_invoice(org, twice, OCTOBER)).to_text()
     assert "requests 1 → 2" in text
 
@@ -258,8 +232,14 @@ def test_records(change):
 
 _USERS = ("olga", "ada", "bob")
 _events = st.builds(
-    lambda number, user, model, product, day, tokens: _event(
-        f"e{number}", user, model, product, day, input_tokens=tokens, output_tokens=tokens // 7
+    lambda number, user, model, product, day, tokens: event(
+        f"e{number}",
+        user,
+        model,
+        product,
+        october(day, 0),
+        input_tokens=tokens,
+        output_tokens=tokens // 7,
     ),
     st.integers(0, 30),
     st.sampled_from(_USERS),
@@ -271,7 +251,7 @@ _events = st.builds(
 
 
 def _distinct(events):
-    return list({event.event_id: event for event in events}.values())
+    return list({e.event_id: e for e in events}.values())
 
 
 @given(
@@ -282,7 +262,7 @@ def _distinct(events):
 )
 def test_before_plus_change_is_after(events_a, events_b, seat_type, day):
     """For every line, group and total: before + change == after, one-sided lines included."""
-    org = _org()
+    org = organization()
     moved, _ = org.assign_seat("olga", datetime(2026, 10, day, tzinfo=UTC), "ada", seat_type)
     a = build_invoice(org, events_a, OCTOBER)
     b = build_invoice(moved, events_b, OCTOBER)

@@ -25,20 +25,17 @@ from pathlib import Path
 import attrs
 import pytest
 
+from builders import HAIKU, SONNET, event, member, october, organization
 from usagebill import (
     BillingPeriod,
     ConflictError,
     InvalidValueError,
-    Member,
     Money,
     Organization,
     PoolLimit,
-    Product,
-    SeatCatalog,
     SpendLimits,
     TokenUsage,
     UnknownModelError,
-    UsageEvent,
 )
 from usagebill.accounts.limits import LimitSource
 from usagebill.analysis.forecast import CapStatus, Forecast, forecast
@@ -56,31 +53,21 @@ EXAMPLES = Path(__file__).parents[2] / "examples"
 
 
 def _org(limits: SpendLimits = LIMITS, timezone_name: str = "UTC") -> Organization:
-    return Organization.create(
-        "acme",
-        SeatCatalog.enterprise(chat_fee=Money("20"), chat_and_claude_code_fee=Money("40")),
-        [
-            Member("olga", "primary_owner", "chat_claude_code"),
-            Member("ada", "member", "chat_claude_code"),
-            Member("bob", "member", "chat"),
-        ],
-        at=datetime(2026, 9, 1, tzinfo=UTC),
-        limits=limits,
-        timezone=timezone_name,
+    """olga and ada on Chat + Claude Code, bob on Chat: seat fees 40 + 40 + 20 a month."""
+    return organization(
+        member("ada", "chat_claude_code"), member("bob"), limits=limits, timezone=timezone_name
     )
 
 
-def _event(event_id, user, model, at, tokens):
-    return UsageEvent(event_id, user, model, Product.CHAT, TokenUsage(input_tokens=tokens), at)
-
-
-def _noon(day: int) -> datetime:
-    return datetime(2026, 10, day, 12, tzinfo=UTC)
-
-
 EVENTS = [
-    *(_event(f"a{day}", "ada", "claude-sonnet-4-6", _noon(day), 1_000_000) for day in (1, 3, 5, 7)),
-    *(_event(f"b{day}", "bob", "claude-haiku-4-5", _noon(day), 100_000) for day in range(1, 11)),
+    *(
+        event(f"a{day}", "ada", SONNET, at=october(day), input_tokens=1_000_000)
+        for day in (1, 3, 5, 7)
+    ),
+    *(
+        event(f"b{day}", "bob", HAIKU, at=october(day), input_tokens=100_000)
+        for day in range(1, 11)
+    ),
 ]
 
 
@@ -137,7 +124,7 @@ def test_a_cap_already_reached_gives_the_instant(ahead):
     """Ada's 10.00 was reached by her 4th request, Oct 7 at noon."""
     cap = ahead.caps[0]
     assert (cap.level, cap.subject, cap.source) == (Level.MEMBER, "ada", LimitSource.INDIVIDUAL)
-    assert (cap.status, cap.at, cap.spent) == (CapStatus.REACHED, _noon(7), Money("12"))
+    assert (cap.status, cap.at, cap.spent) == (CapStatus.REACHED, october(7), Money("12"))
     assert cap.describe() == "reached 2026-10-07 12:00"
 
 
@@ -191,9 +178,7 @@ def test_member_limits_follow_the_seat_held_at_as_of():
     org, _ = _org(limits).assign_seat(
         "olga", datetime(2026, 10, 5, tzinfo=UTC), "bob", "chat_claude_code"
     )
-    org, _ = org.add_member(
-        "olga", datetime(2026, 10, 20, tzinfo=UTC), Member("cy", "member", "chat")
-    )
+    org, _ = org.add_member("olga", datetime(2026, 10, 20, tzinfo=UTC), member("cy"))
     caps = {cap.subject: cap for cap in forecast(org, EVENTS, OCTOBER, AS_OF).caps}
     assert caps["bob"].cap == Money("50")
     assert caps["cy"].cap == Money("1")  # not seated yet at as_of: the seat to come
@@ -201,7 +186,7 @@ def test_member_limits_follow_the_seat_held_at_as_of():
 
 def test_a_finished_period_gives_its_actual_figures():
     """As of Nov 5: projected is spent, the band has no width, no cap is projected."""
-    late = _event("late", "bob", "claude-haiku-4-5", datetime(2026, 10, 30, tzinfo=UTC), 100_000)
+    late = event("late", "bob", HAIKU, at=datetime(2026, 10, 30, tzinfo=UTC), input_tokens=100_000)
     result = forecast(_org(), [*EVENTS, late], OCTOBER, datetime(2026, 11, 5, tzinfo=UTC))
     assert result.finished
     assert (result.elapsed_seconds, result.remaining_seconds) == (31 * 86_400, 0)
@@ -216,8 +201,8 @@ def test_a_finished_period_gives_its_actual_figures():
 
 def test_events_at_or_after_as_of_are_left_out(ahead):
     """A later event (and one of another month) does not change the forecast."""
-    later = _event("later", "ada", "claude-sonnet-4-6", AS_OF, 9_000_000)
-    before = _event("sept", "ada", "claude-sonnet-4-6", AS_OF - timedelta(days=30), 9_000_000)
+    later = event("later", "ada", SONNET, at=AS_OF, input_tokens=9_000_000)
+    before = event("sept", "ada", SONNET, at=AS_OF - timedelta(days=30), input_tokens=9_000_000)
     assert forecast(_org(), [*EVENTS, later, before], OCTOBER, AS_OF) == ahead
 
 
@@ -250,7 +235,7 @@ def test_as_of_must_be_aware_and_after_the_start():
 
 def test_an_event_that_cannot_be_priced_is_named():
     """An unknown model raises with the event's id in a note."""
-    bad = _event("x", "ada", "gpt-x", _noon(2), 1)
+    bad = event("x", "ada", "gpt-x", at=october(2), input_tokens=1)
     with pytest.raises(UnknownModelError) as error:
         forecast(_org(), [bad], OCTOBER, AS_OF)
     assert "in usage event 'x'" in error.value.__notes__
@@ -261,7 +246,7 @@ def test_local_days_in_the_organizations_time_zone():
     org = _org(SpendLimits(), "America/New_York")
     november = BillingPeriod.of("2026-11", timezone="America/New_York")
     as_of = datetime(2026, 11, 3, tzinfo=timezone(timedelta(hours=-5)))
-    spend = _event("n1", "bob", "claude-haiku-4-5", datetime(2026, 11, 1, 4, 30, tzinfo=UTC), 10)
+    spend = event("n1", "bob", HAIKU, at=datetime(2026, 11, 1, 4, 30, tzinfo=UTC), input_tokens=10)
     result = forecast(org, [spend], november, as_of)
     assert result.elapsed_seconds == 2 * 86_400 + 3_600
     assert result.complete_days == 2

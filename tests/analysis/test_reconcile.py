@@ -17,6 +17,7 @@ from anthropic.types.beta.organization.beta_analytics_usage_report_time_bucket i
     BetaAnalyticsUsageReportTimeBucket,
 )
 
+from builders import HAIKU, SONNET, event, october
 from usagebill import (
     ConflictError,
     CurrencyMismatchError,
@@ -24,26 +25,12 @@ from usagebill import (
     LoadError,
     Modifiers,
     Money,
-    Product,
     TokenUsage,
     UnknownModelError,
-    UsageEvent,
 )
 from usagebill.analysis.reconcile import Tolerance, reconcile
 
-SONNET = "claude-sonnet-4-6"
-HAIKU = "claude-haiku-4-5"
 HAIKU_ID = "claude-haiku-4-5-20251001"
-
-
-def _at(day: int, hour: int = 9) -> datetime:
-    return datetime(2026, 10, day, hour, tzinfo=UTC)
-
-
-def _event(event_id, model, at, modifiers=None, **tokens):
-    return UsageEvent(
-        event_id, "ada", model, Product.CHAT, TokenUsage(**tokens), at, modifiers or Modifiers()
-    )
 
 
 def _row(model, *, uncached=0, output=0, write_5m=0, write_1h=0, read=0, searches=0, **extra):
@@ -73,9 +60,9 @@ def _bucket(day: int, *rows, hours: int = 24):
 # Oct 3: Sonnet 1,000 in + 100 out (0.0045) and Haiku 10,000 cache reads + 1 web search
 # (10,000 x $0.10/M + $10/1,000 = 0.011); Oct 4: Sonnet 2,000 in (0.006).
 EVENTS = [
-    _event("e1", SONNET, _at(3), input_tokens=1_000, output_tokens=100),
-    _event("e2", HAIKU, _at(3, 15), cache_read_tokens=10_000, web_search_requests=1),
-    _event("e3", SONNET, _at(4), input_tokens=2_000),
+    event("e1", model=SONNET, at=october(3, 9), input_tokens=1_000, output_tokens=100),
+    event("e2", model=HAIKU, at=october(3, 15), cache_read_tokens=10_000, web_search_requests=1),
+    event("e3", model=SONNET, at=october(4, 9), input_tokens=2_000),
 ]
 REPORT = {
     "data": [
@@ -170,7 +157,8 @@ def test_a_gap_from_tolerated_tokens_is_not_blamed_on_hidden_prices():
 
 def test_equal_tokens_priced_differently_are_explained():
     """A long-context request: the report must say so (context_window) to price it the same."""
-    big = [_event("t1", "claude-sonnet-4-5", _at(3), input_tokens=300_000)]  # 300k x $6 = 1.80
+    # 300k x $6 = 1.80
+    big = [event("t1", model="claude-sonnet-4-5", at=october(3, 9), input_tokens=300_000)]
     plain = {"data": [_bucket(3, _row("claude-sonnet-4-5", uncached=300_000))]}
     (line,) = reconcile(big, plain).differences
     assert line.amount_change == Money("-0.9")  # priced at $3: 0.90
@@ -184,10 +172,28 @@ def test_equal_tokens_priced_differently_are_explained():
 def test_modifiers_the_report_groups_by():
     """Batch (service_tier), US-only (inference_geo) and fast mode (speed) match when shown."""
     events = [
-        _event("b", SONNET, _at(3), Modifiers(batch=True), input_tokens=1_000_000),
-        _event("u", HAIKU, _at(3), output_tokens=1_000_000),
-        _event("g", SONNET, _at(4), Modifiers(us_only=True), input_tokens=1_000_000),
-        _event("f", "claude-opus-5-5", _at(4), Modifiers(fast=True), output_tokens=1_000_000),
+        event(
+            "b",
+            model=SONNET,
+            at=october(3, 9),
+            modifiers=Modifiers(batch=True),
+            input_tokens=1_000_000,
+        ),
+        event("u", model=HAIKU, at=october(3, 9), output_tokens=1_000_000),
+        event(
+            "g",
+            model=SONNET,
+            at=october(4, 9),
+            modifiers=Modifiers(us_only=True),
+            input_tokens=1_000_000,
+        ),
+        event(
+            "f",
+            model="claude-opus-5-5",
+            at=october(4, 9),
+            modifiers=Modifiers(fast=True),
+            output_tokens=1_000_000,
+        ),
     ]
     report = {
         "data": [
@@ -240,7 +246,7 @@ def test_rows_that_cannot_be_priced():
 
 def test_a_price_change_inside_a_bucket():
     """The report is priced at its bucket's start: Sonnet 5.5 changes price on Oct 7."""
-    event = _event("p", "claude-sonnet-5-5", _at(7, 6), cache_read_tokens=1_000_000)
+    cached = event("p", model="claude-sonnet-5-5", at=october(7, 6), cache_read_tokens=1_000_000)
     report = {
         "data": [
             {
@@ -250,7 +256,7 @@ def test_a_price_change_inside_a_bucket():
             }
         ]
     }
-    (line,) = reconcile([event], report).differences
+    (line,) = reconcile([cached], report).differences
     assert "a price changed inside the bucket" in line.reasons[0]
     assert line.amount_change == Money("0.10")  # cache reads: $0.20 → $0.10 per million
 
@@ -258,8 +264,8 @@ def test_a_price_change_inside_a_bucket():
 def test_events_in_a_gap_or_outside_the_span():
     """Oct 4 missing from the report: a difference; events after the last bucket: apart."""
     report = {"data": [_bucket(3, _row(SONNET, uncached=1_000, output=100)), _bucket(5)]}
-    late = _event("late", SONNET, _at(9), input_tokens=1_000_000)
-    again = _event("again", SONNET, _at(4, 20), output_tokens=1)
+    late = event("late", model=SONNET, at=october(9, 9), input_tokens=1_000_000)
+    again = event("again", model=SONNET, at=october(4, 20), output_tokens=1)
     result = reconcile([EVENTS[0], EVENTS[2], again, late], report)
     (gap,) = result.differences
     assert gap.reasons[0] == "no report bucket covers these events"
@@ -291,7 +297,7 @@ def test_duplicates_count_once_conflicts_are_refused():
 def test_an_event_with_an_unknown_model_is_named():
     """Our own events must price: an unknown model raises, naming the event."""
     with pytest.raises(UnknownModelError) as error:
-        reconcile([_event("x", "gpt-x", _at(3))], REPORT)
+        reconcile([event("x", model="gpt-x", at=october(3, 9))], REPORT)
     assert "in usage event 'x'" in error.value.__notes__
 
 

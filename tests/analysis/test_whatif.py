@@ -17,13 +17,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from builders import HAIKU, OCTOBER, SONNET, event, member, october, organization
 from usagebill import (
     BillingPeriod,
     ConflictError,
     CurrencyMismatchError,
     InvalidValueError,
     LoadError,
-    Member,
     ModelListing,
     ModelPrice,
     Money,
@@ -32,7 +32,6 @@ from usagebill import (
     PriceTable,
     Product,
     Rates,
-    SeatCatalog,
     SpendLimits,
     TokenUsage,
     UnknownModelError,
@@ -53,46 +52,17 @@ from usagebill.analysis.whatif import (
 )
 from usagebill.cli import main
 
-OCTOBER = BillingPeriod.of("2026-10")
-START = datetime(2026, 9, 1, tzinfo=UTC)
-SONNET = "claude-sonnet-4-6"
-HAIKU = "claude-haiku-4-5"
 EXAMPLES = Path(__file__).parents[2] / "examples"
 
 
-def _org(limits: SpendLimits | None = None) -> Organization:
-    return Organization.create(
-        "acme",
-        SeatCatalog.enterprise(chat_fee=Money("20"), chat_and_claude_code_fee=Money("40")),
-        [
-            Member("olga", "primary_owner", "chat_claude_code"),
-            Member("ada", "member", "chat_claude_code"),
-            Member("bob", "member", "chat", {"hipaa"}),
-        ],
-        at=START,
-        limits=limits,
-    )
-
-
-def _event(event_id, user, model, product, day, *, hour=12, **tokens):
-    return UsageEvent(
-        event_id,
-        user,
-        model,
-        product,
-        TokenUsage(**tokens),
-        datetime(2026, 10, day, hour, tzinfo=UTC),
-    )
-
-
 # The cap replay example: what each event carries, in time order.
-A1 = _event("a1", "ada", SONNET, Product.CHAT, 2, input_tokens=1_000_000)  # 3.00
-A2 = _event("a2", "ada", SONNET, Product.CHAT, 3, input_tokens=1_000_000)  # 3.00
-A3 = _event("a3", "ada", SONNET, Product.CHAT, 4, input_tokens=500_000)  # 1.50
-B1 = _event("b1", "bob", HAIKU, Product.CHAT, 5, input_tokens=1_000_000)  # 1.00
-B2 = _event("b2", "bob", HAIKU, Product.CHAT, 6, input_tokens=500_000)  # 0.50
-O1 = _event("o1", "olga", SONNET, Product.CHAT, 7, input_tokens=400_000)  # 1.20
-O2 = _event("o2", "olga", SONNET, Product.CHAT, 8, input_tokens=300_000)  # 0.90
+A1 = event("a1", "ada", SONNET, Product.CHAT, october(2), input_tokens=1_000_000)  # 3.00
+A2 = event("a2", "ada", SONNET, Product.CHAT, october(3), input_tokens=1_000_000)  # 3.00
+A3 = event("a3", "ada", SONNET, Product.CHAT, october(4), input_tokens=500_000)  # 1.50
+B1 = event("b1", "bob", HAIKU, Product.CHAT, october(5), input_tokens=1_000_000)  # 1.00
+B2 = event("b2", "bob", HAIKU, Product.CHAT, october(6), input_tokens=500_000)  # 0.50
+O1 = event("o1", "olga", SONNET, Product.CHAT, october(7), input_tokens=400_000)  # 1.20
+O2 = event("o2", "olga", SONNET, Product.CHAT, october(8), input_tokens=300_000)  # 0.90
 REPLAY = [A1, A2, A3, B1, B2, O1, O2]
 TIGHT = SpendLimits(
     organization=PoolLimit(pool_cap=Money("6")),
@@ -106,7 +76,7 @@ TIGHT = SpendLimits(
 
 def test_no_change_reproduces_the_invoice():
     """An empty scenario bills exactly the invoice as billed, byte for byte."""
-    org = _org()
+    org = organization()
     result = whatif(org, REPLAY, OCTOBER, Scenario())
     assert result.invoice == result.baseline == build_invoice(org, REPLAY, OCTOBER)
     assert result.invoice.content_hash == result.baseline.content_hash
@@ -120,8 +90,14 @@ def test_no_change_reproduces_the_invoice():
 _USERS = ("olga", "ada", "bob")
 _random_events = st.lists(
     st.builds(
-        lambda number, user, model, product, day, tokens: _event(
-            f"e{number}", user, model, product, day, input_tokens=tokens, output_tokens=tokens // 9
+        lambda number, user, model, product, day, tokens: event(
+            f"e{number}",
+            user,
+            model,
+            product,
+            october(day),
+            input_tokens=tokens,
+            output_tokens=tokens // 9,
         ),
         st.integers(0, 40),
         st.sampled_from(_USERS),
@@ -131,13 +107,13 @@ _random_events = st.lists(
         st.integers(0, 2_000_000),
     ),
     max_size=15,
-).map(lambda events: list({event.event_id: event for event in events}.values()))
+).map(lambda events: list({e.event_id: e for e in events}.values()))
 
 
 @given(_random_events, st.integers(1, 31))
 def test_no_change_reproduces_any_invoice(events, day):
     """Property: with no change (or changes to what already is), the invoice is the same."""
-    org = _org()
+    org = organization()
     org, _ = org.assign_seat("olga", datetime(2026, 10, day, tzinfo=UTC), "bob", "chat", {"hipaa"})
     billed = build_invoice(org, events, OCTOBER)
     for scenario in (
@@ -156,9 +132,9 @@ def test_no_change_reproduces_any_invoice(events, day):
 
 def test_moving_a_member_changes_seat_fees_and_denies_what_the_seat_lacks():
     """Ada on Chat: seat 40 → 20, her Claude Code request (3.00) denied, chat billed."""
-    code = _event("c1", "ada", SONNET, Product.CLAUDE_CODE, 3, input_tokens=1_000_000)
-    chat = _event("c2", "ada", SONNET, Product.CHAT, 4, input_tokens=100_000)  # 0.30
-    result = whatif(_org(), [code, chat], OCTOBER, Scenario((MoveSeats(["ada"], "chat"),)))
+    code = event("c1", "ada", SONNET, Product.CLAUDE_CODE, october(3), input_tokens=1_000_000)
+    chat = event("c2", "ada", SONNET, Product.CHAT, october(4), input_tokens=100_000)  # 0.30
+    result = whatif(organization(), [code, chat], OCTOBER, Scenario((MoveSeats(["ada"], "chat"),)))
     assert result.baseline.total == Money("108.30")  # 105 + 3.00 + 0.30
     assert result.invoice.total == Money("85.30")  # 85 + 0.30
     assert result.diff.total.change == Money("-23")
@@ -180,7 +156,7 @@ def test_moving_a_member_changes_seat_fees_and_denies_what_the_seat_lacks():
 
 def test_moving_a_member_who_changed_seat_gives_one_seat_line():
     """Bob went Chat → Chat + Claude Code on Oct 16; moved to Chat: one line, 20 + 5 HIPAA."""
-    org, _ = _org().assign_seat(
+    org, _ = organization().assign_seat(
         "olga", datetime(2026, 10, 16, tzinfo=UTC), "bob", "chat_claude_code"
     )
     scenario = Scenario((MoveSeats(["bob"], "chat", {"hipaa"}),))
@@ -197,7 +173,7 @@ def test_moving_a_member_who_changed_seat_gives_one_seat_line():
 
 def test_moving_seats_is_checked_against_the_organization():
     """An unknown member or seat type, or an add-on the seat lacks, is a typed error."""
-    org = _org()
+    org = organization()
     with pytest.raises(UnknownNameError, match="nobody"):
         whatif(org, [], OCTOBER, Scenario((MoveSeats(["nobody"], "chat"),)))
     with pytest.raises(UnknownNameError, match="platinum"):
@@ -223,7 +199,7 @@ def test_move_seats_members_are_checked(members, match):
 
 def test_each_change_applies_itself_in_order():
     """A scenario's setting: each change applied to the one before, the moved members kept."""
-    org, table = _org(), PriceTable.builtin()
+    org, table = organization(), PriceTable.builtin()
     rates = Rates(Decimal(6), Decimal(30), Decimal("7.5"), Decimal(12), Decimal("0.6"))
     scenario = Scenario(
         (
@@ -258,7 +234,7 @@ def test_move_seats_add_ons_are_a_collection():
 @pytest.fixture(scope="module")
 def tight():
     shuffled = [*REPLAY[4:], *REPLAY[:4]][::-1]  # the replay orders them by time itself
-    return whatif(_org(), shuffled, OCTOBER, Scenario((ChangeCaps(TIGHT),), name="tight"))
+    return whatif(organization(), shuffled, OCTOBER, Scenario((ChangeCaps(TIGHT),), name="tight"))
 
 
 def test_caps_are_replayed_in_time_order(tight):
@@ -302,7 +278,7 @@ def test_the_replay_ends_with_the_spend_it_allowed(tight):
 
 def test_replay_on_request_with_unchanged_caps():
     """replay_caps=True replays the organization's own caps (here they deny a2)."""
-    org = _org(SpendLimits(members={"ada": Money("5")}))
+    org = organization(limits=SpendLimits(members={"ada": Money("5")}))
     result = whatif(org, REPLAY, OCTOBER, Scenario(replay_caps=True))
     assert result.replayed
     assert [d.event_id for d in result.denied] == ["a2"]
@@ -311,11 +287,11 @@ def test_replay_on_request_with_unchanged_caps():
 
 def test_the_replay_uses_the_seat_held_at_each_request():
     """Bob moves to Chat + Claude Code on Oct 10: his later Claude Code request is allowed."""
-    org, _ = _org().assign_seat(
+    org, _ = organization().assign_seat(
         "olga", datetime(2026, 10, 10, tzinfo=UTC), "bob", "chat_claude_code"
     )
-    early = _event("x1", "bob", HAIKU, Product.CLAUDE_CODE, 5, input_tokens=1_000)
-    late = _event("x2", "bob", HAIKU, Product.CLAUDE_CODE, 15, input_tokens=1_000)
+    early = event("x1", "bob", HAIKU, Product.CLAUDE_CODE, october(5), input_tokens=1_000)
+    late = event("x2", "bob", HAIKU, Product.CLAUDE_CODE, october(15), input_tokens=1_000)
     result = whatif(org, [early, late], OCTOBER, Scenario(replay_caps=True))
     assert [(d.event_id, d.reason, d.seat_type) for d in result.denied] == [
         ("x1", DenialReason.NOT_INCLUDED, "chat")
@@ -324,7 +300,7 @@ def test_the_replay_uses_the_seat_held_at_each_request():
 
 def test_the_replay_bills_a_member_since_removed():
     """A member removed on Oct 20 is replayed for what they used before."""
-    org, _ = _org().remove_member("olga", datetime(2026, 10, 20, tzinfo=UTC), "ada")
+    org, _ = organization().remove_member("olga", datetime(2026, 10, 20, tzinfo=UTC), "ada")
     result = whatif(org, [A1], OCTOBER, Scenario((ChangeCaps(SpendLimits()),)))
     assert not result.denied
     assert result.invoice == result.baseline
@@ -332,7 +308,7 @@ def test_the_replay_bills_a_member_since_removed():
 
 def test_moving_a_member_since_removed_bills_them_up_to_removal():
     """Ada, removed on Oct 20, moved to Chat: 20 x 19/31 = 12.258… → 12.26, nothing after."""
-    org, _ = _org().remove_member("olga", datetime(2026, 10, 20, tzinfo=UTC), "ada")
+    org, _ = organization().remove_member("olga", datetime(2026, 10, 20, tzinfo=UTC), "ada")
     result = whatif(org, [], OCTOBER, Scenario((MoveSeats(["ada"], "chat"),)))
     ada = [line for line in result.invoice.seat_lines if line.user_id == "ada"]
     assert [(line.seat_type, line.amount) for line in ada] == [("chat", Money("12.26"))]
@@ -340,9 +316,9 @@ def test_moving_a_member_since_removed_bills_them_up_to_removal():
 
 def test_the_replay_counts_duplicates_once_and_skips_other_months():
     """A retried event counts once; an event of November is left to the builder to count."""
-    november = _event("n1", "ada", SONNET, Product.CHAT, 1, input_tokens=1)
+    november = event("n1", "ada", SONNET, Product.CHAT, october(1), input_tokens=1)
     november = attrs.evolve(november, at=datetime(2026, 11, 2, tzinfo=UTC))
-    result = whatif(_org(), [A1, A1, A2, november], OCTOBER, Scenario((ChangeCaps(TIGHT),)))
+    result = whatif(organization(), [A1, A1, A2, november], OCTOBER, Scenario((ChangeCaps(TIGHT),)))
     assert [d.event_id for d in result.denied] == ["a2"]
     assert (result.invoice.duplicates, result.invoice.excluded) == (1, 1)
     assert (result.baseline.duplicates, result.baseline.excluded) == (1, 1)
@@ -352,18 +328,18 @@ def test_the_replay_refuses_a_conflict():
     """The same id with other content is a conflict, as on the invoice."""
     other = attrs.evolve(A1, usage=TokenUsage(input_tokens=7))
     with pytest.raises(ConflictError):
-        whatif(_org(), [A1, other], OCTOBER, Scenario(replay_caps=True))
-    baseline = build_invoice(_org(), [A1], OCTOBER)  # the replay comes first: it refuses too
+        whatif(organization(), [A1, other], OCTOBER, Scenario(replay_caps=True))
+    baseline = build_invoice(
+        organization(), [A1], OCTOBER
+    )  # the replay comes first: it refuses too
     with pytest.raises(ConflictError):
-        whatif(_org(), [A1, other], OCTOBER, Scenario(replay_caps=True), baseline=baseline)
+        whatif(organization(), [A1, other], OCTOBER, Scenario(replay_caps=True), baseline=baseline)
 
 
 def test_the_replay_names_the_event_it_cannot_bill():
     """A request before its member held a seat raises with the event's id in a note."""
-    org, _ = _org().add_member(
-        "olga", datetime(2026, 10, 20, tzinfo=UTC), Member("dan", "member", "chat")
-    )
-    early = _event("d1", "dan", SONNET, Product.CHAT, 5, input_tokens=1)
+    org, _ = organization().add_member("olga", datetime(2026, 10, 20, tzinfo=UTC), member("dan"))
+    early = event("d1", "dan", SONNET, Product.CHAT, october(5), input_tokens=1)
     with pytest.raises(InvalidValueError, match="held no seat") as error:
         whatif(
             org,
@@ -373,7 +349,7 @@ def test_the_replay_names_the_event_it_cannot_bill():
             baseline=build_invoice(org, [], OCTOBER),
         )
     assert "in usage event 'd1'" in error.value.__notes__
-    stranger = _event("s1", "eve", SONNET, Product.CHAT, 5, input_tokens=1)
+    stranger = event("s1", "eve", SONNET, Product.CHAT, october(5), input_tokens=1)
     with pytest.raises(UnknownNameError):
         whatif(
             org,
@@ -388,7 +364,10 @@ def test_caps_are_checked_against_the_organization():
     """A cap for someone who is not a member is refused by the organization."""
     with pytest.raises(UnknownNameError, match="nobody"):
         whatif(
-            _org(), [], OCTOBER, Scenario((ChangeCaps(SpendLimits(members={"nobody": Money(1)})),))
+            organization(),
+            [],
+            OCTOBER,
+            Scenario((ChangeCaps(SpendLimits(members={"nobody": Money(1)})),)),
         )
 
 
@@ -408,7 +387,7 @@ def _priced(table: PriceTable, model: str, **rates: str) -> PriceTable:
 def test_another_price_table_reprices_every_line():
     """Sonnet input at $6: ada's 1M-token request 3.00 → 6.00, same line, changed."""
     table = _priced(PriceTable.builtin(), SONNET, input="6")
-    result = whatif(_org(), [A1], OCTOBER, Scenario((ChangePrices(table),)))
+    result = whatif(organization(), [A1], OCTOBER, Scenario((ChangePrices(table),)))
     assert result.invoice.price_table == "test-table"
     (line,) = result.diff.changed_lines()
     assert (line.kind, line.before, line.after, line.status) == (
@@ -425,14 +404,17 @@ def test_a_price_table_in_another_currency_is_refused():
     table = PriceTable.builtin()
     with pytest.raises(CurrencyMismatchError):
         whatif(
-            _org(), [], OCTOBER, Scenario((ChangePrices(PriceTable("eur", table.models, "EUR")),))
+            organization(),
+            [],
+            OCTOBER,
+            Scenario((ChangePrices(PriceTable("eur", table.models, "EUR")),)),
         )
 
 
 def test_a_models_new_price_for_the_whole_period():
     """Sonnet at $6 input for the whole period: every version repriced, lines kept."""
     rates = Rates("6", "30", "7.5", "12", "0.6")
-    result = whatif(_org(), [A1, O2], OCTOBER, Scenario((ChangeModelPrice(SONNET, rates),)))
+    result = whatif(organization(), [A1, O2], OCTOBER, Scenario((ChangeModelPrice(SONNET, rates),)))
     assert result.invoice.usage_total == Money("7.80")  # (1M + 300k) x $6
     assert {line.status for line in result.diff.changed_lines()} == {"changed"}
     assert "what-if" in result.invoice.price_table
@@ -442,7 +424,7 @@ def test_a_models_new_price_from_an_instant():
     """Sonnet at $6 from Oct 5: a1 (Oct 2) stays 3.00, o2 (Oct 8) 300k x 6 = 1.80."""
     rates = Rates("6", "30", "7.5", "12", "0.6")
     change = ChangeModelPrice(SONNET, rates, datetime(2026, 10, 5, tzinfo=UTC))
-    result = whatif(_org(), [A1, O2], OCTOBER, Scenario((change,)))
+    result = whatif(organization(), [A1, O2], OCTOBER, Scenario((change,)))
     amounts = {(line.user_id, line.amount) for line in result.invoice.usage_lines}
     assert amounts == {("ada", Money("3")), ("olga", Money("1.8"))}
     assert "from 2026-10-05" in change.describe()
@@ -452,9 +434,9 @@ def test_a_models_new_context_tier_rates():
     """The tier's own rates are replaced when given; a model without a tier refuses them."""
     tier = Rates("12", "45", "15", "24", "1.2")
     model = "claude-sonnet-4-5"
-    big = _event("t1", "ada", model, Product.CHAT, 3, input_tokens=300_000)  # in the tier
+    big = event("t1", "ada", model, Product.CHAT, october(3), input_tokens=300_000)  # in the tier
     result = whatif(
-        _org(),
+        organization(),
         [big],
         OCTOBER,
         Scenario((ChangeModelPrice(model, Rates(3, 15, 3, 6, 0), long_context=tier),)),
@@ -462,7 +444,12 @@ def test_a_models_new_context_tier_rates():
     assert result.invoice.usage_total == Money("3.60")  # 300k x $12 (was $6: 1.80)
     assert result.baseline.usage_total == Money("1.80")
     with pytest.raises(InvalidValueError, match="no context tier"):
-        whatif(_org(), [], OCTOBER, Scenario((ChangeModelPrice(SONNET, tier, long_context=tier),)))
+        whatif(
+            organization(),
+            [],
+            OCTOBER,
+            Scenario((ChangeModelPrice(SONNET, tier, long_context=tier),)),
+        )
 
 
 def test_a_new_price_before_the_models_first_price_is_refused():
@@ -471,9 +458,14 @@ def test_a_new_price_before_the_models_first_price_is_refused():
     table = PriceTable("dated", {"m-new": ModelListing((dated,))})
     change = ChangeModelPrice("m-new", Rates(2, 2, 2, 2, 2), datetime(2026, 10, 1, tzinfo=UTC))
     with pytest.raises(InvalidValueError, match="first price"):
-        whatif(_org(), [], OCTOBER, Scenario((change,)), table)
+        whatif(organization(), [], OCTOBER, Scenario((change,)), table)
     with pytest.raises(UnknownModelError):
-        whatif(_org(), [], OCTOBER, Scenario((ChangeModelPrice("gpt-x", Rates(1, 1, 1, 1, 1)),)))
+        whatif(
+            organization(),
+            [],
+            OCTOBER,
+            Scenario((ChangeModelPrice("gpt-x", Rates(1, 1, 1, 1, 1)),)),
+        )
 
 
 def test_change_model_price_checks_its_values():
@@ -499,7 +491,7 @@ FLAT = FlatPlan({"chat": Money("30"), "chat_claude_code": Money("60")}, Money("2
 
 def test_a_flat_plan_with_priced_overage():
     """Flat 155.00 + overage 1.00 = 156.00 against usage billing's 108.50."""
-    result = whatif(_org(), [A1, B2], OCTOBER, Scenario((FLAT,)))
+    result = whatif(organization(), [A1, B2], OCTOBER, Scenario((FLAT,)))
     comparison = result.comparison
     assert comparison is not None
     rows = {row.user_id: row for row in comparison.rows}
@@ -537,7 +529,7 @@ def test_a_flat_plan_with_priced_overage():
 def test_a_flat_plan_blocking_overage():
     """a1 (3.00) would pass the 2.00 allowance: blocked; a3 (1.50) fits: included."""
     plan = attrs.evolve(FLAT, overage="blocked")
-    result = whatif(_org(), [A1, A3], OCTOBER, Scenario((plan,)))
+    result = whatif(organization(), [A1, A3], OCTOBER, Scenario((plan,)))
     assert result.comparison is not None
     ada = {row.user_id: row for row in result.comparison.rows}["ada"]
     assert (ada.usage, ada.included, ada.blocked, ada.overage, ada.total) == (
@@ -552,9 +544,7 @@ def test_a_flat_plan_blocking_overage():
 
 def test_a_flat_plan_is_prorated_like_seat_fees():
     """Dan joins on Oct 16 (16 of 31 days): 30 x 16/31 = 15.48 and 2 x 16/31 = 1.03."""
-    org, _ = _org().add_member(
-        "olga", datetime(2026, 10, 16, tzinfo=UTC), Member("dan", "member", "chat")
-    )
+    org, _ = organization().add_member("olga", datetime(2026, 10, 16, tzinfo=UTC), member("dan"))
     result = whatif(org, [], OCTOBER, Scenario((FLAT,)))
     assert result.comparison is not None
     dan = {row.user_id: row for row in result.comparison.rows}["dan"]
@@ -568,12 +558,12 @@ def test_a_flat_plan_is_prorated_like_seat_fees():
 def test_a_flat_plan_cheaper_than_usage_billing():
     """A cheap flat plan wins; the verdict says so."""
     plan = FlatPlan({"chat": Money("1"), "chat_claude_code": Money("1")}, Money("100"))
-    comparison = whatif(_org(), [A1], OCTOBER, Scenario((plan,))).comparison
+    comparison = whatif(organization(), [A1], OCTOBER, Scenario((plan,))).comparison
     assert comparison is not None
     assert comparison.cheaper == "flat"
     assert "the flat plan would have cost less" in comparison.to_text()
     same = FlatPlan({"chat": Money("20"), "chat_claude_code": Money("40")}, Money("0"))
-    even = whatif(_org(), [], OCTOBER, Scenario((same,))).comparison
+    even = whatif(organization(), [], OCTOBER, Scenario((same,))).comparison
     assert even is not None
     assert even.cheaper == "same"
     assert "both models cost the same" in even.to_text()
@@ -583,7 +573,7 @@ def test_a_flat_plan_must_price_every_seat_type_held():
     """No fee for Chat + Claude Code while members hold it: refused."""
     plan = FlatPlan({"chat": Money("30")}, Money("2"))
     with pytest.raises(InvalidValueError, match="chat_claude_code"):
-        whatif(_org(), [], OCTOBER, Scenario((plan,)))
+        whatif(organization(), [], OCTOBER, Scenario((plan,)))
 
 
 def test_flat_plan_values_are_checked():
@@ -600,7 +590,7 @@ def test_flat_plan_values_are_checked():
         FlatPlan({"chat": Money("1", "EUR")}, Money("1"))
     euro = FlatPlan({"chat": Money("1", "EUR")}, Money("1", "EUR"))
     with pytest.raises(CurrencyMismatchError):
-        whatif(_org(), [], OCTOBER, Scenario((euro,)))
+        whatif(organization(), [], OCTOBER, Scenario((euro,)))
 
 
 # --- scenarios ------------------------------------------------------------------------------
@@ -619,16 +609,16 @@ def test_scenario_values_are_checked():
     with pytest.raises(InvalidValueError, match="replay_caps"):
         Scenario(replay_caps="yes")
     with pytest.raises(InvalidValueError, match="scenario"):
-        whatif(_org(), [], OCTOBER, "downgrade")
+        whatif(organization(), [], OCTOBER, "downgrade")
 
 
 def test_changes_combine_in_order():
     """Move ada to Chat, then cap the Chat pool at 0.40: her chat request (0.30) passes,
     bob's (0.50) no longer fits."""
-    chat = _event("c2", "ada", SONNET, Product.CHAT, 4, input_tokens=100_000)
+    chat = event("c2", "ada", SONNET, Product.CHAT, october(4), input_tokens=100_000)
     caps = ChangeCaps(SpendLimits(seat_types={"chat": PoolLimit(pool_cap=Money("0.40"))}))
     scenario = Scenario((MoveSeats(["ada"], "chat"), caps), name="both")
-    result = whatif(_org(), [chat, B2], OCTOBER, scenario)
+    result = whatif(organization(), [chat, B2], OCTOBER, scenario)
     assert [(d.event_id, d.reason) for d in result.denied] == [("b2", DenialReason.SEAT_TYPE)]
     assert scenario.describe()[0] == "move ada to chat for the whole period"
     assert scenario.describe()[1] == "caps replaced: seat_types['chat'].pool_cap 0.40 USD"
@@ -638,7 +628,7 @@ def test_changes_combine_in_order():
 
 def test_a_baseline_is_reused_when_given():
     """A baseline of the same month is used as is; another month's is refused."""
-    org = _org()
+    org = organization()
     baseline = build_invoice(org, [A1], OCTOBER)
     assert whatif(org, [A1], OCTOBER, Scenario(), baseline=baseline).baseline is baseline
     september = build_invoice(org, [], BillingPeriod.of("2026-09"))
@@ -658,10 +648,12 @@ def test_text_markdown_html_and_records(tight):
     assert "INVOICE DIFF" in text
     markdown = tight.to_markdown()
     assert markdown.startswith("# What-if: tight")
-    assert "Denied requests: 3 (5.20)" in markdown
+    # One phrasing in every format now (the report model's part heading); it was
+    # "Denied requests: 3 (5.20)" in Markdown and "3 requests denied" in HTML.
+    assert "## Denied requests: 3, carrying 5.20 USD" in markdown
     page = tight._repr_html_()
     assert "usagebill-whatif" in page
-    assert "3 requests denied" in page
+    assert "Denied requests: 3, carrying 5.20 USD" in page
     assert tight.to_records() == tight.diff.to_records()
     (first, *_) = tight.denied_records()
     assert first["event_id"] == "a2"
@@ -671,7 +663,7 @@ def test_text_markdown_html_and_records(tight):
 
 def test_text_without_denials_or_replay():
     """A scenario that denies nothing says so."""
-    text = whatif(_org(), [A1], OCTOBER, Scenario((FLAT,), name="flat")).to_text()
+    text = whatif(organization(), [A1], OCTOBER, Scenario((FLAT,), name="flat")).to_text()
     assert "DENIED REQUESTS: none" in text
     assert "no (the scenario does not change them)" in text
     assert "PLAN COMPARISON" in text
@@ -679,13 +671,13 @@ def test_text_without_denials_or_replay():
 
 def test_plan_comparison_records_and_html():
     """The comparison is tabular too."""
-    comparison = whatif(_org(), [A1], OCTOBER, Scenario((FLAT,))).comparison
+    comparison = whatif(organization(), [A1], OCTOBER, Scenario((FLAT,))).comparison
     assert comparison is not None
     records = comparison.to_records()
     assert [r["user_id"] for r in records] == ["ada", "bob", "olga"]
     assert records[0]["overage"] == Decimal("1.00")
     assert "usagebill-plan" in comparison._repr_html_()
-    page = whatif(_org(), [A1], OCTOBER, Scenario((FLAT,)))._repr_html_()
+    page = whatif(organization(), [A1], OCTOBER, Scenario((FLAT,)))._repr_html_()
     assert "usagebill-plan" in page
 
 
@@ -737,7 +729,7 @@ def test_a_scenario_file_with_every_section(tmp_path):
     assert caps.limits.members["bob"] == Money("90")
     assert model.effective_from == datetime(2026, 10, 15, tzinfo=UTC)
     assert (plan.allowance, plan.overage) == (Money("25"), "blocked")
-    result = whatif(_org(), REPLAY, OCTOBER, scenario)
+    result = whatif(organization(), REPLAY, OCTOBER, scenario)
     assert result.comparison is not None
 
 

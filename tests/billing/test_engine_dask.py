@@ -10,8 +10,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from usage_months import months, organization, write
-from usagebill import InvalidValueError, InvoiceBuilder, Product, TokenUsage, UsageEvent
+from builders import event
+from usage_months import changing_month, months, write
+from usagebill import InvalidValueError, InvoiceBuilder
 from usagebill.billing.invoice import price_cube
 
 distributed = pytest.importorskip("distributed")
@@ -57,11 +58,10 @@ def test_dask_agrees_with_the_pure_engine(client, month, fmt):
 
 def test_duplicates_and_conflicts_across_partitions(client, tmp_path):
     """A retry and a conflicting version read in different partitions meet after the shuffle."""
-    org, period, _ = organization("UTC")
+    org, period, _ = changing_month("UTC")
 
     def ev(event_id, tokens):
-        usage = TokenUsage(input_tokens=tokens)
-        return UsageEvent(event_id, "olga", "claude-sonnet-4-6", Product.CHAT, usage, period.start)
+        return event(event_id, "olga", at=period.start, input_tokens=tokens)
 
     first, second = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
     write([ev("e1", 5), ev("e2", 7)], tmp_path, "jsonl").rename(first)
@@ -74,19 +74,17 @@ def test_tables_and_the_local_scheduler(tmp_path):
     """A pandas or Dask DataFrame, on Dask's default scheduler; invoice() prices the cube."""
     import dask.dataframe as dd  # noqa: PLC0415
 
-    org, period, _ = organization("UTC")
-    event = UsageEvent(
-        "e1", "olga", "claude-sonnet-4-6", Product.CHAT, TokenUsage(input_tokens=5), period.start
-    )
-    table = write([event, event], tmp_path, "pandas")
-    expected = reference(org, period, [event, event])
+    org, period, _ = changing_month("UTC")
+    once = event("e1", "olga", at=period.start, input_tokens=5)
+    table = write([once, once], tmp_path, "pandas")
+    expected = reference(org, period, [once, once])
     assert engine.cube(table, org, period) == expected
     assert engine.cube(dd.from_pandas(table, npartitions=2), org, period) == expected
     assert engine.invoice(table, org, period) == price_cube(expected, org)
 
 
 def test_bad_sources_are_refused(tmp_path):
-    org, period, _ = organization("UTC")
+    org, period, _ = changing_month("UTC")
     with pytest.raises(InvalidValueError, match="paths or globs"):
         engine.cube(42, org, period)
     with pytest.raises(InvalidValueError, match="one format"):

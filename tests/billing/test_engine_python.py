@@ -10,31 +10,16 @@ from pathlib import Path
 import attrs
 import pytest
 
+from builders import OCTOBER, event, member, organization
 from usagebill import (
-    BillingPeriod,
     ConflictError,
     InvalidValueError,
-    Member,
-    Money,
-    Organization,
-    Product,
-    SeatCatalog,
     TokenUsage,
-    UsageEvent,
 )
 from usagebill.billing.engines.python import CubeBuilder
 
-ORG = Organization.create(
-    "acme",
-    SeatCatalog.enterprise(chat_fee=Money("20"), chat_and_claude_code_fee=Money("40")),
-    [Member("olga", "primary_owner", "chat")],
-    at=datetime(2026, 9, 1, tzinfo=UTC),
-)
-OCTOBER = BillingPeriod.of("2026-10")
-EVENT = UsageEvent(
-    "e1", "olga", "claude-sonnet-4-6", Product.CHAT, TokenUsage(input_tokens=10),
-    datetime(2026, 10, 3, tzinfo=UTC),
-)  # fmt: skip
+ORG = organization(member("olga", role="primary_owner"))
+EVENT = event("e1", "olga", at=datetime(2026, 10, 3, tzinfo=UTC), input_tokens=10)
 
 
 @pytest.mark.parametrize(
@@ -85,7 +70,9 @@ def test_a_builder_from_another_process_merges():
         "import pickle, sys, test_engine_python as t; "
         "sys.stdout.buffer.write(pickle.dumps(t.CubeBuilder(t.ORG, t.OCTOBER).add_all([t.EVENT])))"
     )
-    env = {**os.environ, "PYTHONHASHSEED": "12345", "PYTHONPATH": str(Path(__file__).parent)}
+    here = Path(__file__).parent  # this module, and the builders it imports
+    path = os.pathsep.join((str(here), str(here.parent)))
+    env = {**os.environ, "PYTHONHASHSEED": "12345", "PYTHONPATH": path}
     done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, check=True)  # noqa: S603
     part = pickle.loads(done.stdout)  # noqa: S301  (our own child's bytes)
     merged = CubeBuilder(ORG, OCTOBER).add_all([EVENT]).merge(part)

@@ -6,6 +6,7 @@ zones; each is written in one of the source formats (JSON Lines plain or gzip, P
 pandas, Polars, Arrow).
 """
 
+import functools
 import tempfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -15,19 +16,18 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from usage_months import FORMATS, months, organization, write
+from builders import event
+from usage_months import FORMATS, changing_month, months, write
 from usagebill import (
     ConflictError,
     InvalidValueError,
     InvoiceBuilder,
     LoadError,
     Modifiers,
-    Product,
     TokenUsage,
     UnknownModelError,
     UnknownNameError,
     UnsupportedModifierError,
-    UsageEvent,
 )
 from usagebill.billing.invoice import price_cube
 
@@ -36,7 +36,7 @@ engine = pytest.importorskip("usagebill.billing.engines.duckdb")
 ENGINE_RUNS = settings(
     max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow], database=None
 )
-ORG, OCTOBER, _ = organization("Asia/Tokyo")
+ORG, OCTOBER, _ = changing_month("Asia/Tokyo")
 AT = OCTOBER.start.astimezone(UTC) + timedelta(days=3)
 
 
@@ -49,9 +49,8 @@ def bill(cube, org):
     return price_cube(cube, org, conflicts="set_aside")
 
 
-def ev(event_id="e1", user="olga", model="claude-sonnet-4-6", when=AT, **counts):
-    modifiers = counts.pop("modifiers", Modifiers())
-    return UsageEvent(event_id, user, model, Product.CHAT, TokenUsage(**counts), when, modifiers)
+ev = functools.partial(event, user_id="olga", at=AT)
+"""olga's Sonnet 4.6 chat request three days into the period (unless told)."""
 
 
 @ENGINE_RUNS
@@ -74,7 +73,7 @@ def test_a_worked_month_in_every_format(tmp_path):
         ev("e1", input_tokens=1_000),
         e2,
         attrs.evolve(e2, usage=TokenUsage(output_tokens=11)),
-        ev("e3", when=OCTOBER.end, input_tokens=5),
+        ev("e3", at=OCTOBER.end, input_tokens=5),
         ev("e4", input_tokens=2_000),
     ]
     expected = reference(ORG, OCTOBER, events)
@@ -108,10 +107,10 @@ def test_globs_and_lists_of_files(tmp_path):
 @pytest.mark.parametrize(
     ("event", "error", "words"),
     [
-        (ev(user="zed"), UnknownNameError, "unknown member 'zed'"),
+        (ev(user_id="zed"), UnknownNameError, "unknown member 'zed'"),
         (ev(model="claude-sonet-4-6"), UnknownModelError, "did you mean"),
         (
-            ev(user="bob", when=OCTOBER.end - timedelta(seconds=1)),
+            ev(user_id="bob", at=OCTOBER.end - timedelta(seconds=1)),
             InvalidValueError,
             "held no seat",
         ),
@@ -129,7 +128,7 @@ def test_events_that_cannot_be_billed_raise_the_pure_engines_error(tmp_path, eve
 
 def test_outside_reject(tmp_path):
     """outside='reject' refuses an event outside the period, as the pure engine does."""
-    late = ev(when=OCTOBER.end)
+    late = ev(at=OCTOBER.end)
     with pytest.raises(InvalidValueError, match="must fall in the period"):
         engine.cube(write([late], tmp_path, "parquet"), ORG, OCTOBER, outside="reject")
 

@@ -15,20 +15,19 @@ from pathlib import Path
 import attrs
 import pytest
 
+from builders import OCTOBER, busy_october, event, member, organization
 from usagebill import (
     BillingPeriod,
     ConflictError,
     InvalidValueError,
     Invoice,
     InvoiceBuilder,
-    Member,
     Modifiers,
     Money,
     Organization,
     PriceTable,
     Product,
     Rates,
-    SeatCatalog,
     TokenUsage,
     UnknownModelError,
     UnknownNameError,
@@ -40,10 +39,7 @@ from usagebill.billing.invoice import price_cube
 from usagebill.events import parse_record
 
 EXAMPLES = Path(__file__).parents[2] / "examples"
-CATALOGUE = SeatCatalog.enterprise(chat_fee=Money("20"), chat_and_claude_code_fee=Money("40"))
-OCTOBER = BillingPeriod.of("2026-10")
 MONTH_SECONDS = 31 * 86_400  # 2,678,400
-SINCE = datetime(2026, 9, 1, tzinfo=UTC)
 CENT = Decimal("0.01")
 
 
@@ -51,39 +47,13 @@ def at(day: int, hour: int = 0, second: int = 0) -> datetime:
     return datetime(2026, 10, day, hour, 0, second, tzinfo=UTC)
 
 
-def make_org() -> Organization:
-    """olga all month; ada joins Oct 11 with HIPAA; bob changes seat Oct 16 12:00, leaves Oct 26."""
-    org = Organization.create(
-        "acme",
-        CATALOGUE,
-        [Member("olga", "primary_owner", "chat_claude_code"), Member("bob", "member", "chat")],
-        at=SINCE,
-    )
-    org, _ = org.add_member("olga", at(11), Member("ada", "member", "chat", {"hipaa"}))
-    org, _ = org.assign_seat("olga", at(16, 12), "bob", "chat_claude_code")
-    org, _ = org.remove_member("olga", at(26), "bob")
-    return org
-
-
-ORG = make_org()
-
-
-def ev(event_id, user, model, product, when, modifiers=None, **counts) -> UsageEvent:  # noqa: PLR0917
-    return UsageEvent(
-        event_id,
-        user,
-        model,
-        Product(product),
-        TokenUsage(**counts),
-        when,
-        modifiers or Modifiers(),
-    )
+ORG = busy_october()
 
 
 EVENTS = [
     # olga, Sonnet 4.6 ($3 in, $15 out, $0.30 cache read per million), Claude Code:
     # e1: 2,000 × 3 + 1,000 × 15 + 10,000 × 0.30 = 6,000 + 15,000 + 3,000 = 24,000 µ$ = $0.024
-    ev(
+    event(
         "e1",
         "olga",
         "claude-sonnet-4-6",
@@ -95,7 +65,7 @@ EVENTS = [
     ),
     # e2: 1,000 × 3 + 500 × 15 = 3,000 + 7,500 = 10,500 µ$ = $0.0105
     # line: $0.024 + $0.0105 = $0.0345 → $0.03 (the digit after the cent is 4: down)
-    ev(
+    event(
         "e2",
         "olga",
         "claude-sonnet-4-6",
@@ -107,7 +77,7 @@ EVENTS = [
     # ada, Sonnet 4.5 (alias of claude-sonnet-4-5-20250929): prompt 150,000 + 60,000 cache read
     # = 210,000 > 200,000, so the whole request is at the tier: $6 in, $22.50 out, $0.60 read.
     # 150,000 × 6 + 2,000 × 22.50 + 60,000 × 0.60 = 900,000 + 45,000 + 36,000 µ$ = $0.981 → $0.98
-    ev(
+    event(
         "e3",
         "ada",
         "claude-sonnet-4-5",
@@ -118,10 +88,10 @@ EVENTS = [
         cache_read_tokens=60_000,
     ),
     # e4: standard rates: 1,000 × 3 + 100 × 15 = 4,500 µ$ = $0.0045 → $0.00 (half to even)
-    ev("e4", "ada", "claude-sonnet-4-5", "chat", at(13), input_tokens=1_000, output_tokens=100),
+    event("e4", "ada", "claude-sonnet-4-5", "chat", at(13), input_tokens=1_000, output_tokens=100),
     # bob, Sonnet 5.5 ($2 in; cache read $0.20, then $0.10 from 2026-10-07), while on Chat:
     # e5 (Oct 6): 1,000,000 × 2 + 1,000,000 × 0.20 = $2.20
-    ev(
+    event(
         "e5",
         "bob",
         "claude-sonnet-5-5",
@@ -131,7 +101,7 @@ EVENTS = [
         cache_read_tokens=1_000_000,
     ),
     # e6 (Oct 8): 1,000,000 × 2 + 1,000,000 × 0.10 = $2.10
-    ev(
+    event(
         "e6",
         "bob",
         "claude-sonnet-5-5",
@@ -142,7 +112,7 @@ EVENTS = [
     ),
     # bob, Haiku 4.5 ($1 in, $5 out), Oct 20, on Chat + Claude Code:
     # 10,000 × 1 + 2,000 × 5 = 20,000 µ$ = $0.02
-    ev(
+    event(
         "e7",
         "bob",
         "claude-haiku-4-5",
@@ -228,7 +198,7 @@ def test_seat_lines_are_prorated_to_the_second(invoice):
 def test_a_member_joining_mid_period_pays_the_held_fraction():
     """Lago #6194: the base is the period's seconds; a joiner pays seconds_held / period_seconds."""
     last_second = datetime(2026, 10, 31, 23, 59, 59, tzinfo=UTC)
-    org, _ = ORG.add_member("olga", last_second, Member("cy", "member", "chat"))
+    org, _ = ORG.add_member("olga", last_second, member("cy"))
     # cy joins at 23:59:59 on Oct 31: one second of a $20 seat = 20 / 2,678,400 → $0.00
     line = next(line for line in build_invoice(org, [], OCTOBER).seat_lines if line.user_id == "cy")
     assert line.seconds == 1
@@ -334,7 +304,7 @@ def test_a_request_in_a_context_tier_is_shown_as_such(invoice):
 
 def test_a_prompt_exactly_at_the_threshold_stays_standard():
     """200,000 prompt tokens (input + cache writes + cache reads) is not *more than* 200,000."""
-    at_threshold = ev(
+    at_threshold = event(
         "t1",
         "olga",
         "claude-sonnet-4-5",
@@ -367,8 +337,8 @@ def test_usage_across_a_price_change_is_priced_at_each_rate(invoice):
 def test_the_price_change_instant_belongs_to_the_new_price():
     """At exactly 2026-10-07 00:00 UTC the new price applies; one second before, the old one."""
     just_before = datetime(2026, 10, 6, 23, 59, 59, tzinfo=UTC)
-    before = ev("p1", "olga", "claude-sonnet-5-5", "chat", just_before, cache_read_tokens=10**6)
-    on = ev("p2", "olga", "claude-sonnet-5-5", "chat", at(7), cache_read_tokens=10**6)
+    before = event("p1", "olga", "claude-sonnet-5-5", "chat", just_before, cache_read_tokens=10**6)
+    on = event("p2", "olga", "claude-sonnet-5-5", "chat", at(7), cache_read_tokens=10**6)
     lines = build_invoice(ORG, [before, on], OCTOBER).usage_lines
     assert [(line.price_from, line.amount) for line in lines] == [
         (None, Money("0.20")),
@@ -477,7 +447,7 @@ def test_a_conflict_in_a_record_is_found_too():
 
 def test_a_conflicting_event_outside_the_period_is_taken_back_too():
     """The first version was excluded: the second pass takes it back out of the excluded."""
-    late = ev("late", "olga", "claude-sonnet-4-6", "chat", OCTOBER.end, input_tokens=1)
+    late = event("late", "olga", "claude-sonnet-4-6", "chat", OCTOBER.end, input_tokens=1)
     events = [late, attrs.evolve(late, at=at(3))]
     cube = InvoiceBuilder(ORG, OCTOBER).add_all(events).resolve(events).cube()
     assert (cube.events, cube.excluded, cube.conflicting) == (0, 0, 2)
@@ -503,9 +473,9 @@ def test_without_dedupe_refused_events_are_still_refused():
     """dedupe=False changes nothing about refusing events outside the period or unknown users."""
     builder = InvoiceBuilder(ORG, OCTOBER, outside="reject", dedupe=False)
     with pytest.raises(InvalidValueError, match="must fall in the period"):
-        builder.add(ev("late", "olga", "claude-sonnet-4-6", "chat", OCTOBER.end, input_tokens=1))
+        builder.add(event("late", "olga", "claude-sonnet-4-6", "chat", OCTOBER.end, input_tokens=1))
     with pytest.raises(UnknownNameError):
-        builder.add(ev("who", "zed", "claude-sonnet-4-6", "chat", at(3), input_tokens=1))
+        builder.add(event("who", "zed", "claude-sonnet-4-6", "chat", at(3), input_tokens=1))
     assert (builder.events, builder.excluded) == (0, 0)
 
 
@@ -524,7 +494,7 @@ def test_events_outside_the_period_are_excluded_and_counted(invoice):
     """Events before start or at/after end are left out and counted; the last second is in."""
     # Pitfalls: an instant counted twice (Novu #12191); last-day usage dropped (Kill Bill #1438).
     edges = [
-        ev(
+        event(
             "o1",
             "olga",
             "claude-sonnet-4-6",
@@ -532,8 +502,8 @@ def test_events_outside_the_period_are_excluded_and_counted(invoice):
             OCTOBER.start - timedelta(seconds=1),
             input_tokens=1,
         ),
-        ev("o2", "olga", "claude-sonnet-4-6", "chat", OCTOBER.end, input_tokens=1),
-        ev(
+        event("o2", "olga", "claude-sonnet-4-6", "chat", OCTOBER.end, input_tokens=1),
+        event(
             "o3",
             "olga",
             "claude-sonnet-4-6",
@@ -542,7 +512,7 @@ def test_events_outside_the_period_are_excluded_and_counted(invoice):
             input_tokens=1,
         ),
     ]
-    last = ev(
+    last = event(
         "o4",
         "olga",
         "claude-haiku-4-5",
@@ -559,7 +529,7 @@ def test_events_outside_the_period_are_excluded_and_counted(invoice):
 def test_outside_reject_raises_and_keeps_nothing():
     """outside='reject' makes an event outside the period an error naming it."""
     builder = InvoiceBuilder(ORG, OCTOBER, outside="reject")
-    late = ev("late", "olga", "claude-sonnet-4-6", "chat", OCTOBER.end, input_tokens=1)
+    late = event("late", "olga", "claude-sonnet-4-6", "chat", OCTOBER.end, input_tokens=1)
     with pytest.raises(InvalidValueError, match="must fall in the period") as error:
         builder.add(late)
     assert "'late'" in error.value.field
@@ -577,19 +547,15 @@ def test_outside_must_be_exclude_or_reject():
 
 def test_periods_in_the_organizations_time_zone():
     """In Tokyo, October starts at 15:00 UTC on Sep 30: an event then is in, one before is out."""
-    org = Organization.create(
-        "tokyo",
-        CATALOGUE,
-        [Member("olga", "primary_owner", "chat")],
-        at=SINCE,
-        timezone="Asia/Tokyo",
-    )
+    org = organization(member("olga", role="primary_owner"), name="tokyo", timezone="Asia/Tokyo")
     period = BillingPeriod.of("2026-10", timezone="Asia/Tokyo")
     start = datetime(2026, 9, 30, 15, tzinfo=UTC)
     events = [
-        ev("a", "olga", "claude-haiku-4-5", "chat", start, input_tokens=1_000_000),
-        ev("b", "olga", "claude-haiku-4-5", "chat", start - timedelta(seconds=1), input_tokens=1),
-        ev(
+        event("a", "olga", "claude-haiku-4-5", "chat", start, input_tokens=1_000_000),
+        event(
+            "b", "olga", "claude-haiku-4-5", "chat", start - timedelta(seconds=1), input_tokens=1
+        ),
+        event(
             "c",
             "olga",
             "claude-haiku-4-5",
@@ -612,18 +578,18 @@ def test_periods_in_the_organizations_time_zone():
     ("event", "error", "match"),
     [
         (
-            ev("u1", "zed", "claude-sonnet-4-6", "chat", at(5), input_tokens=1),
+            event("u1", "zed", "claude-sonnet-4-6", "chat", at(5), input_tokens=1),
             UnknownNameError,
             "unknown member 'zed'",
         ),
         (
-            ev("u2", "olga", "claude-sonnet-9", "chat", at(5), input_tokens=1),
+            event("u2", "olga", "claude-sonnet-9", "chat", at(5), input_tokens=1),
             UnknownModelError,
             "unknown model 'claude-sonnet-9'",
         ),
         # ada joined Oct 11 00:00: at 23:59:59 on Oct 10 she held no seat.
         (
-            ev(
+            event(
                 "u3",
                 "ada",
                 "claude-sonnet-4-6",
@@ -636,13 +602,13 @@ def test_periods_in_the_organizations_time_zone():
         ),
         # bob was removed Oct 26 00:00: from that instant on he holds none.
         (
-            ev("u4", "bob", "claude-sonnet-4-6", "chat", at(26), input_tokens=1),
+            event("u4", "bob", "claude-sonnet-4-6", "chat", at(26), input_tokens=1),
             InvalidValueError,
             "held no seat",
         ),
         # US-only inference is not offered by Haiku 4.5: refused when added, not at finish().
         (
-            ev(
+            event(
                 "u5",
                 "olga",
                 "claude-haiku-4-5",
@@ -655,7 +621,7 @@ def test_periods_in_the_organizations_time_zone():
             "us_only",
         ),
         (
-            ev(
+            event(
                 "u6",
                 "olga",
                 "claude-sonnet-4-6",
@@ -682,7 +648,7 @@ def test_refused_events_raise_typed_errors_and_keep_nothing(invoice, event, erro
 def test_unknown_model_suggests_close_names():
     """A misspelt model gets suggestions."""
     with pytest.raises(UnknownModelError) as error:
-        build_invoice(ORG, [ev("m", "olga", "claude-sonet-4-6", "chat", at(5))], OCTOBER)
+        build_invoice(ORG, [event("m", "olga", "claude-sonet-4-6", "chat", at(5))], OCTOBER)
     assert "claude-sonnet-4-6" in error.value.suggestions
 
 
@@ -717,8 +683,8 @@ def test_usage_before_a_models_first_price_is_refused():
     """A model whose first price starts Oct 10 cannot rate usage of Oct 9."""
     builder = InvoiceBuilder(ORG, OCTOBER, _dated_table())
     with pytest.raises(InvalidValueError, match=r"must be on or after .*, the first price"):
-        builder.add(ev("d1", "olga", "m-new", "chat", at(9), input_tokens=1))
-    builder.add(ev("d2", "olga", "m-new", "chat", at(10), input_tokens=1_000_000))
+        builder.add(event("d1", "olga", "m-new", "chat", at(9), input_tokens=1))
+    builder.add(event("d2", "olga", "m-new", "chat", at(10), input_tokens=1_000_000))
     result = builder.finish()
     assert result.price_table == "custom-1"
     assert result.usage_lines[0].amount == Money("1.00")
@@ -744,7 +710,7 @@ def test_parts_merge_into_the_same_invoice(invoice):
 
 def test_duplicates_straddling_parts_count_once(invoice):
     """An event in both parts (even one outside the period) is counted once when merged."""
-    outside = ev("x", "olga", "claude-sonnet-4-6", "chat", OCTOBER.end, input_tokens=1)
+    outside = event("x", "olga", "claude-sonnet-4-6", "chat", OCTOBER.end, input_tokens=1)
     part1, part2 = [*EVENTS[:4], outside, EVENTS[5]], [*EVENTS[3:], outside, EVENTS[3]]
     first = InvoiceBuilder(ORG, OCTOBER).add_all(part1)
     second = InvoiceBuilder(ORG, OCTOBER).add_all(part2)
@@ -820,12 +786,11 @@ def test_the_callers_decimal_context_changes_nothing(invoice):
 
 def test_one_second_of_seat_beside_a_large_total_stays_exact():
     """A prorated fee that does not terminate, added to a six-figure total, does not overflow."""
-    org, _ = ORG.add_member(
-        "olga", OCTOBER.end - timedelta(seconds=1), Member("cy", "member", "chat")
-    )
+    org, _ = ORG.add_member("olga", OCTOBER.end - timedelta(seconds=1), member("cy"))
     # 1,000,000,000 output tokens of Opus 4.6 at $25 per million = $25,000, five times.
     big = [
-        ev(f"b{i}", "olga", "claude-opus-4-6", "chat", at(2), output_tokens=10**9) for i in range(5)
+        event(f"b{i}", "olga", "claude-opus-4-6", "chat", at(2), output_tokens=10**9)
+        for i in range(5)
     ]
     result = build_invoice(org, big, OCTOBER)
     assert result.usage_total == Money("125000.00")

@@ -11,40 +11,30 @@ from test_invoice_properties import OCTOBER as PROPERTY_OCTOBER
 from test_invoice_properties import ORG as PROPERTY_ORG
 from test_invoice_properties import event_streams
 
+from builders import OCTOBER, event, member, organization
 from usagebill import (
     BillingPeriod,
     InvalidValueError,
     Invoice,
-    Member,
     Money,
     Organization,
     PoolLimit,
     Product,
-    SeatCatalog,
     SpendLimits,
-    TokenUsage,
-    UsageEvent,
     build_invoice,
 )
 from usagebill.accounts.invoicing import InvoiceSettings, Numbering, Party
 from usagebill.rounding import RoundingPolicy, round_lines, spread
 
-CATALOG = SeatCatalog.enterprise(chat_fee=Money("20"), chat_and_claude_code_fee=Money("40"))
-OCTOBER = BillingPeriod.of("2026-10")
-SINCE = datetime(2026, 9, 1, tzinfo=UTC)
+OPUS = "claude-opus-4-6"  # $25 per million output tokens
 FEW = settings(
     max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow], database=None
 )
 
 
 def _org(**invoicing) -> Organization:
-    return Organization.create(
-        "acme",
-        CATALOG,
-        [Member("olga", "primary_owner", "chat_claude_code"), Member("ada", "member", "chat")],
-        at=SINCE,
-        invoicing=InvoiceSettings(**invoicing),
-    )
+    """olga on Chat + Claude Code, ada on Chat; invoicing settings as given."""
+    return organization(member("ada"), invoicing=InvoiceSettings(**invoicing))
 
 
 # --- the document -----------------------------------------------------------------------------
@@ -175,17 +165,6 @@ def test_every_total_is_the_sum_of_its_lines_under_every_policy(events, policy):
 # --- caps and entitlements --------------------------------------------------------------------
 
 
-def _usage(event_id, user, product, output_tokens, day=5):
-    return UsageEvent(
-        event_id,
-        user,
-        "claude-opus-4-6",
-        product,
-        TokenUsage(output_tokens=output_tokens),
-        datetime(2026, 10, day, tzinfo=UTC),
-    )
-
-
 def test_usage_above_caps_is_listed_with_its_excess():
     """Opus 4.6 output is $25 per million: 4,000,000 tokens = $100."""
     limits = SpendLimits(
@@ -195,8 +174,9 @@ def test_usage_above_caps_is_listed_with_its_excess():
     )
     org = attrs.evolve(_org(), limits=limits)
     events = [
-        _usage("e1", "ada", Product.CHAT, 4_000_000),  # 100.00: over 80 (default) and 90 (pool)
-        _usage("e2", "olga", Product.CLAUDE_CODE, 2_000_000),  # 50.00: under olga's 60
+        # 100.00: over 80 (default) and 90 (pool)
+        event("e1", "ada", OPUS, Product.CHAT, output_tokens=4_000_000),
+        event("e2", "olga", OPUS, Product.CLAUDE_CODE, output_tokens=2_000_000),  # 50.00: < 60
     ]
     invoice = build_invoice(org, events, OCTOBER)
     found = [(e.level, e.key, e.source, e.cap, e.usage, e.over) for e in invoice.caps_exceeded]
@@ -213,7 +193,8 @@ def test_usage_above_caps_is_listed_with_its_excess():
 
 def test_usage_of_a_product_the_seat_did_not_include_is_billed_and_flagged():
     """ada holds a Chat seat, which does not include Claude Code: billed as it happened."""
-    invoice = build_invoice(_org(), [_usage("e1", "ada", Product.CLAUDE_CODE, 40_000)], OCTOBER)
+    code = event("e1", "ada", OPUS, Product.CLAUDE_CODE, output_tokens=40_000)
+    invoice = build_invoice(_org(), [code], OCTOBER)
     (line,) = invoice.usage_lines
     assert (line.included, line.amount) == (False, Money("1.00"))  # 40,000 × $25 per million
     assert invoice.outside_seat == (line,)
@@ -223,7 +204,7 @@ def test_usage_of_a_product_the_seat_did_not_include_is_billed_and_flagged():
 
 
 def test_a_zero_line_is_left_out():
-    invoice = build_invoice(_org(), [_usage("e1", "ada", Product.CHAT, 0)], OCTOBER)
+    invoice = build_invoice(_org(), [event("e1", "ada", OPUS, output_tokens=0)], OCTOBER)
     assert invoice.usage_lines == ()
     assert invoice.events == 1
 
@@ -233,13 +214,13 @@ def test_the_larger_example_month_lists_u012_over_its_cap():
     org = Organization.from_file("examples/org.toml")
     period = BillingPeriod.of("2026-10", timezone=org.timezone)
     events = [
-        UsageEvent(
+        event(
             f"big-{n}",
             "u-012",
             "claude-opus-5-5",
             Product.CLAUDE_CODE,
-            TokenUsage(output_tokens=1_000_000),
             period.start + timedelta(days=2, hours=n),
+            output_tokens=1_000_000,
         )
         for n in range(4)
     ]

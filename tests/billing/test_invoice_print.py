@@ -17,14 +17,12 @@ from pathlib import Path
 
 import pytest
 
+from builders import event, member, organization
 from usagebill import (
     BillingPeriod,
-    Member,
-    Money,
+    Modifiers,
     Organization,
     Product,
-    SeatCatalog,
-    TokenUsage,
     UsageEvent,
     build_invoice,
 )
@@ -93,14 +91,11 @@ def _print(browser, html: str, paper: str):
 
 
 def _org(members: int) -> Organization:
-    catalog = SeatCatalog.enterprise(chat_fee=Money("20"), chat_and_claude_code_fee=Money("40"))
-    people = [Member("u-00", "primary_owner", "chat_claude_code")]
-    people += [Member(f"u-{n:02d}", "member", "chat_claude_code") for n in range(1, members)]
-    return Organization.create(
-        "Acme Health",
-        catalog,
-        people,
-        at=datetime(2026, 9, 1, tzinfo=UTC),
+    people = [member(f"u-{n:02d}", "chat_claude_code") for n in range(1, members)]
+    return organization(
+        member("u-00", "chat_claude_code", role="primary_owner"),
+        *people,
+        name="Acme Health",
         invoicing=InvoiceSettings(
             seller=Party("Northwind AI Services, Inc.", ["100 Example Street"], "EIN 00-0000000"),
             bill_to=Party("Acme Health, Inc.", ["1 Example Plaza", "Boston, MA 02110"]),
@@ -116,21 +111,19 @@ def _events(members: int, per_member: int) -> list[UsageEvent]:
     products = list(Product)
     start = datetime(2026, 10, 2, tzinfo=UTC)
     events = []
-    for member in range(members):
+    for number in range(members):
         for n in range(per_member):
             model, product = MODELS[n % 4], products[n // 4 % 4]
-            batch = n >= 16
-            from usagebill import Modifiers  # noqa: PLC0415
-
             events.append(
-                UsageEvent(
-                    f"e-{member}-{n}",
-                    f"u-{member:02d}",
+                event(
+                    f"e-{number}-{n}",
+                    f"u-{number:02d}",
                     model,
                     product,
-                    TokenUsage(input_tokens=50_000 + n, output_tokens=20_000),
                     start + timedelta(hours=n),
-                    Modifiers(batch=batch),
+                    Modifiers(batch=n >= 16),
+                    input_tokens=50_000 + n,
+                    output_tokens=20_000,
                 )
             )
     return events

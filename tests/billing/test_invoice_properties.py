@@ -6,13 +6,12 @@ from decimal import Decimal
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from builders import OCTOBER, busy_october, event, member, organization
 from usagebill import (
     BillingPeriod,
     InvoiceBuilder,
-    Member,
     Modifiers,
     Money,
-    Organization,
     Product,
     SeatCatalog,
     TokenUsage,
@@ -20,33 +19,12 @@ from usagebill import (
     build_invoice,
 )
 
-CATALOGUE = SeatCatalog.enterprise(chat_fee=Money("20"), chat_and_claude_code_fee=Money("40"))
-OCTOBER = BillingPeriod.of("2026-10")
 FEW = settings(
     max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow], database=None
 )
 
 
-def _org() -> Organization:
-    """olga all month; ada joins Oct 11 (HIPAA); bob changes seat Oct 16 12:00, leaves Oct 26."""
-    start = datetime(2026, 9, 1, tzinfo=UTC)
-    org = Organization.create(
-        "acme",
-        CATALOGUE,
-        [Member("olga", "primary_owner", "chat_claude_code"), Member("bob", "member", "chat")],
-        at=start,
-    )
-    org, _ = org.add_member(
-        "olga", datetime(2026, 10, 11, tzinfo=UTC), Member("ada", "member", "chat", {"hipaa"})
-    )
-    org, _ = org.assign_seat(
-        "olga", datetime(2026, 10, 16, 12, tzinfo=UTC), "bob", "chat_claude_code"
-    )
-    org, _ = org.remove_member("olga", datetime(2026, 10, 26, tzinfo=UTC), "bob")
-    return org
-
-
-ORG = _org()
+ORG = busy_october()
 # When each member holds a seat, within October (UTC).
 SEATED = {
     "olga": (datetime(2026, 10, 1, tzinfo=UTC), datetime(2026, 11, 1, tzinfo=UTC)),
@@ -77,14 +55,14 @@ def usage_events(draw: st.DrawFn, index: int) -> UsageEvent:
     else:
         seconds = int((end - start).total_seconds())
         when = start + timedelta(seconds=draw(st.integers(0, seconds - 1)))
-    return UsageEvent(
+    return event(
         f"evt-{index}",
         user,
         draw(st.sampled_from(MODELS)),
         draw(st.sampled_from(list(Product))),
-        draw(usages),
         when,
         Modifiers(batch=draw(st.booleans())),
+        usage=draw(usages),
     )
 
 
@@ -118,8 +96,8 @@ def test_parts_merged_equal_the_whole(events, data):
         st.lists(st.integers(0, parts - 1), min_size=len(events), max_size=len(events))
     )
     builders = [InvoiceBuilder(ORG, OCTOBER) for _ in range(parts)]
-    for event, part in zip(events, where, strict=True):
-        builders[part].add(event)
+    for one, part in zip(events, where, strict=True):
+        builders[part].add(one)
     merged = builders[0]
     for builder in builders[1:]:
         merged.merge(builder)
@@ -165,10 +143,9 @@ def test_a_seat_held_all_period_costs_exactly_the_monthly_fee(month, anchor, tim
     catalog = SeatCatalog.enterprise(
         chat_fee=Money(fee), chat_and_claude_code_fee=Money("40"), hipaa_fee=Money(fee)
     )
-    org = Organization.create(
-        "acme",
-        catalog,
-        [Member("olga", "primary_owner", "chat", {"hipaa"})],
+    org = organization(
+        member("olga", role="primary_owner", add_ons=["hipaa"]),
+        catalog=catalog,
         at=period.start - timedelta(days=40),
         timezone=timezone,
         billing_anchor_day=anchor,

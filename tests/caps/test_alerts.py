@@ -5,14 +5,13 @@ from decimal import Decimal
 
 import pytest
 
+from builders import member, organization
 from usagebill import (
     CHAT,
     CHAT_AND_CLAUDE_CODE,
-    Member,
     Money,
     Organization,
     PoolLimit,
-    SeatCatalog,
     Spend,
     SpendLimits,
     notifications,
@@ -21,22 +20,15 @@ from usagebill.accounts.limits import Level
 from usagebill.caps.alerts import Notification
 
 START = datetime(2026, 10, 1, tzinfo=UTC)
-CATALOGUE = SeatCatalog.enterprise(chat_fee=Money("20"), chat_and_claude_code_fee=Money("40"))
-PEOPLE = [
-    Member("olga", "primary_owner", CHAT_AND_CLAUDE_CODE),
-    Member("ada", "member", CHAT),
-    Member("bob", "member", CHAT),
-]
+PEOPLE = [member("ada"), member("bob")]  # and olga, the primary owner (Chat + Claude Code)
 # ada: 100 of her own; Chat pool: 200; organization pool: 400.
 LIMITS = SpendLimits(
     organization=PoolLimit(pool_cap=Money("400")),
     seat_types={CHAT: PoolLimit(pool_cap=Money("200"))},
     members={"ada": Money("100")},
 )
-ORG = Organization.create("acme", CATALOGUE, PEOPLE, at=START, limits=LIMITS)
-ADA_ONLY = Organization.create(
-    "acme", CATALOGUE, PEOPLE, at=START, limits=SpendLimits(members={"ada": Money("100")})
-)
+ORG = organization(*PEOPLE, at=START, limits=LIMITS)
+ADA_ONLY = organization(*PEOPLE, at=START, limits=SpendLimits(members={"ada": Money("100")}))
 P75, P90, P100 = Decimal("0.75"), Decimal("0.9"), Decimal(1)
 
 
@@ -109,7 +101,7 @@ def test_members_without_a_limit_and_former_members_fire_nothing() -> None:
     before = Spend()
     after = before.record("bob", CHAT, Money("10")).record("zed", CHAT_AND_CLAUDE_CODE, Money("5"))
     assert fired(ORG, before, after) == []
-    unlimited = Organization.create("acme", CATALOGUE, PEOPLE, at=START)
+    unlimited = organization(*PEOPLE, at=START)
     assert fired(unlimited, Spend(), ada("1000")) == []
 
 
@@ -126,10 +118,8 @@ def test_users_narrows_the_members_looked_at() -> None:
 
 def test_thresholds_are_configurable() -> None:
     """An organization with thresholds 50 % and 110 % fires at those figures only."""
-    org = Organization.create(
-        "acme",
-        CATALOGUE,
-        PEOPLE,
+    org = organization(
+        *PEOPLE,
         at=START,
         limits=SpendLimits(members={"ada": Money("100")}),
         thresholds=[Decimal("1.1"), Decimal("0.5")],

@@ -5,18 +5,17 @@ from decimal import Decimal
 
 import pytest
 
+from builders import member, organization
 from usagebill import (
     CHAT,
     CHAT_AND_CLAUDE_CODE,
     CurrencyMismatchError,
     InvalidValueError,
-    Member,
     Money,
     Organization,
     PoolLimit,
     PriceTable,
     Product,
-    SeatCatalog,
     Spend,
     SpendLimits,
     TokenUsage,
@@ -28,12 +27,11 @@ from usagebill.accounts.limits import Level, LimitSource
 from usagebill.caps.decision import Binding, Decision
 
 START = datetime(2026, 10, 1, tzinfo=UTC)
-CATALOGUE = SeatCatalog.enterprise(chat_fee=Money("20"), chat_and_claude_code_fee=Money("40"))
 PEOPLE = [
-    Member("olga", "primary_owner", CHAT_AND_CLAUDE_CODE),
-    Member("ada", "member", CHAT),
-    Member("bob", "member", CHAT),
-    Member("cy", "member", CHAT_AND_CLAUDE_CODE),
+    member("olga", CHAT_AND_CLAUDE_CODE, role="primary_owner"),
+    member("ada"),
+    member("bob"),
+    member("cy", CHAT_AND_CLAUDE_CODE),
 ]
 
 
@@ -46,7 +44,7 @@ def org_with(
     limits = SpendLimits(
         organization=org or PoolLimit(), seat_types=seats or {}, members=members or {}
     )
-    return Organization.create("acme", CATALOGUE, PEOPLE, at=START, limits=limits)
+    return organization(*PEOPLE, at=START, limits=limits)
 
 
 def spend_of(**by_member: str) -> Spend:

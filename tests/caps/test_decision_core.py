@@ -5,24 +5,21 @@ for a whole organization and spend. The property tests prove the two agree, and
 that the path-level notifications agree with the whole-spend ones.
 """
 
-from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from builders import member, organization
 from usagebill import (
     CHAT,
     CHAT_AND_CLAUDE_CODE,
     CurrencyMismatchError,
     InvalidValueError,
-    Member,
     Money,
-    Organization,
     PoolLimit,
     Product,
-    SeatCatalog,
     Spend,
     SpendLimits,
     UsedOnPath,
@@ -31,18 +28,13 @@ from usagebill import (
     notifications,
     path_notifications,
 )
-from usagebill._testing_caps import amounts, organizations, spends
 from usagebill.accounts.limits import Level, LimitSource
 from usagebill.caps.decision import Binding, Decision
+from usagebill.testing import amounts, organizations, spends
 
-START = datetime(2026, 10, 1, tzinfo=UTC)
-CATALOGUE = SeatCatalog.enterprise(chat_fee=Money("20"), chat_and_claude_code_fee=Money("40"))
 # ada: 10 of her own; Chat pool 20; organization pool 30.
-ORG = Organization.create(
-    "acme",
-    CATALOGUE,
-    [Member("olga", "primary_owner", CHAT_AND_CLAUDE_CODE), Member("ada", "member", CHAT)],
-    at=START,
+ORG = organization(
+    member("ada"),
     limits=SpendLimits(
         organization=PoolLimit(pool_cap=Money("30")),
         seat_types={CHAT: PoolLimit(pool_cap=Money("20"))},

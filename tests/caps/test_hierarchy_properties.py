@@ -6,7 +6,7 @@ from __future__ import annotations
 import functools
 from collections import Counter
 from collections.abc import Iterable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import attrs
@@ -31,11 +31,13 @@ from usagebill import (
     authorize,
     notifications,
 )
-from usagebill._testing_caps import START, amounts, caps, organizations, spends
 from usagebill.accounts.limits import LimitSource
 from usagebill.accounts.organization import AuditRecord, RequestStatus
 from usagebill.caps.decision import Level
+from usagebill.testing import amounts, caps, organizations, spends
 
+START = datetime(2026, 10, 1, tzinfo=UTC)
+"""When usagebill.testing's organizations are created (its default)."""
 ZERO = Decimal(0)
 PRODUCTS = st.sampled_from([Product.CHAT, Product.CHAT, *Product])  # mostly included everywhere
 

@@ -11,15 +11,13 @@ from pathlib import Path
 
 import pytest
 
+from builders import member, organization
 from ledger_support import DSN_VARIABLE, store_params
 from usagebill import (
-    CHAT,
     CHAT_AND_CLAUDE_CODE,
     FailurePolicy,
-    Member,
     Money,
     Organization,
-    SeatCatalog,
     SpendLimits,
 )
 from usagebill.gateway import GuardedAnthropic, GuardedAsyncAnthropic
@@ -38,14 +36,9 @@ def make_org(
     ada_cap: str | None = "1", policy: FailurePolicy = FailurePolicy.REPORTED
 ) -> Organization:
     """olga (primary owner) and cy on Chat + Claude Code, ada on Chat with a cap of ``ada_cap``."""
-    return Organization.create(
-        "acme",
-        SeatCatalog.enterprise(chat_fee=Money("20"), chat_and_claude_code_fee=Money("40")),
-        [
-            Member("olga", "primary_owner", CHAT_AND_CLAUDE_CODE),
-            Member("ada", "member", CHAT),
-            Member("cy", "member", CHAT_AND_CLAUDE_CODE),
-        ],
+    return organization(
+        member("ada"),
+        member("cy", CHAT_AND_CLAUDE_CODE),
         at=datetime(2026, 10, 1, tzinfo=UTC),
         limits=SpendLimits(members={} if ada_cap is None else {"ada": Money(ada_cap)}),
         failure_policy=policy,

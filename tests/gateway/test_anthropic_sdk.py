@@ -7,6 +7,7 @@ and holds $0.018 (1,000 tokens counted, ``max_tokens=1_000``); ada's cap is $1.
 import anthropic
 import pytest
 
+from builders import event
 from conftest import AT, CALL, SONNET, make_org, spent
 from usagebill import (
     FailurePolicy,
@@ -14,7 +15,6 @@ from usagebill import (
     Money,
     Product,
     TokenUsage,
-    UsageEvent,
 )
 from usagebill.caps.decision import Level
 from usagebill.gateway import GuardedAnthropic, RequestDeniedError
@@ -41,7 +41,7 @@ def test_create_counts_holds_calls_and_settles(guarded, api, ledger):
     assert spent(ledger) == (Money("0.006"), Money(0))
     # The request id names the event: settling the same event again replays the outcome.
     usage = TokenUsage(input_tokens=1_000, output_tokens=200)
-    again = ledger.settle("r1", UsageEvent("r1", "ada", SONNET, Product.CHAT, usage, AT))
+    again = ledger.settle("r1", event("r1", "ada", SONNET, at=AT, usage=usage))
     assert (again.replayed, again.amount) == (True, Money("0.006"))
 
 

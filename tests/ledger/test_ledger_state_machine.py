@@ -67,8 +67,8 @@ from usagebill import (
     authorize,
     notifications,
 )
-from usagebill._testing_caps import spend_limits
 from usagebill.ledger import ChargeResult, Hold, Ledger, SettleResult
+from usagebill.testing import spend_limits
 
 TTL = timedelta(minutes=10)
 AT = {"2026-10": OCT, "2026-11": NOV}

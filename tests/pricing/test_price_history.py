@@ -13,23 +13,19 @@ from pathlib import Path
 import attrs
 import pytest
 
+from builders import event, member, organization
 from usagebill import (
     BillingPeriod,
     ContextTier,
     Derivation,
     InvalidValueError,
-    Member,
     ModelListing,
     ModelPrice,
     Modifiers,
     Money,
-    Organization,
     PriceTable,
-    Product,
     Rates,
-    SeatCatalog,
     TokenUsage,
-    UsageEvent,
     build_invoice,
 )
 from usagebill.analysis.whatif import ChangeModelPrice, Scenario, whatif
@@ -226,16 +222,14 @@ def test_a_month_across_ga_bills_on_two_versions_and_names_them():
     ada (Opus 4.6): LONG on Mar 1 = 2.1775 and on Mar 20 = 1.12 (see above);
     fast 250,000-prompt on Mar 5 = 12.75. Lines are split by version, tier and modifiers.
     """
-    catalog = SeatCatalog.enterprise(chat_fee=Money("20"), chat_and_claude_code_fee=Money("40"))
-    since = datetime(2026, 2, 1, tzinfo=UTC)
-    org = Organization.create("acme", catalog, [Member("ada", "primary_owner", "chat")], at=since)
+    org = organization(member("ada", role="primary_owner"), at=datetime(2026, 2, 1, tzinfo=UTC))
     fast_usage = TokenUsage(input_tokens=200_000, cache_read_tokens=50_000, output_tokens=2_000)
     events = [
-        UsageEvent("e1", "ada", OPUS_46, Product.CHAT, LONG, BEFORE_GA),
-        UsageEvent("e2", "ada", OPUS_46, Product.CHAT, LONG, AFTER_GA),
-        UsageEvent(
-            "e3", "ada", OPUS_46, Product.CHAT, fast_usage, datetime(2026, 3, 5, tzinfo=UTC),
-            Modifiers(fast=True),
+        event("e1", "ada", OPUS_46, at=BEFORE_GA, usage=LONG),
+        event("e2", "ada", OPUS_46, at=AFTER_GA, usage=LONG),
+        event(
+            "e3", "ada", OPUS_46, at=datetime(2026, 3, 5, tzinfo=UTC),
+            modifiers=Modifiers(fast=True), usage=fast_usage,
         ),
     ]  # fmt: skip
     invoice = build_invoice(org, events, BillingPeriod.of("2026-03"))
@@ -409,20 +403,14 @@ def test_a_what_if_price_drops_the_derivations():
     what-if tier rates $4 / $15 / $5 / $8 / $0.50: 150,000 x 4 = 0.6; 20,000 x 5 = 0.1;
     10,000 x 8 = 0.08; 40,000 x 0.50 = 0.02; 5,000 x 15 = 0.075: total 0.875 → 0.88.
     """
-    catalog = SeatCatalog.enterprise(chat_fee=Money("20"), chat_and_claude_code_fee=Money("40"))
-    org = Organization.create(
-        "acme",
-        catalog,
-        [Member("ada", "primary_owner", "chat")],
-        at=datetime(2026, 2, 1, tzinfo=UTC),
-    )
-    event = UsageEvent("e1", "ada", "claude-sonnet-4-5", Product.CHAT, LONG, BEFORE_GA)
+    org = organization(member("ada", role="primary_owner"), at=datetime(2026, 2, 1, tzinfo=UTC))
+    long = event("e1", "ada", "claude-sonnet-4-5", at=BEFORE_GA, usage=LONG)
     cheaper = Rates(
         input="2", output="10", cache_write_5m="2.5", cache_write_1h="4", cache_read="0.2"
     )
     tier = Rates(input="4", output="15", cache_write_5m="5", cache_write_1h="8", cache_read="0.50")
     scenario = Scenario((ChangeModelPrice("claude-sonnet-4-5", cheaper, long_context=tier),))
-    result = whatif(org, [event], BillingPeriod.of("2026-03"), scenario)
+    result = whatif(org, [long], BillingPeriod.of("2026-03"), scenario)
     assert result.invoice.usage_total == Money("0.88")
     (line,) = result.invoice.usage_lines
     assert line.in_tier

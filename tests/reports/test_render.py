@@ -7,16 +7,14 @@ from decimal import Decimal
 
 import pytest
 
+from builders import event, member, organization
 from usagebill import (
     BillingPeriod,
     Invoice,
-    Member,
     Modifiers,
     Money,
     Organization,
     Product,
-    SeatCatalog,
-    TokenUsage,
     UsageEvent,
     build_invoice,
 )
@@ -70,9 +68,7 @@ _RECORD_KEYS = (
     "model_name",
 )
 
-CATALOGUE = SeatCatalog.enterprise(chat_fee=Money("20"), chat_and_claude_code_fee=Money("40"))
 OCTOBER = BillingPeriod.of("2026-10", timezone="Europe/Paris")
-START = datetime(2026, 9, 1, tzinfo=UTC)
 AT = datetime(2026, 10, 9, 12, tzinfo=UTC)
 # User ids a spreadsheet would run as formulas, and one a browser would run as a script.
 HOSTILE = [
@@ -88,46 +84,39 @@ HOSTILE = [
 
 
 def _org() -> Organization:
-    members = [Member("olga", "primary_owner", "chat_claude_code", ())]
-    members += [Member(user, "member", "chat", {"hipaa"}) for user in HOSTILE]
-    return Organization.create("Acme & <Co>", CATALOGUE, members, at=START, timezone="Europe/Paris")
+    """olga, and a member on Chat with HIPAA for each hostile user id; in Paris."""
+    members = [member(user, add_ons=["hipaa"]) for user in HOSTILE]
+    return organization(*members, name="Acme & <Co>", timezone="Europe/Paris")
 
 
 def _events() -> list[UsageEvent]:
     events = [
-        UsageEvent(
+        event(
             "e-olga",
             "olga",
             "claude-sonnet-4-6",
             Product.CLAUDE_CODE,
-            TokenUsage(
-                input_tokens=12_345,
-                output_tokens=6_789,
-                cache_write_5m_tokens=1_000,
-                cache_write_1h_tokens=2_000,
-                cache_read_tokens=300_000,
-                web_search_requests=3,
-            ),
             AT,
             Modifiers(batch=True, us_only=True),
+            input_tokens=12_345,
+            output_tokens=6_789,
+            cache_write_5m_tokens=1_000,
+            cache_write_1h_tokens=2_000,
+            cache_read_tokens=300_000,
+            web_search_requests=3,
         ),
-        UsageEvent(
-            "e-tier",
-            "olga",
-            "claude-sonnet-4-5",
-            Product.CHAT,
-            TokenUsage(input_tokens=250_000, output_tokens=1_000),
-            AT,
+        event(
+            "e-tier", "olga", "claude-sonnet-4-5", at=AT, input_tokens=250_000, output_tokens=1_000
         ),
     ]
     events += [
-        UsageEvent(
+        event(
             f"e-{index}",
             user,
             "claude-haiku-4-5",
             Product.FILE_CREATION,
-            TokenUsage(input_tokens=1_000_000 * (index + 1)),
             AT,
+            input_tokens=1_000_000 * (index + 1),
         )
         for index, user in enumerate(HOSTILE)
     ]
@@ -178,15 +167,7 @@ def test_text_widens_for_large_amounts():
     """Amounts in the millions still fit their column."""
     org = _org()
     events = [
-        UsageEvent(
-            f"big-{n}",
-            "olga",
-            "claude-opus-4-6",
-            Product.CHAT,
-            TokenUsage(output_tokens=10**10),
-            AT,
-        )
-        for n in range(10)
+        event(f"big-{n}", "olga", "claude-opus-4-6", at=AT, output_tokens=10**10) for n in range(10)
     ]
     invoice = build_invoice(org, events, OCTOBER)
     # 10 × 10,000,000,000 output tokens × $25 per million = $2,500,000
@@ -285,8 +266,7 @@ def test_csv_keeps_a_number_like_user_id_text():
 
     (Before the report model, "-5" was written bare as a number; "-007" became -7.)
     """
-    members = [Member("-5", "primary_owner", "chat"), Member("007", "member", "chat")]
-    org = Organization.create("acme", CATALOGUE, members, at=START)
+    org = organization(member("-5", role="primary_owner"), member("007"))
     rows = list(csv.DictReader(io.StringIO(build_invoice(org, [], OCTOBER).to_csv())))
     assert [row["user_id"] for row in rows] == ["'-5", "'007"]
     assert [row["amount"] for row in rows] == ["20.00", "20.00"]  # numbers stay bare
@@ -322,15 +302,10 @@ def test_records_have_one_dict_per_line_with_decimal_amounts(invoice):
 
 def test_records_show_the_price_version():
     """A line priced after a dated change carries the change's date."""
-    event = UsageEvent(
-        "s",
-        "olga",
-        "claude-sonnet-5-5",
-        Product.CHAT,
-        TokenUsage(cache_read_tokens=1),
-        datetime(2026, 10, 20, tzinfo=UTC),
+    cached = event(
+        "s", "olga", "claude-sonnet-5-5", at=datetime(2026, 10, 20, tzinfo=UTC), cache_read_tokens=1
     )
-    (record,) = [r for r in build_invoice(_org(), [event], OCTOBER).to_records() if r["model"]]
+    (record,) = [r for r in build_invoice(_org(), [cached], OCTOBER).to_records() if r["model"]]
     assert record["price_from"] == "2026-10-07T00:00:00+00:00"
 
 

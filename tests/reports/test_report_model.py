@@ -130,13 +130,47 @@ def test_a_report_refuses_bad_parts():
     assert data_table(table) is table
     assert Report("x", "X").heading == "X"
     assert Report("x", "X", "acme").heading == "X: acme"
+    with pytest.raises(InvalidValueError, match="Report items"):
+        Report("x", "X", parts=[table])  # type: ignore[list-item]
+
+
+def test_parts_follow_their_report_each_under_its_own_heading():
+    """A part is laid out as a report of its own, after the report; its data stays its own."""
+    table = Table(
+        "By user",
+        [Column("user_id", ""), Column("amount", "USD", Kind.AMOUNT)],
+        rows=[("ada", Money("1.5"))],
+    )
+    part = Report("denied", "Denied requests", "1", sections=[table], data=table)
+    report = Report("whatif", "What-if", "tight", header=[Field("Change", "none")], parts=[part])
+    text = to_text(report, width=40)
+    assert text.splitlines() == [
+        "WHAT-IF: tight",
+        "=" * 40,
+        "Change: none",
+        "",
+        "DENIED REQUESTS: 1",
+        "=" * 40,
+        "",
+        "BY USER                              USD",
+        "-" * 40,
+        "ada                                 1.50",
+    ]
+    markdown = to_markdown(report)
+    assert markdown.startswith("# What-if: tight\n\n- **Change:** none\n\n## Denied requests: 1\n")
+    assert "\n### By user\n" in markdown
+    page = to_html(report)
+    assert page.count("<style>") == 1  # one stylesheet for the report and its parts
+    inner = page.index("<div class='usagebill-report usagebill-denied'>")
+    assert page.index("<h3>What-if: tight</h3>") < inner < page.index("<h4>By user</h4>")
+    assert page.endswith("</table></div></div>")
+    assert data_table(part) is table
+    with pytest.raises(InvalidValueError, match="data table"):
+        to_records(report)  # the report's data is its own too: it has none
 
 
 def test_the_what_if_shapes_fit_the_model():
-    """Denied requests per level and per user, and the flat-plan comparison, as reports.
-
-    (analysis/whatif still renders by hand; this is the shape it will take.)
-    """
+    """Denied requests per level and per user, and the flat-plan comparison, as reports."""
     denied = Table(
         "Denied requests by level",
         [

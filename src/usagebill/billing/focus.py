@@ -121,6 +121,19 @@ class DailyUsage:
     ``skip`` are event ids to leave out — the conflicting ids of the invoice's
     cube, none of whose versions is billed. A repeat of an event falls on its
     day (same content, same instant), so each day's engine counts it once.
+
+    A request at 02:00 UTC on 4 October is on the 3rd in New York:
+
+    >>> from usagebill import Member, Money, Product, SeatCatalog
+    >>> org = Organization.create(
+    ...     "acme", SeatCatalog.enterprise(chat_fee=Money(20), chat_and_claude_code_fee=Money(40)),
+    ...     [Member("ada", "primary_owner", "chat")], at=datetime(2026, 9, 1, tzinfo=UTC),
+    ...     timezone="America/New_York")
+    >>> late = UsageEvent("e1", "ada", "claude-sonnet-4-6", Product.CHAT,
+    ...                   TokenUsage(input_tokens=1_000), datetime(2026, 10, 4, 2, tzinfo=UTC))
+    >>> days = DailyUsage(org, BillingPeriod.of("2026-10", timezone="America/New_York"))
+    >>> [(day.isoformat(), cube.events) for day, cube in days.add_all([late, late]).cubes().items()]
+    [('2026-10-03', 1)]
     """
 
     def __init__(

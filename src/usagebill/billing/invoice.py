@@ -28,6 +28,20 @@ How an invoice is made:
   counts once; the same id with different content is a conflict.
 * **Failed requests** (events marked ``failed``) are billed by the
   organization's :class:`~usagebill.usage.FailurePolicy`, on lines of their own.
+
+The examples of this module bill ada's October on a Chat seat (an example fee of
+20.00, not Anthropic's), capped at 1.00 of usage: two requests of 500,000 input
+tokens of Claude Sonnet 4.6, at 3.00 USD a million, 1.50 each:
+
+>>> from usagebill import Member, Product, SeatCatalog, SpendLimits
+>>> org = Organization.create(
+...     "acme", SeatCatalog.enterprise(chat_fee=Money("20"), chat_and_claude_code_fee=Money("40")),
+...     [Member("ada", "primary_owner", "chat")], at=datetime(2026, 9, 1, tzinfo=UTC),
+...     limits=SpendLimits(members={"ada": Money("1")}))
+>>> events = [UsageEvent(f"e{day}", "ada", "claude-sonnet-4-6", Product.CHAT,
+...                      TokenUsage(input_tokens=500_000), datetime(2026, 10, day, tzinfo=UTC))
+...           for day in (3, 4)]
+>>> october = BillingPeriod.of("2026-10")
 """
 
 from __future__ import annotations
@@ -112,6 +126,10 @@ class CapExcess:
     the default of their seat type or of the organization). ``usage`` is the
     usage billed (the sum of its shown usage lines; seat fees are not capped)
     and ``over`` how much of it is above the cap.
+
+    >>> [excess] = build_invoice(org, events, october).caps_exceeded  # ada's 3.00 of 1.00
+    >>> excess.level, excess.key, excess.source, excess.usage, excess.over
+    ('member', 'ada', 'individual', Money('3', 'USD'), Money('2', 'USD'))
     """
 
     level: str
@@ -133,6 +151,14 @@ class Invoice:
     seat did not include are flagged on the lines themselves:
     ``UsageLine.included``). ``content_hash`` is the SHA-256 of the invoice's
     JSON form without the hash.
+
+    >>> invoice = build_invoice(org, events, october)
+    >>> print(invoice.number, invoice.issued_on, invoice.due_on)
+    INV-2026-10 2026-11-01 2026-12-01
+    >>> print(invoice.seat_fees, invoice.usage_total, invoice.total)
+    20.00 USD 3.00 USD 23.00 USD
+    >>> Invoice.from_json(invoice.to_json()) == invoice
+    True
     """
 
     number: str
@@ -232,6 +258,17 @@ class InvoiceBuilder(CubeBuilder):
     ``outside="reject"`` makes an event outside the period an error instead of
     a count; ``dedupe=False`` skips the memory of event ids, for sources that
     already guarantee each event once.
+
+    Two parts that both counted ``e3`` bill it once, as a duplicate, once a
+    second pass has taken the extra count back out:
+
+    >>> first = InvoiceBuilder(org, october).add_all(events[:1])
+    >>> merged = first.merge(InvoiceBuilder(org, october).add_all(events))
+    >>> sorted(merged.pending)
+    ['e3']
+    >>> invoice = merged.resolve(events).finish()
+    >>> print(invoice.events, invoice.duplicates, invoice.total)
+    2 1 23.00 USD
     """
 
     def finish(

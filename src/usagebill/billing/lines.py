@@ -67,6 +67,16 @@ class SeatFeeLine:
     ``exact`` is ``monthly_fee × seconds / the period's seconds``; ``amount`` is
     the line as the organization's rounding policy shows it. ``seat_name`` and
     ``add_on_name`` are the display names of the organization's catalog.
+
+    Half of September (15 of its 30 days) on a Chat seat of 20.00 a month:
+
+    >>> from datetime import UTC
+    >>> half = SeatFeeLine("ada", "chat", None, datetime(2026, 9, 1, tzinfo=UTC),
+    ...                    datetime(2026, 9, 16, tzinfo=UTC), 1_296_000, Money(20), Money(10),
+    ...                    Money(10), "Chat")
+    >>> half.title, half.detail(2_592_000)
+    ('Chat seat, 2026-09-01 00:00 to 2026-09-16 00:00', \
+'20.00 a month × 15 of 30 days held (1,296,000 of 2,592,000 s)')
     """
 
     user_id: str
@@ -117,7 +127,12 @@ class SeatFeeLine:
 
 
 class Charge(NamedTuple):
-    """One token category of a usage line: count × rate per ``per`` units = amount (exact)."""
+    """One token category of a usage line: count × rate per ``per`` units = amount (exact).
+
+    >>> output = Charge("output", 20_000, Decimal(15), 1_000_000, Money("0.3"))
+    >>> output.quantity * output.rate / output.per == output.amount.amount
+    True
+    """
 
     category: str
     quantity: int
@@ -136,6 +151,18 @@ class UsageLine:
     seat the member held at the time did not include the product: the usage is
     billed as it happened, and flagged. ``price_version`` is the position of
     the price in the model's listing (``price_from`` its start).
+
+    A batch request of 100,000 input tokens of Claude Sonnet 4.6, at half its
+    3.00 a million:
+
+    >>> batch = UsageLine("ada", "chat", "claude-sonnet-4-6", Product.CHAT,
+    ...                   Modifiers(batch=True), False, None, 1, TokenUsage(input_tokens=100_000),
+    ...                   Rates("1.5", "7.5", "1.875", 3, "0.15"), None, Money("0.15"),
+    ...                   Money("0.15"), model_name="Claude Sonnet 4.6")
+    >>> batch.title, batch.charges()
+    ('Claude Sonnet 4.6, Chat (batch −50 %)', \
+(Charge(category='input', quantity=100000, rate=Decimal('1.5'), per=1000000, \
+amount=Money('0.15', 'USD')),))
     """
 
     user_id: str
@@ -240,6 +267,10 @@ class Subtotal:
     ``seat_fees`` and ``usage`` split the amount where both kinds of line
     count (users and seat types); they are ``None`` for models and products,
     which have usage only.
+
+    >>> ada = Subtotal("ada", Money("23"), "ada", seat_fees=Money("20"), usage=Money("3"))
+    >>> ada.seat_fees + ada.usage == ada.amount
+    True
     """
 
     key: str

@@ -17,6 +17,24 @@ an error status from the provider, or a connection that never got through,
 releases the hold; a timeout, a cancelled task, any error while a stream is
 read, or a stream closed before ``message_stop`` settles an event marked
 ``failed``, billed by the organization's failure policy.
+
+The examples of this module guard a fake Messages API
+(:mod:`usagebill.gateway.testing`) that answers every request with 1,000 input
+and 100 output tokens: 0.0045 USD on Claude Sonnet 4.6 (3.00 and 15.00 USD a
+million), whose bound with ``max_tokens=200`` is 0.006 USD. ada has a Chat seat:
+
+>>> import asyncio
+>>> from datetime import datetime, UTC
+>>> from usagebill import Member, Money, Organization, SeatCatalog
+>>> from usagebill.gateway.testing import FakeMessagesAPI
+>>> from usagebill.ledger import MemoryLedger
+>>> org = Organization.create(
+...     "acme", SeatCatalog.enterprise(chat_fee=Money(20), chat_and_claude_code_fee=Money(40)),
+...     [Member("ada", "primary_owner", "chat")], at=datetime(2026, 9, 1, tzinfo=UTC))
+>>> ledger = MemoryLedger(org, clock=lambda: datetime(2026, 10, 2, tzinfo=UTC))
+>>> api = FakeMessagesAPI(input_tokens=1_000, output_tokens=100)
+>>> HI = {"model": "claude-sonnet-4-6", "max_tokens": 200,
+...       "messages": [{"role": "user", "content": "Hi"}]}
 """
 
 from __future__ import annotations
@@ -190,6 +208,11 @@ class GuardedAnthropic:
 
     ``web_searches`` is what a web search tool without ``max_uses`` may do, for
     the bound. ``client`` is the SDK's own client, for everything unguarded.
+
+    >>> guarded = GuardedAnthropic(api.client(), ledger)
+    >>> message = guarded.for_member("ada").messages.create(**HI)
+    >>> message.usage.output_tokens, ledger.month_to_date().member("ada")
+    (100, Money('0.0045', 'USD'))
     """
 
     def __init__(
@@ -226,13 +249,26 @@ class GuardedAnthropic:
 
 @attrs.frozen
 class MemberClient:
-    """One member's guarded client: ``messages`` is all it offers."""
+    """One member's guarded client: ``messages`` is all it offers.
+
+    With the prompt estimated, no ``count_tokens`` request goes first:
+
+    >>> ada = guarded.for_member("ada", input_tokens=1_000)
+    >>> before = len(api.requests)
+    >>> ada.messages.create(**HI).usage.input_tokens, len(api.requests) - before
+    (1000, 1)
+    """
 
     messages: GuardedMessages
 
 
 class GuardedMessages:
-    """``messages.create``, ``messages.stream`` and ``messages.count_tokens``, guarded."""
+    """``messages.create``, ``messages.stream`` and ``messages.count_tokens``, guarded.
+
+    >>> messages = guarded.for_member("ada").messages
+    >>> messages.count_tokens(model="claude-sonnet-4-6", messages=HI["messages"]).input_tokens
+    1000
+    """
 
     def __init__(self, guard: GuardedAnthropic, member: _Member) -> None:
         self._guard = guard
@@ -280,6 +316,11 @@ class GuardedStream:
 
     Closing it (or leaving its ``with`` block) before then settles the request
     as failed after it started.
+
+    >>> with guarded.for_member("ada").messages.create(**HI, stream=True) as events:
+    ...     kinds = [event.type for event in events]
+    >>> kinds[-1], events.call.result.amount
+    ('message_stop', Money('0.0045', 'USD'))
     """
 
     def __init__(self, stream: Any, call: GuardedCall) -> None:
@@ -325,7 +366,12 @@ class GuardedStream:
 
 
 class GuardedMessageStream(GuardedStream):
-    """The SDK's :class:`~anthropic.lib.streaming.MessageStream`, followed by the guard."""
+    """The SDK's :class:`~anthropic.lib.streaming.MessageStream`, followed by the guard.
+
+    >>> with guarded.for_member("ada").messages.stream(**HI) as stream:
+    ...     stream.get_final_text()
+    'Hello from the fake Messages API.'
+    """
 
     def __init__(self, stream: MessageStream[Any], call: GuardedCall) -> None:
         super().__init__(stream, call)
@@ -356,6 +402,12 @@ class GuardedMessageStreamManager:
     """What ``messages.stream(...)`` returns: the hold is taken when the ``with`` block opens.
 
     The SDK's own stream manager is made only then, once the request may run.
+
+    >>> manager = guarded.for_member("ada").messages.stream(**HI)  # nothing held yet
+    >>> with manager as stream:
+    ...     stream.until_done()
+    >>> stream.call.result.held  # 1,000 x 3.00 + 200 x 15.00 a million
+    Money('0.006', 'USD')
     """
 
     def __init__(
@@ -395,6 +447,10 @@ class GuardedAsyncAnthropic:
 
     The ledger's operations run inline: each is one short transaction, and no
     task can be cancelled halfway through one.
+
+    >>> aguarded = GuardedAsyncAnthropic(api.async_client(), ledger)
+    >>> asyncio.run(aguarded.for_member("ada").messages.create(**HI)).usage.output_tokens
+    100
     """
 
     def __init__(
@@ -425,13 +481,24 @@ class GuardedAsyncAnthropic:
 
 @attrs.frozen
 class AsyncMemberClient:
-    """One member's guarded async client: ``messages`` is all it offers."""
+    """One member's guarded async client: ``messages`` is all it offers.
+
+    >>> ada = aguarded.for_member("ada", input_tokens=1_000)
+    >>> asyncio.run(ada.messages.create(**HI)).usage.input_tokens
+    1000
+    """
 
     messages: AsyncGuardedMessages
 
 
 class AsyncGuardedMessages:
-    """``messages.create``, ``messages.stream`` and ``messages.count_tokens``, guarded (async)."""
+    """``messages.create``, ``messages.stream`` and ``messages.count_tokens``, guarded (async).
+
+    >>> counted = aguarded.for_member("ada").messages.count_tokens(
+    ...     model="claude-sonnet-4-6", messages=HI["messages"])
+    >>> asyncio.run(counted).input_tokens
+    1000
+    """
 
     def __init__(self, guard: GuardedAsyncAnthropic, member: _Member) -> None:
         self._guard = guard
@@ -479,6 +546,13 @@ class AsyncGuardedStream:
 
     A task cancelled while it reads the stream settles the request as failed
     after it started.
+
+    >>> async def kinds():
+    ...     messages = aguarded.for_member("ada").messages
+    ...     async with await messages.create(**HI, stream=True) as events:
+    ...         return [event.type async for event in events]
+    >>> asyncio.run(kinds())[-1]
+    'message_stop'
     """
 
     def __init__(self, stream: Any, call: GuardedCall) -> None:
@@ -524,7 +598,14 @@ class AsyncGuardedStream:
 
 
 class AsyncGuardedMessageStream(AsyncGuardedStream):
-    """The SDK's :class:`~anthropic.lib.streaming.AsyncMessageStream`, followed by the guard."""
+    """The SDK's :class:`~anthropic.lib.streaming.AsyncMessageStream`, followed by the guard.
+
+    >>> async def text():
+    ...     async with aguarded.for_member("ada").messages.stream(**HI) as stream:
+    ...         return await stream.get_final_text()
+    >>> asyncio.run(text())
+    'Hello from the fake Messages API.'
+    """
 
     def __init__(self, stream: AsyncMessageStream[Any], call: GuardedCall) -> None:
         super().__init__(stream, call)
@@ -556,6 +637,13 @@ class AsyncGuardedMessageStreamManager:
 
     The SDK's own stream manager is made only then: it starts the request's
     coroutine, which a denied request must never create.
+
+    >>> async def held():
+    ...     async with aguarded.for_member("ada").messages.stream(**HI) as stream:
+    ...         await stream.until_done()
+    ...     return stream.call.result.held
+    >>> asyncio.run(held())
+    Money('0.006', 'USD')
     """
 
     def __init__(

@@ -114,6 +114,16 @@ class RequestBound:
     ``prompt`` is the input as known before the call, in the priciest
     category it may be billed in (cache writes when the request asks for
     caching); the output is at most ``max_output_tokens``.
+
+    A request that asks for caching may write its whole prompt to the cache:
+
+    >>> from datetime import datetime, UTC
+    >>> params = {"model": "claude-sonnet-4-6", "max_tokens": 100,
+    ...           "cache_control": {"type": "ephemeral"}}
+    >>> cached = request_bound(PriceTable.builtin(), params, input_tokens=1_000,
+    ...                        at=datetime(2026, 10, 1, tzinfo=UTC))
+    >>> cached.prompt.cache_write_5m_tokens, cached.amount  # 1,000 x 3.75 + 100 x 15.00 a million
+    (1000, Money('0.00525', 'USD'))
     """
 
     model: str
@@ -211,6 +221,20 @@ class GuardedCall:
     ``result`` is the settlement once there is one (a
     :class:`~usagebill.ledger.core.ChargeResult` if the hold had expired and
     the cost was charged instead).
+
+    >>> from datetime import datetime, UTC
+    >>> from usagebill import Member, Organization, SeatCatalog
+    >>> from usagebill.ledger import MemoryLedger
+    >>> org = Organization.create(
+    ...     "acme", SeatCatalog.enterprise(chat_fee=Money(20), chat_and_claude_code_fee=Money(40)),
+    ...     [Member("ada", "primary_owner", "chat")], at=datetime(2026, 9, 1, tzinfo=UTC))
+    >>> ledger = MemoryLedger(org, clock=lambda: datetime(2026, 10, 2, tzinfo=UTC))
+    >>> call = GuardedCall.open(ledger, {"model": "claude-sonnet-4-6", "max_tokens": 1_000},
+    ...                         user_id="ada", product=Product.CHAT, input_tokens=2_000)
+    >>> call.bound.amount  # held: 2,000 x 3.00 + 1,000 x 15.00 a million
+    Money('0.021', 'USD')
+    >>> call.complete({"input_tokens": 2_000, "output_tokens": 100}).amount  # 0.006 + 0.0015
+    Money('0.0075', 'USD')
     """
 
     def __init__(

@@ -58,6 +58,16 @@ class Reply:
     ``cut_after``: a stream whose body ends after that many events, without
     ``message_stop``; ``error_after``: a stream that sends an ``error`` event
     (overloaded) after that many events.
+
+    A request the API refuses as malformed (the SDK does not retry a 400):
+
+    >>> import anthropic
+    >>> api.reply(Reply(status=400))
+    >>> try:
+    ...     api.client().messages.create(model="claude-sonnet-4-6", max_tokens=10, messages=[])
+    ... except anthropic.BadRequestError as error:
+    ...     print(error.status_code, api.calls)
+    400 2
     """
 
     status: int = 200
@@ -75,6 +85,12 @@ class FakeMessagesAPI:
     text's words. ``latency`` (seconds) passes before each answer and between
     the events of a stream. ``requests`` lists every request's path and JSON
     body; ``calls`` counts the messages requests (retries included).
+
+    >>> terse = FakeMessagesAPI(output_tokens=5)
+    >>> reply = terse.client().messages.create(
+    ...     model="claude-sonnet-4-6", max_tokens=10, messages=[{"role": "user", "content": "Hi"}])
+    >>> reply.usage.output_tokens, terse.requests[0][1]["max_tokens"], terse.calls
+    (5, 10, 1)
     """
 
     def __init__(

@@ -15,7 +15,8 @@ The layout: the title, the header fields, the blocks side by side, the bottom
 line, then each section as a table whose numbers are right-aligned and whose
 total rows are set apart; a group column's values head the rows that share
 them (as in plain text); an ``under`` column's text sits under the row's
-first cell, in smaller type; a table's note follows it. The stylesheet is
+first cell, in smaller type; a table's note follows it. A report's parts
+follow it, each a block of the same layout nested in the report's. The stylesheet is
 scoped to the report's block (``.usagebill-report``) and uses translucent
 greys, so that it reads in light and dark notebook themes; the page view
 prints black on white. Every piece of text goes through :func:`html.escape`.
@@ -61,6 +62,7 @@ STYLESHEET: Final = "".join(
         "& .usagebill-note{font-size:.92em;margin:.2em 0 .6em;max-width:60em}",
         "& .usagebill-detail{font-size:.88em;opacity:.75}",
         "& tr.usagebill-group th{font-weight:600;padding-top:.6em}",
+        "& .usagebill-report{margin-top:1.4em}",
     )
 )
 """The one stylesheet of every report, scoped to ``.usagebill-report``."""
@@ -100,7 +102,7 @@ _PAPER: Final = {"A4": "A4", "Letter": "letter"}
 _PAGE_MARGINS: Final = "14mm 12mm 16mm"
 _TEMPLATE: Final = (
     "<div class='usagebill-report usagebill-{name}'>{style}"
-    "<h3>{heading}</h3>{header}{blocks}{bottom_line}{sections}{notes}</div>"
+    "<h3>{heading}</h3>{header}{blocks}{bottom_line}{sections}{notes}{parts}</div>"
 )
 _CONTROL: Final = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 
@@ -177,6 +179,7 @@ def _body(report: Report, style: str, fold: int | None, breaks: int | None) -> s
         ),
         sections="".join(_section(table, fold, breaks) for table in report.sections),
         notes="".join(f"<p class='usagebill-note'>{_esc(note)}</p>" for note in report.notes),
+        parts="".join(_body(part, "", fold, breaks) for part in report.parts),
     )
 
 

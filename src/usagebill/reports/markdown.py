@@ -1,5 +1,8 @@
 """Markdown (GitHub-flavoured): header fields as a list, sections as pipe tables.
 
+A report's parts follow it, each a heading level further down (``##``, its
+sections ``###``).
+
 Every cell and field is escaped (:func:`escape`): a ``|`` cannot end a cell,
 a line break cannot end a row, and ``*``, ``_``, backticks, brackets, ``<``
 and entities show as written instead of turning into emphasis, code, links
@@ -87,7 +90,13 @@ def to_markdown(report: Report) -> str:
     | --- | ---: |
     | Usage | 5.33 |
     """
-    blocks = [[f"# {_title(report.heading)}"]]
+    return _markdown(report, 1)
+
+
+def _markdown(report: Report, level: int) -> str:
+    """``report`` under a heading of ``level`` (1: ``#``), its sections and parts one below."""
+    heading, below = "#" * min(level, 6), "#" * min(level + 1, 6)
+    blocks = [[f"{heading} {_title(report.heading)}"]]
     if report.header:
         blocks.append(
             [f"- **{escape(field.label)}:** {escape(field.value)}" for field in report.header]
@@ -103,10 +112,11 @@ def to_markdown(report: Report) -> str:
         bottom = report.bottom_line
         blocks.append([f"**{escape(bottom.label)}: {escape(bottom.value)}**"])
     for table in report.sections:
-        blocks += [[f"## {escape(table.title)}"], _table(table)]
+        blocks += [[f"{below} {escape(table.title)}"], _table(table)]
         if table.note:
             blocks.append([_paragraph(table.note)])
     blocks += [[_paragraph(note)] for note in report.notes]
+    blocks += [[_markdown(part, level + 1).removesuffix("\n")] for part in report.parts]
     return "\n\n".join("\n".join(block) for block in blocks) + "\n"
 
 

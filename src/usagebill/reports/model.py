@@ -1,14 +1,14 @@
 """The report model: what a result shows, apart from how each format shows it.
 
 A :class:`Report` is a title, header fields, blocks (addresses), sections
-that are tables, an optional bottom line, notes, and the data table behind it
-all. A
-:class:`Table` has typed :class:`Column` s — text, amount, signed change,
-exact amount, count, flag — and rows of plain values (``str``, ``int``,
-``bool``, ``Decimal``, :class:`~usagebill.money.Money` or ``None``). The
-model knows no result type: an invoice, a diff or a forecast describes itself
-as a report (``to_report()``) and the renderers of this package turn any
-report into text, Markdown, HTML, CSV or records.
+that are tables, an optional bottom line, notes, the reports it is made of
+(parts), and the data table behind it all. A :class:`Table` has typed
+:class:`Column` s — text, amount, signed change, exact amount, count, flag —
+and rows of plain values (``str``, ``int``, ``bool``, ``Decimal``,
+:class:`~usagebill.money.Money` or ``None``). The model knows no result
+type: an invoice, a diff or a forecast describes itself as a report
+(``to_report()``) and the renderers of this package turn any report into
+text, Markdown, HTML, CSV or records.
 
 How a cell shows to people is decided here, once, by its column's kind
 (:meth:`Column.show`); every human format shows that same string, made safe
@@ -374,6 +374,10 @@ def _notes(value: Iterable[str]) -> tuple[str, ...]:
     return tuple(value)
 
 
+def _reports(value: Iterable[Report]) -> tuple[Report, ...]:
+    return tuple(value)
+
+
 def _optional_table(_instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
     if value is not None and not isinstance(value, Table):
         raise InvalidValueError(attribute.name, value, "must be a Table or None")
@@ -381,15 +385,18 @@ def _optional_table(_instance: object, attribute: attrs.Attribute[Any], value: o
 
 @attrs.frozen
 class Report:
-    """A report: a title, header fields, blocks, sections, a bottom line, notes, and its data.
+    """A report: a title, header fields, blocks, sections, a bottom line, notes, parts, its data.
 
     ``name`` is a short slug for the kind of report (``invoice``, ``diff``);
     ``subject`` says what it is about (the organization). The ``bottom_line``
     is the one figure the report comes to (an invoice's total due): plain
     text prints it last, under a rule, where a printout is read for it;
     Markdown and HTML print it under the header, where a page or a notebook
-    cell is read first. ``data`` is the table behind the report, every column
-    of every row, for CSV and records (for pandas).
+    cell is read first. ``parts`` are whole reports this one is made of, each
+    shown after it under its own heading (a what-if shows the requests it
+    denied, its invoice diff and its plan comparison). ``data`` is the table
+    behind the report, every column of every row, for CSV and records (for
+    pandas); a part's data is its own.
 
     >>> report = Report("note", "Note", "acme", header=(Field("Period", "2026-10"),),
     ...                 bottom_line=Field("Total (USD)", "12.50"))
@@ -406,6 +413,7 @@ class Report:
     bottom_line: Field | None = None
     notes: tuple[str, ...] = attrs.field(default=(), converter=_notes)
     data: Table | None = attrs.field(default=None, validator=_optional_table)
+    parts: tuple[Report, ...] = attrs.field(default=(), converter=_reports, kw_only=True)
 
     def __attrs_post_init__(self) -> None:
         if not re.fullmatch(r"[a-z][a-z0-9-]*", self.name):
@@ -415,6 +423,7 @@ class Report:
             ("blocks", Block),
             ("sections", Table),
             ("notes", str),
+            ("parts", Report),
         ):
             items = getattr(self, field)
             if not all(isinstance(item, kind) for item in items):

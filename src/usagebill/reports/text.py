@@ -7,7 +7,7 @@ numbers right-aligned so that they end at the page width, text wrapped in
 its column. A group column's values head the rows that share them (indented
 under it); an ``under`` column is printed on its own lines below its row.
 Total rows follow a rule, a table's note its rows; the bottom line closes the
-page; notes follow it.
+report; notes follow it, then each part, laid out the same way.
 No line is wider than the page unless a single number is.
 """
 
@@ -85,6 +85,8 @@ def to_text(report: Report, width: int = 100) -> str:
         out.append("")
         for note in report.notes:
             out += _prose(note, width)
+    for part in report.parts:
+        out += ["", to_text(part, width).removesuffix("\n")]
     return "\n".join(out) + "\n"
 
 

@@ -39,16 +39,21 @@ trusted:
 
 The what-if invoice is an ordinary :class:`~usagebill.billing.invoice.Invoice` (same
 lines, same rounding), so :func:`~usagebill.analysis.diff.diff` shows what changed.
-Everything here is pure; :meth:`Scenario.from_file` is the one function that reads
-files.
+A scenario that moves seats, changes prices or compares a flat plan (priced
+overage) need not read the events again: :func:`whatif_cube` re-prices the month's
+usage cube, made by any engine, whenever that gives exactly what re-billing the
+events would (:mod:`~usagebill.analysis.whatif.repricing` says when), and answers
+``None`` otherwise. Everything here is pure; :meth:`Scenario.from_file` is the one
+function that reads files.
 
 The package, one concept per module: :mod:`~usagebill.analysis.whatif.changes` (the
 changes, each applying itself), :mod:`~usagebill.analysis.whatif.flatplan` (the flat
 plan and its comparison), :mod:`~usagebill.analysis.whatif.scenario` (the scenario
 and its loading; the file format in :mod:`~usagebill.analysis.whatif.scenario_file`),
 :mod:`~usagebill.analysis.whatif.replay` (the cap replay),
+:mod:`~usagebill.analysis.whatif.repricing` (the cube re-keyed for a scenario),
 :mod:`~usagebill.analysis.whatif.result` (what a what-if answers), and :func:`whatif`
-here.
+and :func:`whatif_cube` here.
 """
 
 from __future__ import annotations
@@ -65,9 +70,11 @@ from usagebill.analysis.whatif.changes import (
 )
 from usagebill.analysis.whatif.flatplan import FlatPlan, Overage, PlanComparison, PlanRow
 from usagebill.analysis.whatif.replay import not_included, replay
+from usagebill.analysis.whatif.repricing import repriced_cube
 from usagebill.analysis.whatif.result import DenialReason, DeniedRequest, DeniedTotal, WhatIf
 from usagebill.analysis.whatif.scenario import Change, Scenario
-from usagebill.billing.invoice import Invoice, InvoiceBuilder, build_invoice
+from usagebill.billing.cube import UsageCube
+from usagebill.billing.invoice import Invoice, InvoiceBuilder, price_cube
 from usagebill.errors import InvalidValueError
 from usagebill.events import UsageEvent, deduplicated_between
 from usagebill.periods import BillingPeriod
@@ -89,7 +96,9 @@ __all__ = [
     "Scenario",
     "Setting",
     "WhatIf",
+    "repriced_cube",
     "whatif",
+    "whatif_cube",
 ]
 
 
@@ -123,6 +132,8 @@ def whatif(
     one). Pass ``baseline`` when that invoice is already built, to skip
     building it again; it must be this organization's, period's and table's.
     ``events`` may be any iterable (a generator is read once, into a tuple).
+    Without ``baseline``, the events are summed into the month's usage cube once;
+    a scenario the cube can answer (:func:`whatif_cube`) is billed from it.
 
     >>> from datetime import datetime, UTC
     >>> from usagebill import Member, Money, Product, SeatCatalog, TokenUsage
@@ -146,7 +157,15 @@ def whatif(
     setting = scenario.apply(org, prices)
     scenario_org, scenario_prices, moved = setting.org, setting.prices, setting.moved
     if baseline is None:
-        baseline = build_invoice(org, listed, period, prices)
+        # The events summed once: the cube prices the baseline and, re-keyed, the scenario.
+        builder = InvoiceBuilder(org, period, prices).add_all(listed)
+        if builder.pending:
+            builder.resolve(listed)
+        cube = builder.cube()
+        baseline = price_cube(cube, org, prices)
+        result = _from_cube(scenario, setting, org=org, prices=prices, cube=cube, baseline=baseline)
+        if result is not None:
+            return result
     _check_baseline(baseline, org, period, prices)
     plan = scenario.flat_plan
     ordered: list[UsageEvent] | None = None
@@ -190,5 +209,94 @@ def whatif(
         denied=tuple(denied),
         replayed=scenario.replays,
         spend=spend,
+        comparison=comparison,
+    )
+
+
+def whatif_cube(
+    org: Organization,
+    cube: UsageCube,
+    scenario: Scenario,
+    prices: PriceTable | None = None,
+    *,
+    baseline: Invoice | None = None,
+) -> WhatIf | None:
+    """:func:`whatif` from the month's usage cube instead of its events, or ``None``.
+
+    ``cube`` is the period's cube as ``org`` and ``prices`` bill it (any engine's).
+    A scenario that only moves seats, changes prices or compares a flat plan
+    (priced overage) re-prices the cube (:func:`repriced_cube`), which gives the
+    very result re-billing the events would. ``None`` when only the events can
+    answer: :attr:`Scenario.needs_events`, or a bucket that cannot move whole
+    (a moved member's request the new seat does not include, a new price starting
+    mid-period for a model used then).
+
+    >>> from datetime import datetime, UTC
+    >>> from usagebill import Member, Money, Product, SeatCatalog, TokenUsage
+    >>> org = Organization.create(
+    ...     "acme",
+    ...     SeatCatalog.enterprise(chat_fee=Money("20"), chat_and_claude_code_fee=Money("40")),
+    ...     [Member("olga", "primary_owner", "chat_claude_code"), Member("ada", "member", "chat")],
+    ...     at=datetime(2026, 9, 1, tzinfo=UTC))
+    >>> events = [UsageEvent("e1", "ada", "claude-sonnet-4-6", Product.CHAT,
+    ...                      TokenUsage(input_tokens=100_000), datetime(2026, 10, 3, tzinfo=UTC))]
+    >>> cube = InvoiceBuilder(org, BillingPeriod.of("2026-10")).add_all(events).cube()
+    >>> down = Scenario((MoveSeats(["olga"], "chat"),), name="olga on Chat")
+    >>> print(whatif_cube(org, cube, down).diff.total.change)  # 40.00 - 20.00 for olga's seat
+    -20.00 USD
+    >>> print(whatif_cube(org, cube, Scenario(replay_caps=True)))
+    None
+    """
+    prices = prices if prices is not None else PriceTable.builtin()
+    if not isinstance(scenario, Scenario):
+        raise InvalidValueError("scenario", scenario, "must be a Scenario")
+    if not isinstance(cube, UsageCube):
+        raise InvalidValueError("cube", cube, "must be a UsageCube")
+    if baseline is not None:
+        _check_baseline(baseline, org, cube.period, prices)
+    setting = scenario.apply(org, prices)
+    return _from_cube(scenario, setting, org=org, prices=prices, cube=cube, baseline=baseline)
+
+
+def _from_cube(
+    scenario: Scenario,
+    setting: Setting,
+    *,
+    org: Organization,
+    prices: PriceTable,
+    cube: UsageCube,
+    baseline: Invoice | None,
+) -> WhatIf | None:
+    """``scenario`` (applied: ``setting``) from ``org``'s ``cube``, or ``None`` if it cannot.
+
+    Without ``baseline``, the cube is priced for it too, once it is known to answer.
+    """
+    if scenario.needs_events:
+        return None
+    repriced = repriced_cube(cube, Setting(org, prices), setting)
+    if repriced is None:
+        return None
+    if baseline is None:
+        baseline = price_cube(cube, org, prices)
+    invoice = price_cube(repriced, setting.org, setting.prices)
+    plan = scenario.flat_plan
+    comparison = (
+        None
+        if plan is None
+        else plan.compare(
+            org=setting.org,
+            prices=setting.prices,
+            period=cube.period,
+            invoice=invoice,
+            allowed=[],  # read only when overage is blocked, which needs the events
+        )
+    )
+    return WhatIf(
+        scenario=scenario,
+        baseline=baseline,
+        invoice=invoice,
+        denied=(),
+        replayed=False,
+        spend=None,
         comparison=comparison,
     )

@@ -26,13 +26,13 @@ Chat seat that includes 25 USD of usage (example fees, not Anthropic's):
 
 from __future__ import annotations
 
-import html
 from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any, Final, Literal
 
 import attrs
 
+from usagebill import reports
 from usagebill._frozendict import FrozenDict
 from usagebill.accounts.organization import Organization
 from usagebill.accounts.seats import SeatCatalog
@@ -43,7 +43,7 @@ from usagebill.events import UsageEvent
 from usagebill.money import EXACT, Money, unchecked_money
 from usagebill.periods import BillingPeriod
 from usagebill.pricing.prices import PriceTable
-from usagebill.reports import shown_amount, shown_change
+from usagebill.reports import Column, Field, Kind, Report, Table, shown_amount, shown_change
 from usagebill.usage import FailurePolicy
 
 __all__ = ["FlatPlan", "Overage", "PlanComparison", "PlanRow"]
@@ -198,57 +198,91 @@ class PlanComparison:
         difference = self.totals.difference.amount
         return "same" if not difference else ("usage" if difference > 0 else "flat")
 
+    def to_report(self) -> Report:
+        """The comparison as a report: the plan, a row per member and the totals; the verdict.
+
+        Its data (CSV, records) has a row per member, amounts rounded as shown.
+        """
+        return _report(self)
+
     def to_records(self) -> list[dict[str, Any]]:
         """One dict per member (amounts as Decimals), ready for ``pandas.DataFrame``."""
-        return [
-            {
-                "user_id": row.user_id,
-                **{name: getattr(row, name).amount for name in _PLAN_COLUMNS},
-                "currency": self.currency,
-            }
-            for row in self.rows
-        ]
+        return reports.to_records(self.to_report())
 
-    def to_text(self) -> str:
-        """A plain-text table: one row per member, then the totals."""
-        width = 13
-        head = f"{'user':<10}" + "".join(f"{name:>{width}}" for name in _PLAN_COLUMNS)
-        out = [self.plan.describe(), head, "-" * len(head)]
-        for row in (*self.rows, self.totals):
-            if row is self.totals:
-                out.append("-" * len(head))
-            cells = "".join(
-                f"{shown_amount(getattr(row, name)):>{width}}" for name in _PLAN_COLUMNS
-            )
-            out.append(f"{row.user_id:<10}{cells}")
-        verdict = {
-            "flat": "the flat plan would have cost less",
-            "usage": "usage billing cost less",
-            "same": "both models cost the same",
-        }[self.cheaper]
-        out.append(
-            f"Flat plan {shown_amount(self.totals.total)} vs usage-billed "
-            f"{shown_amount(self.totals.usage_billed)} {self.currency}: {verdict} "
-            f"({shown_change(self.totals.difference)})."
-        )
-        return "\n".join(out) + "\n"
+    def to_text(self, width: int = 100) -> str:
+        """A plain-text table: one row per member, then the totals and the verdict."""
+        return reports.to_text(self.to_report(), width)
+
+    def to_markdown(self) -> str:
+        """The comparison as Markdown."""
+        return reports.to_markdown(self.to_report())
+
+    def to_csv(self) -> str:
+        """One CSV row per member, safe against spreadsheet formula injection."""
+        return reports.to_csv(self.to_report())
 
     def _repr_html_(self) -> str:
-        esc = html.escape
-        head = "".join(f"<th>{esc(name)}</th>" for name in ("user", *_PLAN_COLUMNS))
-        body = "".join(
-            f"<tr><td>{esc(row.user_id)}</td>"
-            + "".join(
-                f"<td style='text-align:right'>{esc(shown_amount(getattr(row, name)))}</td>"
-                for name in _PLAN_COLUMNS
-            )
-            + "</tr>"
-            for row in (*self.rows, self.totals)
-        )
-        return (
-            f"<div class='usagebill-plan'><p>{esc(self.plan.describe())}</p>"
-            f"<table><tr>{head}</tr>{body}</table></div>"
-        )
+        return reports.to_html(self.to_report())
+
+
+_LABELS: Final = {
+    "flat_fee": "flat fee",
+    "usage": "usage",
+    "allowance": "allowance",
+    "included": "included",
+    "overage": "overage",
+    "blocked": "blocked",
+    "total": "flat total",
+    "usage_billed": "usage-billed",
+    "difference": "difference",
+}
+_VERDICTS: Final = {
+    "flat": "the flat plan would have cost less",
+    "usage": "usage billing cost less",
+    "same": "both models cost the same",
+}
+
+
+def _report(comparison: PlanComparison) -> Report:
+    currency = comparison.currency
+    columns = (
+        Column("user_id", "user"),
+        *(
+            Column(key, label, Kind.CHANGE if key == "difference" else Kind.AMOUNT)
+            for key, label in _LABELS.items()
+        ),
+    )
+
+    def cells(row: PlanRow) -> tuple[str | Money, ...]:
+        return (row.user_id, *(getattr(row, key) for key in _PLAN_COLUMNS))
+
+    totals = comparison.totals
+    verdict = (
+        f"Flat plan {shown_amount(totals.total)} vs usage-billed "
+        f"{shown_amount(totals.usage_billed)} {currency}: {_VERDICTS[comparison.cheaper]} "
+        f"({shown_change(totals.difference)})."
+    )
+    return Report(
+        "plan",
+        "Plan comparison",
+        header=(Field("Plan", comparison.plan.describe()), Field("Currency", currency)),
+        sections=(
+            Table(
+                "By member",
+                columns,
+                [cells(row) for row in comparison.rows],
+                totals=[cells(totals)],
+                note="difference = flat total - usage-billed: positive when the flat plan would "
+                "have cost more",
+            ),
+        ),
+        notes=[verdict],
+        data=Table(
+            "Members",
+            (*columns, Column("currency")),
+            [(*cells(row), currency) for row in comparison.rows],
+        ),
+    )
 
 
 def _compare(

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import enum
 import functools
-import html
 from collections.abc import Iterable
 from datetime import datetime
 from decimal import Decimal
@@ -35,19 +34,19 @@ from typing import Any, Final
 
 import attrs
 
+from usagebill import reports
 from usagebill.accounts.limits import Spend
 from usagebill.analysis.diff import InvoiceDiff, diff
 from usagebill.analysis.whatif.flatplan import PlanComparison
 from usagebill.analysis.whatif.scenario import Scenario
 from usagebill.billing.invoice import Invoice
 from usagebill.money import EXACT, Money, unchecked_money
-from usagebill.reports import shown_amount
+from usagebill.reports import Column, Field, Kind, Report, Table, shown_amount
 from usagebill.usage import Product
 
 __all__ = ["DenialReason", "DeniedRequest", "DeniedTotal", "WhatIf"]
 
 _ZERO: Final = Decimal(0)
-_WIDTH: Final = 100
 
 
 class DenialReason(enum.StrEnum):
@@ -141,62 +140,49 @@ class WhatIf:
         return _denied_totals(((r.reason.value, r) for r in self.denied), self.invoice.currency)
 
     def denied_records(self) -> list[dict[str, Any]]:
-        """One dict per denied request, ready for ``pandas.DataFrame``."""
-        return [
-            {
-                "event_id": r.event_id,
-                "user_id": r.user_id,
-                "seat_type": r.seat_type,
-                "at": r.at.isoformat(),
-                "model": r.model,
-                "product": r.product.value,
-                "level": r.reason.value,
-                "amount": r.amount.amount,
-                "currency": r.amount.currency,
-                "detail": r.detail,
-            }
-            for r in self.denied
-        ]
+        """One dict per denied request (the exact amount), ready for ``pandas.DataFrame``."""
+        return reports.to_records(_denied_report(self))
+
+    def to_report(self) -> Report:
+        """The what-if as a report: the scenario; its parts what it denied, the diff, any plan.
+
+        Its data (CSV, records) is the diff's: one row per invoice line identity.
+        """
+        diff_report = self.diff.to_report()
+        parts = [_denied_report(self), diff_report]
+        if self.comparison is not None:
+            parts.append(self.comparison.to_report())
+        replayed = "yes" if self.replayed else "no (the scenario does not change them)"
+        return Report(
+            "whatif",
+            "What-if",
+            self.scenario.name,
+            header=(
+                *(Field("Change", line) for line in self.scenario.describe()),
+                Field("Caps replayed", replayed),
+            ),
+            data=diff_report.data,
+            parts=parts,
+        )
 
     def to_records(self) -> list[dict[str, Any]]:
         """The diff's records: one dict per invoice line identity, before and after."""
-        return self.diff.to_records()
+        return reports.to_records(self.to_report())
 
-    def to_text(self) -> str:
+    def to_text(self, width: int = 100) -> str:
         """The scenario, what it denied, the invoice diff and any plan comparison."""
-        out = [f"WHAT-IF: {self.scenario.name}", "=" * _WIDTH]
-        out += [f"  - {line}" for line in self.scenario.describe()]
-        out.append(
-            f"Caps replayed: {'yes' if self.replayed else 'no (the scenario does not change them)'}"
-        )
-        out += ["", *_denied_text(self), self.diff.to_text()]
-        if self.comparison is not None:
-            out += ["PLAN COMPARISON", "-" * _WIDTH, self.comparison.to_text()]
-        return "\n".join(out)
+        return reports.to_text(self.to_report(), width)
 
     def to_markdown(self) -> str:
-        """The scenario and its invoice diff as Markdown."""
-        head = [f"# What-if: {self.scenario.name}", ""]
-        head += [f"- {line}" for line in self.scenario.describe()]
-        head += [
-            "",
-            f"Denied requests: {len(self.denied):,} ({shown_amount(self.denied_total)})",
-            "",
-        ]
-        return "\n".join(head) + "\n" + self.diff.to_markdown()
+        """The what-if as Markdown."""
+        return reports.to_markdown(self.to_report())
+
+    def to_csv(self) -> str:
+        """The diff's lines as CSV, safe against spreadsheet formula injection."""
+        return reports.to_csv(self.to_report())
 
     def _repr_html_(self) -> str:
-        esc = html.escape
-        changes = "".join(f"<li>{esc(line)}</li>" for line in self.scenario.describe())
-        denied = (
-            f"<p>{len(self.denied):,} requests denied "
-            f"({esc(shown_amount(self.denied_total))} {esc(self.invoice.currency)})</p>"
-        )
-        plan = "" if self.comparison is None else self.comparison._repr_html_()
-        return (
-            f"<div class='usagebill-whatif'><h3>What-if: {esc(self.scenario.name)}</h3>"
-            f"<ul>{changes}</ul>{denied}{self.diff._repr_html_()}{plan}</div>"
-        )
+        return reports.to_html(self.to_report())
 
 
 def _denied_totals(
@@ -212,21 +198,63 @@ def _denied_totals(
     )
 
 
-def _denied_text(result: WhatIf) -> list[str]:
-    if not result.denied:
-        return ["DENIED REQUESTS: none", ""]
-    out = [
-        (
-            f"DENIED REQUESTS: {len(result.denied):,}, carrying "
-            f"{shown_amount(result.denied_total)} {result.invoice.currency} "
-            "(left out of the what-if invoice)"
-        ),
-        "-" * _WIDTH,
+_DENIED_COLUMNS: Final = (
+    *(Column(key) for key in ("event_id", "user_id", "seat_type", "at", "model", "product")),
+    Column("level"),
+    Column("amount", kind=Kind.EXACT),
+    Column("currency"),
+    Column("detail"),
+)
+
+
+def _denied_report(result: WhatIf) -> Report:
+    """What the scenario denied: totals by level and by user; its data every request."""
+    currency = result.invoice.currency
+    count = len(result.denied)
+    subject = (
+        f"{count:,}, carrying {shown_amount(result.denied_total)} {currency} "
+        "(left out of the what-if invoice)"
+        if count
+        else "none"
+    )
+    sections = [
+        Table(
+            title,
+            (
+                Column(key, ""),
+                Column("requests", "requests", Kind.COUNT),
+                Column("amount", currency, Kind.AMOUNT),
+            ),
+            [(total.key, total.requests, total.amount) for total in totals],
+        )
+        for title, key, totals in (
+            ("By level", "level", result.denied_by_level),
+            ("By user", "user_id", result.denied_by_user),
+        )
+        if totals
     ]
-    for title, totals in (("by level", result.denied_by_level), ("by user", result.denied_by_user)):
-        out.append(f"  {title}:")
-        out += [
-            f"    {total.key:<30}{total.requests:>10,} requests{shown_amount(total.amount):>16}"
-            for total in totals
-        ]
-    return [*out, ""]
+    return Report(
+        "denied",
+        "Denied requests",
+        subject,
+        sections=sections,
+        data=Table(
+            "Denied requests",
+            _DENIED_COLUMNS,
+            [
+                (
+                    r.event_id,
+                    r.user_id,
+                    r.seat_type,
+                    r.at.isoformat(),
+                    r.model,
+                    r.product.value,
+                    r.reason.value,
+                    r.amount,
+                    r.amount.currency,
+                    r.detail,
+                )
+                for r in result.denied
+            ],
+        ),
+    )

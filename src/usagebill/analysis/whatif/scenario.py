@@ -69,6 +69,20 @@ class Scenario:
         return self.replay_caps or any(isinstance(c, ChangeCaps) for c in self.changes)
 
     @property
+    def needs_events(self) -> bool:
+        """Tell whether only the events can answer: the scenario decides each request in turn.
+
+        Caps replayed, or a flat plan whose overage is blocked, decide request by
+        request in time order. Any other scenario may re-price the month's usage
+        cube (:func:`~usagebill.analysis.whatif.whatif_cube`).
+
+        >>> Scenario((MoveSeats(["ada"], "chat"),)).needs_events
+        False
+        """
+        plan = self.flat_plan
+        return self.replays or (plan is not None and plan.overage == "blocked")
+
+    @property
     def flat_plan(self) -> FlatPlan | None:
         """The scenario's flat plan, if it compares one."""
         return next((c for c in self.changes if isinstance(c, FlatPlan)), None)
