@@ -1,6 +1,6 @@
 """Time per spend-cap decision for an organization of 10,000 members with caps at every level.
 
-    python benchmarks/decision.py [--members 10000] [--decisions 200000] [--repeats 5]
+    python benchmarks/decision.py [--members 10000] [--decisions 200000] [--repeats 7]
     python benchmarks/decision.py --instructions   # instructions per call, under valgrind
 
 Times ``authorize`` (a whole organization and month-to-date spend in) and
@@ -9,8 +9,9 @@ allowed and denied apart, against a floor measured in the same run: the same
 three look-ups (the member's caps, their spend, their seat type's spend), three
 additions and three comparisons a decision makes, on plain dicts of prebuilt
 Decimals, with every constant (the caps, the organization's total) hoisted out
-of the call. Every case is called the same way, by the same loop, with the
-garbage collector off; the cases take turns, and each keeps its best pass.
+of the call. A second floor adds in ``EXACT``, as the decision does: what exact
+sums cost. Every case is called by the same loop, with the garbage collector
+off, in batches that take turns (see :func:`timed`).
 
 ``--instructions`` runs each case under ``valgrind --tool=cachegrind`` twice,
 with two numbers of calls, and prints the difference per call: a count that is
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import os
 import random
 import re
 import subprocess
@@ -44,9 +46,17 @@ from usagebill import (
     authorize,
     decide,
 )
+from usagebill.money import EXACT
 
 Call = tuple[object, ...]
-CASES = ("floor", "authorize allowed", "decide allowed", "authorize denied", "decide denied")
+CASES = (
+    "floor",
+    "floor, EXACT sums",
+    "authorize allowed",
+    "decide allowed",
+    "authorize denied",
+    "decide denied",
+)
 
 
 def build(members: int, rng: random.Random) -> tuple[Organization, Spend]:
@@ -84,12 +94,16 @@ def capped(cap: Money | None) -> Decimal:
     return cap.amount
 
 
-def floor_of(org: Organization, spend: Spend) -> Callable[[str, Money], bool]:
+def floors_of(
+    org: Organization, spend: Spend
+) -> tuple[Callable[[str, Money], bool], Callable[[str, Money], bool]]:
     """The bare work of an allowed decision, on plain dicts with every constant hoisted.
 
     Three look-ups (the member's seat type and caps, their spend, their seat
     type's spend), three additions, three comparisons. Every level of the
-    benchmark's organization is capped, so no ``None`` is checked.
+    benchmark's organization is capped, so no ``None`` is checked. The second
+    floor adds in ``EXACT``, as the decision does: the difference is what exact
+    sums cost.
     """
     caps = {}
     for user_id in org.members:
@@ -97,6 +111,7 @@ def floor_of(org: Organization, spend: Spend) -> Callable[[str, Money], bool]:
         caps[user_id] = (path.seat_type, capped(path.member_cap), capped(path.seat_type_cap))
     users, seats = dict(spend.members), dict(spend.seat_types)
     total, org_cap, zero = spend.total, capped(org.limits.organization.pool_cap), Decimal(0)
+    add = EXACT.add
 
     def floor(user_id: str, amount: Money) -> bool:
         value = amount.amount
@@ -107,7 +122,16 @@ def floor_of(org: Organization, spend: Spend) -> Callable[[str, Money], bool]:
             and total + value <= org_cap
         )
 
-    return floor
+    def floor_exact(user_id: str, amount: Money) -> bool:
+        value = amount.amount
+        seat_type, member_cap, seat_cap = caps[user_id]
+        return (
+            add(users.get(user_id, zero), value) <= member_cap
+            and add(seats.get(seat_type, zero), value) <= seat_cap
+            and add(total, value) <= org_cap
+        )
+
+    return floor, floor_exact
 
 
 def workload(
@@ -124,9 +148,10 @@ def workload(
     allowed = [r for r, ok in zip(requests, verdicts, strict=True) if ok]
     denied = [r for r, ok in zip(requests, verdicts, strict=True) if not ok][: len(allowed)]
 
-    floor = floor_of(org, spend)
-    if not all(floor(*r) for r in allowed) or any(floor(*r) for r in denied):
-        raise SystemExit("the floor does not decide as authorize does")
+    floor, floor_exact = floors_of(org, spend)
+    for bare in (floor, floor_exact):
+        if not all(bare(*r) for r in allowed) or any(bare(*r) for r in denied):
+            raise SystemExit("a floor does not decide as authorize does")
 
     def on_path(user_id: str, amount: Money) -> Call:
         """decide's arguments: what a ledger holds after reading the path's counters."""
@@ -135,6 +160,7 @@ def workload(
 
     functions: dict[str, Callable[..., object]] = {
         "floor": floor,
+        "floor, EXACT sums": floor_exact,
         "authorize allowed": authorize,
         "decide allowed": decide,
         "authorize denied": authorize,
@@ -142,6 +168,7 @@ def workload(
     }
     calls: dict[str, list[Call]] = {
         "floor": allowed,
+        "floor, EXACT sums": allowed,
         "authorize allowed": [(org, spend, *r) for r in allowed],
         "decide allowed": [on_path(*r) for r in allowed],
         "authorize denied": [(org, spend, *r) for r in denied],
@@ -208,8 +235,11 @@ def instructions(members: int, case: str, low: int = 2_000, high: int = 12_000) 
             f"--run={case}",
             f"--calls={calls}",
         ]
+        environment = {**os.environ, "PYTHONHASHSEED": "0"}  # the same dict probes in both runs
         # S603: the command is built above from this script, its own interpreter and integers.
-        output = subprocess.run(command, capture_output=True, text=True, check=True).stderr  # noqa: S603
+        output = subprocess.run(  # noqa: S603
+            command, capture_output=True, text=True, check=True, env=environment
+        ).stderr
         found = re.search(r"I\s+refs:\s+([\d,]+)", output)
         if found is None:
             raise SystemExit(f"no instruction count from valgrind:\n{output}")
