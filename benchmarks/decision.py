@@ -1,17 +1,34 @@
 """Time per spend-cap decision for an organization of 10,000 members with caps at every level.
 
-    python benchmarks/decision.py [--members 10000] [--decisions 200000]
+    python benchmarks/decision.py [--members 10000] [--decisions 200000] [--repeats 7]
+    python benchmarks/decision.py --instructions   # instructions per call, under valgrind
 
-Prints µs per ``authorize`` call, allowed and denied apart, and, as a floor in
-the same run, the cost of the bare work a decision needs: three dict look-ups
-and three Decimal comparisons.
+Times ``authorize`` (a whole organization and month-to-date spend in) and
+``decide`` (a member's path and what is used on it in, as a ledger calls it),
+allowed and denied apart, against a floor measured in the same run: the same
+three look-ups (the member's caps, their spend, their seat type's spend), three
+additions and three comparisons a decision makes, on plain dicts of prebuilt
+Decimals, with every constant (the caps, the organization's total) hoisted out
+of the call. A second floor adds in ``EXACT``, as the decision does: what exact
+sums cost. Every case is called by the same loop, with the garbage collector
+off, in batches that take turns (see :func:`timed`).
+
+``--instructions`` runs each case under ``valgrind --tool=cachegrind`` twice,
+with two numbers of calls, and prints the difference per call: a count that is
+the same from run to run, unlike time on a busy machine.
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
+import os
 import random
+import re
+import subprocess
+import sys
 import time
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -25,7 +42,20 @@ from usagebill import (
     SeatCatalog,
     Spend,
     SpendLimits,
+    UsedOnPath,
     authorize,
+    decide,
+)
+from usagebill.money import EXACT
+
+Call = tuple[object, ...]
+CASES = (
+    "floor",
+    "floor, EXACT sums",
+    "authorize allowed",
+    "decide allowed",
+    "authorize denied",
+    "decide denied",
 )
 
 
@@ -57,57 +87,212 @@ def build(members: int, rng: random.Random) -> tuple[Organization, Spend]:
     return org, spend
 
 
-def per_call(function: object, calls: list[tuple[str, Money]], repeats: int = 3) -> float:
-    """Best-of-``repeats`` seconds per call of ``function(user, amount)`` over ``calls``."""
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        for user, amount in calls:
-            function(user, amount)  # type: ignore[operator]
-        best = min(best, (time.perf_counter() - start) / len(calls))
-    return best
+def capped(cap: Money | None) -> Decimal:
+    """The amount of a cap the benchmark's organization sets."""
+    if cap is None:
+        raise SystemExit("the benchmark's organization caps every level")
+    return cap.amount
+
+
+def floors_of(
+    org: Organization, spend: Spend
+) -> tuple[Callable[[str, Money], bool], Callable[[str, Money], bool]]:
+    """The bare work of an allowed decision, on plain dicts with every constant hoisted.
+
+    Three look-ups (the member's seat type and caps, their spend, their seat
+    type's spend), three additions, three comparisons. Every level of the
+    benchmark's organization is capped, so no ``None`` is checked. The second
+    floor adds in ``EXACT``, as the decision does: the difference is what exact
+    sums cost.
+    """
+    caps = {}
+    for user_id in org.members:
+        path = org.path(user_id)
+        caps[user_id] = (path.seat_type, capped(path.member_cap), capped(path.seat_type_cap))
+    users, seats = dict(spend.members), dict(spend.seat_types)
+    total, org_cap, zero = spend.total, capped(org.limits.organization.pool_cap), Decimal(0)
+    add = EXACT.add
+
+    def floor(user_id: str, amount: Money) -> bool:
+        value = amount.amount
+        seat_type, member_cap, seat_cap = caps[user_id]
+        return (
+            users.get(user_id, zero) + value <= member_cap
+            and seats.get(seat_type, zero) + value <= seat_cap
+            and total + value <= org_cap
+        )
+
+    def floor_exact(user_id: str, amount: Money) -> bool:
+        value = amount.amount
+        seat_type, member_cap, seat_cap = caps[user_id]
+        return (
+            add(users.get(user_id, zero), value) <= member_cap
+            and add(seats.get(seat_type, zero), value) <= seat_cap
+            and add(total, value) <= org_cap
+        )
+
+    return floor, floor_exact
+
+
+def workload(
+    members: int, decisions: int
+) -> tuple[dict[str, Callable[..., object]], dict[str, list[Call]]]:
+    """Each case's function and the argument tuples it is called with."""
+    rng = random.Random(2026)
+    org, spend = build(members, rng)
+    ids = list(org.members)
+    small = [(rng.choice(ids), Money(Decimal(rng.randint(1, 500)) / 100)) for _ in range(decisions)]
+    large = [(rng.choice(ids), Money(rng.randint(100, 400))) for _ in range(decisions)]
+    requests = small + large
+    verdicts = [authorize(org, spend, u, a).allowed for u, a in requests]
+    allowed = [r for r, ok in zip(requests, verdicts, strict=True) if ok]
+    denied = [r for r, ok in zip(requests, verdicts, strict=True) if not ok][: len(allowed)]
+
+    floor, floor_exact = floors_of(org, spend)
+    for bare in (floor, floor_exact):
+        if not all(bare(*r) for r in allowed) or any(bare(*r) for r in denied):
+            raise SystemExit("a floor does not decide as authorize does")
+
+    def on_path(user_id: str, amount: Money) -> Call:
+        """decide's arguments: what a ledger holds after reading the path's counters."""
+        path = org.path(user_id)
+        return path, UsedOnPath.from_spend(spend, user_id, path.seat_type), amount
+
+    functions: dict[str, Callable[..., object]] = {
+        "floor": floor,
+        "floor, EXACT sums": floor_exact,
+        "authorize allowed": authorize,
+        "decide allowed": decide,
+        "authorize denied": authorize,
+        "decide denied": decide,
+    }
+    calls: dict[str, list[Call]] = {
+        "floor": allowed,
+        "floor, EXACT sums": allowed,
+        "authorize allowed": [(org, spend, *r) for r in allowed],
+        "decide allowed": [on_path(*r) for r in allowed],
+        "authorize denied": [(org, spend, *r) for r in denied],
+        "decide denied": [on_path(*r) for r in denied],
+    }
+    return functions, calls
+
+
+def run(function: Callable[..., object], calls: Sequence[Call]) -> None:
+    """The loop every case is timed (and counted) in."""
+    for args in calls:
+        function(*args)
+
+
+def timed(
+    functions: dict[str, Callable[..., object]],
+    calls: dict[str, list[Call]],
+    repeats: int,
+    batch: int = 1_000,
+) -> dict[str, float]:
+    """Seconds per call of each case: the sum over batches of each batch's best time.
+
+    The calls of each case are cut in batches of ``batch`` calls (about a
+    millisecond each), and the cases take turns batch by batch, ``repeats``
+    rounds. A batch's best of the rounds is the one the other processes of a
+    busy machine interrupted least; taking turns, the cases see the same
+    machine. Each case starts its round at another batch, so that no case runs
+    on requests whose objects another case has just brought into the cache.
+    """
+    batches = {name: -(-len(calls[name]) // batch) for name in functions}
+    best = {name: [float("inf")] * count for name, count in batches.items()}
+    gc.collect()
+    gc.disable()
+    try:
+        for _ in range(repeats):
+            for step in range(max(batches.values())):
+                for offset, (name, function) in enumerate(functions.items()):
+                    count = batches[name]
+                    if step >= count:
+                        continue
+                    index = (step + offset * count // len(functions)) % count
+                    part = calls[name][index * batch : (index + 1) * batch]
+                    start = time.perf_counter()
+                    run(function, part)
+                    elapsed = time.perf_counter() - start
+                    best[name][index] = min(best[name][index], elapsed)
+    finally:
+        gc.enable()
+    return {name: sum(times) / len(calls[name]) for name, times in best.items()}
+
+
+def instructions(members: int, case: str, low: int = 2_000, high: int = 12_000) -> float:
+    """Instructions per call of ``case``: two cachegrind runs that differ only in their calls."""
+
+    def count(calls: int) -> int:
+        command = [
+            "valgrind",
+            "--tool=cachegrind",
+            "--cache-sim=no",
+            "--cachegrind-out-file=/dev/null",
+            sys.executable,
+            __file__,
+            f"--members={members}",
+            f"--run={case}",
+            f"--calls={calls}",
+        ]
+        environment = {**os.environ, "PYTHONHASHSEED": "0"}  # the same dict probes in both runs
+        # S603: the command is built above from this script, its own interpreter and integers.
+        output = subprocess.run(  # noqa: S603
+            command, capture_output=True, text=True, check=True, env=environment
+        ).stderr
+        found = re.search(r"I\s+refs:\s+([\d,]+)", output)
+        if found is None:
+            raise SystemExit(f"no instruction count from valgrind:\n{output}")
+        return int(found.group(1).replace(",", ""))
+
+    return (count(high) - count(low)) / (high - low)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--members", type=int, default=10_000)
     parser.add_argument("--decisions", type=int, default=200_000)
+    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--instructions", action="store_true", help="count under valgrind")
+    parser.add_argument("--run", choices=CASES, help=argparse.SUPPRESS)  # one case, untimed
+    parser.add_argument("--calls", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    rng = random.Random(2026)
-    org, spend = build(args.members, rng)
-    ids = list(org.members)
-    small = [
-        (rng.choice(ids), Money(Decimal(rng.randint(1, 500)) / 100)) for _ in range(args.decisions)
-    ]
-    large = [(rng.choice(ids), Money(rng.randint(100, 400))) for _ in range(args.decisions)]
 
-    def decide(user: str, amount: Money) -> object:
-        return authorize(org, spend, user, amount)
-
-    users, seats, limits = spend.members, spend.seat_types, org.limits
-
-    def floor(user: str, amount: Money) -> bool:
-        # The bare work: look-ups of the member, their cap and spends, three comparisons.
-        member = org.members[user]
-        cap = limits.members.get(user)
-        value = amount.amount
-        return (
-            users[user] + value <= (cap.amount if cap else Decimal(100))
-            and seats[member.seat_type] + value <= Decimal(10**9)
-            and spend.total + value <= Decimal(10**9)
+    if args.run:  # what --instructions runs under valgrind: the setup, then exactly --calls calls
+        functions, calls = workload(args.members, 2_000)
+        cases = calls[args.run]
+        gc.disable()
+        run(functions[args.run], (cases * (args.calls // len(cases) + 1))[: args.calls])
+        return
+    if args.instructions:
+        counts = {case: instructions(args.members, case) for case in CASES}
+        floor = counts["floor"]
+        for case, count in counts.items():
+            print(
+                f"{case:<18} {count:8,.0f} instructions per call  {count / floor:5.2f}x the floor"
+            )
+        allowed = counts["authorize allowed"]
+        print(
+            f"allowed decision: {allowed / floor:.2f}x the floor in instructions "
+            f"({allowed:,.0f} vs {floor:,.0f})"
         )
+        return
 
-    requests = small + large
-    allowed = [(u, a) for u, a in requests if authorize(org, spend, u, a).allowed]
-    denied = [(u, a) for u, a in requests if not authorize(org, spend, u, a).allowed]
-    floor_s = per_call(floor, allowed)
-    allowed_s = per_call(decide, allowed)
-    denied_s = per_call(decide, denied)
-    print(f"organization: {len(org.members):,} members, caps at every level; random members")
-    print(f"allowed ({len(allowed):,} requests): {allowed_s * 1e6:.2f} µs per decision")
-    print(f"denied  ({len(denied):,} requests): {denied_s * 1e6:.2f} µs per decision (explained)")
-    print(f"floor (dict look-ups + Decimal comparisons): {floor_s * 1e6:.2f} µs")
-    print(f"ratio to floor: {allowed_s / floor_s:.1f}x allowed, {denied_s / floor_s:.1f}x denied")
+    functions, calls = workload(args.members, args.decisions)
+    best = timed(functions, calls, args.repeats)
+    floor = best["floor"]
+    print(
+        f"organization: {args.members:,} members, caps at every level; random members; "
+        f"{len(calls['authorize allowed']):,} allowed and {len(calls['authorize denied']):,} "
+        f"denied requests; best of {args.repeats} rounds"
+    )
+    for case, seconds in best.items():
+        print(f"{case:<18} {seconds * 1e6:6.2f} µs per call  {seconds / floor:5.2f}x the floor")
+    allowed = best["authorize allowed"]
+    print(
+        f"allowed decision: {allowed / floor:.2f}x the floor "
+        f"({allowed * 1e6:.2f} µs vs {floor * 1e6:.2f} µs)"
+    )
 
 
 if __name__ == "__main__":

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Final, NamedTuple
+from typing import TYPE_CHECKING, Final, NamedTuple
 
 import attrs
 
@@ -78,8 +78,47 @@ class Binding:
         )
 
 
+class _DecisionSlots:
+    """A Decision's storage, still writable: what lets :func:`_decide` build one cheaply.
+
+    Python offers no cheap way to fill the slots of a frozen instance: attrs'
+    ``__init__`` sets each field through ``object.__setattr__`` (about 8,000
+    machine instructions for a Decision, more than the whole floor of
+    ``benchmarks/decision.py``; this way, about 1,800). Storing into the slots
+    of this plain class is a specialized bytecode each; the filled object then
+    becomes a :class:`Decision` by ``__class__`` assignment, which Python allows
+    because Decision adds no slot of its own (its fields are these slots), and
+    which leaves an object no different from one its ``__init__`` built. Only
+    :func:`_decide` does this, after it has set every field.
+
+    ``_least`` is not a field: the least room on the path, kept by the hot path
+    in place of the ``headroom`` Money, which :meth:`Decision.__getattr__` builds
+    from it on first read.
+    """
+
+    __slots__ = (
+        "__weakref__",
+        "_least",
+        "allowed",
+        "amount",
+        "bindings",
+        "headroom",
+        "not_included",
+        "seat_type",
+        "user_id",
+    )
+    allowed: bool
+    user_id: str
+    seat_type: str
+    amount: Money
+    headroom: Money | None
+    bindings: tuple[Binding, ...]
+    not_included: Product | None
+    _least: Decimal
+
+
 @attrs.frozen
-class Decision:
+class Decision(_DecisionSlots):
     """The answer to "may this charge happen?", with every reason.
 
     ``bindings`` lists each level that refuses the charge, tightest (largest
@@ -103,6 +142,24 @@ class Decision:
 
     def __bool__(self) -> bool:
         return self.allowed
+
+    if not TYPE_CHECKING:  # to type checkers, a Decision has its fields and nothing more
+
+        def __getattr__(self, name: str) -> object:
+            """Build ``headroom`` on first read, for an allowed decision of the hot path.
+
+            Python calls this only for a slot never set. :func:`_decide` leaves
+            ``headroom`` so when the path is capped and the charge allowed, and
+            keeps the least room in ``_least``: a gateway that reads only
+            ``allowed`` never pays for a Money it does not look at. Equality,
+            hashing, ``repr``, ``attrs.evolve`` and pickling read ``headroom``
+            like any field, so they see the value an eager Decision holds.
+            """
+            if name != "headroom":
+                raise AttributeError(name)
+            headroom = _money_left(self._least, self.amount.currency)
+            object.__setattr__(self, "headroom", headroom)  # once; the value never changes
+            return headroom
 
     @property
     def reason(self) -> str:
@@ -193,8 +250,17 @@ def decide(
     denied: 2.00 USD for ada exceeds member limit of ada (individual) 10.00 USD:
     9.00 USD used, short by 1.00 USD
     """
-    _check_amount(amount, path.currency)
-    return _decide(path, amount, product, *used)
+    if not (type(amount) is Money and amount.currency == path.currency and amount.amount >= _ZERO):
+        _check_amount(amount, path.currency)  # raises, unless amount is of a subclass of Money
+    member, seat, total, held_member, held_seat, held_total = used
+    # What a capped level has used up: committed, plus held when something is held.
+    if held_member and path.member_cap is not None:
+        member = _add(member, held_member)
+    if held_seat and path.seat_type_cap is not None:
+        seat = _add(seat, held_seat)
+    if held_total and path.organization_cap is not None:
+        total = _add(total, held_total)
+    return _decide(path, amount, product, member, seat, total)
 
 
 def authorize(
@@ -229,112 +295,139 @@ def authorize(
     denied: 2.00 USD for ada exceeds member limit of ada (individual) 10.00 USD:
     9.00 USD used, short by 1.00 USD
     """
-    if not isinstance(amount, Money):  # checked before the member is looked up, as in decide
-        raise InvalidValueError("amount", amount, "must be Money")
     currency = spend.currency
-    if currency != org.catalog.currency:
-        raise CurrencyMismatchError(org.catalog.currency, currency, "spend.currency")
-    if amount.currency != currency:
-        raise CurrencyMismatchError(currency, amount.currency, "amount")
-    if amount.amount < 0:
-        raise InvalidValueError("amount", amount, "must not be negative")
+    if not (
+        type(amount) is Money
+        and amount.currency == currency == org.catalog.currency
+        and amount.amount >= _ZERO
+    ):
+        _check_input(amount, org.catalog.currency, currency)
     path = org.path(user_id)
-    seat_type = path.seat_type
-    return _decide(  # UsedOnPath.from_spend, unpacked: this is the hot path
+    if spend.held_total:  # something is held: decide counts it on the path
+        used = UsedOnPath.from_spend(spend, user_id, path.seat_type)
+        return decide(path, used, amount, product=product)
+    # Nothing is held anywhere (a Spend's held amounts add up to its held total).
+    return _decide(
         path,
         amount,
         product,
         spend.members.get(user_id, _ZERO),
-        spend.seat_types.get(seat_type, _ZERO),
+        spend.seat_types.get(path.seat_type, _ZERO),
         spend.total,
-        spend.held_members.get(user_id, _ZERO),
-        spend.held_seat_types.get(seat_type, _ZERO),
-        spend.held_total,
     )
 
 
-def _decide(  # noqa: PLR0917  (the amounts of UsedOnPath, as plain arguments: the hot path)
+# Every sum of a decision is computed by EXACT's methods (60 significant digits, Inexact trapped):
+# its result is the exact value whenever that fits 60 digits, and an error otherwise, never a
+# rounded value (tests/caps/test_decision_fast_path.py checks both against exact rationals). The
+# + and - operators cost about half as much, but they compute in the caller's thread context
+# (28 digits by default, with whatever rounding and traps the caller set), so they are exact
+# only when that context's precision covers the digits of the result, and those depend on the
+# exponents of the operands (10**30 - 10**-31 needs 62 digits). Reading the context and the
+# exponents costs more than the operators save; making EXACT current around the sums
+# (decimal.localcontext, setcontext) costs more still, and would change the context of any code
+# running in between. Bound once: looked up on EXACT at each call, a method costs twice as much.
+_add: Final = EXACT.add
+_subtract: Final = EXACT.subtract
+
+
+def _decide(  # noqa: PLR0917  (plain positional arguments: the hot path)
     path: MemberPath,
     amount: Money,
     product: Product,
     member: Decimal,
     seat: Decimal,
     total: Decimal,
-    held_member: Decimal,
-    held_seat: Decimal,
-    held_total: Decimal,
 ) -> Decision:
-    """The decision on checked input: each capped level's room is cap - (committed + held)."""
-    user_id, seat_type, includes, member_cap, source, seat_cap, org_cap, org_name, currency = path
+    """The decision on checked input: the charge must fit each capped level's room.
+
+    ``member``, ``seat`` and ``total`` are what each level has used up
+    (committed plus held). A level's room is its cap less that, summed in
+    :data:`EXACT`, which raises rather than round. A charge fits every level iff
+    it fits the least room, so the allowed path compares once; it builds its
+    Decision without attrs' ``__init__``, and the headroom on first read (see
+    :class:`_DecisionSlots`).
+    """
+    user_id, seat_type, includes, member_cap, _, seat_cap, org_cap, _, _ = path
     if product not in includes:
-        return Decision(
-            allowed=False,
-            user_id=user_id,
-            seat_type=seat_type,
-            amount=amount,
-            headroom=None,
-            not_included=product,
-        )
-    value = amount.amount
-    add, subtract = EXACT.add, EXACT.subtract
-    least: Decimal | None = None
-    short: list[tuple[Level, str, Money, Decimal, Decimal]] = []
-    # What a level has used up is committed plus held (added only when something is held).
-    if member_cap is not None:
-        used = add(member, held_member) if held_member else member
-        least = room = subtract(member_cap.amount, used)
-        if value > room:
-            short.append((_MEMBER, user_id, member_cap, used, room))
+        return Decision(False, user_id, seat_type, amount, None, not_included=product)  # noqa: FBT003
+    least = None if member_cap is None else _subtract(member_cap.amount, member)
     if seat_cap is not None:
-        used = add(seat, held_seat) if held_seat else seat
-        room = subtract(seat_cap.amount, used)
-        least = room if least is None or room < least else least
-        if value > room:
-            short.append((_SEAT_TYPE, seat_type, seat_cap, used, room))
+        room = _subtract(seat_cap.amount, seat)
+        if least is None or room < least:
+            least = room
     if org_cap is not None:
-        used = add(total, held_total) if held_total else total
-        room = subtract(org_cap.amount, used)
-        least = room if least is None or room < least else least
-        if value > room:
-            short.append((_ORGANIZATION, org_name, org_cap, used, room))
+        room = _subtract(org_cap.amount, total)
+        if least is None or room < least:
+            least = room
+    value = amount.amount
+    decision = _DecisionSlots()
+    if least is None or value <= least or not value:  # allowed (a zero charge always is)
+        decision.allowed = True
+        decision.bindings = ()
+        if least is None:  # no cap on the path
+            decision.headroom = None
+        else:  # least >= value >= 0, or a zero charge
+            decision._least = least  # noqa: SLF001  (the headroom, built on first read)
+    else:
+        decision.allowed = False
+        decision.bindings = _bindings(path, value, amount.currency, (member, seat, total))
+        decision.headroom = _money_left(least, amount.currency)
+    decision.user_id = user_id
+    decision.seat_type = seat_type
+    decision.amount = amount
+    decision.not_included = None
+    decision.__class__ = Decision
+    return decision  # type: ignore[return-value]  # it is one now: see _DecisionSlots
 
-    headroom = None if least is None else unchecked_money(least if least > 0 else _ZERO, currency)
-    if not short or not value:
-        return Decision(True, user_id, seat_type, amount, headroom)  # noqa: FBT003
-    return _denied(user_id, seat_type, amount, headroom, short=short, source=source)
+
+def _money_left(least: Decimal, currency: str) -> Money:
+    """The headroom of a path whose least room is ``least``: none left is zero."""
+    return unchecked_money(max(_ZERO, least), currency)
 
 
-def _denied(
-    user_id: str,
-    seat_type: str,
-    amount: Money,
-    headroom: Money | None,
-    *,
-    short: list[tuple[Level, str, Money, Decimal, Decimal]],
-    source: LimitSource,
-) -> Decision:
-    """A denial listing every level that binds, the largest shortfall first."""
-    currency, value = amount.currency, amount.amount
-    bindings = [
-        Binding(
-            level,
-            subject,
-            cap,
-            used=unchecked_money(used, currency),
-            shortfall=unchecked_money(EXACT.subtract(value, room), currency),
-            source=source if level is _MEMBER else None,
-        )
-        for level, subject, cap, used, room in short
-    ]
-    bindings.sort(key=lambda binding: binding.shortfall.amount, reverse=True)
-    return Decision(
-        allowed=False,
-        user_id=user_id,
-        seat_type=seat_type,
-        amount=amount,
-        headroom=headroom,
-        bindings=tuple(bindings),
+def _bindings(
+    path: MemberPath, value: Decimal, currency: str, used: tuple[Decimal, Decimal, Decimal]
+) -> tuple[Binding, ...]:
+    """Every level that refuses a charge of ``value``, the largest shortfall first.
+
+    ``used`` is what each level has used up (committed plus held), member first.
+    """
+    levels = (
+        (_MEMBER, path.user_id, path.member_cap, path.member_cap_source),
+        (_SEAT_TYPE, path.seat_type, path.seat_type_cap, None),
+        (_ORGANIZATION, path.organization, path.organization_cap, None),
     )
+    bindings = []
+    for (level, subject, cap, source), level_used in zip(levels, used, strict=True):
+        if cap is not None:
+            room = _subtract(cap.amount, level_used)
+            if value > room:
+                bindings.append(
+                    Binding(
+                        level,
+                        subject,
+                        cap,
+                        unchecked_money(level_used, currency),
+                        unchecked_money(_subtract(value, room), currency),
+                        source,
+                    )
+                )
+    bindings.sort(key=_shortfall, reverse=True)
+    return tuple(bindings)
+
+
+def _shortfall(binding: Binding) -> Decimal:
+    return binding.shortfall.amount
+
+
+def _check_input(amount: Money, org_currency: str, spend_currency: str) -> None:
+    """Refuse what :func:`authorize` refuses, in its order: amount type, spend, amount."""
+    if not isinstance(amount, Money):  # checked before the member is looked up, as in decide
+        raise InvalidValueError("amount", amount, "must be Money")
+    if spend_currency != org_currency:
+        raise CurrencyMismatchError(org_currency, spend_currency, "spend.currency")
+    _check_amount(amount, spend_currency)
 
 
 def _check_amount(amount: Money, currency: str) -> None:
