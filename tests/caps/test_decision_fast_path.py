@@ -35,12 +35,12 @@ from usagebill import (
     authorize,
     decide,
 )
-from usagebill._testing_caps import amounts, organizations, spends
 from usagebill.accounts.limits import Level, LimitSource
 from usagebill.accounts.organization import MemberPath
 from usagebill.caps.decision import Binding, Decision
 from usagebill.money import EXACT
 from usagebill.serde import to_json
+from usagebill.testing import amounts, organizations, spends
 
 PRODUCTS = st.sampled_from([Product.CHAT, Product.CHAT, *Product])  # mostly included everywhere
 CATALOGUE = SeatCatalog.enterprise(chat_fee=Money("20"), chat_and_claude_code_fee=Money("40"))
