@@ -426,8 +426,8 @@ def test_skip_invalid_skips_and_counts(tiny):
     assert "3 billed" in out
     assert err.splitlines() == [
         (
-            f"skipped {events}:2: Expecting property name enclosed in double quotes: "
-            "line 1 column 2 (char 1)"
+            f"skipped {events}:2: line is not JSON: Expecting property name enclosed in "
+            "double quotes at column 2 (got '{oops')"
         ),
         f"skipped {events}:4: unknown member 'zed'",
         "2 invalid lines skipped",

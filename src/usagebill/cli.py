@@ -77,7 +77,7 @@ def _read_events(args: argparse.Namespace, builder: CubeBuilder, err: IO[str]) -
             if line.error is not None:
                 raise line.error
             builder.add_record(line.record)  # type: ignore[arg-type]  # no error: a record
-        except (json.JSONDecodeError, UsageBillError) as error:
+        except UsageBillError as error:
             reason = f"{line.where}: {error}"
             if not args.skip_invalid:
                 raise _InputError(reason) from None
@@ -342,7 +342,7 @@ def _usage_events(args: argparse.Namespace, err: IO[str]) -> list[UsageEvent]:
             if line.error is not None:
                 raise line.error
             events.append(UsageEvent.from_dict(line.record))
-        except (json.JSONDecodeError, UsageBillError) as error:
+        except UsageBillError as error:
             reason = f"{line.where}: {error}"
             if not args.skip_invalid:
                 raise _InputError(reason) from None

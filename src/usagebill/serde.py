@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import enum
 import json
-import tomllib
 import typing
 from collections.abc import Callable, Mapping
 from datetime import date, datetime
@@ -38,6 +37,7 @@ from cattrs.errors import (
 from cattrs.gen import make_dict_structure_fn
 
 from usagebill._checks import instant
+from usagebill._documents import json_document, toml_document
 from usagebill._frozendict import FrozenDict
 from usagebill.errors import InvalidValueError, LoadError, UsageBillError, short_repr
 from usagebill.money import exact_decimal
@@ -251,22 +251,12 @@ def to_json(value: object, *, indent: int | None = None) -> str:
 
 def read_toml(path: Path) -> dict[str, Any]:
     """The parsed TOML file at ``path``; a :class:`LoadError` naming the file if it is bad."""
-    try:
-        with path.open("rb") as file:
-            return tomllib.load(file)
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
-        raise LoadError(str(path), [("$", str(error))]) from None
+    return toml_document(path)
 
 
 def from_json(text: str | bytes, cls: type[T], source: str = "JSON") -> T:
     """Parse JSON text and structure it as ``cls`` (see :func:`structure`)."""
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise LoadError(source, [(f"line {error.lineno}", error.msg)]) from None
-    except UnicodeDecodeError as error:  # bytes that are not UTF-8, -16 or -32
-        raise LoadError(source, [("$", str(error))]) from None
-    return structure(data, cls, source)
+    return structure(json_document(text, source), cls, source)
 
 
 def _message(error: BaseException) -> str:

@@ -490,9 +490,12 @@ def _cap_forecast(
         # Time to the cap at the scope's run rate: (cap - spent) / (spent / elapsed).
         gap = EXACT.subtract(cap.cap.amount, scope.total)
         seconds = _STATS.divide(_STATS.multiply(gap, shape.elapsed), scope.total)
-        when = cut + timedelta(seconds=int(seconds.to_integral_value(decimal.ROUND_CEILING)))
-        if when < end:
-            status, at = CapStatus.PROJECTED, when
+        whole = int(seconds.to_integral_value(decimal.ROUND_CEILING))
+        # Compared before it is added: years away (a first tiny spend) is past any datetime.
+        if whole <= (end - cut) // timedelta(seconds=1):
+            when = cut + timedelta(seconds=whole)
+            if when < end:
+                status, at = CapStatus.PROJECTED, when
     return CapForecast(
         level=cap.level,
         subject=cap.subject,

@@ -13,15 +13,16 @@ from __future__ import annotations
 import csv
 import glob
 import gzip
-import json
 import sys
-from collections.abc import Iterator, Sequence
+import zlib
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
-from typing import IO, Any, Final, NamedTuple
+from typing import Any, Final, NamedTuple
 
+from usagebill._documents import json_line
 from usagebill.billing.dimensions import record_of_row, source_format
-from usagebill.errors import InvalidValueError, UsageBillError
+from usagebill.errors import InvalidValueError, LoadError, UsageBillError
 
 __all__ = ["STDIN", "EventLine", "expand", "read_events"]
 
@@ -76,22 +77,28 @@ def read_events(files: Sequence[str]) -> Iterator[EventLine]:
 
 
 def _json_lines(name: str) -> Iterator[EventLine]:
-    with _open(name) as lines:
-        for number, line in enumerate(lines, start=1):
-            if not line.strip():
-                continue
-            try:
-                yield EventLine(f"{name}:{number}", json.loads(line))
-            except json.JSONDecodeError as error:
-                yield EventLine(f"{name}:{number}", None, error)
+    """Each line decoded on its own: a bad byte, bad JSON or a huge value is that line's error."""
+    number = 0
+    try:
+        with _open(name) as lines:
+            for number, line in enumerate(lines, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    yield EventLine(f"{name}:{number}", json_line(line))
+                except UsageBillError as error:
+                    yield EventLine(f"{name}:{number}", None, error)
+    except (EOFError, zlib.error, gzip.BadGzipFile) as error:  # a gzip file cut short or corrupt
+        raise LoadError(name, [(f"line {number + 1}", f"is not readable gzip: {error}")]) from None
 
 
-def _open(name: str) -> AbstractContextManager[IO[str]]:
+def _open(name: str) -> AbstractContextManager[Iterable[bytes | str]]:
     if name == STDIN:
-        return nullcontext(sys.stdin)  # read, never closed
+        # Read, never closed; as bytes when it has them, so that each line is decoded on its own.
+        return nullcontext(getattr(sys.stdin, "buffer", sys.stdin))
     if name.lower().endswith(".gz"):
-        return gzip.open(name, "rt", encoding="utf-8")
-    return Path(name).open(encoding="utf-8")
+        return gzip.open(name, "rb")
+    return Path(name).open("rb")
 
 
 def _row(where: str, row: dict[str, Any]) -> EventLine:

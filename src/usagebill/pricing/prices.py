@@ -616,13 +616,17 @@ class PriceTable:
 
     @classmethod
     def from_file(cls, path: str | Path) -> PriceTable:
-        """Load a table from a ``.toml`` file, or JSON (any other suffix); LoadError if bad."""
+        """Load a table from a ``.toml`` file, or JSON (any other suffix); LoadError if bad.
+
+        A file that cannot be opened raises :class:`OSError`, as ``open`` does.
+        """
+        from usagebill._documents import read_bytes  # noqa: PLC0415
         from usagebill.serde import from_json, read_toml  # noqa: PLC0415
 
         path = Path(path)
         if path.suffix == ".toml":
             return cls.from_dict(read_toml(path), source=str(path))
-        return from_json(path.read_bytes(), cls, source=str(path))
+        return from_json(read_bytes(path), cls, source=str(path))
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON-ready dict form of this table."""
