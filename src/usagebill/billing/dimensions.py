@@ -13,7 +13,7 @@ comparisons:
   the start of the seat span the event falls in (:func:`seat_spans`); for the
   others, nothing;
 * the **tier flags**: for each of :func:`tier_thresholds`, whether the event's
-  prompt is above it.
+  prompt is above it (always false for the models without such a tier: :func:`tier_models`).
 
 Within such a group the seat and the price version are the same for every
 event, so one instant of the group (its earliest) picks them, here, in
@@ -56,6 +56,7 @@ __all__ = [
     "record_of_row",
     "seat_spans",
     "source_format",
+    "tier_models",
     "tier_thresholds",
 ]
 
@@ -218,6 +219,21 @@ def tier_thresholds(prices: PriceTable) -> list[int]:
             if tier is not None
         }
     )
+
+
+def tier_models(prices: PriceTable) -> dict[int, list[str]]:
+    """For each of :func:`tier_thresholds`, the model names (ids and aliases) with such a tier.
+
+    An engine need only flag the prompts of these models against that threshold:
+    for any other model the flag is never read, and a constant keeps groups whole.
+    """
+    names: dict[int, set[str]] = {threshold: set() for threshold in tier_thresholds(prices)}
+    for model_id, listing in prices.models.items():
+        for price in listing.prices:
+            for tier in (price.long_context, price.fast_long_context):
+                if tier is not None:
+                    names[tier.above_prompt_tokens].update((model_id, *listing.aliases))
+    return {threshold: sorted(found) for threshold, found in names.items()}
 
 
 def _span(

@@ -57,7 +57,7 @@ from usagebill.billing.dimensions import (
     price_changes,
     seat_spans,
     source_format,
-    tier_thresholds,
+    tier_models,
 )
 from usagebill.billing.engines.python import CubeBuilder, Outside
 from usagebill.billing.invoice import Invoice, price_cube
@@ -386,7 +386,7 @@ def _aggregate(
     # Each event counted once: the rows of ids seen once, and one row of each repeated id.
     start, end = period_bounds(period)
     changes = price_changes(period, prices)
-    thresholds = tier_thresholds(prices)
+    thresholds = tier_models(prices)
     spans = seat_spans(org, period)
     if spans:
         con.execute("CREATE TEMP TABLE spans (user_id VARCHAR, from_us BIGINT, to_us BIGINT)")
@@ -444,7 +444,7 @@ def _grouped(
     source: str,
     period: tuple[int, int],
     changes: dict[str, list[int]],
-    thresholds: list[int],
+    thresholds: dict[int, list[str]],
     billed: tuple[bool, ...],
     *,
     spans: bool,
@@ -467,7 +467,11 @@ def _grouped(
         f"b.c{i}" if kept else f"CASE WHEN b.bits >= {FAILED} THEN 0 ELSE b.c{i} END"
         for i, kept in enumerate(billed)
     ]
-    tiers = [f"{c[0]} + {c[2]} + {c[3]} + {c[4]} > {threshold}" for threshold in thresholds]
+    tiers = [
+        f"(b.model IN ({', '.join(map(_quote, names))}) AND {c[0]} + {c[2]} + {c[3]} + {c[4]} > "
+        f"{threshold})"
+        for threshold, names in thresholds.items()
+    ]
     join = (
         "LEFT JOIN spans s ON b.user_id = s.user_id AND b.at_us >= s.from_us AND b.at_us < s.to_us"
         if spans
