@@ -96,8 +96,8 @@ def scenario_parts(data: object, *, source: str, currency: str, directory: Path)
         )
     if spec.caps is not None:
         build("$.caps", functools.partial(_caps, spec.caps, currency))
-    if spec.prices is not None:
-        build("$.prices.file", lambda: ChangePrices(_price_table(spec.prices, directory, source)))
+    if (prices := spec.prices) is not None:
+        build("$.prices.file", lambda: ChangePrices(_price_table(prices, directory, source)))
     for position, model in enumerate(spec.model_prices):
         build(
             f"$.model_prices[{position}]",
