@@ -17,7 +17,14 @@ from typing import Any, Final
 from usagebill.accounts.limits import Spend
 from usagebill.accounts.organization import Organization
 from usagebill.caps.decision import UsedOnPath
-from usagebill.ledger.core import DEFAULT_HOLD_TTL, Hold, Ledger, spend_of
+from usagebill.ledger.core import (
+    DEFAULT_HOLD_TTL,
+    Hold,
+    Ledger,
+    Recorded,
+    spend_of,
+    usage_rows_of,
+)
 from usagebill.money import EXACT
 from usagebill.pricing.prices import PriceTable
 
@@ -77,11 +84,11 @@ class _MemoryTransaction:
             if held:
                 self._set(pending, key, EXACT.add(pending[key], held))
 
-    def event(self, event_id: str) -> tuple[str, str] | None:
+    def event(self, event_id: str) -> Recorded | None:
         return self._store.events.get(event_id)
 
-    def put_event(self, event_id: str, fingerprint: str, outcome: str) -> None:
-        self._set(self._store.events, event_id, (fingerprint, outcome))
+    def put_event(self, record: Recorded) -> None:
+        self._set(self._store.events, record.event.event_id, record)
 
     def hold(self, request_id: str) -> Hold | None:
         return self._store.holds.get(request_id)
@@ -107,7 +114,7 @@ class MemoryStore:
         self.currency = currency
         self.committed: defaultdict[_Key, Decimal] = defaultdict(Decimal)
         self.held: defaultdict[_Key, Decimal] = defaultdict(Decimal)
-        self.events: dict[str, tuple[str, str]] = {}
+        self.events: dict[str, Recorded] = {}
         self.holds: dict[str, Hold] = {}
         self.counts: defaultdict[str, Counter[str]] = defaultdict(Counter)
         self._lock = threading.Lock()
@@ -139,6 +146,18 @@ class MemoryStore:
         """The statistics of ``period``."""
         with self._lock:
             return dict(self.counts[period])
+
+    def recorded(self, period: str | None = None) -> Iterator[Recorded]:
+        """The billed events of ``period`` (every period: ``None``), in the order recorded."""
+        with self._lock:
+            records = list(self.events.values())
+        for record in records:
+            if (period is None or record.period == period) and record.billed:
+                yield record
+
+    def usage_rows(self, period: str, unbilled: tuple[bool, ...]) -> list[tuple[Any, ...]]:
+        """The billed events of ``period`` summed per usage-cube bucket."""
+        return usage_rows_of(self.recorded(period), unbilled)
 
     def close(self) -> None:
         """Nothing to release."""
