@@ -43,10 +43,11 @@ Rules:
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import json
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -62,7 +63,7 @@ from usagebill.caps.alerts import Notification, path_notifications
 from usagebill.caps.decision import Decision, UsedOnPath, decide
 from usagebill.errors import ConflictError, InvalidValueError, UnknownNameError, short_repr
 from usagebill.events import FAILED, UsageEvent
-from usagebill.money import Money, unchecked_money
+from usagebill.money import EXACT, Money, unchecked_money
 from usagebill.periods import BillingPeriod
 from usagebill.pricing.prices import PriceTable
 from usagebill.usage import Modifiers, Product, TokenUsage
@@ -414,11 +415,16 @@ class Ledger:
         self.clock = clock or (lambda: datetime.now(UTC))
         self.hold_ttl = hold_ttl
         self.expired_holds: list[Hold] = []
-        self._last_period: BillingPeriod | None = None
+        self._last_period: tuple[datetime, datetime, BillingPeriod, Organization] | None = None
         # user -> (from, until, path): the path through the seat held over [from, until)
         self._paths: dict[str, tuple[datetime, datetime | None, MemberPath]] = {}
+        # path -> the amounts at which each level's notification thresholds are crossed
+        self._marks: dict[int, tuple[MemberPath, tuple[tuple[Decimal, ...], ...]]] = {}
         self._paths_of: Organization | None = None
         self._timeline = SeatTimeline(org.seat_history)
+        # model name -> (model id, listing) of the price table in self._models_of
+        self._models: dict[str, tuple[str, Any]] = {}
+        self._models_of: PriceTable | None = None
 
     # --- configuration and reading --------------------------------------------------------
 
@@ -430,16 +436,14 @@ class Ledger:
         """The organization's billing period that ``at`` falls in."""
         org = self.org
         last = self._last_period
-        if (
-            last is not None
-            and last.start <= check_aware(at) < last.end
-            and (last.anchor_day, last.timezone) == (org.billing_anchor_day, org.timezone)
-        ):
-            return last
-        self._last_period = BillingPeriod.containing(
+        if last is not None and last[0] <= at < last[1] and last[3] is org:
+            return last[2]
+        period = BillingPeriod.containing(
             check_aware(at), anchor_day=org.billing_anchor_day, timezone=org.timezone
         )
-        return self._last_period
+        # The bounds in UTC: comparing with them is cheap, with a zone's instants it is not.
+        self._last_period = (period.start.astimezone(UTC), period.end.astimezone(UTC), period, org)
+        return period
 
     def month_to_date(self, at: datetime | None = None) -> Spend:
         """Committed and held spend of the period containing ``at`` (default: now)."""
@@ -564,9 +568,7 @@ class Ledger:
             notes: tuple[Notification, ...] = ()
             if decision.allowed:
                 tx.apply(period, path.user_id, path.seat_type, amount.amount, _ZERO)
-                if org.thresholds:
-                    after = before.plus(amount.amount, _ZERO)
-                    notes = path_notifications(path, before, after, thresholds=org.thresholds)
+                notes = self._notifications(org, path, before, amount.amount)
             result = ChargeResult(event.event_id, amount, decision, period, notes)
             tx.put_event(
                 Recorded(event, None, path.seat_type, *rated[1:], amount.amount, period, result)
@@ -668,10 +670,7 @@ class Ledger:
             overrun = amount - hold.amount if amount > hold.amount else None
             if overrun is not None:
                 tx.count("overruns", period)
-            notes: tuple[Notification, ...] = ()
-            if org.thresholds:
-                after = before.plus(amount.amount, _ZERO)
-                notes = path_notifications(path, before, after, thresholds=org.thresholds)
+            notes = self._notifications(org, path, before, amount.amount)
             result = SettleResult(
                 request_id, event.event_id, amount, hold.amount, overrun, period, notes
             )
@@ -697,27 +696,27 @@ class Ledger:
 
     # --- helpers --------------------------------------------------------------------------
 
-    @contextmanager
-    def _transaction(self) -> Iterator[Transaction]:
-        """One store transaction that first releases the expired holds.
-
-        They are reported once it has committed: an operation that raises is rolled
-        back whole, its expiries with it, and reporting them anyway would report holds
-        still held (and report them again when they do expire).
-        """
-        with self.store.transaction() as tx:
-            expired = self._expire(tx)
-            yield tx
-        self.expired_holds.extend(expired)
+    def _transaction(self) -> _Operation:
+        """One store transaction that first releases the expired holds (see :class:`_Operation`)."""
+        return _Operation(self)
 
     def _rate(self, event: UsageEvent) -> _Rated:
         """The exact cost of ``event`` and the price it was rated with."""
         prices = self.prices
-        model_id = prices.resolve(event.model)
-        listing = prices.models[model_id]
-        version = listing.version_at(event.at)
+        model = event.model
+        known = self._models.get(model) if self._models_of is prices else None
+        if known is None:
+            if self._models_of is not prices:
+                self._models, self._models_of = {}, prices
+            model_id = prices.resolve(model)
+            known = self._models[model] = (model_id, prices.models[model_id])
+        model_id, listing = known
+        at = event.at
+        version = listing.version_at(at)
         price = listing.prices[version]
-        usage = event.billed_usage(self.org.failure_policy) if event.failed else event.usage
+        usage = event.usage
+        if event.failed:
+            usage = self.org.failure_policy.billable(usage)
         modifiers = event.modifiers
         in_tier = price.in_tier(usage, modifiers.fast)
         amount = price.compiled(modifiers, in_tier).amount(usage)
@@ -728,6 +727,7 @@ class Ledger:
         org = self.org
         if self._paths_of is not org:
             self._paths = {}
+            self._marks = {}
             self._paths_of = org
             self._timeline = SeatTimeline(org.seat_history)
         known = self._paths.get(user_id)
@@ -737,6 +737,30 @@ class Ledger:
         path = _path_on(org, user_id, seat_type)
         self._paths[user_id] = (since, until, path)
         return path
+
+    def _notifications(
+        self, org: Organization, path: MemberPath, before: UsedOnPath, amount: Decimal
+    ) -> tuple[Notification, ...]:
+        """The thresholds a charge of ``amount`` crosses on ``path`` (mostly none: checked cheaply).
+
+        Each capped level's marks (threshold times cap) are worked out once per path; a
+        charge crosses one iff a mark lies in ``(before, before + amount]``.
+        """
+        known = self._marks.get(id(path))
+        if known is None or known[0] is not path:
+            thresholds = sorted(org.thresholds)
+            marks = tuple(
+                () if cap is None else tuple(EXACT.multiply(t, cap.amount) for t in thresholds)
+                for cap in (path.member_cap, path.seat_type_cap, path.organization_cap)
+            )
+            known = self._marks[id(path)] = (path, marks)
+        for level, old in zip(known[1], before[:3], strict=True):
+            if level:
+                index = bisect.bisect_right(level, old)
+                if index < len(level) and level[index] <= EXACT.add(old, amount):
+                    after = before.plus(amount, _ZERO)
+                    return path_notifications(path, before, after, thresholds=org.thresholds)
+        return ()
 
     def _replay(
         self, tx: Transaction, event: UsageEvent, request_id: str | None, kind: type[T]
@@ -772,6 +796,40 @@ class Ledger:
             tx.drop_hold(hold.request_id)
             tx.count("expired_holds", hold.period)
         return expired
+
+
+class _Operation:
+    """One store transaction that first releases the expired holds.
+
+    They are reported once it has committed: an operation that raises is rolled
+    back whole, its expiries with it, and reporting them anyway would report holds
+    still held (and report them again when they do expire). A class rather than a
+    generator: it is entered once per operation, on the hot path.
+    """
+
+    __slots__ = ("_expired", "_inner", "_ledger")
+
+    def __init__(self, ledger: Ledger) -> None:
+        self._ledger = ledger
+
+    def __enter__(self) -> Transaction:
+        inner = self._inner = self._ledger.store.transaction()
+        tx = inner.__enter__()
+        try:
+            self._expired = self._ledger._expire(tx)  # noqa: SLF001  (its own ledger)
+        except BaseException as error:
+            if not inner.__exit__(type(error), error, error.__traceback__):
+                raise
+            raise  # pragma: no cover  (a store never swallows an error)
+        return tx
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: object
+    ) -> bool | None:
+        suppressed = self._inner.__exit__(kind, error, trace)  # type: ignore[arg-type]
+        if kind is None and self._expired:
+            self._ledger.expired_holds.extend(self._expired)
+        return suppressed
 
 
 def _path_on(org: Organization, user_id: str, seat_type: str) -> MemberPath:

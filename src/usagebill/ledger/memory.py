@@ -9,7 +9,6 @@ from __future__ import annotations
 import threading
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, Final
@@ -100,11 +99,35 @@ class _MemoryTransaction:
         self._drop(self._store.holds, request_id)
 
     def expired(self, now: datetime) -> list[Hold]:
-        return [hold for hold in self._store.holds.values() if hold.expires_at <= now]
+        holds = self._store.holds
+        if not holds:
+            return []
+        return [hold for hold in holds.values() if hold.expires_at <= now]
 
     def count(self, name: str, period: str) -> None:
         counts = self._store.counts[period]
         self._set(counts, name, counts[name] + 1)
+
+
+class _Exclusive:
+    """The store's lock around one transaction, rolled back if the block raises."""
+
+    __slots__ = ("_store", "_tx")
+
+    def __init__(self, store: MemoryStore) -> None:
+        self._store = store
+
+    def __enter__(self) -> _MemoryTransaction:
+        self._store._lock.acquire()  # noqa: SLF001  (the store's own lock)
+        self._tx = _MemoryTransaction(self._store)
+        return self._tx
+
+    def __exit__(self, kind: type[BaseException] | None, error: object, trace: object) -> None:
+        try:
+            if kind is not None:
+                self._tx.rollback()
+        finally:
+            self._store._lock.release()  # noqa: SLF001
 
 
 class MemoryStore:
@@ -119,16 +142,9 @@ class MemoryStore:
         self.counts: defaultdict[str, Counter[str]] = defaultdict(Counter)
         self._lock = threading.Lock()
 
-    @contextmanager
-    def transaction(self) -> Iterator[_MemoryTransaction]:
+    def transaction(self) -> _Exclusive:
         """Hold the lock; undo every write if the operation raises."""
-        with self._lock:
-            tx = _MemoryTransaction(self)
-            try:
-                yield tx
-            except BaseException:
-                tx.rollback()
-                raise
+        return _Exclusive(self)
 
     def spend(self, period: str, currency: str) -> Spend:
         """Every counter of ``period``."""
