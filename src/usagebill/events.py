@@ -182,7 +182,7 @@ def parse_record(data: object) -> Record:
         raise InvalidValueError("event", data, "must be a JSON object")
     keys = data.keys()
     if not keys <= _EVENT_KEYS:
-        raise InvalidValueError("event", sorted(keys - _EVENT_KEYS), "has unknown keys")
+        raise InvalidValueError("event", sorted(keys - _EVENT_KEYS), _UNKNOWN_EVENT_KEYS)
     try:
         event_id = data["event_id"]
         user_id = data["user_id"]
@@ -215,7 +215,7 @@ def _counts(usage: object) -> tuple[int, ...]:
         raise InvalidValueError("usage", usage, "must be a JSON object of token counts")
     if not usage.keys() <= _USAGE_FIELDS_SET:
         unknown = sorted(set(usage) - _USAGE_FIELDS_SET)
-        raise InvalidValueError("usage", unknown, f"has unknown keys (known: {_USAGE_FIELDS})")
+        raise InvalidValueError("usage", unknown, _UNKNOWN_USAGE_KEYS)
     counts = tuple(map(usage.get, _USAGE_FIELDS, _ZEROS))
     a, b, c, d, e, f = counts
     # _checks.non_negative_int inlined, six at once (the hot path of reading files). All exact ints
@@ -232,6 +232,8 @@ def _counts(usage: object) -> tuple[int, ...]:
 
 
 _ZEROS: Final = (0,) * len(_USAGE_FIELDS)
+_UNKNOWN_EVENT_KEYS: Final = f"has unknown keys (known: {', '.join(sorted(_EVENT_KEYS))})"
+_UNKNOWN_USAGE_KEYS: Final = f"has unknown keys (known: {', '.join(_USAGE_FIELDS)})"
 
 
 _USAGE_FIELDS_SET: Final = frozenset(_USAGE_FIELDS)

@@ -78,7 +78,7 @@ from usagebill._checks import check_aware
 from usagebill.accounts.limits import Level, LimitSource
 from usagebill.accounts.organization import Organization
 from usagebill.accounts.seats import SeatTimeline
-from usagebill.errors import InvalidValueError, UsageBillError, short_repr
+from usagebill.errors import InvalidValueError, UsageBillError
 from usagebill.events import UsageEvent, deduplicated_between
 from usagebill.money import EXACT, Money, unchecked_money
 from usagebill.periods import BillingPeriod, zone
@@ -410,7 +410,7 @@ def forecast(
             usage = event.billed_usage(org.failure_policy)
             amount = prices.amount(event.model, usage, event.at, event.modifiers)
         except UsageBillError as error:
-            error.add_note(f"in usage event {short_repr(event.event_id)}")
+            error.in_event(event.event_id)
             raise
         while boundaries[day + 1] <= at:
             day += 1
