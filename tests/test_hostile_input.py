@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import gzip
+import importlib
 import io
 import json
 from datetime import UTC, datetime
@@ -29,7 +30,6 @@ from usagebill import (
     cli,
     forecast,
 )
-from usagebill._documents import MAX_DEPTH, json_document, json_line, toml_document
 from usagebill.analysis.whatif import Scenario
 from usagebill.cli import main
 from usagebill.errors import InvalidValueError
@@ -39,6 +39,10 @@ ORG = EXAMPLES / "org.toml"
 
 DEEP_JSON = "[" * 100_000 + "]" * 100_000
 HUGE_NUMBER = "9" * 5_000
+
+
+def documents():  # imported when used: each test here fails alone on the code before its fix
+    return importlib.import_module("usagebill._documents")
 
 
 def run(*argv: str) -> tuple[int, str, str]:
@@ -89,11 +93,12 @@ def test_deep_or_huge_json_is_a_load_error(text):
 
 
 def test_json_nested_past_the_limit_is_refused_even_when_the_parser_manages():
-    deep = "[" * (MAX_DEPTH + 1) + "]" * (MAX_DEPTH + 1)
+    limit = documents().MAX_DEPTH
+    deep = "[" * (limit + 1) + "]" * (limit + 1)
     with pytest.raises(LoadError, match="nested too deeply"):
-        json_document(deep, "doc.json")
-    ok = "[" * MAX_DEPTH + "]" * MAX_DEPTH
-    assert json_document(ok, "doc.json") is not None
+        documents().json_document(deep, "doc.json")
+    ok = "[" * limit + "]" * limit
+    assert documents().json_document(ok, "doc.json") is not None
 
 
 @pytest.mark.parametrize("name", COMMANDS)
@@ -135,7 +140,7 @@ def test_a_deep_org_file_is_exit_2_on_the_command_line(tmp_path):
 
 def test_a_line_that_is_not_utf8_names_its_byte_and_column():
     with pytest.raises(InvalidValueError, match=r"not UTF-8 text: byte 0xe9 at column 18"):
-        json_line(b'{"event_id": "caf\xe9"}')
+        documents().json_line(b'{"event_id": "caf\xe9"}')
 
 
 @pytest.mark.parametrize("name", COMMANDS)
@@ -161,10 +166,10 @@ def test_a_byte_order_mark_and_crlf_line_ends_are_accepted(tmp_path):
 def test_a_toml_file_with_a_byte_order_mark_loads_and_a_bad_byte_is_named(tmp_path):
     path = tmp_path / "x.toml"
     path.write_bytes(b"\xef\xbb\xbfname = 'x'\n")
-    assert toml_document(path) == {"name": "x"}
+    assert documents().toml_document(path) == {"name": "x"}
     path.write_bytes(b"name = 'x'\nother = 'caf\xe9'\n")
     with pytest.raises(LoadError) as caught:
-        toml_document(path)
+        documents().toml_document(path)
     assert caught.value.problems == (("line 2", "is not UTF-8 text: byte 0xe9 at column 13"),)
 
 
@@ -367,3 +372,20 @@ def test_whatif_and_forecast_show_progress_on_a_terminal(tmp_path, monkeypatch, 
     assert main(argv, out=io.StringIO(), err=err) == 0
     assert "4 lines read" in err.getvalue()
     assert "5 events" in err.getvalue()
+
+
+CSV_HEADER = "event_id,user_id,model,product,at,input_tokens,output_tokens"
+
+
+def test_a_csv_events_file_with_a_bad_byte_names_the_row_and_a_bom_is_accepted(tmp_path):
+    path = tmp_path / "usage.csv"
+    good = "e1,u-001,claude-sonnet-4-6,chat,2026-10-05T12:00:00Z,1000,100"
+    path.write_bytes(
+        b"\xef\xbb\xbf" + f"{CSV_HEADER}\r\n{good}\r\n".encode() + b"e2,caf\xe9,x,chat,y,1,1\r\n"
+    )
+    status, _, err = run(*command("invoice", str(path)))
+    assert status == 2
+    assert err.startswith(f"usagebill: error: {path}:3: row is not UTF-8 text: byte 0xe9"), err
+    status, out, err = run(*command("invoice", str(path), "--skip-invalid"))
+    assert status == 0, err
+    assert "1 billed" in out

@@ -212,7 +212,9 @@ def _date(text: str, option: str) -> date:
     try:
         return date.fromisoformat(text)
     except ValueError:
-        raise _InputError(f"{option} must be a date written YYYY-MM-DD (got {text!r})") from None
+        raise _InputError(
+            f"{option} must be a date written YYYY-MM-DD (got {short_repr(text)})"
+        ) from None
 
 
 def _instant(text: str | None) -> datetime:

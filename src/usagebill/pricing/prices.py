@@ -183,7 +183,9 @@ def _derivations(value: object) -> FrozenDict[str, Derivation]:
                 "derived", name, "must name a figure: part.category, e.g. long_context.cache_read"
             )
         if not isinstance(derivation, Derivation):
-            raise InvalidValueError(f"derived[{name!r}]", derivation, "must be a Derivation")
+            raise InvalidValueError(
+                f"derived[{short_repr(name)}]", derivation, "must be a Derivation"
+            )
     return value if isinstance(value, FrozenDict) else FrozenDict(value)
 
 
@@ -245,12 +247,12 @@ class ModelPrice:
         if value is None or base is None:
             missing = name if value is None else derivation.of
             raise InvalidValueError(
-                f"derived[{name!r}]", missing, "names a figure this price lacks"
+                f"derived[{short_repr(name)}]", missing, "names a figure this price lacks"
             )
         expected = EXACT.multiply(base, derivation.times)
         if value != expected:
             raise InvalidValueError(
-                f"derived[{name!r}]",
+                f"derived[{short_repr(name)}]",
                 value,
                 f"must equal {derivation.describe()} = {expected}",
             )
