@@ -11,6 +11,8 @@ import gzip
 import importlib
 import io
 import json
+import subprocess
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -389,3 +391,19 @@ def test_a_csv_events_file_with_a_bad_byte_names_the_row_and_a_bom_is_accepted(t
     status, out, err = run(*command("invoice", str(path), "--skip-invalid"))
     assert status == 0, err
     assert "1 billed" in out
+
+
+def test_the_real_command_reads_standard_input_line_by_line():
+    """A subprocess, as a shell runs it: a bad byte on stdin is exit 2 naming -:2, no traceback."""
+    good = json.dumps(event("a")).encode()
+    done = subprocess.run(  # noqa: S603  (our own interpreter and arguments)
+        [sys.executable, "-c", "from usagebill.cli import run; run()", *command("invoice", "-")],
+        input=b"\xef\xbb\xbf" + good + b"\r\n" + b'{"event_id": "caf\xe9"}\n',
+        capture_output=True,
+        check=False,
+        timeout=60,
+    )
+    err = done.stderr.decode()
+    assert done.returncode == 2, err
+    assert err.startswith("usagebill: error: -:2: line is not UTF-8 text: byte 0xe9"), err
+    assert "Traceback" not in err
