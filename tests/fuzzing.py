@@ -217,7 +217,7 @@ def _retyped(value: object, which: int) -> object:
         return (float(number), int(number) if small else 0, [value], None)[which]
     if isinstance(value, bool):
         return (int(value), str(value).lower(), None, [value])[which]
-    if isinstance(value, int):
+    if isinstance(value, int) and value.bit_length() < 64:  # str(10**5000) fails
         return (str(value), float(value), value > 0, -value - 1)[which]
     return (type(value).__name__, None, 0, "")[which]
 

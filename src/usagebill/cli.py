@@ -421,6 +421,10 @@ def _whatif(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
     period = BillingPeriod.of(args.period, anchor_day=org.billing_anchor_day, timezone=org.timezone)
     scenario = Scenario.from_file(args.scenario, currency=org.currency)
     prices = _prices(args.prices)
+    try:  # a member or seat type the organization lacks: named with the scenario file
+        scenario.apply(org, prices)
+    except UsageBillError as error:
+        raise _InputError(f"{args.scenario}: {_message(error)}") from None
     # A scenario that only re-prices or moves seats re-prices the month's usage cube (issue 12):
     # the events are read once, into the cube, and read again only if it cannot answer exactly.
     result, again = None, err
