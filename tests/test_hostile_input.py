@@ -407,3 +407,46 @@ def test_the_real_command_reads_standard_input_line_by_line():
     assert done.returncode == 2, err
     assert err.startswith("usagebill: error: -:2: line is not UTF-8 text: byte 0xe9"), err
     assert "Traceback" not in err
+
+
+# --- found by the fuzzing: counts no real usage has ----------------------------------------------
+
+HUGE_COUNT = {"input_tokens": 10**70}
+
+
+@pytest.mark.parametrize("count", [2**63, 10**70])
+def test_a_count_past_64_bits_is_refused_with_its_own_rule(count):
+    with pytest.raises(InvalidValueError, match=r"at most 2\*\*63 - 1"):
+        UsageEvent.from_dict(event(usage={"input_tokens": count}))
+    with pytest.raises(InvalidValueError, match=r"at most 2\*\*63 - 1"):
+        TokenUsage(output_tokens=count)
+    with pytest.raises(InvalidValueError, match=r"at most 2\*\*63 - 1"):
+        TokenUsage.from_anthropic({"input_tokens": 1, "output_tokens": count})
+    assert TokenUsage(input_tokens=2**63 - 1).input_tokens == 2**63 - 1
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        pytest.param(
+            "invoice",
+            marks=pytest.mark.xfail(
+                strict=True,
+                reason="billing/engines/python.py's fast path checks counts itself (not >= 0 "
+                "only): issue 12's branch owns that file",
+            ),
+        ),
+        "whatif-replay",
+        "forecast",
+    ],
+)
+def test_a_huge_count_is_exit_2_naming_its_line(tmp_path, name):
+    events = events_file(tmp_path, json.dumps(event("a")), json.dumps(event("b", usage=HUGE_COUNT)))
+    argv = command(name.removesuffix("-replay"), events)
+    if name == "whatif-replay":
+        scenario = tmp_path / "replay.toml"
+        scenario.write_text(REPLAY_CAPS)
+        argv[argv.index("--scenario") + 1] = str(scenario)
+    status, _, err = run(*argv)
+    assert status == 2, err
+    assert err.startswith(f"usagebill: error: {events}:2: usage.input_tokens must be at most")

@@ -24,7 +24,16 @@ from typing import Any, Final
 
 import attrs
 
-from usagebill._checks import COUNT, TEXT, aware, flag, instance_of, instant, non_empty_str
+from usagebill._checks import (
+    MAX_COUNT,
+    TEXT,
+    aware,
+    count_rule,
+    flag,
+    instance_of,
+    instant,
+    non_empty_str,
+)
 from usagebill.errors import ConflictError, InvalidValueError
 from usagebill.usage import FailurePolicy, Modifiers, Product, TokenUsage
 
@@ -219,15 +228,16 @@ def _counts(usage: object) -> tuple[int, ...]:
     counts = tuple(map(usage.get, _USAGE_FIELDS, _ZEROS))
     a, b, c, d, e, f = counts
     # _checks.non_negative_int inlined, six at once (the hot path of reading files). All exact ints
-    # (a bool or a float is not a count), none negative: one OR is negative if any count is.
+    # (a bool or a float is not a count), none negative: one OR is negative if any count is, and
+    # above MAX_COUNT (all ones in binary) if any count is.
     # Only when that fails, look for the culprit.
     if (
         not (type(a) is type(b) is type(c) is type(d) is type(e) is type(f) is int)
-        or (a | b | c | d | e | f) < 0
+        or not 0 <= (a | b | c | d | e | f) <= MAX_COUNT
     ):
         for name, count in zip(_USAGE_FIELDS, counts, strict=True):
-            if type(count) is not int or count < 0:
-                raise InvalidValueError(f"usage.{name}", count, COUNT)
+            if type(count) is not int or not 0 <= count <= MAX_COUNT:
+                raise InvalidValueError(f"usage.{name}", count, count_rule(count))
     return counts
 
 
