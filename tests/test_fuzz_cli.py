@@ -250,3 +250,35 @@ def test_a_scenario_naming_an_unknown_member_names_its_file(tmp_path):
     status, _out, err = run(command("whatif", events, scenario=scenario))
     assert status == 2
     assert err == f"usagebill: error: {scenario}: unknown member 'u-999'\n"
+
+
+def test_a_rate_too_large_to_bill_is_refused_with_its_path(tmp_path):
+    """Found by the fuzzing: a 49-digit rate times 10**18 tokens made rounding raise deep inside."""
+    document = price_file_document()
+    model = document["models"]["claude-sonnet-4-6"]
+    prices = tmp_path / "prices.json"
+    prices.write_text(
+        json.dumps(
+            {
+                **document,
+                "models": {
+                    "claude-sonnet-4-6": {
+                        **model,
+                        "prices": [
+                            {**price, "rates": {**price["rates"], "input": "9" * 49}}
+                            for price in model["prices"]
+                        ],
+                    }
+                },
+            }
+        )
+    )
+    event = json.loads(sample_lines()[0]) | {"model": "claude-sonnet-4-6"}
+    event["usage"] = {"input_tokens": 10**18}
+    events = tmp_path / "usage.jsonl"
+    events.write_text(json.dumps(event) + "\n")
+    for name in COMMANDS:
+        status, _out, err = run([*command(name, events), "--prices", str(prices)])
+        assert status == 2, err
+        assert f"{prices} does not load" in err
+        assert "rates.input: must be less than 1,000,000,000" in err
