@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -183,7 +184,10 @@ def test_a_broken_price_file(tmp_path_factory, name, data):
 
 
 _ARGUMENT = st.text(max_size=30) | st.sampled_from(
-    ("", "-1", "2026-13", "2026-02-30", "9999-12", "0001-01", "1" * 5_000, "\x00", "NaN", "٣")
+    (
+        *("", "-1", "2026-13", "2026-02-30", "9999-12", "0001-01", "1" * 5_000, "\x00", "NaN", "٣"),
+        *("9999-12-31", "9999-12-31T23:59:59-14:00", "0001-01-01T00:00:00+14:00", "0001-01-01"),
+    )
 )
 
 
@@ -282,3 +286,27 @@ def test_a_rate_too_large_to_bill_is_refused_with_its_path(tmp_path):
         assert status == 2, err
         assert f"{prices} does not load" in err
         assert "rates.input: must be less than 1,000,000,000" in err
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [
+        ("--as-of", "9999-12-31T23:59:59-14:00", "as_of must be before the year 10000 in UTC"),
+        ("--as-of", "9999-12-31T23:00", "--as-of must fall before the year 10000 in UTC"),
+        ("--issued-on", "9999-12-31", "issued_on must leave room for the due date 30 days later"),
+    ],
+)
+def test_instants_at_the_end_of_time(tmp_path, option, value, message):
+    """Found by the fuzzing: the year 10000 in UTC (or a due date past it) was an OverflowError."""
+    events = tmp_path / "usage.jsonl"
+    events.write_bytes(b"\n".join(sample_lines()[:3]) + b"\n")
+    if option == "--as-of":
+        argv = command("forecast", events)
+        argv[argv.index(option) + 1] = value
+        if "T23:00" in value:  # a local time in New York: UTC is 5 hours later, past 9999
+            argv[argv.index("--period") + 1] = "0001-01"
+    else:
+        argv = [*command("invoice", events), option, value]
+    status, _out, err = run(argv)
+    assert status == 2, err
+    assert message in err

@@ -215,7 +215,10 @@ def local_instant(value: object, field: str, where: tzinfo) -> datetime:
         raise InvalidValueError(field, value, _LOCAL_INSTANT)
     if at.utcoffset() is not None:
         return at
-    return tz.resolve_imaginary(at.replace(tzinfo=where))
+    try:
+        return tz.resolve_imaginary(at.replace(tzinfo=where))
+    except OverflowError:  # 9999-12-31T23:00 a zone west of UTC: the year 10000 in UTC
+        raise InvalidValueError(field, value, "must fall before the year 10000 in UTC") from None
 
 
 def time_zone(name: object, field: str = "timezone") -> tzinfo:

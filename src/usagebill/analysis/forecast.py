@@ -386,7 +386,12 @@ def forecast(
     start, end = period.start.astimezone(UTC), period.end.astimezone(UTC)
     if as_of <= start:
         raise InvalidValueError("as_of", as_of, f"must come after the period's start {start}")
-    cut = min(as_of.astimezone(UTC), end)
+    try:
+        cut = min(as_of.astimezone(UTC), end)
+    except OverflowError:  # 9999-12-31T23:00-14:00 is in the year 10000 in UTC
+        raise InvalidValueError(
+            "as_of", as_of.isoformat(), "must be before the year 10000 in UTC"
+        ) from None
     finished = cut == end
     elapsed = int((cut - start).total_seconds())
     remaining = int((end - cut).total_seconds())
