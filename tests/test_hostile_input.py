@@ -6,9 +6,13 @@ Each test is one item of the issue, written before its fix; the fuzz tests
 
 from __future__ import annotations
 
+import argparse
 import gzip
+import importlib
 import io
 import json
+import subprocess
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -18,13 +22,16 @@ from usagebill import (
     BillingPeriod,
     Invoice,
     LoadError,
+    Money,
     Organization,
     PriceTable,
+    TokenUsage,
     UsageBillError,
     UsageEvent,
+    __version__,
+    cli,
     forecast,
 )
-from usagebill._documents import MAX_DEPTH, json_document, json_line, toml_document
 from usagebill.analysis.whatif import Scenario
 from usagebill.cli import main
 from usagebill.errors import InvalidValueError
@@ -34,6 +41,10 @@ ORG = EXAMPLES / "org.toml"
 
 DEEP_JSON = "[" * 100_000 + "]" * 100_000
 HUGE_NUMBER = "9" * 5_000
+
+
+def documents():  # imported when used: each test here fails alone on the code before its fix
+    return importlib.import_module("usagebill._documents")
 
 
 def run(*argv: str) -> tuple[int, str, str]:
@@ -84,11 +95,12 @@ def test_deep_or_huge_json_is_a_load_error(text):
 
 
 def test_json_nested_past_the_limit_is_refused_even_when_the_parser_manages():
-    deep = "[" * (MAX_DEPTH + 1) + "]" * (MAX_DEPTH + 1)
+    limit = documents().MAX_DEPTH
+    deep = "[" * (limit + 1) + "]" * (limit + 1)
     with pytest.raises(LoadError, match="nested too deeply"):
-        json_document(deep, "doc.json")
-    ok = "[" * MAX_DEPTH + "]" * MAX_DEPTH
-    assert json_document(ok, "doc.json") is not None
+        documents().json_document(deep, "doc.json")
+    ok = "[" * limit + "]" * limit
+    assert documents().json_document(ok, "doc.json") is not None
 
 
 @pytest.mark.parametrize("name", COMMANDS)
@@ -130,7 +142,7 @@ def test_a_deep_org_file_is_exit_2_on_the_command_line(tmp_path):
 
 def test_a_line_that_is_not_utf8_names_its_byte_and_column():
     with pytest.raises(InvalidValueError, match=r"not UTF-8 text: byte 0xe9 at column 18"):
-        json_line(b'{"event_id": "caf\xe9"}')
+        documents().json_line(b'{"event_id": "caf\xe9"}')
 
 
 @pytest.mark.parametrize("name", COMMANDS)
@@ -156,10 +168,10 @@ def test_a_byte_order_mark_and_crlf_line_ends_are_accepted(tmp_path):
 def test_a_toml_file_with_a_byte_order_mark_loads_and_a_bad_byte_is_named(tmp_path):
     path = tmp_path / "x.toml"
     path.write_bytes(b"\xef\xbb\xbfname = 'x'\n")
-    assert toml_document(path) == {"name": "x"}
+    assert documents().toml_document(path) == {"name": "x"}
     path.write_bytes(b"name = 'x'\nother = 'caf\xe9'\n")
     with pytest.raises(LoadError) as caught:
-        toml_document(path)
+        documents().toml_document(path)
     assert caught.value.problems == (("line 2", "is not UTF-8 text: byte 0xe9 at column 13"),)
 
 
@@ -187,3 +199,254 @@ def test_a_cap_reached_past_any_date_is_not_projected():
     as_of = datetime(2026, 10, 15, tzinfo=UTC)
     result = forecast(org, [tiny], period, as_of, PriceTable.builtin())
     assert all(cap.at is None for cap in result.caps)
+
+
+# --- 3. messages that would crash on huge values ------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda: TokenUsage.from_anthropic({"input_tokens": -(10**5000), "output_tokens": 1}),
+        lambda: Money("1", 10**5000),
+        lambda: UsageEvent.from_dict(event(10**5000)),
+        lambda: UsageEvent.from_dict(event(usage={"input_tokens": -(10**5000)})),
+        lambda: UsageEvent.from_dict({**event(), "x" * 10**6: 1}),
+        lambda: Money(float("nan")),
+    ],
+)
+def test_a_message_about_a_huge_value_is_short_and_never_an_error_of_its_own(build):
+    with pytest.raises(UsageBillError) as caught:
+        build()
+    assert len(str(caught.value)) < 400
+
+
+# --- 4. time zones -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["../../etc/localtime", "/etc/localtime", "a" * 1_500, "UTC+3"])
+def test_a_time_zone_is_an_iana_key_or_a_typed_error(tmp_path, name):
+    org = tmp_path / "org.toml"
+    org.write_text(ORG.read_text().replace('"America/New_York"', json.dumps(name)))
+    with pytest.raises(LoadError, match="timezone must be an IANA time zone name"):
+        Organization.from_file(org)
+
+
+# --- 5. a scenario's price file ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["missing.json", "", "a\x00b"])
+def test_a_scenario_price_file_that_cannot_be_read_is_a_load_error(tmp_path, name):
+    with pytest.raises(LoadError) as caught:
+        Scenario.from_dict({"prices": {"file": name}}, directory=tmp_path)
+    ((where, _why),) = caught.value.problems
+    assert where == "$.prices.file"
+
+
+def test_whatif_with_an_unreadable_price_file_is_exit_2(tmp_path):
+    scenario = tmp_path / "scenario.toml"
+    scenario.write_text('[prices]\nfile = "a\\u0000b"\n')
+    events = events_file(tmp_path, json.dumps(event()))
+    status, _, err = run(
+        "whatif", "--org", str(ORG), "--events", events, "--period", "2026-10",
+        "--scenario", str(scenario),
+    )  # fmt: skip
+    assert status == 2
+    assert "NUL" in err
+    assert "Traceback" not in err
+
+
+# --- 7. file:line for every per-event problem, in every command ---------------------------------
+
+REPLAY_CAPS = 'replay_caps = true\nname = "replayed"\n'
+
+
+@pytest.mark.parametrize("name", [*COMMANDS, "whatif-replay"])
+@pytest.mark.parametrize(
+    ("change", "words"),
+    [
+        ({"model": "claude-nope"}, "unknown model 'claude-nope'"),
+        ({"user_id": "zed"}, "unknown member 'zed'"),
+        ({"modifiers": {"fast": True}}, "fast"),
+    ],
+)
+def test_every_command_names_the_line_of_a_bad_event(tmp_path, name, change, words):
+    events = events_file(tmp_path, json.dumps(event("a")), json.dumps(event("b", **change)))
+    argv = command(name.removesuffix("-replay"), events)
+    if name == "whatif-replay":  # the scenario that replays every event in time order
+        scenario = tmp_path / "replay.toml"
+        scenario.write_text(REPLAY_CAPS)
+        argv[argv.index("--scenario") + 1] = str(scenario)
+    status, _, err = run(*argv)
+    assert status == 2
+    assert err.startswith(f"usagebill: error: {events}:2: "), err
+    assert words in err
+
+
+def test_a_line_of_malformed_json_names_one_line_and_its_column(tmp_path):
+    events = events_file(tmp_path, json.dumps(event("a")), json.dumps(event("b")), '{"event_id": 1')
+    status, _, err = run(*command("invoice", events))
+    assert status == 2
+    assert err.startswith(f"usagebill: error: {events}:3: line is not JSON: ")
+    assert "at column 15" in err
+    assert "line 2" not in err
+
+
+# --- 8. messages for the shell user --------------------------------------------------------------
+
+
+def test_reject_outside_shows_the_instant_in_iso_8601(tmp_path):
+    events = events_file(tmp_path, json.dumps(event("a", at="2026-11-02T00:00:00Z")))
+    status, _, err = run(*command("invoice", events, "--reject-outside"))
+    assert status == 2
+    assert "datetime.datetime" not in err
+    assert "2026-11-02T00:00:00+00:00" in err
+
+
+def test_an_unknown_model_without_suggestions_points_at_usagebill_prices(tmp_path):
+    events = events_file(tmp_path, json.dumps(event("a", model="q" * 30)))
+    for name in COMMANDS:
+        status, _, err = run(*command(name, events))
+        assert status == 2
+        assert "see usagebill prices" in err, err
+        assert "PriceTable" not in err
+    status, _, err = run("cost", "--model", "q" * 30)
+    assert (status, "see usagebill prices" in err) == (2, True)
+
+
+def test_unknown_keys_list_the_valid_ones(tmp_path):
+    with pytest.raises(InvalidValueError, match=r"known: at, event_id, failed, model"):
+        UsageEvent.from_dict({**event(), "user": "ada"})
+    org = tmp_path / "org.toml"
+    org.write_text("nmae = 'x'\n" + ORG.read_text())
+    with pytest.raises(LoadError, match=r"unknown keys \['nmae'\].*billing_anchor_day"):
+        Organization.from_file(org)
+
+
+# --- 9. empty input ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", COMMANDS)
+def test_an_empty_events_file_warns_and_strict_makes_it_an_error(tmp_path, name):
+    events = tmp_path / "usage.jsonl"
+    events.write_text("\n\n")
+    status, _, err = run(*command(name, str(events)))
+    assert status == 0
+    assert f"usagebill: warning: no usage events in {events}" in err
+    status, out, err = run(*command(name, str(events), "--strict"))
+    assert (status, out) == (2, "")
+    assert f"usagebill: error: no usage events in {events}" in err
+
+
+# --- 11. help ------------------------------------------------------------------------------------
+
+
+def test_the_version_and_help_on_every_subcommand_and_option(capsys):
+    with pytest.raises(SystemExit) as done:
+        main(["--version"])
+    assert done.value.code == 0
+    assert capsys.readouterr().out.strip() == f"usagebill {__version__}"
+    parser = cli._parser()
+    (commands,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    listed = {choice.dest: choice.help for choice in commands._choices_actions}
+    for name, sub in commands.choices.items():
+        assert listed[name], name
+        assert sub.description, name
+        for action in sub._actions:
+            assert action.help, f"{name} {action.option_strings}"
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.parametrize("name", ["whatif-replay", "forecast"])
+def test_whatif_and_forecast_show_progress_on_a_terminal(tmp_path, monkeypatch, name):
+    monkeypatch.setattr(cli, "_PROGRESS_EVERY", 2)
+    events = events_file(tmp_path, *(json.dumps(event(f"e{i}")) for i in range(5)))
+    argv = command(name.removesuffix("-replay"), events)
+    if name == "whatif-replay":
+        scenario = tmp_path / "replay.toml"
+        scenario.write_text(REPLAY_CAPS)
+        argv[argv.index("--scenario") + 1] = str(scenario)
+    err = _Terminal()
+    assert main(argv, out=io.StringIO(), err=err) == 0
+    assert "4 lines read" in err.getvalue()
+    assert "5 events" in err.getvalue()
+
+
+CSV_HEADER = "event_id,user_id,model,product,at,input_tokens,output_tokens"
+
+
+def test_a_csv_events_file_with_a_bad_byte_names_the_row_and_a_bom_is_accepted(tmp_path):
+    path = tmp_path / "usage.csv"
+    good = "e1,u-001,claude-sonnet-4-6,chat,2026-10-05T12:00:00Z,1000,100"
+    path.write_bytes(
+        b"\xef\xbb\xbf" + f"{CSV_HEADER}\r\n{good}\r\n".encode() + b"e2,caf\xe9,x,chat,y,1,1\r\n"
+    )
+    status, _, err = run(*command("invoice", str(path)))
+    assert status == 2
+    assert err.startswith(f"usagebill: error: {path}:3: row is not UTF-8 text: byte 0xe9"), err
+    status, out, err = run(*command("invoice", str(path), "--skip-invalid"))
+    assert status == 0, err
+    assert "1 billed" in out
+
+
+def test_the_real_command_reads_standard_input_line_by_line():
+    """A subprocess, as a shell runs it: a bad byte on stdin is exit 2 naming -:2, no traceback."""
+    good = json.dumps(event("a")).encode()
+    done = subprocess.run(  # noqa: S603  (our own interpreter and arguments)
+        [sys.executable, "-c", "from usagebill.cli import run; run()", *command("invoice", "-")],
+        input=b"\xef\xbb\xbf" + good + b"\r\n" + b'{"event_id": "caf\xe9"}\n',
+        capture_output=True,
+        check=False,
+        timeout=60,
+    )
+    err = done.stderr.decode()
+    assert done.returncode == 2, err
+    assert err.startswith("usagebill: error: -:2: line is not UTF-8 text: byte 0xe9"), err
+    assert "Traceback" not in err
+
+
+# --- found by the fuzzing: counts no real usage has ----------------------------------------------
+
+HUGE_COUNT = {"input_tokens": 10**70}
+
+
+@pytest.mark.parametrize("count", [2**63, 10**70])
+def test_a_count_past_64_bits_is_refused_with_its_own_rule(count):
+    with pytest.raises(InvalidValueError, match=r"at most 2\*\*63 - 1"):
+        UsageEvent.from_dict(event(usage={"input_tokens": count}))
+    with pytest.raises(InvalidValueError, match=r"at most 2\*\*63 - 1"):
+        TokenUsage(output_tokens=count)
+    with pytest.raises(InvalidValueError, match=r"at most 2\*\*63 - 1"):
+        TokenUsage.from_anthropic({"input_tokens": 1, "output_tokens": count})
+    assert TokenUsage(input_tokens=2**63 - 1).input_tokens == 2**63 - 1
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        pytest.param(
+            "invoice",
+            marks=pytest.mark.xfail(
+                strict=True,
+                reason="billing/engines/python.py's fast path checks counts itself (not >= 0 "
+                "only): issue 12's branch owns that file",
+            ),
+        ),
+        "whatif-replay",
+        "forecast",
+    ],
+)
+def test_a_huge_count_is_exit_2_naming_its_line(tmp_path, name):
+    events = events_file(tmp_path, json.dumps(event("a")), json.dumps(event("b", usage=HUGE_COUNT)))
+    argv = command(name.removesuffix("-replay"), events)
+    if name == "whatif-replay":
+        scenario = tmp_path / "replay.toml"
+        scenario.write_text(REPLAY_CAPS)
+        argv[argv.index("--scenario") + 1] = str(scenario)
+    status, _, err = run(*argv)
+    assert status == 2, err
+    assert err.startswith(f"usagebill: error: {events}:2: usage.input_tokens must be at most")

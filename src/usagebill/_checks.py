@@ -30,13 +30,16 @@ __all__ = [
     "AWARE",
     "COUNT",
     "INSTANT",
+    "MAX_COUNT",
     "TEXT",
+    "TOO_MANY",
     "Validator",
     "aware",
     "check_aware",
     "check_currency",
     "check_non_empty_str",
     "check_non_negative_int",
+    "count_rule",
     "flag",
     "instance_of",
     "instant",
@@ -53,6 +56,13 @@ Validator = Callable[[Any, "attrs.Attribute[Any]", Any], None]
 
 AWARE: Final = "must be a timezone-aware datetime"
 COUNT: Final = "must be a non-negative int"
+MAX_COUNT: Final = 2**63 - 1
+"""The largest count: a 64-bit integer, as SQL (BIGINT), Parquet and DuckDB store counts.
+
+A larger one is no real usage, and its cost would have more digits than exact
+money keeps (a count of 10**70 tokens made rating fail deep inside).
+"""
+TOO_MANY: Final = "must be at most 2**63 - 1 (a 64-bit count)"
 TEXT: Final = "must be a non-empty string"
 INSTANT: Final = "must be an ISO 8601 datetime string with a UTC offset (Z or +02:00)"
 _LOCAL_INSTANT: Final = "must be an ISO 8601 date or datetime (e.g. 2026-10-03 or 2026-10-03T09:15)"
@@ -79,9 +89,9 @@ def aware(_instance: object, attribute: attrs.Attribute[Any], value: object) -> 
 
 
 def non_negative_int(_instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    """A non-negative ``int`` (``True`` is not a count, nor is ``5.0``)."""
-    if type(value) is not int or value < 0:
-        raise InvalidValueError(attribute.name, value, COUNT)
+    """A count: an ``int`` from 0 to :data:`MAX_COUNT` (``True`` is not a count, nor is ``5.0``)."""
+    if type(value) is not int or not 0 <= value <= MAX_COUNT:
+        raise InvalidValueError(attribute.name, value, count_rule(value))
 
 
 def int_between(low: int, high: int) -> Validator:
@@ -144,10 +154,15 @@ def check_aware(value: object, field: str = "at") -> datetime:
 
 
 def check_non_negative_int(value: object, field: str) -> int:
-    """``value`` if it is a non-negative ``int``."""
-    if type(value) is not int or value < 0:
-        raise InvalidValueError(field, value, COUNT)
+    """``value`` if it is a count: an ``int`` from 0 to :data:`MAX_COUNT`."""
+    if type(value) is not int or not 0 <= value <= MAX_COUNT:
+        raise InvalidValueError(field, value, count_rule(value))
     return value
+
+
+def count_rule(value: object) -> str:
+    """The rule a value that is no count breaks: not a non-negative int, or too large."""
+    return TOO_MANY if type(value) is int and value > MAX_COUNT else COUNT
 
 
 def check_non_empty_str(value: object, field: str) -> str:
@@ -200,7 +215,10 @@ def local_instant(value: object, field: str, where: tzinfo) -> datetime:
         raise InvalidValueError(field, value, _LOCAL_INSTANT)
     if at.utcoffset() is not None:
         return at
-    return tz.resolve_imaginary(at.replace(tzinfo=where))
+    try:
+        return tz.resolve_imaginary(at.replace(tzinfo=where))
+    except OverflowError:  # 9999-12-31T23:00 a zone west of UTC: the year 10000 in UTC
+        raise InvalidValueError(field, value, "must fall before the year 10000 in UTC") from None
 
 
 def time_zone(name: object, field: str = "timezone") -> tzinfo:

@@ -22,13 +22,14 @@ import io
 import json
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, date, datetime
-from typing import IO, Final
+from typing import IO, Any, Final
 
 import attrs
 
 from usagebill._checks import local_instant
+from usagebill._version import __version__
 from usagebill.accounts.organization import Organization
 from usagebill.analysis.forecast import forecast
 from usagebill.analysis.whatif import Scenario, whatif, whatif_cube
@@ -36,7 +37,7 @@ from usagebill.billing.cube import UsageCube
 from usagebill.billing.engines.python import CubeBuilder, Outside
 from usagebill.billing.focus import DailyUsage, to_focus_csv
 from usagebill.billing.invoice import Invoice, price_cube
-from usagebill.errors import UsageBillError
+from usagebill.errors import UnknownModelError, UsageBillError, short_repr
 from usagebill.events import UsageEvent
 from usagebill.io.event_files import STDIN, expand, read_events
 from usagebill.periods import BillingPeriod, zone
@@ -53,6 +54,7 @@ from usagebill.usage import Modifiers, TokenUsage
 __all__ = ["main", "run"]
 
 _PROGRESS_EVERY: Final = 100_000
+_STRICT_HELP: Final = "stop (exit 2) if the events files hold no event at all"
 _EVENTS_HELP: Final = (
     "usage events: a file or a glob (.jsonl, .jsonl.gz, .parquet, .csv; '-': stdin)"
 )
@@ -66,19 +68,28 @@ def _prices(path: str | None) -> PriceTable:
     return PriceTable.builtin() if path is None else PriceTable.from_file(path)
 
 
-def _read_events(args: argparse.Namespace, builder: CubeBuilder, err: IO[str]) -> int:
-    """Feed every event of the events files to ``builder``; return how many were skipped."""
+def _each_record(
+    args: argparse.Namespace,
+    files: Sequence[str],
+    add: Callable[[dict[str, Any]], object],
+    err: IO[str],
+) -> int:
+    """Pass every event record of ``files`` to ``add``; return how many bad lines were skipped.
+
+    A bad line stops the command naming its ``file:line`` (or, with ``--skip-invalid``,
+    is named on stderr and counted). On a terminal, progress goes to stderr. No event
+    at all is a warning (an error with ``--strict``).
+    """
     skipped = 0
     progress = err.isatty()
     number = 0
-    files = expand(args.events)
     for number, line in enumerate(read_events(files), start=1):
         try:
             if line.error is not None:
                 raise line.error
-            builder.add_record(line.record)  # type: ignore[arg-type]  # no error: a record
+            add(line.record)  # type: ignore[arg-type]  # no error: a record
         except UsageBillError as error:
-            reason = f"{line.where}: {error}"
+            reason = f"{line.where}: {_message(error)}"
             if not args.skip_invalid:
                 raise _InputError(reason) from None
             skipped += 1
@@ -87,6 +98,24 @@ def _read_events(args: argparse.Namespace, builder: CubeBuilder, err: IO[str]) -
             print(f"\r{number:,} lines read", end="", file=err, flush=True)
     if progress and number >= _PROGRESS_EVERY:
         print(f"\r{number:,} lines read", file=err)
+    if number == 0:
+        _no_events(args, files, err)
+    return skipped
+
+
+def _no_events(args: argparse.Namespace, files: Sequence[str], err: IO[str]) -> None:
+    """An empty events file is most likely the wrong file: say so (``--strict``: stop)."""
+    names = ", ".join(files[:3]) + (f" and {len(files) - 3:,} more" if len(files) > 3 else "")
+    message = f"no usage events in {names}"
+    if args.strict:
+        raise _InputError(f"{message} (--strict)")
+    print(f"usagebill: warning: {message}: the bill has fees only", file=err)
+
+
+def _read_events(args: argparse.Namespace, builder: CubeBuilder, err: IO[str]) -> int:
+    """Feed every event of the events files to ``builder``; return how many were skipped."""
+    files = expand(args.events)
+    skipped = _each_record(args, files, builder.add_record, err)
     if builder.pending:  # conflicts: a second pass takes their counted versions back out
         if STDIN in files:
             raise _InputError("conflicting event ids in standard input: read them from a file")
@@ -183,7 +212,9 @@ def _date(text: str, option: str) -> date:
     try:
         return date.fromisoformat(text)
     except ValueError:
-        raise _InputError(f"{option} must be a date written YYYY-MM-DD (got {text!r})") from None
+        raise _InputError(
+            f"{option} must be a date written YYYY-MM-DD (got {short_repr(text)})"
+        ) from None
 
 
 def _instant(text: str | None) -> datetime:
@@ -336,18 +367,53 @@ def _cost(args: argparse.Namespace, out: IO[str], _err: IO[str]) -> int:
 
 def _usage_events(args: argparse.Namespace, err: IO[str]) -> list[UsageEvent]:
     """Every event of the events files (bad lines stop the command, or are skipped)."""
-    events = []
-    for line in read_events(expand(args.events)):
-        try:
-            if line.error is not None:
-                raise line.error
-            events.append(UsageEvent.from_dict(line.record))
-        except UsageBillError as error:
-            reason = f"{line.where}: {error}"
-            if not args.skip_invalid:
-                raise _InputError(reason) from None
-            print(f"skipped {reason}", file=err)
+    events: list[UsageEvent] = []
+    _each_record(
+        args, expand(args.events), lambda record: events.append(UsageEvent.from_dict(record)), err
+    )
     return events
+
+
+def _progress(err: IO[str], message: str) -> None:
+    """Say on a terminal what a long step is doing (never into a file or a pipe)."""
+    if err.isatty():
+        print(message, file=err, flush=True)
+
+
+def _message(error: UsageBillError) -> str:
+    """The error as the shell user reads it: hints that name a Python API name the command."""
+    if isinstance(error, UnknownModelError) and not error.suggestions:
+        return f"unknown model {short_repr(error.name)}; see usagebill prices"
+    return str(error)
+
+
+def _located(
+    error: UsageBillError,
+    args: argparse.Namespace,
+    checks: tuple[Organization, BillingPeriod, PriceTable],
+) -> _InputError | UsageBillError:
+    """An error found in one event of many (a replay, a forecast), with the event's ``file:line``.
+
+    Only on this path are the events read again: to find the event the error
+    names, or else through the invoice's checks (member, model, modifiers,
+    price), which stop at the first bad line. Reading them the first time keeps
+    no line number per event.
+    """
+    files = expand(args.events)
+    if STDIN in files:
+        if error.event_id is None:
+            return error
+        return _InputError(f"event {short_repr(error.event_id)}: {_message(error)}")
+    if error.event_id is not None:
+        for line in read_events(files):
+            if line.record is not None and line.record.get("event_id") == error.event_id:
+                return _InputError(f"{line.where}: {_message(error)}")
+    strict = argparse.Namespace(**{**vars(args), "skip_invalid": False})
+    try:
+        _each_record(strict, files, CubeBuilder(*checks).add_record, io.StringIO())
+    except _InputError as found:
+        return found
+    return error
 
 
 def _whatif(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
@@ -355,6 +421,10 @@ def _whatif(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
     period = BillingPeriod.of(args.period, anchor_day=org.billing_anchor_day, timezone=org.timezone)
     scenario = Scenario.from_file(args.scenario, currency=org.currency)
     prices = _prices(args.prices)
+    try:  # a member or seat type the organization lacks: named with the scenario file
+        scenario.apply(org, prices)
+    except UsageBillError as error:
+        raise _InputError(f"{args.scenario}: {_message(error)}") from None
     # A scenario that only re-prices or moves seats re-prices the month's usage cube (issue 12):
     # the events are read once, into the cube, and read again only if it cannot answer exactly.
     result, again = None, err
@@ -364,7 +434,12 @@ def _whatif(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
         result = whatif_cube(org, builder.cube(), scenario, prices)
         again = io.StringIO()  # a second read says nothing more about lines it skips
     if result is None:
-        result = whatif(org, _usage_events(args, again), period, scenario, prices)
+        events = _usage_events(args, again)
+        _progress(err, f"re-billing {len(events):,} events under the scenario…")
+        try:
+            result = whatif(org, events, period, scenario, prices)
+        except UsageBillError as error:
+            raise _located(error, args, (org, period, prices)) from None
     out.write(result.to_markdown() if args.format == "md" else result.to_text())
     return 0
 
@@ -374,18 +449,33 @@ def _forecast(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
     period = BillingPeriod.of(args.period, anchor_day=org.billing_anchor_day, timezone=org.timezone)
     # A date or a datetime without offset is the organization's local time.
     as_of = local_instant(args.as_of, "--as-of", zone(org.timezone))
-    result = forecast(org, _usage_events(args, err), period, as_of, _prices(args.prices))
+    prices = _prices(args.prices)
+    events = _usage_events(args, err)
+    _progress(err, f"forecasting from {len(events):,} events…")
+    try:
+        result = forecast(org, events, period, as_of, prices)
+    except UsageBillError as error:
+        raise _located(error, args, (org, period, prices)) from None
     out.write(result.to_text())
     return 0
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="usagebill", description="Exact usage-based billing for seat-based AI products."
+        prog="usagebill",
+        description="Exact usage-based billing for seat-based AI products.",
+        epilog="Bad input stops a command with exit status 2 and a message naming the file, "
+        "the line and the rule (see docs/errors.md).",
     )
-    commands = parser.add_subparsers(dest="command", required=True)
+    parser.add_argument("--version", action="version", version=f"usagebill {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    invoice = commands.add_parser("invoice", help="the monthly invoice of an organization")
+    def command(name: str, summary: str) -> argparse.ArgumentParser:
+        return commands.add_parser(
+            name, help=summary, description=summary[0].upper() + summary[1:] + "."
+        )
+
+    invoice = command("invoice", "the monthly invoice of an organization")
     invoice.add_argument("--org", required=True, help="the organization file (TOML)")
     invoice.add_argument("--events", required=True, help=_EVENTS_HELP)
     invoice.add_argument("--period", required=True, help="the month the period starts in, YYYY-MM")
@@ -418,39 +508,47 @@ def _parser() -> argparse.ArgumentParser:
     invoice.add_argument(
         "--reject-outside", action="store_true", help="stop at an event outside the period"
     )
+    invoice.add_argument("--strict", action="store_true", help=_STRICT_HELP)
     invoice.set_defaults(run=_invoice)
 
-    prices = commands.add_parser("prices", help="the price table in force, with its source")
+    prices = command("prices", "list the price table in force, with its source")
     prices.add_argument("--prices", help="a price table file instead of the built-in")
     prices.add_argument("--at", help="the date to show prices for (default: now)")
     prices.add_argument(
         "--model", help="one model's price in full: its version, source and every figure"
     )
-    prices.add_argument("--format", choices=("text", "json"), default="text")
+    prices.add_argument(
+        "--format", choices=("text", "json"), default="text", help="text (default) or JSON"
+    )
     prices.set_defaults(run=_list_prices)
 
-    cost = commands.add_parser("cost", help="the exact cost of one request")
-    cost.add_argument("--model", required=True)
+    cost = command("cost", "the exact cost of one request")
+    cost.add_argument(
+        "--model", required=True, help="the model id or alias (see: usagebill prices)"
+    )
     for name in ("input", "output", "cache-write-5m", "cache-write-1h", "cache-read"):
         cost.add_argument(f"--{name}", type=int, default=0, help=f"{name} tokens")
-    cost.add_argument("--web-searches", type=int, default=0)
-    cost.add_argument("--batch", action="store_true")
-    cost.add_argument("--us-only", action="store_true")
-    cost.add_argument("--fast", action="store_true")
+    cost.add_argument("--web-searches", type=int, default=0, help="web search requests")
+    cost.add_argument("--batch", action="store_true", help="a Message Batches request (half price)")
+    cost.add_argument("--us-only", action="store_true", help="US-only inference")
+    cost.add_argument("--fast", action="store_true", help="fast mode, where the model offers it")
     cost.add_argument("--at", help="when the request ran (default: now)")
     cost.add_argument("--prices", help="a price table file instead of the built-in")
     cost.set_defaults(run=_cost)
 
-    what = commands.add_parser("whatif", help="re-bill a period under a scenario; print the diff")
-    ahead = commands.add_parser("forecast", help="project a period's spend and its caps' dates")
-    for command in (what, ahead):
-        command.add_argument("--org", required=True, help="the organization file (TOML)")
-        command.add_argument("--events", required=True, help=_EVENTS_HELP)
-        command.add_argument("--period", required=True, help="the period's month, YYYY-MM")
-        command.add_argument("--prices", help="a price table file instead of the built-in")
-        command.add_argument("--skip-invalid", action="store_true", help="skip bad event lines")
+    what = command("whatif", "re-bill a period under a scenario; print the diff")
+    ahead = command("forecast", "project a period's spend and its caps' dates")
+    for each in (what, ahead):
+        each.add_argument("--org", required=True, help="the organization file (TOML)")
+        each.add_argument("--events", required=True, help=_EVENTS_HELP)
+        each.add_argument("--period", required=True, help="the period's month, YYYY-MM")
+        each.add_argument("--prices", help="a price table file instead of the built-in")
+        each.add_argument("--skip-invalid", action="store_true", help="skip bad event lines")
+        each.add_argument("--strict", action="store_true", help=_STRICT_HELP)
     what.add_argument("--scenario", required=True, help="the scenario file (TOML)")
-    what.add_argument("--format", choices=("text", "md"), default="text")
+    what.add_argument(
+        "--format", choices=("text", "md"), default="text", help="text (default) or Markdown"
+    )
     what.set_defaults(run=_whatif)
     ahead.add_argument(
         "--as-of", required=True, help="forecast from this date (local midnight) or datetime"
@@ -470,7 +568,10 @@ def main(
         return int(args.run(args, out, err))
     except BrokenPipeError:  # the reader went away (e.g. `| head`): nothing more to say
         return 0
-    except (UsageBillError, _InputError, OSError) as error:
+    except UsageBillError as error:
+        print(f"usagebill: error: {_message(error)}", file=err)
+        return 2
+    except (_InputError, OSError) as error:
         print(f"usagebill: error: {error}", file=err)
         return 2
 

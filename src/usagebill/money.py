@@ -85,6 +85,12 @@ def _quantum(currency: str) -> Decimal:
     return quantum
 
 
+# Sums and the rounding to a minor unit must fit EXACT's 60 digits: 50 before the point leaves
+# room for a thousand-thousand-fold sum and three decimals (BHD, KWD).
+_LARGEST_DIGITS: Final = 50
+_TOO_LARGE: Final = f"must be less than 10**{_LARGEST_DIGITS} in size"
+
+
 def exact_decimal(value: object, field: str = "amount") -> Decimal:
     """Convert an int, a str or a Decimal to a finite Decimal, refusing floats.
 
@@ -122,6 +128,8 @@ def exact_decimal(value: object, field: str = "amount") -> Decimal:
             value,
             f"must have at most {EXACT.prec} significant digits, exponent within ±999999",
         ) from None
+    if result.adjusted() >= _LARGEST_DIGITS:  # 10**5000 has one significant digit, yet
+        raise InvalidValueError(field, value, _TOO_LARGE)
     return result
 
 

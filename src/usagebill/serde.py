@@ -262,7 +262,11 @@ def from_json(text: str | bytes, cls: type[T], source: str = "JSON") -> T:
 def _message(error: BaseException) -> str:
     if isinstance(error, ForbiddenExtraKeysError):
         unknown = short_repr(sorted(error.extra_fields))
-        return f"unknown keys {unknown}: this format has no such field"
+        fields = attrs.fields(error.cl) if attrs.has(error.cl) else ()
+        known = ", ".join(field.name for field in fields if field.init)
+        return f"unknown keys {unknown}: this format has no such field" + (
+            f" (known: {known})" if known else ""
+        )
     if isinstance(error, InvalidValueError):
         return error.detail
     if isinstance(error, KeyError):

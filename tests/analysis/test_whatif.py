@@ -753,7 +753,7 @@ def test_a_scenario_file_with_every_section(tmp_path):
             "",
         ),
         ("[prices]\nfile = 'missing.json'", "$.prices.file", "'missing.json' in"),
-        ("[prices]\nfile = ''", "$.prices.file", "'' in"),
+        ("[prices]\nfile = ''", "$.prices.file", "not empty"),
         ("name = ''", "$", "name"),
     ],
 )

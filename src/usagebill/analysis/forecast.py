@@ -78,7 +78,7 @@ from usagebill._checks import check_aware
 from usagebill.accounts.limits import Level, LimitSource
 from usagebill.accounts.organization import Organization
 from usagebill.accounts.seats import SeatTimeline
-from usagebill.errors import InvalidValueError, UsageBillError, short_repr
+from usagebill.errors import InvalidValueError, UsageBillError
 from usagebill.events import UsageEvent, deduplicated_between
 from usagebill.money import EXACT, Money, unchecked_money
 from usagebill.periods import BillingPeriod, zone
@@ -386,7 +386,12 @@ def forecast(
     start, end = period.start.astimezone(UTC), period.end.astimezone(UTC)
     if as_of <= start:
         raise InvalidValueError("as_of", as_of, f"must come after the period's start {start}")
-    cut = min(as_of.astimezone(UTC), end)
+    try:
+        cut = min(as_of.astimezone(UTC), end)
+    except OverflowError:  # 9999-12-31T23:00-14:00 is in the year 10000 in UTC
+        raise InvalidValueError(
+            "as_of", as_of.isoformat(), "must be before the year 10000 in UTC"
+        ) from None
     finished = cut == end
     elapsed = int((cut - start).total_seconds())
     remaining = int((end - cut).total_seconds())
@@ -410,7 +415,7 @@ def forecast(
             usage = event.billed_usage(org.failure_policy)
             amount = prices.amount(event.model, usage, event.at, event.modifiers)
         except UsageBillError as error:
-            error.add_note(f"in usage event {short_repr(event.event_id)}")
+            error.in_event(event.event_id)
             raise
         while boundaries[day + 1] <= at:
             day += 1

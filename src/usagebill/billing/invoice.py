@@ -375,10 +375,18 @@ def _document(
     order: object = purchase_order
     if order is not None and (not isinstance(order, str) or not order):
         raise InvalidValueError("purchase_order", purchase_order, "must be a non-empty string")
+    try:
+        due_on = issued_on + timedelta(days=settings.net_days)
+    except OverflowError:  # 9999-12-31 plus 30 days
+        raise InvalidValueError(
+            "issued_on",
+            issued_on.isoformat(),
+            f"must leave room for the due date {settings.net_days} days later, before year 10000",
+        ) from None
     return {
         "number": settings.numbering.number(period),
         "issued_on": issued_on,
-        "due_on": issued_on + timedelta(days=settings.net_days),
+        "due_on": due_on,
         "terms": settings.terms,
         "seller": settings.seller,
         "bill_to": settings.bill_to or Party(org.name),

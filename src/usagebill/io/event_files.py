@@ -15,6 +15,7 @@ import glob
 import gzip
 import json
 import json.scanner
+import re
 import sys
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -24,7 +25,7 @@ from typing import Any, Final, NamedTuple
 
 from usagebill._documents import json_line
 from usagebill.billing.dimensions import record_of_row, source_format
-from usagebill.errors import InvalidValueError, LoadError, UsageBillError
+from usagebill.errors import InvalidValueError, LoadError, UsageBillError, short_repr
 
 __all__ = ["STDIN", "EventLine", "expand", "read_events"]
 
@@ -54,7 +55,7 @@ def expand(sources: str | Path | Sequence[str | Path]) -> list[str]:
             continue
         found = sorted(glob.glob(pattern))  # noqa: PTH207  (a pattern may be absolute)
         if not found:
-            raise FileNotFoundError(f"no file matches {pattern!r}")
+            raise FileNotFoundError(f"no file matches {short_repr(pattern)}")
         files += found
     for name in files:
         if name != STDIN:
@@ -71,9 +72,7 @@ def read_events(files: Sequence[str]) -> Iterator[EventLine]:
         if fmt == "json":
             yield from _json_lines(name)
         elif fmt == "csv":
-            with Path(name).open(newline="", encoding="utf-8") as file:
-                for number, row in enumerate(csv.DictReader(file), start=2):
-                    yield _row(f"{name}:{number}", row)
+            yield from _csv_rows(name)
         else:
             yield from _parquet_rows(name)
 
@@ -133,6 +132,25 @@ def _open(name: str) -> AbstractContextManager[Iterable[bytes | str]]:
     if name.lower().endswith(".gz"):
         return gzip.open(name, "rb")
     return Path(name).open("rb")
+
+
+def _csv_rows(name: str) -> Iterator[EventLine]:
+    """Each row with its line; bytes that are not UTF-8 are that row's error (a BOM is skipped)."""
+    with Path(name).open(newline="", encoding="utf-8-sig", errors="surrogateescape") as file:
+        rows = csv.DictReader(file)
+        for row in rows:
+            where = f"{name}:{rows.line_num}"
+            bad = next((str(cell) for cell in row.values() if _NOT_UTF8.search(str(cell))), "")
+            if bad:
+                byte = ord(_NOT_UTF8.findall(bad)[0]) - 0xDC00
+                error = InvalidValueError("row", bad, f"is not UTF-8 text: byte 0x{byte:02x}")
+                yield EventLine(where, None, error)
+            else:
+                yield _row(where, row)
+
+
+# What surrogateescape decodes a byte that is not UTF-8 to: U+DC80 to U+DCFF.
+_NOT_UTF8: Final = re.compile("[\udc80-\udcff]")
 
 
 def _row(where: str, row: dict[str, Any]) -> EventLine:

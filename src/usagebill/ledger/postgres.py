@@ -88,7 +88,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Final, LiteralString
+from typing import Any, Final, LiteralString
 
 try:
     import psycopg
@@ -107,10 +107,13 @@ from usagebill.ledger.core import (
     DEFAULT_HOLD_TTL,
     Hold,
     Ledger,
+    Legacy,
+    Recorded,
     dump_json,
     load_json,
     spend_of,
 )
+from usagebill.ledger.sqlite import event_row, record_of_row, usage_query
 from usagebill.pricing.prices import PriceTable
 
 __all__ = ["MIGRATIONS", "SCHEMA_VERSION", "PostgresLedger", "PostgresStore"]
@@ -159,6 +162,87 @@ MIGRATIONS: Final[tuple[tuple[int, str, tuple[LiteralString, ...]], ...]] = (
             )""",
         ),
     ),
+    (
+        2,
+        "many organizations: every row keyed by organization; every event recorded",
+        (
+            # The rows of a one-organization database become those of the organization that
+            # opens it (set by the migration's transaction as usagebill.organization).
+            "CREATE TABLE usagebill_organizations (organization text PRIMARY KEY)",
+            (
+                "INSERT INTO usagebill_organizations"
+                " VALUES (current_setting('usagebill.organization'))"
+            ),
+            "DROP TABLE usagebill_org_lock",
+            *(
+                f"ALTER TABLE {table} ADD COLUMN organization text NOT NULL"
+                " DEFAULT current_setting('usagebill.organization')"
+                for table in (
+                    "usagebill_counters",
+                    "usagebill_events",
+                    "usagebill_holds",
+                    "usagebill_stats",
+                )
+            ),
+            *(
+                f"ALTER TABLE {table} ALTER COLUMN organization DROP DEFAULT"
+                for table in (
+                    "usagebill_counters",
+                    "usagebill_events",
+                    "usagebill_holds",
+                    "usagebill_stats",
+                )
+            ),
+            (
+                "ALTER TABLE usagebill_counters DROP CONSTRAINT usagebill_counters_pkey,"
+                " ADD PRIMARY KEY (organization, period, level, key)"
+            ),
+            (
+                "ALTER TABLE usagebill_stats DROP CONSTRAINT usagebill_stats_pkey,"
+                " ADD PRIMARY KEY (organization, period, name)"
+            ),
+            (
+                "ALTER TABLE usagebill_holds DROP CONSTRAINT usagebill_holds_pkey,"
+                " ADD PRIMARY KEY (organization, request_id)"
+            ),
+            "DROP INDEX usagebill_holds_by_expiry",
+            "CREATE INDEX usagebill_holds_by_expiry ON usagebill_holds (organization, expires_at)",
+            "ALTER TABLE usagebill_events RENAME TO usagebill_legacy_events",
+            (
+                "ALTER TABLE usagebill_legacy_events DROP CONSTRAINT usagebill_events_pkey,"
+                " ADD PRIMARY KEY (organization, event_id)"
+            ),
+            """
+            CREATE TABLE usagebill_events (
+                seq bigserial,
+                organization text NOT NULL,
+                event_id text NOT NULL,
+                request_id text,
+                user_id text NOT NULL,
+                model text NOT NULL,
+                product text NOT NULL,
+                flags integer NOT NULL,
+                input_tokens bigint NOT NULL,
+                output_tokens bigint NOT NULL,
+                cache_write_5m_tokens bigint NOT NULL,
+                cache_write_1h_tokens bigint NOT NULL,
+                cache_read_tokens bigint NOT NULL,
+                web_search_requests bigint NOT NULL,
+                at_us bigint NOT NULL,
+                period text NOT NULL,
+                seat_type text NOT NULL,
+                model_id text NOT NULL,
+                price_version integer NOT NULL,
+                in_tier boolean NOT NULL,
+                amount numeric NOT NULL,
+                billed boolean NOT NULL,
+                figure text,
+                outcome text,
+                PRIMARY KEY (organization, event_id)
+            )""",
+            "CREATE INDEX usagebill_events_by_period ON usagebill_events (organization, period)",
+        ),
+    ),
 )
 """Every migration, in order: (version, description, SQL statements)."""
 
@@ -168,6 +252,16 @@ SCHEMA_VERSION: Final = MIGRATIONS[-1][0]
 # The key of the advisory lock that serialises migrations (any fixed 64-bit number; "usagebil").
 _MIGRATION_LOCK: Final = 0x7573_6167_6562_696C
 
+_EVENT_COLUMNS: Final = (
+    "event_id, request_id, user_id, model, product, flags, input_tokens, output_tokens,"
+    " cache_write_5m_tokens, cache_write_1h_tokens, cache_read_tokens, web_search_requests,"
+    " at_us, period, seat_type, model_id, price_version, in_tier, amount, billed, figure, outcome"
+)
+_PUT_EVENT: Final = (
+    f"INSERT INTO usagebill_events (organization, {_EVENT_COLUMNS}) VALUES ("  # noqa: S608
+    + ", ".join(["%s"] * 23)
+    + ")"
+)
 _ZERO: Final = Decimal(0)
 _IDLE: Final = psycopg.pq.TransactionStatus.IDLE
 
@@ -175,16 +269,19 @@ _IDLE: Final = psycopg.pq.TransactionStatus.IDLE
 class _PostgresTransaction:
     """The ledger's reads and writes as SQL, on a connection that holds the organization lock."""
 
-    def __init__(self, connection: _Connection) -> None:
+    def __init__(self, connection: _Connection, organization: str, currency: str) -> None:
         self._db = connection
+        self._org = organization
+        self._currency = currency
 
     def path(self, period: str, user_id: str, seat_type: str) -> UsedOnPath:
         rows = self._db.execute(
             "SELECT c.level, c.committed, c.held"
             " FROM (VALUES ('org', ''), ('seat', %s), ('user', %s)) AS want (level, key)"
             " JOIN usagebill_counters AS c"
-            " ON c.period = %s AND c.level = want.level AND c.key = want.key",
-            (seat_type, user_id, period),
+            " ON c.organization = %s AND c.period = %s AND c.level = want.level"
+            " AND c.key = want.key",
+            (seat_type, user_id, self._org, period),
         ).fetchall()
         found: dict[str, tuple[Decimal, Decimal]] = {row[0]: (row[1], row[2]) for row in rows}
         user, held_user = found.get("user", (_ZERO, _ZERO))
@@ -197,60 +294,75 @@ class _PostgresTransaction:
     ) -> None:
         # One statement: creates missing rows and adds exactly, in NUMERIC, locking the rows in
         # the order of VALUES (organization, seat type, member).
+        org = self._org
         self._db.execute(
-            "INSERT INTO usagebill_counters AS c (period, level, key, committed, held)"
-            " VALUES (%s, 'org', '', %s, %s), (%s, 'seat', %s, %s, %s), (%s, 'user', %s, %s, %s)"
-            " ON CONFLICT (period, level, key) DO UPDATE"
+            "INSERT INTO usagebill_counters AS c"
+            " (organization, period, level, key, committed, held)"
+            " VALUES (%s, %s, 'org', '', %s, %s), (%s, %s, 'seat', %s, %s, %s),"
+            " (%s, %s, 'user', %s, %s, %s)"
+            " ON CONFLICT (organization, period, level, key) DO UPDATE"
             " SET committed = c.committed + excluded.committed, held = c.held + excluded.held",
             (
-                *(period, committed, held),
-                *(period, seat_type, committed, held),
-                *(period, user_id, committed, held),
+                *(org, period, committed, held),
+                *(org, period, seat_type, committed, held),
+                *(org, period, user_id, committed, held),
             ),
         )
 
-    def event(self, event_id: str) -> tuple[str, str] | None:
+    def event(self, event_id: str) -> Recorded | Legacy | None:
         row = self._db.execute(
-            "SELECT fingerprint, outcome FROM usagebill_events WHERE event_id = %s", (event_id,)
+            f"SELECT {_EVENT_COLUMNS} FROM usagebill_events"  # noqa: S608  (fixed columns)
+            " WHERE organization = %s AND event_id = %s",
+            (self._org, event_id),
         ).fetchone()
-        return None if row is None else (row[0], row[1])
+        if row is not None:
+            return record_of_row(row, self._currency)
+        old = self._db.execute(
+            "SELECT fingerprint, outcome FROM usagebill_legacy_events"
+            " WHERE organization = %s AND event_id = %s",
+            (self._org, event_id),
+        ).fetchone()
+        return None if old is None else Legacy(old[0], old[1])
 
-    def put_event(self, event_id: str, fingerprint: str, outcome: str) -> None:
-        self._db.execute(
-            "INSERT INTO usagebill_events (event_id, fingerprint, outcome) VALUES (%s, %s, %s)",
-            (event_id, fingerprint, outcome),
-        )
+    def put_event(self, record: Recorded) -> None:
+        self._db.execute(_PUT_EVENT, event_row(self._org, record))
 
     def hold(self, request_id: str) -> Hold | None:
         row = self._db.execute(
-            "SELECT body FROM usagebill_holds WHERE request_id = %s", (request_id,)
+            "SELECT body FROM usagebill_holds WHERE organization = %s AND request_id = %s",
+            (self._org, request_id),
         ).fetchone()
         return None if row is None else load_json(row[0], Hold)
 
     def put_hold(self, hold: Hold) -> None:
         self._db.execute(
-            "INSERT INTO usagebill_holds (request_id, body, expires_at) VALUES (%s, %s, %s)"
-            " ON CONFLICT (request_id) DO UPDATE"
+            "INSERT INTO usagebill_holds (organization, request_id, body, expires_at)"
+            " VALUES (%s, %s, %s, %s)"
+            " ON CONFLICT (organization, request_id) DO UPDATE"
             " SET body = excluded.body, expires_at = excluded.expires_at",
-            (hold.request_id, dump_json(hold), hold.expires_at),
+            (self._org, hold.request_id, dump_json(hold), hold.expires_at),
         )
 
     def drop_hold(self, request_id: str) -> None:
-        self._db.execute("DELETE FROM usagebill_holds WHERE request_id = %s", (request_id,))
+        self._db.execute(
+            "DELETE FROM usagebill_holds WHERE organization = %s AND request_id = %s",
+            (self._org, request_id),
+        )
 
     def expired(self, now: datetime) -> list[Hold]:
         rows = self._db.execute(
-            "SELECT body FROM usagebill_holds WHERE expires_at <= %s"
+            "SELECT body FROM usagebill_holds WHERE organization = %s AND expires_at <= %s"
             " ORDER BY expires_at, request_id",
-            (now,),
+            (self._org, now),
         ).fetchall()
         return [load_json(row[0], Hold) for row in rows]
 
     def count(self, name: str, period: str) -> None:
         self._db.execute(
-            "INSERT INTO usagebill_stats AS s (period, name, count) VALUES (%s, %s, 1)"
-            " ON CONFLICT (period, name) DO UPDATE SET count = s.count + 1",
-            (period, name),
+            "INSERT INTO usagebill_stats AS s (organization, period, name, count)"
+            " VALUES (%s, %s, %s, 1)"
+            " ON CONFLICT (organization, period, name) DO UPDATE SET count = s.count + 1",
+            (self._org, period, name),
         )
 
 
@@ -261,15 +373,40 @@ class PostgresStore:
     migration (see the module docs), unless ``migrate`` is false.
     """
 
-    def __init__(self, dsn: str, currency: str = "USD", *, migrate: bool = True) -> None:
+    def __init__(
+        self,
+        dsn: str,
+        currency: str = "USD",
+        *,
+        organization: str = "default",
+        migrate: bool = True,
+    ) -> None:
         self.dsn = dsn
         self.currency = currency
+        self.organization = organization
         self._connections = Connections(self._connect, lambda connection: not connection.closed)
         try:
             self.schema_version = self._migrate(self._connection(), apply=migrate)
+            self._register()
         except BaseException:
             self.close()
             raise
+
+    def for_organization(self, organization: str, currency: str = "USD") -> PostgresStore:
+        """The store of another organization in the same database, on the same connections."""
+        other = object.__new__(PostgresStore)
+        other.__dict__.update(self.__dict__)
+        other.organization = organization
+        other.currency = currency
+        other._register()
+        return other
+
+    def _register(self) -> None:
+        """Create the organization's row, the lock its operations take first."""
+        self._connection().execute(
+            "INSERT INTO usagebill_organizations VALUES (%s) ON CONFLICT DO NOTHING",
+            (self.organization,),
+        )
 
     # --- connections ----------------------------------------------------------------------
 
@@ -296,6 +433,10 @@ class PostgresStore:
                     " applied_at timestamptz NOT NULL DEFAULT now())"
                 )
                 found = _version(connection)  # another opener may have migrated meanwhile
+                # What migration 2 files the rows of a one-organization database under.
+                connection.execute(
+                    "SELECT set_config('usagebill.organization', %s, true)", (self.organization,)
+                )
                 for version, description, statements in MIGRATIONS:
                     if version > found:
                         for statement in statements:
@@ -332,8 +473,12 @@ class PostgresStore:
         try:
             with connection.pipeline():
                 connection.execute("BEGIN ISOLATION LEVEL READ COMMITTED")
-                gate = connection.execute("SELECT id FROM usagebill_org_lock FOR UPDATE")
-                yield _PostgresTransaction(connection)
+                gate = connection.execute(
+                    "SELECT organization FROM usagebill_organizations"
+                    " WHERE organization = %s FOR UPDATE",
+                    (self.organization,),
+                )
+                yield _PostgresTransaction(connection, self.organization, self.currency)
                 _check_locked(gate)  # before COMMIT: without the lock, nothing commits
                 connection.execute("COMMIT")
             # Leaving the pipeline waits for every result: an error in any write raises here.
@@ -347,8 +492,9 @@ class PostgresStore:
         rows = (
             self._connection()
             .execute(
-                "SELECT level, key, committed, held FROM usagebill_counters WHERE period = %s",
-                (period,),
+                "SELECT level, key, committed, held FROM usagebill_counters"
+                " WHERE organization = %s AND period = %s",
+                (self.organization, period),
             )
             .fetchall()
         )
@@ -358,10 +504,46 @@ class PostgresStore:
         """The statistics of ``period``."""
         rows = (
             self._connection()
-            .execute("SELECT name, count FROM usagebill_stats WHERE period = %s", (period,))
+            .execute(
+                "SELECT name, count FROM usagebill_stats WHERE organization = %s AND period = %s",
+                (self.organization, period),
+            )
             .fetchall()
         )
         return {name: int(count) for name, count in rows}
+
+    def recorded(self, period: str | None = None) -> Iterator[Recorded]:
+        """The billed events of ``period`` (every period: ``None``), in the order recorded."""
+        connection = psycopg.connect(self.dsn)  # a server-side cursor needs a transaction
+        try:
+            with connection.cursor(name="usagebill_recorded") as cursor:
+                if period is None:
+                    cursor.execute(
+                        f"SELECT {_EVENT_COLUMNS} FROM usagebill_events"  # noqa: S608
+                        " WHERE organization = %s AND billed ORDER BY seq",
+                        (self.organization,),
+                    )
+                else:
+                    cursor.execute(
+                        f"SELECT {_EVENT_COLUMNS} FROM usagebill_events"  # noqa: S608
+                        " WHERE organization = %s AND period = %s AND billed ORDER BY seq",
+                        (self.organization, period),
+                    )
+                while rows := cursor.fetchmany(10_000):
+                    for row in rows:
+                        yield record_of_row(row, self.currency)
+        finally:
+            connection.close()
+
+    def usage_rows(self, period: str, unbilled: tuple[bool, ...]) -> list[tuple[Any, ...]]:
+        """The billed events of ``period`` summed per usage-cube bucket, by PostgreSQL."""
+        query = usage_query("%s").format(events="usagebill_events", true="true")
+        rows = (
+            self._connection()
+            .execute(query, (*map(int, unbilled), self.organization, period))
+            .fetchall()
+        )
+        return [(*row[:8], *(int(count) for count in row[8:])) for row in rows]
 
     def close(self) -> None:
         """Close every connection this store opened in this process."""
@@ -370,19 +552,27 @@ class PostgresStore:
     # --- administration -------------------------------------------------------------------
 
     def reset(self) -> None:
-        """Delete every counter, event, hold and statistic (for tests); the schema stays."""
+        """Delete the organization's counters, events, holds and statistics (for tests)."""
         connection = self._connection()
         with connection.transaction():
-            connection.execute(
-                "TRUNCATE usagebill_counters, usagebill_events, usagebill_holds, usagebill_stats"
-            )
+            for table in (
+                "usagebill_counters",
+                "usagebill_events",
+                "usagebill_legacy_events",
+                "usagebill_holds",
+                "usagebill_stats",
+            ):
+                connection.execute(
+                    f"DELETE FROM {table} WHERE organization = %s",  # noqa: S608  (fixed names)
+                    (self.organization,),
+                )
 
 
 def _check_locked(gate: psycopg.Cursor[TupleRow]) -> None:
     """Raise unless the organization lock's statement found (so locked) its row."""
     if gate.fetchone() is None:
         raise InvalidValueError(
-            "usagebill_org_lock", "no row", "must have its one row (see migration 1)"
+            "usagebill_organizations", "no row", "must have the organization's row"
         )
 
 
@@ -406,14 +596,18 @@ class PostgresLedger(Ledger):
 
     def __init__(
         self,
-        dsn: str,
+        dsn: str | PostgresStore,
         org: Organization,
         prices: PriceTable | None = None,
         *,
         clock: Callable[[], datetime] | None = None,
         hold_ttl: timedelta = DEFAULT_HOLD_TTL,
     ) -> None:
-        store = PostgresStore(dsn, org.currency)
+        store = (
+            dsn.for_organization(org.name, org.currency)
+            if isinstance(dsn, PostgresStore)
+            else PostgresStore(dsn, org.currency, organization=org.name)
+        )
         super().__init__(store, org, prices, clock=clock, hold_ttl=hold_ttl)
 
     def reset(self) -> None:

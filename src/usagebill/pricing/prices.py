@@ -92,10 +92,17 @@ def _optional_rate(value: object) -> Decimal | None:
     return None if value is None else _rate(value)
 
 
+# A billion per million tokens (a thousand per token) is far past any price, and keeps a rate
+# times the largest count (under 2**63) within the exact arithmetic's digits, rounded.
+_HIGHEST_RATE: Final = Decimal(10) ** 9
+
+
 def _non_negative(_instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
     # A validator, not the converter, so that the error names the field (e.g. output).
     if isinstance(value, Decimal) and value < 0:
         raise InvalidValueError(attribute.name, value, "must not be negative")
+    if isinstance(value, Decimal) and value >= _HIGHEST_RATE:
+        raise InvalidValueError(attribute.name, value, "must be less than 1,000,000,000")
 
 
 _rate_field = attrs.field(converter=_rate, validator=_non_negative)
@@ -183,7 +190,9 @@ def _derivations(value: object) -> FrozenDict[str, Derivation]:
                 "derived", name, "must name a figure: part.category, e.g. long_context.cache_read"
             )
         if not isinstance(derivation, Derivation):
-            raise InvalidValueError(f"derived[{name!r}]", derivation, "must be a Derivation")
+            raise InvalidValueError(
+                f"derived[{short_repr(name)}]", derivation, "must be a Derivation"
+            )
     return value if isinstance(value, FrozenDict) else FrozenDict(value)
 
 
@@ -245,12 +254,12 @@ class ModelPrice:
         if value is None or base is None:
             missing = name if value is None else derivation.of
             raise InvalidValueError(
-                f"derived[{name!r}]", missing, "names a figure this price lacks"
+                f"derived[{short_repr(name)}]", missing, "names a figure this price lacks"
             )
         expected = EXACT.multiply(base, derivation.times)
         if value != expected:
             raise InvalidValueError(
-                f"derived[{name!r}]",
+                f"derived[{short_repr(name)}]",
                 value,
                 f"must equal {derivation.describe()} = {expected}",
             )

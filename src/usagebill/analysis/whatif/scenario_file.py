@@ -97,7 +97,8 @@ def scenario_parts(data: object, *, source: str, currency: str, directory: Path)
     if spec.caps is not None:
         build("$.caps", functools.partial(_caps, spec.caps, currency))
     if spec.prices is not None:
-        build("$.prices.file", lambda: ChangePrices(_price_table(spec.prices, directory, source)))
+        table = functools.partial(_price_table, spec.prices, directory, source)
+        build("$.prices.file", lambda: ChangePrices(table()))
     for position, model in enumerate(spec.model_prices):
         build(
             f"$.model_prices[{position}]",
@@ -112,6 +113,9 @@ def scenario_parts(data: object, *, source: str, currency: str, directory: Path)
 
 def _price_table(spec: _PricesSpec, directory: Path, source: str) -> PriceTable:
     """The scenario's price file, relative to the scenario's directory; LoadError if unreadable."""
+    if not spec.file or "\x00" in spec.file:  # the directory itself; a name no system allows
+        problem = f"must name a file: not empty, no NUL character (got {short_repr(spec.file)})"
+        raise LoadError(source, [("$.prices.file", problem)])
     try:
         return PriceTable.from_file(directory / spec.file)
     except OSError as error:  # missing, a directory, unreadable: named as the scenario wrote it
