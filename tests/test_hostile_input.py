@@ -428,14 +428,7 @@ def test_a_count_past_64_bits_is_refused_with_its_own_rule(count):
 @pytest.mark.parametrize(
     "name",
     [
-        pytest.param(
-            "invoice",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="billing/engines/python.py's fast path checks counts itself (not >= 0 "
-                "only): issue 12's branch owns that file",
-            ),
-        ),
+        "invoice",
         "whatif-replay",
         "forecast",
     ],
