@@ -415,7 +415,7 @@ class Ledger:
         self.clock = clock or (lambda: datetime.now(UTC))
         self.hold_ttl = hold_ttl
         self.expired_holds: list[Hold] = []
-        self._last_period: tuple[datetime, datetime, BillingPeriod, Organization] | None = None
+        self._last_period: tuple[datetime, datetime, BillingPeriod, str, Organization] | None = None
         # user -> (from, until, path): the path through the seat held over [from, until)
         self._paths: dict[str, tuple[datetime, datetime | None, MemberPath]] = {}
         # path -> the amounts at which each level's notification thresholds are crossed
@@ -434,16 +434,26 @@ class Ledger:
 
     def period_of(self, at: datetime) -> BillingPeriod:
         """The organization's billing period that ``at`` falls in."""
+        return self._period(at)[2]
+
+    def _period(self, at: datetime) -> tuple[datetime, datetime, BillingPeriod, str, Organization]:
+        """The period of ``at``: its bounds in UTC, itself, its label (the last one is kept)."""
         org = self.org
         last = self._last_period
-        if last is not None and last[0] <= at < last[1] and last[3] is org:
-            return last[2]
+        if last is not None and last[0] <= at < last[1] and last[4] is org:
+            return last
         period = BillingPeriod.containing(
             check_aware(at), anchor_day=org.billing_anchor_day, timezone=org.timezone
         )
         # The bounds in UTC: comparing with them is cheap, with a zone's instants it is not.
-        self._last_period = (period.start.astimezone(UTC), period.end.astimezone(UTC), period, org)
-        return period
+        self._last_period = last = (
+            period.start.astimezone(UTC),
+            period.end.astimezone(UTC),
+            period,
+            period.label,
+            org,
+        )
+        return last
 
     def month_to_date(self, at: datetime | None = None) -> Spend:
         """Committed and held spend of the period containing ``at`` (default: now)."""
@@ -557,7 +567,7 @@ class Ledger:
         org = self.org  # one organization for the whole operation
         rated = self._rate(event)
         amount = rated.amount
-        period = self.period_of(event.at).label
+        period = self._period(event.at)[3]
         path = self._path_at(event.user_id, event.at)
         with self._transaction() as tx:
             known = self._replay(tx, event, None, ChargeResult)
@@ -590,7 +600,7 @@ class Ledger:
         The path is the one of the seat held at ``at`` (the request's instant).
         Asking again for the same request id gives the same hold back.
         """
-        period = self.period_of(at).label
+        period = self._period(at)[3]
         path = self._path_at(user_id, at)
         seat_type = path.seat_type
         expires = self.clock() + (ttl or self.hold_ttl)
@@ -649,7 +659,7 @@ class Ledger:
         org = self.org
         rated = self._rate(event)
         amount = rated.amount
-        period = self.period_of(event.at).label
+        period = self._period(event.at)[3]
         path = self._path_at(event.user_id, event.at)
         seat_type = path.seat_type
         with self._transaction() as tx:

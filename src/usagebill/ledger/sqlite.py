@@ -266,10 +266,13 @@ def usage_query(placeholder: str) -> str:
 class _SqliteTransaction:
     """The ledger's reads and writes as SQL, on a connection inside BEGIN IMMEDIATE."""
 
-    def __init__(self, connection: sqlite3.Connection, organization: str, currency: str) -> None:
+    def __init__(
+        self, connection: sqlite3.Connection, organization: str, currency: str, *, legacy: bool
+    ) -> None:
         self._db = connection
         self._org = organization
         self._currency = currency
+        self._legacy = legacy
         self._read: dict[tuple[str, str, str], list[list[Decimal]]] = {}
 
     def _counters(self, period: str, user_id: str, seat_type: str) -> list[list[Decimal]]:
@@ -309,6 +312,8 @@ class _SqliteTransaction:
         ).fetchone()
         if row is not None:
             return record_of_row(row, self._currency)
+        if not self._legacy:
+            return None
         old = self._db.execute(
             "SELECT fingerprint, outcome FROM legacy_events"
             " WHERE organization = ? AND event_id = ?",
@@ -391,6 +396,7 @@ class SqliteStore:
         self._connections = Connections(self._connect)
         try:
             self._migrate(self._connection())
+            self._legacy = self._has_legacy()
         except BaseException:
             self.close()  # a file this code cannot use: leave no connection open on it
             raise
@@ -401,7 +407,20 @@ class SqliteStore:
         other.__dict__.update(self.__dict__)
         other.organization = organization
         other.currency = currency
+        other._legacy = other._has_legacy()
         return other
+
+    def _has_legacy(self) -> bool:
+        """Whether the organization has ids of version 1 (only an upgrade writes them)."""
+        row = (
+            self._connection()
+            .execute(
+                "SELECT EXISTS (SELECT 1 FROM legacy_events WHERE organization = ?)",
+                (self.organization,),
+            )
+            .fetchone()
+        )
+        return bool(row[0])
 
     def _connection(self) -> sqlite3.Connection:
         """This thread's connection (see :mod:`usagebill.ledger._connections`: fork-safe)."""
@@ -456,7 +475,9 @@ class SqliteStore:
         connection = self._connection()
         connection.execute("BEGIN IMMEDIATE")
         try:
-            yield _SqliteTransaction(connection, self.organization, self.currency)
+            yield _SqliteTransaction(
+                connection, self.organization, self.currency, legacy=self._legacy
+            )
             connection.execute("COMMIT")
         except BaseException:
             if connection.in_transaction:  # else the connection stays in it, for good
