@@ -79,6 +79,7 @@ __all__ = [
     "HoldResult",
     "Ledger",
     "Legacy",
+    "Rating",
     "Recorded",
     "SettleResult",
     "Store",
@@ -385,7 +386,9 @@ def legacy_fingerprint(event: UsageEvent, request_id: str | None = None) -> str:
     return digest if request_id is None else f"settle\x1f{request_id}\x1f{digest}"
 
 
-class _Rated(NamedTuple):
+class Rating(NamedTuple):
+    """The exact cost of an event and the price it was rated with (what its record keeps)."""
+
     amount: Money
     model_id: str
     price_version: int
@@ -440,7 +443,12 @@ class Ledger:
         """The period of ``at``: its bounds in UTC, itself, its label (the last one is kept)."""
         org = self.org
         last = self._last_period
-        if last is not None and last[0] <= at < last[1] and last[4] is org:
+        if (
+            last is not None
+            and at.tzinfo is not None
+            and last[0] <= at < last[1]
+            and last[4] is org
+        ):
             return last
         period = BillingPeriod.containing(
             check_aware(at), anchor_day=org.billing_anchor_day, timezone=org.timezone
@@ -710,7 +718,7 @@ class Ledger:
         """One store transaction that first releases the expired holds (see :class:`_Operation`)."""
         return _Operation(self)
 
-    def _rate(self, event: UsageEvent) -> _Rated:
+    def _rate(self, event: UsageEvent) -> Rating:
         """The exact cost of ``event`` and the price it was rated with."""
         prices = self.prices
         model = event.model
@@ -730,7 +738,7 @@ class Ledger:
         modifiers = event.modifiers
         in_tier = price.in_tier(usage, modifiers.fast)
         amount = price.compiled(modifiers, in_tier).amount(usage)
-        return _Rated(unchecked_money(amount, prices.currency), model_id, version, in_tier)
+        return Rating(unchecked_money(amount, prices.currency), model_id, version, in_tier)
 
     def _path_at(self, user_id: str, at: datetime) -> MemberPath:
         """The path through the seat ``user_id`` held at ``at``, under the member cap of now."""
@@ -756,6 +764,17 @@ class Ledger:
         Each capped level's marks (threshold times cap) are worked out once per path; a
         charge crosses one iff a mark lies in ``(before, before + amount]``.
         """
+        marks = self._marks_of(org, path)
+        for level, old in zip(marks, before[:3], strict=True):
+            if level:
+                index = bisect.bisect_right(level, old)
+                if index < len(level) and level[index] <= EXACT.add(old, amount):
+                    after = before.plus(amount, _ZERO)
+                    return path_notifications(path, before, after, thresholds=org.thresholds)
+        return ()
+
+    def _marks_of(self, org: Organization, path: MemberPath) -> tuple[tuple[Decimal, ...], ...]:
+        """The amounts at which each level of ``path`` crosses a threshold (worked out once)."""
         known = self._marks.get(id(path))
         if known is None or known[0] is not path:
             thresholds = sorted(org.thresholds)
@@ -764,13 +783,7 @@ class Ledger:
                 for cap in (path.member_cap, path.seat_type_cap, path.organization_cap)
             )
             known = self._marks[id(path)] = (path, marks)
-        for level, old in zip(known[1], before[:3], strict=True):
-            if level:
-                index = bisect.bisect_right(level, old)
-                if index < len(level) and level[index] <= EXACT.add(old, amount):
-                    after = before.plus(amount, _ZERO)
-                    return path_notifications(path, before, after, thresholds=org.thresholds)
-        return ()
+        return known[1]
 
     def _replay(
         self, tx: Transaction, event: UsageEvent, request_id: str | None, kind: type[T]
