@@ -324,3 +324,34 @@ def test_outcomes_replay_from_their_columns(tmp_path: Path) -> None:
         first, replayed=True
     )
     ledger.close()
+
+
+def test_postgres_organizations_wait_only_for_themselves(pg_dsn: str) -> None:
+    """While acme's row is locked, globex charges at once; acme's charge waits for the lock."""
+    import threading  # noqa: PLC0415
+
+    import psycopg  # noqa: PLC0415
+
+    from usagebill.ledger.postgres import PostgresLedger  # noqa: PLC0415
+
+    acme = PostgresLedger(pg_dsn, organization())
+    globex = PostgresLedger(acme.store, organization(name="globex"))
+    done: dict[str, bool] = {}
+
+    def charge(ledger: Ledger, name: str) -> None:
+        done[name] = ledger.charge(event(f"{name}-1", "ada", SONNET, input_tokens=5)).recorded
+
+    with psycopg.connect(pg_dsn) as blocker:
+        blocker.execute(
+            "SELECT 1 FROM usagebill_organizations WHERE organization = 'acme' FOR UPDATE"
+        )
+        waiting = threading.Thread(target=charge, args=(acme, "acme"))
+        waiting.start()
+        other = threading.Thread(target=charge, args=(globex, "globex"))
+        other.start()
+        other.join(timeout=10)
+        assert done == {"globex": True}
+        blocker.rollback()
+    waiting.join(timeout=10)
+    assert done == {"globex": True, "acme": True}
+    acme.close()
