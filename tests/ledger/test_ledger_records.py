@@ -355,3 +355,34 @@ def test_postgres_organizations_wait_only_for_themselves(pg_dsn: str) -> None:
     waiting.join(timeout=10)
     assert done == {"globex": True, "acme": True}
     acme.close()
+
+
+def test_the_command_line_bills_a_ledger(tmp_path: Path) -> None:
+    """``usagebill invoice --ledger sqlite:///…`` prints the invoice of the ledger's events,
+    the same as ``--events`` of their export; a missing file or an odd URL is an error."""
+    import io  # noqa: PLC0415
+
+    from usagebill.cli import main  # noqa: PLC0415
+
+    org_file = "examples/org.toml"
+    org = Organization.from_file(org_file)
+    ledger = SqliteLedger(tmp_path / "ledger.db", org)
+    with open("examples/usage-2026-10.jsonl", encoding="utf-8") as lines:
+        for line in list(lines)[:1_500]:
+            ledger.charge(UsageEvent.from_dict(json.loads(line)))
+    exported = tmp_path / "events.jsonl"
+    assert ledger.export_events(exported, "2026-10") > 500  # the others were denied by caps
+    ledger.close()
+
+    def run(*argv: str) -> tuple[int, str, str]:
+        out, err = io.StringIO(), io.StringIO()
+        status = main(["invoice", "--org", org_file, "--period", "2026-10", *argv], out, err)
+        return status, out.getvalue(), err.getvalue()
+
+    from_ledger = run("--ledger", f"sqlite:///{tmp_path / 'ledger.db'}", "--format", "json")
+    from_events = run("--events", str(exported), "--format", "json")
+    assert from_ledger == from_events
+    assert from_ledger[0] == 0
+    assert run("--ledger", f"sqlite:///{tmp_path / 'none.db'}")[2].endswith("no such SQLite file\n")
+    assert "must be sqlite:///PATH" in run("--ledger", "mysql://x")[2]
+    assert "one of them" in run()[2]
