@@ -367,7 +367,7 @@ def test_the_command_line_bills_a_ledger(tmp_path: Path) -> None:
     org_file = "examples/org.toml"
     org = Organization.from_file(org_file)
     ledger = SqliteLedger(tmp_path / "ledger.db", org)
-    with open("examples/usage-2026-10.jsonl", encoding="utf-8") as lines:
+    with Path("examples/usage-2026-10.jsonl").open(encoding="utf-8") as lines:
         for line in list(lines)[:1_500]:
             ledger.charge(UsageEvent.from_dict(json.loads(line)))
     exported = tmp_path / "events.jsonl"
