@@ -167,7 +167,7 @@ def write_ledger(jsonl: Path, path: Path) -> None:
             )
             rows.append(event_row("bench", record))
     connection.execute("BEGIN")
-    connection.executemany(f"INSERT INTO events VALUES ({', '.join('?' * 23)})", rows)  # noqa: S608
+    connection.executemany(f"INSERT INTO events VALUES ({', '.join('?' * 24)})", rows)  # noqa: S608
     connection.execute("COMMIT")
     ledger.close()
 

@@ -386,3 +386,37 @@ def test_the_command_line_bills_a_ledger(tmp_path: Path) -> None:
     assert run("--ledger", f"sqlite:///{tmp_path / 'none.db'}")[2].endswith("no such SQLite file\n")
     assert "must be sqlite:///PATH" in run("--ledger", "mysql://x")[2]
     assert "one of them" in run()[2]
+
+
+def test_a_batch_settles_against_one_hold_and_is_recorded(kind: str, tmp_path: Path) -> None:
+    """ada holds 10.00; a batch of 3.00 and 6.00 (1M and 2M input tokens of Sonnet 4.6)
+    leaves 1.00 held; a second batch of 3.00 passes what is left by 2.00 (an overrun) and
+    releases the hold. A retry of an event under another hold replays; a charge of its id
+    conflicts. Every event is on the invoice."""
+    ledger = open_store(kind, organization(), tmp_path / "ledger.db")
+    at = datetime(2026, 10, 3, 12, tzinfo=UTC)
+
+    def usage(event_id: str, millions: int) -> UsageEvent:
+        return event(event_id, "ada", SONNET, at=at, input_tokens=millions * 1_000_000)
+
+    try:
+        hold = ledger.hold("lease-1", "ada", Money("10"), at=at).hold
+        assert hold is not None
+        first = ledger.settle_batch(hold, [usage("b1", 1), usage("b2", 2)])
+        assert [result.amount for result in first] == [Money("3"), Money("6")]
+        spend = ledger.month_to_date(at)
+        assert (spend.members["ada"], spend.held_members["ada"]) == (Decimal(9), Decimal(1))
+        second = ledger.settle_batch(hold, [usage("b3", 1)], release=True)
+        assert (second[0].held, second[0].overrun) == (Money("1"), Money("2"))
+        assert ledger.month_to_date(at).held_total == 0
+        other = ledger.hold("lease-2", "ada", Money("1"), at=at).hold
+        assert other is not None
+        again = ledger.settle_batch(other, [usage("b1", 1)])
+        assert again == [attrs.evolve(first[0], replayed=True)]
+        with pytest.raises(ConflictError):
+            ledger.charge(usage("b2", 2))
+        assert ledger.stats(at)["overruns"] == 1
+        assert [one.event_id for one in ledger.events()] == ["b1", "b2", "b3"]
+        assert ledger.invoice(OCTOBER).events == 3
+    finally:
+        ledger.close()

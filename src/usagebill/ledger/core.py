@@ -46,7 +46,7 @@ from __future__ import annotations
 import bisect
 import hashlib
 import json
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -155,8 +155,10 @@ class Recorded(NamedTuple):
     ``request_id`` is the request a settlement settled (``None``: a charge);
     ``seat_type`` the seat the member held at the event's instant;
     ``model_id``, ``price_version`` and ``in_tier`` the price it was rated
-    with; ``amount`` its exact cost; ``outcome`` what the operation answered.
-    A denied charge is kept (a retry must be denied again) but bills nothing.
+    with; ``amount`` its exact cost; ``outcome`` what the operation answered;
+    ``leased`` marks a settlement of :meth:`Ledger.settle_batch` (a retry of it
+    replays under any hold). A denied charge is kept (a retry must be denied
+    again) but bills nothing.
     """
 
     event: UsageEvent
@@ -168,6 +170,7 @@ class Recorded(NamedTuple):
     amount: Decimal
     period: str
     outcome: ChargeResult | SettleResult
+    leased: bool = False
 
     @property
     def billed(self) -> bool:
@@ -697,6 +700,93 @@ class Ledger:
             )
         return result
 
+    def settle_batch(
+        self, hold: Hold, events: Sequence[UsageEvent], *, release: bool = False
+    ) -> list[SettleResult]:
+        """Record ``events`` against ``hold`` in one transaction, each as its own settlement.
+
+        What budget leases flush with (:mod:`usagebill.ledger.leases`): each event's
+        cost moves from the hold to committed (toward the seat held at the event's
+        instant), the hold shrinking by it; ``release`` frees what is left. What passes
+        the hold is recorded anyway and flagged as an overrun, as :meth:`settle` does,
+        and so is all of it if the hold has expired: the requests ran. Idempotent by
+        event id, whatever hold settles it again (a retried charge may fall under
+        another lease); an operation that raises applies none of it.
+        """
+        org = self.org
+        rated = [
+            (
+                event,
+                self._rate(event),
+                self._period(event.at)[3],
+                self._path_at(event.user_id, event.at),
+            )
+            for event in events
+        ]
+        results: list[SettleResult] = []
+        with self._transaction() as tx:
+            live = tx.hold(hold.request_id)
+            hold = live or hold
+            user = hold.user_id
+            left = live.amount.amount if live is not None else _ZERO
+            used: dict[tuple[str, str], UsedOnPath] = {}
+            added: dict[tuple[str, str], Decimal] = {}
+            drawn = _ZERO
+            for event, rating, period, path in rated:
+                known = tx.event(event.event_id)
+                if known is not None:
+                    if type(known) is not Recorded or not known.leased or known.event != event:
+                        raise ConflictError(
+                            "event_id", event.event_id, "was seen before with different content"
+                        )
+                    results.append(attrs.evolve(known.outcome, replayed=True))  # type: ignore[arg-type]
+                    continue
+                if event.user_id != user:
+                    raise ConflictError(
+                        "event.user_id",
+                        event.user_id,
+                        f"must be {short_repr(user)}, who holds {short_repr(hold.request_id)}",
+                    )
+                amount = rating.amount
+                share = min(left, amount.amount)
+                left, drawn = EXACT.subtract(left, share), EXACT.add(drawn, share)
+                where = (period, path.seat_type)
+                before = used.get(where) or tx.path(period, user, path.seat_type)
+                used[where] = before.plus(amount.amount, _ZERO)
+                added[where] = EXACT.add(added.get(where, _ZERO), amount.amount)
+                held = unchecked_money(share, amount.currency)
+                overrun = amount - held if amount.amount > share else None
+                if overrun is not None:
+                    tx.count("overruns", period)
+                result = SettleResult(
+                    hold.request_id,
+                    event.event_id,
+                    amount,
+                    held,
+                    overrun,
+                    period,
+                    self._notifications(org, path, before, amount.amount),
+                )
+                tx.put_event(
+                    Recorded(
+                        event, hold.request_id, path.seat_type, *rating[1:], amount.amount,
+                        period, result, leased=True,
+                    )
+                )  # fmt: skip
+                results.append(result)
+            for (period, seat_type), committed in added.items():  # one write each, not per event
+                tx.apply(period, user, seat_type, committed, _ZERO)
+            if live is not None:
+                freed = left if release else _ZERO
+                tx.apply(
+                    hold.period, user, hold.seat_type, _ZERO, EXACT.minus(EXACT.add(drawn, freed))
+                )
+                if release:
+                    tx.drop_hold(hold.request_id)
+                else:
+                    tx.put_hold(attrs.evolve(live, amount=unchecked_money(left, org.currency)))
+        return results
+
     def release(self, request_id: str) -> Hold:
         """Free a live hold entirely (the request failed or was cancelled)."""
         with self._transaction() as tx:
@@ -800,7 +890,12 @@ class Ledger:
             return load_json(known.outcome, kind)
         assert type(known) is Recorded  # noqa: S101  (the protocol's two kinds)
         outcome = known.outcome
-        if known.request_id != request_id or known.event != event or type(outcome) is not kind:
+        if (
+            known.leased
+            or known.request_id != request_id
+            or known.event != event
+            or type(outcome) is not kind
+        ):
             raise ConflictError(
                 "event_id", event.event_id, "was seen before with different content"
             )

@@ -418,6 +418,7 @@ MIGRATIONS: Final[tuple[tuple[int, str, tuple[LiteralString, ...]], ...]] = (
                 billed boolean NOT NULL,
                 figure text,
                 outcome text,
+                leased boolean NOT NULL DEFAULT false,
                 PRIMARY KEY (organization, event_id)
             )""",
             "CREATE INDEX usagebill_events_by_period ON usagebill_events (organization, period)",
@@ -443,11 +444,12 @@ _MIGRATION_LOCK: Final = 0x7573_6167_6562_696C
 _EVENT_COLUMNS: Final = (
     "event_id, request_id, user_id, model, product, flags, input_tokens, output_tokens,"
     " cache_write_5m_tokens, cache_write_1h_tokens, cache_read_tokens, web_search_requests,"
-    " at_us, period, seat_type, model_id, price_version, in_tier, amount, billed, figure, outcome"
+    " at_us, period, seat_type, model_id, price_version, in_tier, amount, billed, figure, outcome,"
+    " leased"
 )
 _PUT_EVENT: Final = (
     f"INSERT INTO usagebill_events (organization, {_EVENT_COLUMNS}) VALUES ("  # noqa: S608
-    + ", ".join(["%s"] * 23)
+    + ", ".join(["%s"] * 24)
     + ")"
 )
 _ZERO: Final = Decimal(0)

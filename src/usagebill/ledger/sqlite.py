@@ -103,6 +103,7 @@ CREATE TABLE events (
     at_us INTEGER NOT NULL, period TEXT NOT NULL, seat_type TEXT NOT NULL,
     model_id TEXT NOT NULL, price_version INTEGER NOT NULL, in_tier INTEGER NOT NULL,
     amount TEXT NOT NULL, billed INTEGER NOT NULL, figure TEXT, outcome TEXT,
+    leased INTEGER NOT NULL DEFAULT 0,
     UNIQUE (organization, event_id)
 );
 CREATE INDEX events_by_period ON events (organization, period);
@@ -161,11 +162,12 @@ _PATH_QUERY: Final = (
 _EVENT_COLUMNS: Final = (
     "event_id, request_id, user_id, model, product, flags, input_tokens, output_tokens,"
     " cache_write_5m_tokens, cache_write_1h_tokens, cache_read_tokens, web_search_requests,"
-    " at_us, period, seat_type, model_id, price_version, in_tier, amount, billed, figure, outcome"
+    " at_us, period, seat_type, model_id, price_version, in_tier, amount, billed, figure, outcome,"
+    " leased"
 )
 _PUT_EVENT: Final = (
     f"INSERT INTO events (organization, {_EVENT_COLUMNS})"  # noqa: S608  (fixed column names)
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 
 
@@ -198,6 +200,7 @@ def event_row(organization: str, record: Recorded) -> tuple[Any, ...]:
         record.billed,
         figure,
         outcome,
+        record.leased,
     )
 
 
@@ -221,6 +224,7 @@ def record_of_row(row: tuple[Any, ...], currency: str) -> Recorded:
         _billed,
         figure,
         outcome,
+        leased,
     ) = row
     event = event_of_row(event_id, user_id, model, product, flags, counts, at_us)
     cost = Decimal(amount)
@@ -234,6 +238,7 @@ def record_of_row(row: tuple[Any, ...], currency: str) -> Recorded:
         cost,
         period,
         outcome_of_columns(event, request_id, seat_type, cost, period, currency, figure, outcome),
+        bool(leased),
     )
 
 
