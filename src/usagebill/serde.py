@@ -23,7 +23,7 @@ from collections.abc import Callable, Mapping
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Final, TypeVar
 
 import attrs
 import cattrs
@@ -40,7 +40,7 @@ from usagebill._checks import instant
 from usagebill._documents import json_document, toml_document
 from usagebill._frozendict import FrozenDict
 from usagebill.errors import InvalidValueError, LoadError, UsageBillError, short_repr
-from usagebill.money import exact_decimal
+from usagebill.money import EXACT, exact_decimal
 from usagebill.periods import BillingPeriod
 
 __all__ = ["converter", "from_dict", "from_json", "structure", "to_dict", "to_json", "unstructure"]
@@ -66,10 +66,25 @@ def _enum(value: object, type_: type[enum.Enum]) -> enum.Enum:
     raise InvalidValueError("value", value, f"must be one of {members}")
 
 
+# A document's amounts and rates: at most 20 decimal places, less than 10**30. Sums, products
+# and prorations of such figures (and counts under 2**63) stay within exact money's 60 digits; a
+# fee of 20.000…001 with 55 zeros would make the invoice's sums inexact (decimal.Inexact).
+_PLACES: Final = 20
+_DIGITS: Final = 30
+_DOCUMENT_DECIMAL: Final = (
+    f"must have at most {_PLACES} decimal places and be less than 10**{_DIGITS} in size"
+)
+
+
 def _decimal(value: object, _type: type) -> Decimal:
     if isinstance(value, bool) or not isinstance(value, (str, int, Decimal)):
         raise InvalidValueError("value", value, "must be a decimal number written as a string")
-    return exact_decimal(value, "value")
+    number = exact_decimal(value, "value")
+    if number:
+        exponent = number.normalize(EXACT).as_tuple().exponent
+        if number.adjusted() >= _DIGITS or (isinstance(exponent, int) and exponent < -_PLACES):
+            raise InvalidValueError("value", value, _DOCUMENT_DECIMAL)
+    return number
 
 
 def _datetime(value: object, _type: type) -> datetime:
