@@ -76,10 +76,16 @@ _DOCUMENT_DECIMAL: Final = (
 )
 
 
-def _decimal(value: object, _type: type) -> Decimal:
+def _exact(value: object, _type: type) -> Decimal:
+    """Any exact decimal: a figure usagebill computed (an invoice's prorated exact amounts)."""
     if isinstance(value, bool) or not isinstance(value, (str, int, Decimal)):
         raise InvalidValueError("value", value, "must be a decimal number written as a string")
-    number = exact_decimal(value, "value")
+    return exact_decimal(value, "value")
+
+
+def _decimal(value: object, _type: type) -> Decimal:
+    """A figure a person wrote: bounded so that sums of such figures stay exact."""
+    number = _exact(value, _type)
     if number:
         exponent = number.normalize(EXACT).as_tuple().exponent
         if number.adjusted() >= _DIGITS or (isinstance(exponent, int) and exponent < -_PLACES):
@@ -167,8 +173,12 @@ def _attrs_structure(type_: Any, conv: cattrs.Converter) -> Callable[[object, An
     return structure
 
 
-def make_converter() -> cattrs.Converter:
-    """Build the strict converter (exposed so tests and users can extend a copy)."""
+def make_converter(*, computed: bool = False) -> cattrs.Converter:
+    """Build the strict converter (exposed so tests and users can extend a copy).
+
+    Decimals are figures people write (at most 20 decimal places, below 10**30), or
+    with ``computed`` any exact decimal, as usagebill's own results hold them.
+    """
     conv = cattrs.Converter(forbid_extra_keys=True)
     conv.register_structure_hook(str, _strict(str, "a string"))
     conv.register_structure_hook(int, _strict(int, "an integer"))
@@ -176,7 +186,7 @@ def make_converter() -> cattrs.Converter:
     # The str and int hooks would also catch StrEnum and IntEnum fields, unchecked.
     conv.register_structure_hook(enum.StrEnum, _enum)
     conv.register_structure_hook(enum.IntEnum, _enum)
-    conv.register_structure_hook(Decimal, _decimal)
+    conv.register_structure_hook(Decimal, _exact if computed else _decimal)
     conv.register_unstructure_hook(Decimal, str)
     conv.register_structure_hook(datetime, _datetime)
     conv.register_unstructure_hook(datetime, datetime.isoformat)
@@ -232,6 +242,7 @@ def _period(conv: cattrs.Converter, data: object) -> BillingPeriod:
 
 
 converter = make_converter()
+_computed = make_converter(computed=True)
 
 
 def unstructure(value: object) -> Any:
@@ -242,10 +253,14 @@ def unstructure(value: object) -> Any:
 to_dict = unstructure
 
 
-def structure(data: object, cls: type[T], source: str = "data") -> T:
-    """Build a ``cls`` from its dict form, strictly; :class:`LoadError` lists every problem."""
+def structure(data: object, cls: type[T], source: str = "data", *, computed: bool = False) -> T:
+    """Build a ``cls`` from its dict form, strictly; :class:`LoadError` lists every problem.
+
+    ``computed``: the document is a result usagebill wrote (an invoice), whose exact
+    figures may have any number of decimals; otherwise figures are bounded as people write them.
+    """
     try:
-        return converter.structure(data, cls)
+        return (_computed if computed else converter).structure(data, cls)
     except (ClassValidationError, IterableValidationError, ForbiddenExtraKeysError) as error:
         raise LoadError(source, _problems(error)) from None
     except (UsageBillError, ValueError, TypeError, KeyError) as error:
@@ -269,9 +284,11 @@ def read_toml(path: Path) -> dict[str, Any]:
     return toml_document(path)
 
 
-def from_json(text: str | bytes, cls: type[T], source: str = "JSON") -> T:
+def from_json(
+    text: str | bytes, cls: type[T], source: str = "JSON", *, computed: bool = False
+) -> T:
     """Parse JSON text and structure it as ``cls`` (see :func:`structure`)."""
-    return structure(json_document(text, source), cls, source)
+    return structure(json_document(text, source), cls, source, computed=computed)
 
 
 def _message(error: BaseException) -> str:
