@@ -450,3 +450,42 @@ def test_a_huge_count_is_exit_2_naming_its_line(tmp_path, name):
     status, _, err = run(*argv)
     assert status == 2, err
     assert err.startswith(f"usagebill: error: {events}:2: usage.input_tokens must be at most")
+
+
+SCENARIO_PRICES = """\
+version = "p1"
+currency = "USD"
+source = "a table without the month's models"
+[models.m-basic]
+[[models.m-basic.prices]]
+rates = { input = "1", output = "2", cache_write_5m = "1", cache_write_1h = "2", cache_read = "1" }
+"""
+
+
+@pytest.mark.parametrize("replay", ["", '[caps.organization]\npool_cap = "100"\n'])
+def test_a_model_the_scenario_prices_lack_is_named_with_its_line_and_the_scenario(tmp_path, replay):
+    (tmp_path / "p.toml").write_text(SCENARIO_PRICES)
+    scenario = tmp_path / "s.toml"
+    scenario.write_text('[prices]\nfile = "p.toml"\n' + replay)
+    events = events_file(tmp_path, json.dumps(event("a")))
+    argv = command("whatif", events)
+    argv[argv.index("--scenario") + 1] = str(scenario)
+    status, _, err = run(*argv)
+    assert status == 2
+    assert err == (
+        f"usagebill: error: {events}:1: model 'claude-sonnet-4-6' is not in the price table of "
+        f"scenario {scenario}\n"
+    )
+
+
+def test_a_replay_names_the_refused_line_not_a_skipped_one(tmp_path):
+    events = events_file(
+        tmp_path, "{oops", json.dumps(event("a")), json.dumps(event("b", user_id="zed"))
+    )
+    argv = command("whatif", events, "--skip-invalid")
+    scenario = tmp_path / "replay.toml"
+    scenario.write_text(REPLAY_CAPS)
+    argv[argv.index("--scenario") + 1] = str(scenario)
+    status, _, err = run(*argv)
+    assert status == 2
+    assert err.endswith(f"usagebill: error: {events}:3: unknown member 'zed'\n"), err
