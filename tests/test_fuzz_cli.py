@@ -359,3 +359,28 @@ def test_a_broken_csv_events_file(tmp_path_factory, name, data):
     events.write_bytes(data)
     status, _out, err = run(command(name, events))
     assert_clean(status, err)
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [
+        ("--period", "9999-12", "period must be a month from 0001-01 to 9999-11 (got '9999-12')"),
+        (
+            "--as-of",
+            "2026-09-30",
+            (
+                "as_of must come after the period's start 2026-10-01T04:00:00+00:00 "
+                "(got '2026-09-30T00:00:00-04:00')"
+            ),
+        ),
+    ],
+)
+def test_option_messages_show_what_was_typed(tmp_path, option, value, message):
+    """Found by the fuzzing: the period showed its index (119999), the as-of a Python datetime."""
+    events = tmp_path / "usage.jsonl"
+    events.write_bytes(b"\n".join(sample_lines()[:3]) + b"\n")
+    argv = command("forecast", events)
+    argv[argv.index(option) + 1] = value
+    status, _out, err = run(argv)
+    assert status == 2
+    assert err == f"usagebill: error: {message}\n"
