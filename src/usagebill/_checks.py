@@ -89,9 +89,13 @@ def aware(_instance: object, attribute: attrs.Attribute[Any], value: object) -> 
 
 
 def non_negative_int(_instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    """A count: an ``int`` from 0 to :data:`MAX_COUNT` (``True`` is not a count, nor is ``5.0``)."""
-    if type(value) is not int or not 0 <= value <= MAX_COUNT:
-        raise InvalidValueError(attribute.name, value, count_rule(value))
+    """A non-negative ``int`` (``True`` is not a count, nor is ``5.0``).
+
+    No upper bound: a value type may hold a sum (a month's tokens). Counts read
+    from outside are bounded where they are read (:func:`check_non_negative_int`).
+    """
+    if type(value) is not int or value < 0:
+        raise InvalidValueError(attribute.name, value, COUNT)
 
 
 def int_between(low: int, high: int) -> Validator:
@@ -154,7 +158,7 @@ def check_aware(value: object, field: str = "at") -> datetime:
 
 
 def check_non_negative_int(value: object, field: str) -> int:
-    """``value`` if it is a count: an ``int`` from 0 to :data:`MAX_COUNT`."""
+    """``value`` if it is a count read from outside: an ``int`` from 0 to :data:`MAX_COUNT`."""
     if type(value) is not int or not 0 <= value <= MAX_COUNT:
         raise InvalidValueError(field, value, count_rule(value))
     return value
