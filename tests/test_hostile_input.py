@@ -493,3 +493,13 @@ def test_a_replay_names_the_refused_line_not_a_skipped_one(tmp_path):
     status, _, err = run(*argv)
     assert status == 2
     assert err.endswith(f"usagebill: error: {events}:3: unknown member 'zed'\n"), err
+
+
+@pytest.mark.parametrize("data", [b"garbage", b"PAR1" + b"\x00" * 40 + b"PAR1"])
+def test_a_parquet_file_that_is_not_parquet_is_a_load_error_naming_it(tmp_path, data):
+    pytest.importorskip("pyarrow")
+    path = tmp_path / "usage.parquet"
+    path.write_bytes(data)
+    status, _, err = run(*command("invoice", str(path)))
+    assert status == 2
+    assert err.startswith(f"usagebill: error: {path} does not load (1 problem):\n  row 1: is not ")

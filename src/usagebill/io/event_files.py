@@ -133,8 +133,15 @@ def _parquet_rows(name: str) -> Iterator[EventLine]:
         raise InvalidValueError(
             "events", name, "is Parquet: install pyarrow (usagebill[tables]) or use --engine duckdb"
         ) from None
+    import pyarrow as pa  # noqa: PLC0415  (installed with pyarrow.parquet)
+
     number = 0
-    for batch in pq.ParquetFile(name).iter_batches():
-        for row in batch.to_pylist():
-            number += 1
-            yield _row(f"{name}:{number}", row)
+    try:
+        for batch in pq.ParquetFile(name).iter_batches():
+            for row in batch.to_pylist():
+                number += 1
+                yield _row(f"{name}:{number}", row)
+    except pa.ArrowException as error:  # not Parquet, cut short, or a column it cannot read
+        raise LoadError(
+            name, [(f"row {number + 1}", f"is not readable Parquet: {error}")]
+        ) from None
