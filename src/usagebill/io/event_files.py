@@ -141,7 +141,7 @@ def _parquet_rows(name: str) -> Iterator[EventLine]:
             for row in batch.to_pylist():
                 number += 1
                 yield _row(f"{name}:{number}", row)
-    except pa.ArrowException as error:  # not Parquet, cut short, or a column it cannot read
+    except (pa.ArrowException, OSError) as error:  # not Parquet, cut short, a column it cannot read
         raise LoadError(
             name, [(f"row {number + 1}", f"is not readable Parquet: {error}")]
         ) from None
