@@ -14,6 +14,7 @@ import json
 import re
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from fuzzing import json_junk, json_text, mutated_bytes, mutations, utf8
+from fuzzing import json_junk, json_text, mutated_bytes, mutations, toml_text, utf8
 from usagebill.cli import main
 
 EXAMPLES = Path(__file__).parents[1] / "examples"
@@ -115,7 +116,9 @@ def test_random_bytes_as_the_events_file(tmp_path_factory, name, data):
 @cli_fuzz
 @given(
     name=st.sampled_from(COMMANDS),
-    data=st.binary(max_size=200) | mutated_bytes(ORG.read_bytes()),
+    data=st.binary(max_size=200)
+    | mutated_bytes(ORG.read_bytes())
+    | mutations(tomllib.loads(ORG.read_text())).map(toml_text).map(utf8),
 )
 def test_a_broken_organization_file(tmp_path_factory, name, data):
     directory = tmp_path_factory.mktemp("org")
@@ -134,6 +137,7 @@ def test_a_broken_organization_file(tmp_path_factory, name, data):
     data=st.binary(max_size=200)
     | mutated_bytes(SCENARIO.read_bytes())
     | mutated_bytes(b'[prices]\nfile = "prices.json"\n')
+    | mutations(tomllib.loads(SCENARIO.read_text())).map(toml_text).map(utf8)
 )
 def test_a_broken_scenario_file(tmp_path_factory, data):
     directory = tmp_path_factory.mktemp("scenario")

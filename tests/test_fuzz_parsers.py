@@ -21,7 +21,16 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from fuzzing import HOSTILE, hostile_values, json_junk, json_text, mutated_bytes, mutations, utf8
+from fuzzing import (
+    HOSTILE,
+    hostile_values,
+    json_junk,
+    json_text,
+    mutated_bytes,
+    mutations,
+    toml_text,
+    utf8,
+)
 from usagebill import (
     BillingPeriod,
     Invoice,
@@ -198,7 +207,11 @@ def test_scenario_from_dict(data):
 
 
 @fuzz
-@given(data=st.binary(max_size=200) | mutated_bytes((EXAMPLES / "org.toml").read_bytes()))
+@given(
+    data=st.binary(max_size=200)
+    | mutated_bytes((EXAMPLES / "org.toml").read_bytes())
+    | mutations(organization_document()).map(toml_text).map(utf8)
+)
 def test_organization_from_file(tmp_path_factory, data):
     path = tmp_path_factory.mktemp("org") / "org.toml"
     path.write_bytes(data)
@@ -210,6 +223,7 @@ def test_organization_from_file(tmp_path_factory, data):
     data=st.binary(max_size=200)
     | mutated_bytes((EXAMPLES / "scenario-downgrade.toml").read_bytes())
     | mutated_bytes(b'name = "n"\n[prices]\nfile = "prices.json"\n')
+    | mutations(SCENARIO).map(toml_text).map(utf8)
 )
 def test_scenario_from_file(tmp_path_factory, data):
     directory = tmp_path_factory.mktemp("scenario")
@@ -252,6 +266,7 @@ def test_price_table_from_json_file(tmp_path_factory, data):
     data=st.binary(max_size=200)
     | mutated_bytes(b'version = "1"\ncurrency = "USD"\n[models]\n')
     | mutated_bytes(b'version = "1"\n[models.m]\nprices = [{rates = {input = "1"}}]\n')
+    | mutations(price_table_document()).map(toml_text).map(utf8)
 )
 def test_price_table_from_toml_file(tmp_path_factory, data):
     path = tmp_path_factory.mktemp("prices") / "prices.toml"
