@@ -34,12 +34,14 @@ from fuzzing import (
 from usagebill import (
     BillingPeriod,
     Invoice,
+    Modifiers,
     Money,
     Organization,
     PriceTable,
     TokenUsage,
     UsageBillError,
     UsageEvent,
+    reconcile,
 )
 from usagebill.analysis.whatif import Scenario
 from usagebill.billing.invoice import build_invoice
@@ -295,12 +297,26 @@ def test_invoice_from_json(text):
 @given(json_junk | mutations(MESSAGES_USAGE))
 def test_token_usage_from_anthropic(data):
     only_documented(lambda: TokenUsage.from_anthropic(data))
+    only_documented(lambda: Modifiers.from_anthropic(data))
 
 
 @fuzz
 @given(json_junk | mutations(REPORT) | mutations(REPORT["data"]) | mutations([REPORT, REPORT]))
 def test_the_usage_report_reader(data):
     only_documented(lambda: UsageReport.from_anthropic(data))
+
+
+@functools.cache
+def october_events() -> tuple[UsageEvent, ...]:
+    with (EXAMPLES / "usage-2026-10.jsonl").open() as file:
+        return tuple(UsageEvent.from_dict(json.loads(next(file))) for _ in range(50))
+
+
+@fuzz
+@given(mutations(REPORT) | mutations([REPORT]))
+def test_reconciling_with_a_broken_report(data):
+    """The report is read first: a broken one is its LoadError, whatever the events."""
+    only_documented(lambda: reconcile(october_events(), data))
 
 
 # --- money -----------------------------------------------------------------------------------
