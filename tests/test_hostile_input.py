@@ -503,3 +503,30 @@ def test_a_parquet_file_that_is_not_parquet_is_a_load_error_naming_it(tmp_path, 
     status, _, err = run(*command("invoice", str(path)))
     assert status == 2
     assert err.startswith(f"usagebill: error: {path} does not load (1 problem):\n  row 1: is not ")
+
+
+@pytest.mark.parametrize(
+    ("row", "words"),
+    [
+        (b"e2,u-001\n", "row must have as many cells as the header (7) (got '2 cells')"),
+        (b"e2,u-001,claude-sonnet-4-6,chat,2026-10-05T12:00:00Z,1,1,9\n", "(got '8 cells')"),
+        (b'e2,"unterminated,x\n', "row must have as many cells"),
+    ],
+)
+def test_a_csv_row_not_as_wide_as_its_header_is_named(tmp_path, row, words):
+    path = tmp_path / "usage.csv"
+    good = b"e1,u-001,claude-sonnet-4-6,chat,2026-10-05T12:00:00Z,1000,100\n"
+    path.write_bytes(CSV_HEADER.encode() + b"\n" + good + row)
+    status, _, err = run(*command("invoice", str(path)))
+    assert status == 2
+    assert err.startswith(f"usagebill: error: {path}:3: "), err
+    assert words in err
+
+
+def test_a_csv_field_past_the_readers_limit_is_a_load_error(tmp_path):
+    path = tmp_path / "usage.csv"
+    path.write_bytes(CSV_HEADER.encode() + b"\ne2," + b"x" * 200_000 + b",m,chat,t,1,1\n")
+    status, _, err = run(*command("invoice", str(path)))
+    assert status == 2
+    assert f"{path} does not load" in err
+    assert "is not CSV: field larger than field limit" in err
