@@ -224,7 +224,20 @@ def test_a_message_about_a_huge_value_is_short_and_never_an_error_of_its_own(bui
 # --- 4. time zones -------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", ["../../etc/localtime", "/etc/localtime", "a" * 1_500, "UTC+3"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "../../etc/localtime",
+        "/etc/localtime",
+        "a" * 1_500,
+        "UTC+3",
+        # Files of the zoneinfo directory that are no IANA key (found by the file fuzzing):
+        "right/UTC",
+        "posix/Europe/Paris",
+        "posixrules",
+        "localtime",
+    ],
+)
 def test_a_time_zone_is_an_iana_key_or_a_typed_error(tmp_path, name):
     org = tmp_path / "org.toml"
     org.write_text(ORG.read_text().replace('"America/New_York"', json.dumps(name)))
@@ -530,3 +543,16 @@ def test_a_csv_field_past_the_readers_limit_is_a_load_error(tmp_path):
     assert status == 2
     assert f"{path} does not load" in err
     assert "is not CSV: field larger than field limit" in err
+
+
+@pytest.mark.parametrize("text", [" 20 ", "1_000", "\uff12\uff10", "\u0662\u0660"])
+def test_money_text_is_ascii_digits_only(tmp_path, text):
+    """Decimal reads spaces, underscores and any script's digits: money in a file does not."""
+    with pytest.raises(InvalidValueError, match="in ASCII digits"):
+        Money(text)
+    org = tmp_path / "org.toml"
+    org.write_text(
+        ORG.read_text().replace('monthly_fee = "20.00"', f"monthly_fee = {json.dumps(text)}")
+    )
+    with pytest.raises(LoadError, match="in ASCII digits"):
+        Organization.from_file(org)

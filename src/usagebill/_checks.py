@@ -75,6 +75,9 @@ _CURRENCY: Final = re.compile(r"[A-Z]{3}", re.ASCII)
 # the longest IANA name has 32 characters.
 _TIME_ZONE_KEY: Final = re.compile(r"[A-Za-z0-9_+-]+(?:/[A-Za-z0-9_+-]+)*", re.ASCII)
 _TIME_ZONE_LENGTH: Final = 64
+# Files of a zoneinfo directory that are no IANA key, as zoneinfo.available_timezones() leaves
+# them out: the "posix/" and "right/" copies (right/ counts leap seconds), and the rules file.
+_NOT_ZONES: Final = frozenset({"posix", "right", "posixrules", "localtime"})
 
 
 # --- attrs validators: the field is the attribute's name ---------------------------------------
@@ -244,7 +247,7 @@ def time_zone(name: object, field: str = "timezone") -> tzinfo:
 @functools.lru_cache(maxsize=1024)
 def _zone(name: str) -> tzinfo | None:
     """The zone of a checked key, or None (memoised: every BillingPeriod looks one up)."""
-    if not _TIME_ZONE_KEY.fullmatch(name):
+    if not _TIME_ZONE_KEY.fullmatch(name) or name.partition("/")[0] in _NOT_ZONES:
         return None
     # With no dot in the key, dateutil never warns that the key leaves its search path (its
     # DeprecatedTzKeyWarning), so no warnings filter is needed here: catch_warnings() would
