@@ -556,3 +556,20 @@ def test_money_text_is_ascii_digits_only(tmp_path, text):
     )
     with pytest.raises(LoadError, match="in ASCII digits"):
         Organization.from_file(org)
+
+
+@pytest.mark.parametrize(
+    ("value", "words"),
+    [
+        ("9" * 80, "--input must be at most 2**63 - 1"),  # was decimal.Inexact, a traceback
+        ("\uff12\uff10", "--input must be a count in digits 0-9"),  # int() reads these
+        ("1_000", "--input must be a count in digits 0-9"),
+        ("--5", "--input must be a count in digits 0-9"),
+    ],
+)
+def test_a_count_option_is_digits_and_64_bits(value, words):
+    status, out, err = run(
+        "cost", "--model", "claude-sonnet-4-6", "--at", "2026-10-15", f"--input={value}"
+    )
+    assert (status, out) == (2, "")
+    assert err.startswith(f"usagebill: error: {words}"), err

@@ -28,7 +28,7 @@ from typing import IO, Any, Final
 
 import attrs
 
-from usagebill._checks import local_instant
+from usagebill._checks import check_non_negative_int, local_instant
 from usagebill._version import __version__
 from usagebill.accounts.organization import Organization
 from usagebill.analysis.forecast import forecast
@@ -336,15 +336,22 @@ def _tier_span(mode: str, above: int | None, rows: Mapping[tuple[str, int | None
     return f"up to {tiers[0]:,}" if tiers else "any"
 
 
+def _count(text: str, option: str) -> int:
+    """A count option: digits 0-9 only (int() also reads other scripts' digits, ' 5', '1_000')."""
+    if not (text.isascii() and text.removeprefix("-").isdigit()):
+        raise _InputError(f"{option} must be a count in digits 0-9 (got {short_repr(text)})")
+    return check_non_negative_int(int(text), option)
+
+
 def _cost(args: argparse.Namespace, out: IO[str], _err: IO[str]) -> int:
     table = _prices(args.prices)
     usage = TokenUsage(
-        input_tokens=args.input,
-        output_tokens=args.output,
-        cache_write_5m_tokens=args.cache_write_5m,
-        cache_write_1h_tokens=args.cache_write_1h,
-        cache_read_tokens=args.cache_read,
-        web_search_requests=args.web_searches,
+        input_tokens=_count(args.input, "--input"),
+        output_tokens=_count(args.output, "--output"),
+        cache_write_5m_tokens=_count(args.cache_write_5m, "--cache-write-5m"),
+        cache_write_1h_tokens=_count(args.cache_write_1h, "--cache-write-1h"),
+        cache_read_tokens=_count(args.cache_read, "--cache-read"),
+        web_search_requests=_count(args.web_searches, "--web-searches"),
     )
     modifiers = Modifiers(batch=args.batch, us_only=args.us_only, fast=args.fast)
     at = _instant(args.at)
@@ -572,8 +579,8 @@ def _parser() -> argparse.ArgumentParser:
         "--model", required=True, help="the model id or alias (see: usagebill prices)"
     )
     for name in ("input", "output", "cache-write-5m", "cache-write-1h", "cache-read"):
-        cost.add_argument(f"--{name}", type=int, default=0, help=f"{name} tokens")
-    cost.add_argument("--web-searches", type=int, default=0, help="web search requests")
+        cost.add_argument(f"--{name}", default="0", help=f"{name} tokens")
+    cost.add_argument("--web-searches", default="0", help="web search requests")
     cost.add_argument("--batch", action="store_true", help="a Message Batches request (half price)")
     cost.add_argument("--us-only", action="store_true", help="US-only inference")
     cost.add_argument("--fast", action="store_true", help="fast mode, where the model offers it")
