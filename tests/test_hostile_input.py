@@ -436,6 +436,15 @@ def test_a_count_past_64_bits_is_refused_with_its_own_rule(count):
     assert UsageEvent.from_dict(event(usage={"input_tokens": 2**63 - 1})).usage.input_tokens > 0
 
 
+def test_a_value_type_holds_sums_up_to_2_to_the_127():
+    """The library's own values (a month's sum) go past 64 bits, not past what rating can price."""
+    most = TokenUsage(input_tokens=2**127 - 1, output_tokens=2**127 - 1)
+    cost = PriceTable.builtin().cost("claude-opus-4-6", most, at=datetime(2026, 10, 15, tzinfo=UTC))
+    assert cost.rounded().amount > 0
+    with pytest.raises(InvalidValueError, match=r"at most 2\*\*127 - 1"):
+        TokenUsage(input_tokens=10**80)  # its cost raised decimal.Inexact
+
+
 def test_a_sum_of_counts_may_pass_64_bits():
     """Two events of 2**63 - 1 tokens each: the line's sum is a count too (found by fuzzing)."""
     most = TokenUsage(input_tokens=2**63 - 1)

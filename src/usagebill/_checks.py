@@ -31,7 +31,9 @@ __all__ = [
     "COUNT",
     "INSTANT",
     "MAX_COUNT",
+    "MAX_TOTAL",
     "TEXT",
+    "TOO_LARGE_TOTAL",
     "TOO_MANY",
     "Validator",
     "aware",
@@ -63,6 +65,9 @@ A larger one is no real usage, and its cost would have more digits than exact
 money keeps (a count of 10**70 tokens made rating fail deep inside).
 """
 TOO_MANY: Final = "must be at most 2**63 - 1 (a 64-bit count)"
+MAX_TOTAL: Final = 2**127 - 1
+"""The largest count a value type holds: a sum of up to 2**64 counts, each at most MAX_COUNT."""
+TOO_LARGE_TOTAL: Final = "must be at most 2**127 - 1 (a sum of 64-bit counts)"
 TEXT: Final = "must be a non-empty string"
 INSTANT: Final = "must be an ISO 8601 datetime string with a UTC offset (Z or +02:00)"
 _LOCAL_INSTANT: Final = "must be an ISO 8601 date or datetime (e.g. 2026-10-03 or 2026-10-03T09:15)"
@@ -92,13 +97,14 @@ def aware(_instance: object, attribute: attrs.Attribute[Any], value: object) -> 
 
 
 def non_negative_int(_instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    """A non-negative ``int`` (``True`` is not a count, nor is ``5.0``).
+    """A non-negative ``int`` up to :data:`MAX_TOTAL` (``True`` is not a count, nor is ``5.0``).
 
-    No upper bound: a value type may hold a sum (a month's tokens). Counts read
-    from outside are bounded where they are read (:func:`check_non_negative_int`).
+    A value type may hold a sum (a month's tokens), so its bound is far above one
+    count's; counts read from outside are bounded where they are read
+    (:func:`check_non_negative_int`).
     """
-    if type(value) is not int or value < 0:
-        raise InvalidValueError(attribute.name, value, COUNT)
+    if type(value) is not int or not 0 <= value <= MAX_TOTAL:
+        raise InvalidValueError(attribute.name, value, count_rule(value, MAX_TOTAL))
 
 
 def int_between(low: int, high: int) -> Validator:
@@ -167,9 +173,11 @@ def check_non_negative_int(value: object, field: str) -> int:
     return value
 
 
-def count_rule(value: object) -> str:
-    """The rule a value that is no count breaks: not a non-negative int, or too large."""
-    return TOO_MANY if type(value) is int and value > MAX_COUNT else COUNT
+def count_rule(value: object, limit: int = MAX_COUNT) -> str:
+    """The rule a value that is no count breaks: not a non-negative int, or above ``limit``."""
+    if type(value) is not int or value <= limit:
+        return COUNT
+    return TOO_MANY if limit == MAX_COUNT else TOO_LARGE_TOTAL
 
 
 def check_non_empty_str(value: object, field: str) -> str:
