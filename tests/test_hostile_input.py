@@ -582,3 +582,23 @@ def test_a_count_option_is_digits_and_64_bits(value, words):
     )
     assert (status, out) == (2, "")
     assert err.startswith(f"usagebill: error: {words}"), err
+
+
+def test_a_flat_plan_without_a_fee_for_a_seat_type_names_the_scenario(tmp_path):
+    scenario = tmp_path / "flat.toml"
+    scenario.write_text('[flat_plan]\nfees = { nope = "1" }\nallowance = "1"\noverage = "priced"\n')
+    events = events_file(tmp_path, json.dumps(event("a")))
+    argv = command("whatif", events)
+    argv[argv.index("--scenario") + 1] = str(scenario)
+    status, _, err = run(*argv)
+    assert status == 2
+    assert err.startswith(f"usagebill: error: {scenario}: fees must give a fee for seat type")
+
+
+def test_a_literal_is_named_with_its_choices_not_python_typing():
+    flat = {"fees": {"chat": "1"}, "allowance": "1", "overage": "sometimes"}
+    with pytest.raises(LoadError) as caught:
+        Scenario.from_dict({"flat_plan": flat})
+    assert caught.value.problems == (
+        ("$.flat_plan.overage", "must be one of ['priced', 'blocked'] (got 'sometimes')"),
+    )

@@ -428,7 +428,8 @@ def _located(
         where = _first_line(files, lambda record: _model_of(record, checks[2]) == error.name)
         if where is not None:
             return _InputError(f"{where}: {message}")
-    return _InputError(message)
+    # Every event passed the invoice's checks: what failed is what the scenario changed.
+    return _InputError(message if scenario is None else f"{scenario}: {message}")
 
 
 def _first_refused(files: Sequence[str], builder: CubeBuilder) -> tuple[str, UsageBillError] | None:

@@ -173,6 +173,18 @@ def _attrs_structure(type_: Any, conv: cattrs.Converter) -> Callable[[object, An
     return structure
 
 
+def _is_literal(type_: Any) -> bool:
+    return typing.get_origin(type_) is typing.Literal
+
+
+def _literal(value: object, type_: Any) -> object:
+    """One of a Literal's values, exactly (cattrs' own message names typing.Literal)."""
+    allowed = typing.get_args(type_)
+    if any(type(value) is type(option) and value == option for option in allowed):
+        return value
+    raise InvalidValueError("value", value, f"must be one of {list(allowed)}")
+
+
 def make_converter(*, computed: bool = False) -> cattrs.Converter:
     """Build the strict converter (exposed so tests and users can extend a copy).
 
@@ -196,6 +208,7 @@ def make_converter(*, computed: bool = False) -> cattrs.Converter:
     conv.register_structure_hook_factory(_is_frozendict, _frozendict_structure)
     conv.register_structure_hook_factory(_is_homogeneous_tuple, _tuple_structure)
     conv.register_structure_hook_factory(attrs.has, _attrs_structure)
+    conv.register_structure_hook_func(_is_literal, _literal)
     conv.register_unstructure_hook_func(
         _is_frozendict,
         lambda mapping: {conv.unstructure(k): conv.unstructure(v) for k, v in mapping.items()},
