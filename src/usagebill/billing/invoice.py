@@ -207,7 +207,7 @@ class Invoice:
     @classmethod
     def from_json(cls, text: str | bytes) -> Invoice:
         """Read an invoice written by :meth:`to_json`."""
-        return serde.from_json(text, cls, source="invoice JSON")
+        return serde.from_json(text, cls, source="invoice JSON", computed=True)
 
     def to_report(self) -> reports.Report:
         """The invoice as a report: the document, summary, caps, subtotals, every line explained.
