@@ -30,6 +30,7 @@ from typing import Any, Final, Literal, Self
 
 import attrs
 
+from usagebill._checks import MAX_COUNT
 from usagebill.accounts.organization import Organization
 from usagebill.accounts.seats import SeatTimeline
 from usagebill.billing.cube import UsageCounts, UsageCube, UsageKey
@@ -230,7 +231,7 @@ class CubeBuilder:
             or type(usage) is not dict
             or not usage.keys() <= _USAGE_KEYS
             or not (type(a) is type(b) is type(c) is type(d) is type(e) is type(f) is int)
-            or (a | b | c | d | e | f) < 0
+            or not 0 <= (a | b | c | d | e | f) <= MAX_COUNT  # as events._counts
             or at.tzinfo is None
         ):
             event_id, user_id, model, product, counts, at, bits = parse_record(data)
