@@ -66,6 +66,7 @@ _MODIFIERS: Final = tuple(Modifiers.from_bits(bits) for bits in range(8))
 _MODIFIER_BITS: Final = 7
 """The modifiers' bits among an event's flags (:data:`usagebill.events.FAILED` is 8)."""
 _FAR_FUTURE: Final = datetime.max.replace(tzinfo=UTC)
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 _parse_instant = datetime.fromisoformat
 
 
@@ -76,7 +77,9 @@ def _code(user_id: str, model: str, product: str, bits: int) -> int:
 
 
 def _digest(code: int, counts: tuple[int, ...], at: datetime) -> int:
-    return hash((code, *counts, at)) % _MASK
+    # The instant as its distance from the epoch: the same value, hashed far faster than an
+    # aware datetime (which normalizes its offset on every hash).
+    return hash((code, *counts, at - _EPOCH)) % _MASK
 
 
 # Builders made by different interpreters may digest differently: they must not merge.
@@ -183,19 +186,53 @@ class CubeBuilder:
         return self
 
     def add_record(self, data: Mapping[str, Any]) -> None:
-        """Count one event given as its JSON dict (the fast path for files), checked strictly."""
-        if type(data) is dict:
-            try:
-                values = _plain(data)
-            except (KeyError, TypeError, ValueError):
-                values = None
-            if values is not None:
-                self._count(*values)
+        """Count one event given as its JSON dict (the fast path for files), checked strictly.
+
+        The hot path of reading files, in one function: a plainly well-formed
+        dict is checked and counted here, by the steps of :meth:`_count`;
+        anything unusual goes the strict way, which says exactly what is wrong.
+        """
+        values = _plain(data) if type(data) is dict else None
+        if values is None:
+            event_id, user_id, model, product, counts, at, bits = parse_record(data)
+            a, b, c, d, e, f = counts
+            self._count(event_id, user_id, model, product, a, b, c, d, e, f, at, bits)
+            return
+        event_id, context, a, b, c, d, e, f, at = values
+        entry = self._contexts.get(context)
+        if entry is None:
+            entry = self._contexts[context] = self._new_context(context)
+        seen = self._seen
+        if seen is None:
+            digest = 0
+        else:
+            digest = hash((entry[0], a, b, c, d, e, f, at - _EPOCH)) % _MASK  # as _digest
+            before = seen.get(event_id)
+            if before is not None:
+                if before & _MASK == digest:
+                    seen[event_id] = before + _ONE
+                    self.duplicates += 1
+                else:
+                    self._conflict(event_id, before)
                 return
-        # Anything unusual goes the strict way, which says exactly what is wrong.
-        event_id, user_id, model, product, counts, at, bits = parse_record(data)
-        a, b, c, d, e, f = counts
-        self._count(event_id, user_id, model, product, a, b, c, d, e, f, at, bits)
+        if entry[1] <= at < entry[2]:
+            bucket = entry[4] if a + c + d + e > entry[5] else entry[3]
+        else:
+            bucket = self._locate(event_id, entry, context, at, a + c + d + e)
+            if bucket is None:
+                if seen is not None:
+                    seen[event_id] = digest
+                self.excluded += 1
+                return
+        if seen is not None:
+            seen[event_id] = digest
+        bucket[0] += 1
+        bucket[1] += a
+        bucket[2] += b
+        bucket[3] += c
+        bucket[4] += d
+        bucket[5] += e
+        bucket[6] += f
 
     def _count(  # noqa: PLR0917  (the hot path: plain values, no object per event)
         self,
@@ -218,7 +255,7 @@ class CubeBuilder:
             entry = self._contexts[context] = self._new_context(context)
         seen = self._seen
         if seen is not None:
-            digest = hash((entry[0], a, b, c, d, e, f, at)) % _MASK
+            digest = hash((entry[0], a, b, c, d, e, f, at - _EPOCH)) % _MASK  # as _digest
             before = seen.get(event_id)
             if before is not None:
                 if before & _MASK == digest:
@@ -475,52 +512,57 @@ class CubeBuilder:
         )
 
 
-def _plain(
+def _plain(  # noqa: PLR0911  (the hot path: each refusal returns at once)
     data: dict[str, Any],
-) -> tuple[str, str, str, str, int, int, int, int, int, int, datetime, int] | None:
-    """An event dict's values when it is plainly well formed, else ``None`` (the strict way).
+) -> tuple[str, tuple[str, str, str, int], int, int, int, int, int, int, datetime] | None:
+    """An event dict's id, context, counts and instant when it is plainly well formed.
 
-    Raises KeyError or TypeError for a dict ``parse_record`` will refuse, with its own message.
+    ``None`` sends it the strict way (:func:`usagebill.events.parse_record`), which
+    refuses it with its own message or reads what this does not (``failed``). The
+    context is (user, model, product, modifier bits), as :meth:`CubeBuilder._count` keys it.
     """
-    event_id = data["event_id"]
-    user_id = data["user_id"]
-    model = data["model"]
-    product = data["product"]
-    usage = data["usage"]
-    stamp = data["at"]
-    size = len(data)
-    if size == 6:
-        bits = 0
-    elif size == 7 and "modifiers" in data:
-        modifiers = data["modifiers"]
-        if modifiers is None or type(modifiers) is not dict or not modifiers:
+    try:
+        event_id = data["event_id"]
+        user_id = data["user_id"]
+        model = data["model"]
+        product = data["product"]
+        usage = data["usage"]
+        stamp = data["at"]
+        size = len(data)
+        if size == 6:
+            bits = 0
+        elif size == 7 and "modifiers" in data:
+            modifiers = data["modifiers"]
+            if modifiers is None or type(modifiers) is not dict or not modifiers:
+                return None
+            bits = Modifiers.of(**modifiers).bits
+        else:
             return None
-        bits = Modifiers.of(**modifiers).bits
-    else:
+        if not (
+            type(event_id) is type(user_id) is type(model) is type(stamp) is str
+            and event_id
+            and user_id
+            and model
+            and product in _PRODUCTS
+            and type(usage) is dict
+            and usage.keys() <= _USAGE_KEYS
+        ):
+            return None
+        get = usage.get
+        a = get("input_tokens", 0)
+        b = get("output_tokens", 0)
+        c = get("cache_write_5m_tokens", 0)
+        d = get("cache_write_1h_tokens", 0)
+        e = get("cache_read_tokens", 0)
+        f = get("web_search_requests", 0)
+        if (
+            not (type(a) is type(b) is type(c) is type(d) is type(e) is type(f) is int)
+            or (a | b | c | d | e | f) < 0
+        ):
+            return None
+        at = _parse_instant(stamp)
+    except (KeyError, TypeError, ValueError):
         return None
-    if not (
-        type(event_id) is type(user_id) is type(model) is type(stamp) is str
-        and event_id
-        and user_id
-        and model
-        and product in _PRODUCTS
-        and type(usage) is dict
-        and usage.keys() <= _USAGE_KEYS
-    ):
-        return None
-    get = usage.get
-    a = get("input_tokens", 0)
-    b = get("output_tokens", 0)
-    c = get("cache_write_5m_tokens", 0)
-    d = get("cache_write_1h_tokens", 0)
-    e = get("cache_read_tokens", 0)
-    f = get("web_search_requests", 0)
-    if (
-        not (type(a) is type(b) is type(c) is type(d) is type(e) is type(f) is int)
-        or (a | b | c | d | e | f) < 0
-    ):
-        return None
-    at = _parse_instant(stamp)
     if at.tzinfo is None:
         return None
-    return event_id, user_id, model, product, a, b, c, d, e, f, at, bits
+    return event_id, (user_id, model, product, bits), a, b, c, d, e, f, at
