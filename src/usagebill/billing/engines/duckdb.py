@@ -426,16 +426,9 @@ def _aggregate(
         ).fetchone()
         return str(found[0]) if found else ""
 
+    # The counts come back as Python ints (BIGINT and HUGEINT sums): no conversion per row.
     groups = (
-        EventGroup(
-            row[0],
-            row[1],
-            row[2],
-            row[7],
-            row[5],
-            tuple(row[14:]),
-            (int(row[6]), *(int(value) for value in row[8:14])),
-        )
+        EventGroup(row[0], row[1], row[2], row[7], row[5], row[14:], row[6:7] + row[8:14])
         for row in inside
     )
     return cube_from_groups(
