@@ -30,7 +30,7 @@ Rules:
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -45,7 +45,7 @@ from usagebill.caps.alerts import Notification, path_notifications
 from usagebill.caps.decision import Decision, UsedOnPath, decide
 from usagebill.errors import ConflictError, UnknownNameError, short_repr
 from usagebill.events import UsageEvent
-from usagebill.money import Money, unchecked_money
+from usagebill.money import EXACT, Money, unchecked_money
 from usagebill.periods import BillingPeriod
 from usagebill.pricing.prices import PriceTable
 from usagebill.usage import Product
@@ -456,6 +456,83 @@ class Ledger:
             tx.drop_hold(hold.request_id)
             tx.count("expired_holds", hold.period)
         return expired
+
+    def settle_batch(
+        self, hold: Hold, events: Sequence[UsageEvent], *, release: bool = False
+    ) -> list[SettleResult]:
+        """Record ``events`` against ``hold`` in one transaction, each as its own settlement.
+
+        What budget leases flush with (:mod:`usagebill.ledger.leases`): each event's
+        cost moves from the hold to committed, the hold shrinking by it; ``release``
+        frees what is left. What passes the hold is recorded anyway and flagged as an
+        overrun, as :meth:`settle` does, and so is all of it if the hold has expired:
+        the requests ran. Idempotent by event id, whatever hold settles it again (a
+        retried charge may fall under another lease); an operation that raises
+        applies none of it.
+        """
+        org = self.org
+        priced = [
+            (
+                event,
+                f"lease\x1f{_event_fingerprint(event)}",  # the same under any lease
+                self._price(event),
+                self.period_of(event.at).label,
+            )
+            for event in events
+        ]
+        results: list[SettleResult] = []
+        with self._transaction() as tx:
+            live = tx.hold(hold.request_id)
+            hold = live or hold
+            left = live.amount.amount if live is not None else _ZERO
+            path, user, seat = _settled(org, hold), hold.user_id, hold.seat_type
+            used: dict[str, UsedOnPath] = {}
+            added: dict[str, Decimal] = {}
+            drawn = _ZERO
+            for event, fingerprint, amount, period in priced:
+                known = self._replay(tx, event.event_id, fingerprint)
+                if known is not None:
+                    results.append(attrs.evolve(load_json(known, SettleResult), replayed=True))
+                    continue
+                if event.user_id != user:
+                    raise ConflictError(
+                        "event.user_id",
+                        event.user_id,
+                        f"must be {short_repr(user)}, who holds {short_repr(hold.request_id)}",
+                    )
+                share = min(left, amount.amount)
+                left, drawn = EXACT.subtract(left, share), EXACT.add(drawn, share)
+                before = used.get(period) or tx.path(period, user, seat)
+                used[period] = after = before.plus(amount.amount, _ZERO)
+                added[period] = EXACT.add(added.get(period, _ZERO), amount.amount)
+                overrun = (
+                    amount - unchecked_money(share, amount.currency)
+                    if amount.amount > share
+                    else None
+                )
+                if overrun is not None:
+                    tx.count("overruns", period)
+                result = SettleResult(
+                    hold.request_id,
+                    event.event_id,
+                    amount,
+                    unchecked_money(share, amount.currency),
+                    overrun,
+                    period,
+                    path_notifications(path, before, after, thresholds=org.thresholds),
+                )
+                tx.put_event(event.event_id, fingerprint, dump_json(result))
+                results.append(result)
+            for period, committed in added.items():  # one write per period, not per event
+                tx.apply(period, user, seat, committed, _ZERO)
+            if live is not None:
+                freed = left if release else _ZERO
+                tx.apply(hold.period, user, seat, _ZERO, -EXACT.add(drawn, freed))
+                if release:
+                    tx.drop_hold(hold.request_id)
+                else:
+                    tx.put_hold(attrs.evolve(live, amount=unchecked_money(left, org.currency)))
+        return results
 
 
 def _settled(org: Organization, hold: Hold) -> MemberPath:

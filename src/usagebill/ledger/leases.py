@@ -1,0 +1,351 @@
+"""Budget leases: decide in process, at in-process speed, without ever passing a cap.
+
+The escrow method (P. O'Neil, "The Escrow Transactional Method", ACM TODS 11(4),
+1986). Every decision of a :class:`~usagebill.ledger.core.Ledger` is a
+transaction of the central store, and every transaction serializes on the
+organization's counters: the store, not the gateway, bounds the requests a
+second. A :class:`LeasedLedger` instead takes a *lease*, a slice of headroom on
+every level of a member's path (member, seat type, organization), as one
+ledger :class:`~usagebill.ledger.core.Hold`: one transaction. It then admits
+that member's charges locally while they fit the slice, and records them
+(:meth:`Ledger.settle_batch`, each event its own settlement) when the lease
+fills, expires or is flushed, returning what it did not use.
+
+* **Zero overshoot by construction.** What a lease admits was reserved
+  centrally first; a lease admits nothing after its deadline, a margin before
+  the hold's time-to-live ends.
+* **Lease size adapts to the headroom.** A lease takes :attr:`LeasePolicy.share`
+  of the room left on the path as last seen, at most :attr:`LeasePolicy.largest`:
+  small near a cap, so that little room sits idle in other processes' leases.
+  A charge too large for the slice ends the lease and asks the central store
+  (a lease of just its amount when the room is short): a denial is always a
+  central decision.
+* **Crash safety.** A lease whose process died expires with its hold and its
+  slack returns to the pool. Charges admitted under it are recorded when it is
+  flushed: :meth:`LeasedLedger.flush` is the acknowledgment; what a crash
+  loses is at most :attr:`LeasePolicy.flush_every` unflushed charges a lease.
+* **The trade.** A process holds slack it may not use (until its lease ends);
+  near a cap, another process can be denied while that slack would have covered
+  it. :func:`premature_denials` counts such denials after a run.
+
+>>> from datetime import datetime, UTC
+>>> from usagebill import Member, Money, Organization, SeatCatalog, SpendLimits, PoolLimit
+>>> from usagebill import TokenUsage, UsageEvent, Product
+>>> from usagebill.ledger import MemoryLedger
+>>> org = Organization.create(
+...     "acme",
+...     SeatCatalog.enterprise(chat_fee=Money("20"), chat_and_claude_code_fee=Money("40")),
+...     [Member("olga", "primary_owner", "chat_claude_code")],
+...     at=datetime(2026, 10, 1, tzinfo=UTC),
+...     limits=SpendLimits(organization=PoolLimit(pool_cap=Money("100"))),
+... )
+>>> at = datetime(2026, 10, 2, tzinfo=UTC)
+>>> central = MemoryLedger(org, clock=lambda: at)
+>>> leased = LeasedLedger(central)
+>>> usage = TokenUsage(input_tokens=100_000)  # 0.30 USD on Sonnet 4.6
+>>> results = [
+...     leased.charge(UsageEvent(f"e{n}", "olga", "claude-sonnet-4-6", Product.CHAT, usage, at))
+...     for n in range(3)
+... ]
+>>> all(result.recorded for result in results), leased.counts["local"]
+(True, 3)
+>>> spend = central.month_to_date(at)  # one lease of 10 USD held, nothing recorded yet
+>>> print(spend.held_total, spend.total)
+10 0
+>>> settled = leased.close()  # records the three charges, gives the rest of the lease back
+>>> spend = central.month_to_date(at)
+>>> len(settled), Money(spend.total), Money(spend.held_total)
+(3, Money('0.9', 'USD'), Money('0', 'USD'))
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Final, Self
+
+import attrs
+
+from usagebill._checks import check_aware
+from usagebill.caps.decision import Decision, UsedOnPath, decide
+from usagebill.errors import ConflictError, CurrencyMismatchError, InvalidValueError
+from usagebill.events import UsageEvent
+from usagebill.ledger.core import ChargeResult, Hold, Ledger, SettleResult
+from usagebill.money import EXACT, Money, unchecked_money
+
+__all__ = ["LeasePolicy", "LeasedLedger", "premature_denials"]
+
+_ZERO: Final = Decimal(0)
+
+
+def _share(_instance: object, _attribute: object, value: Decimal) -> None:
+    if not _ZERO < value <= 1:
+        raise InvalidValueError("share", value, "must be above 0 and at most 1")
+
+
+def _positive_money(_instance: object, attribute: attrs.Attribute[Money], value: Money) -> None:
+    if value.amount <= 0:
+        raise InvalidValueError(attribute.name, value, "must be above zero")
+
+
+def _positive(_instance: object, attribute: attrs.Attribute[int], value: int) -> None:
+    if value < 1:
+        raise InvalidValueError(attribute.name, value, "must be at least 1")
+
+
+@attrs.frozen
+class LeasePolicy:
+    """How large leases are, how long they live, how often they are recorded.
+
+    ``share``: the fraction of the room left on a member's path one lease takes
+    (the room as last seen; it shrinks as the caps near). ``largest``: the most
+    one lease takes, in the organization's currency (a few requests' worth; the
+    slack an idle process holds). ``ttl``: the hold's time-to-live: how long a
+    crashed process's slack stays out of the pool. ``margin``: how long before
+    the hold expires the lease stops admitting (a charge must be recorded while
+    its reservation still stands). ``flush_every``: how many charges a lease
+    keeps before it records them (what a crash may lose).
+    """
+
+    share: Decimal = attrs.field(default=Decimal("0.25"), converter=Decimal, validator=_share)
+    largest: Money = attrs.field(default=Money("10"), validator=_positive_money)
+    ttl: timedelta = timedelta(seconds=60)
+    margin: timedelta = timedelta(seconds=10)
+    flush_every: int = attrs.field(default=256, validator=_positive)
+
+    def __attrs_post_init__(self) -> None:
+        if not timedelta(0) <= self.margin < self.ttl:
+            raise InvalidValueError(
+                "margin", self.margin, f"must be at least 0 and below {self.ttl}"
+            )
+
+    def size(self, room: Decimal | None, amount: Decimal) -> Decimal:
+        """The lease to ask for a charge of ``amount`` when ``room`` is left (None: no cap).
+
+        >>> policy = LeasePolicy(share="0.25", largest=Money("10"))
+        >>> policy.size(None, Decimal("1")), policy.size(Decimal("100"), Decimal("1"))
+        (Decimal('10'), Decimal('10'))
+        >>> policy.size(Decimal("8"), Decimal("1")), policy.size(Decimal("2"), Decimal("1"))
+        (Decimal('2.00'), Decimal('1'))
+        """
+        largest = self.largest.amount
+        if room is None:
+            return max(largest, amount)
+        return max(min(largest, EXACT.multiply(self.share, room)), amount)
+
+
+class _Lease:
+    """One live lease: its hold as the store has it, what is left locally, what is pending."""
+
+    __slots__ = ("deadline", "hold", "left", "pending")
+
+    def __init__(self, hold: Hold, deadline: datetime) -> None:
+        self.hold = hold
+        self.left = hold.amount.amount
+        self.deadline = deadline
+        self.pending: dict[str, tuple[UsageEvent, ChargeResult]] = {}
+
+
+class LeasedLedger:
+    """A ledger front that decides locally under leases of headroom taken from ``ledger``.
+
+    One per process (or host): it is safe across threads, and cheap only as long
+    as one object serves many requests. ``charge`` answers as
+    :meth:`Ledger.charge` does; a locally admitted charge is recorded centrally
+    when its lease is flushed (:meth:`flush`, :meth:`close`, or when the lease
+    fills, expires or reaches :attr:`LeasePolicy.flush_every` charges). Its
+    :class:`~usagebill.ledger.core.ChargeResult` carries no threshold
+    notifications: the :class:`~usagebill.ledger.core.SettleResult` of the flush
+    does. ``counts`` tells how decisions were made: ``local``, ``central``
+    (a charge the central store decided), ``leases`` taken, ``flushes``.
+    """
+
+    def __init__(self, ledger: Ledger, policy: LeasePolicy | None = None) -> None:
+        self.ledger = ledger
+        self.policy = policy or LeasePolicy()
+        if self.policy.largest.currency != ledger.org.currency:
+            raise CurrencyMismatchError(self.policy.largest.currency, ledger.org.currency)
+        self.counts = {"local": 0, "central": 0, "leases": 0, "flushes": 0}
+        self._name = uuid.uuid4().hex[:16]
+        self._number = 0
+        self._leases: dict[str, _Lease] = {}
+        self._room: dict[str, Decimal | None] = {}  # room left on each member's path, last seen
+        self._lock = threading.RLock()
+
+    def charge(self, event: UsageEvent) -> ChargeResult:
+        """Admit ``event`` under its member's lease if it fits, or ask the central store."""
+        ledger = self.ledger
+        org = ledger.org
+        amount = ledger.prices.quote(
+            event.model, event.billed_usage(org.failure_policy), event.at, event.modifiers
+        ).amount
+        period = ledger.period_of(event.at).label
+        path = org.path(event.user_id)
+        with self._lock:
+            lease = self._leases.get(event.user_id)
+            if lease is not None:
+                known = lease.pending.get(event.event_id)
+                if known is not None:
+                    if known[0] != event:
+                        raise ConflictError(
+                            "event_id", event.event_id, "was seen before with different content"
+                        )
+                    return attrs.evolve(known[1], replayed=True)
+                if (
+                    amount.amount <= lease.left
+                    and lease.hold.period == period
+                    and lease.hold.seat_type == path.seat_type
+                    and event.product in path.includes
+                    and ledger.clock() < lease.deadline
+                ):
+                    self.counts["local"] += 1
+                    return self._admit(lease, event, amount, period)
+                self._end(lease)
+            return self._central(event, amount, period)
+
+    def flush(self) -> list[SettleResult]:
+        """Record every charge admitted so far; the leases stay."""
+        with self._lock:
+            return [
+                result for lease in list(self._leases.values()) for result in self._flush(lease)
+            ]
+
+    def close(self) -> list[SettleResult]:
+        """Record every charge admitted so far and give back every lease's slack."""
+        with self._lock:
+            return [result for lease in list(self._leases.values()) for result in self._end(lease)]
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    @property
+    def leases(self) -> tuple[Hold, ...]:
+        """Each live lease as a hold of what it has not admitted yet (its slack)."""
+        with self._lock:
+            return tuple(
+                attrs.evolve(
+                    lease.hold, amount=unchecked_money(lease.left, self.ledger.org.currency)
+                )
+                for lease in self._leases.values()
+            )
+
+    @property
+    def slack(self) -> Money:
+        """What this front's leases hold and have not admitted: room taken from the pool."""
+        with self._lock:
+            left = sum((lease.left for lease in self._leases.values()), _ZERO)
+        return unchecked_money(left, self.ledger.org.currency)
+
+    # --- helpers --------------------------------------------------------------------------
+
+    def _admit(self, lease: _Lease, event: UsageEvent, amount: Money, period: str) -> ChargeResult:
+        hold = lease.hold
+        headroom = unchecked_money(lease.left, amount.currency)
+        lease.left = EXACT.subtract(lease.left, amount.amount)
+        decision = Decision(
+            allowed=True,
+            user_id=hold.user_id,
+            seat_type=hold.seat_type,
+            amount=amount,
+            headroom=headroom,
+        )
+        result = ChargeResult(event.event_id, amount, decision, period)
+        lease.pending[event.event_id] = (event, result)
+        if len(lease.pending) >= self.policy.flush_every:
+            self._flush(lease)
+        return result
+
+    def _central(self, event: UsageEvent, amount: Money, period: str) -> ChargeResult:
+        """Take a lease that admits ``event``, or have the store deny it.
+
+        The lease asked for shrinks with the room each denial reveals, down to
+        the charge's own amount: a lease of just that is a central decision,
+        recorded at once, and its denial is the ledger's.
+        """
+        ledger, policy = self.ledger, self.policy
+        user, want = event.user_id, amount.amount
+        size = policy.size(self._room.get(user), want)
+        attempts = 0
+        while True:
+            self._number += 1
+            held = ledger.hold(
+                f"lease-{self._name}-{self._number}",
+                user,
+                unchecked_money(size, amount.currency),
+                at=event.at,
+                product=event.product,
+                ttl=policy.ttl,
+            )
+            decision = held.decision
+            room = None if decision.headroom is None else decision.headroom.amount
+            if held.hold is not None:
+                self._room[user] = None if room is None else EXACT.subtract(room, size)
+                lease = _Lease(held.hold, held.hold.expires_at - policy.margin)
+                self._leases[user] = lease
+                if size == want:
+                    self.counts["central"] += 1
+                    result = self._admit(lease, event, amount, period)
+                    self._end(lease)
+                    return result
+                self.counts["leases"] += 1
+                self.counts["local"] += 1
+                return self._admit(lease, event, amount, period)
+            self._room[user] = room
+            if size == want:
+                self.counts["central"] += 1
+                return ChargeResult(event.event_id, amount, decision, period)
+            attempts += 1
+            smaller = want if room is None or attempts > 1 else policy.size(room, want)
+            size = smaller if smaller < size else want
+
+    def _flush(self, lease: _Lease, *, release: bool = False) -> list[SettleResult]:
+        events = [event for event, _ in lease.pending.values()]
+        if not events and not release:
+            return []
+        results = self.ledger.settle_batch(lease.hold, events, release=release)
+        self.counts["flushes"] += 1
+        drawn = sum((r.held.amount for r in results if not r.replayed), _ZERO)
+        lease.hold = attrs.evolve(
+            lease.hold,
+            amount=lease.hold.amount - unchecked_money(drawn, lease.hold.amount.currency),
+        )
+        lease.left = lease.hold.amount.amount
+        lease.pending.clear()
+        return results
+
+    def _end(self, lease: _Lease) -> list[SettleResult]:
+        results = self._flush(lease, release=True)
+        del self._leases[lease.hold.user_id]
+        return results
+
+
+def premature_denials(
+    ledger: Ledger, denied: Iterable[UsageEvent], *, at: datetime
+) -> list[UsageEvent]:
+    """The denied events that the books of ``at``'s period would still admit now.
+
+    Run it after every lease has been closed. Spend only grows, so the room
+    each level has now is at most what it had when the event was denied,
+    leases' slack included: each event returned was denied while the central
+    headroom, unused lease slack included, would have covered it (a lower bound
+    of such denials: one the room has since been spent on is not counted).
+    """
+    org = ledger.org
+    period = ledger.period_of(check_aware(at))
+    spend = ledger.store.spend(period.label, org.currency)
+    found = []
+    for event in denied:
+        path = org.path(event.user_id)
+        used = UsedOnPath.from_spend(spend, path.user_id, path.seat_type)
+        amount = ledger.prices.quote(
+            event.model, event.billed_usage(org.failure_policy), event.at, event.modifiers
+        ).amount
+        if decide(path, used, amount, product=event.product).allowed:
+            found.append(event)
+    return found

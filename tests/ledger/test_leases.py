@@ -1,0 +1,224 @@
+"""Budget leases: hand-worked examples over every store, and the expired-lease crash.
+
+Figures use ``ledger_support``'s organization (organization cap 100, Chat pool 30,
+ada 20, bob 25) and its one-cent-a-token price table: ``event("e1", "ada", "4")``
+costs exactly 4.00 USD.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from ledger_support import (
+    NOV,
+    OCT,
+    Clock,
+    event,
+    figures,
+    make_org,
+    open_ledger,
+    overshoot,
+    store_params,
+    usd,
+)
+from usagebill import ConflictError, CurrencyMismatchError, InvalidValueError, Money, Product
+from usagebill.caps.decision import Level
+from usagebill.ledger import LeasedLedger, LeasePolicy, premature_denials
+
+POLICY = LeasePolicy(share="0.25", largest=usd("5"), ttl=timedelta(seconds=60))
+
+
+@pytest.fixture(params=store_params())
+def kind(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+def test_charges_that_fit_a_lease_are_decided_locally_and_recorded_at_flush(
+    kind: str, tmp_path: Path
+) -> None:
+    clock = Clock()
+    central = open_ledger(kind, make_org(), tmp_path / "l.db", clock=clock, fresh=True)
+    front = LeasedLedger(central, POLICY)
+    results = [front.charge(event(f"e{n}", "ada", "1")) for n in range(3)]
+    assert [result.recorded for result in results] == [True, True, True]
+    # ada's room is unknown at first: the lease is the largest, 5; the first charge took it
+    assert front.counts == {"local": 3, "central": 0, "leases": 1, "flushes": 0}
+    assert [result.decision.headroom for result in results] == [usd("5"), usd("4"), usd("3")]
+    spend = figures(central.month_to_date(OCT))
+    assert (spend["total"], spend["held_total"], spend["held_members"]) == (0, 5, {"ada": 5})
+    assert front.slack == usd("2")
+    settled = front.flush()
+    assert [(s.event_id, s.amount, s.held, s.overrun) for s in settled] == [
+        (f"e{n}", usd("1"), usd("1"), None) for n in range(3)
+    ]
+    spend = figures(central.month_to_date(OCT))
+    assert (spend["members"], spend["total"], spend["held_total"]) == ({"ada": 3}, 3, 2)
+    assert [hold.amount for hold in front.leases] == [usd("2")]
+    front.close()
+    spend = figures(central.month_to_date(OCT))
+    assert (spend["members"], spend["seat_types"], spend["held_total"]) == (
+        {"ada": 3},
+        {"chat": 3},
+        0,
+    )
+    assert front.leases == ()
+    central.close()
+
+
+def test_near_a_cap_leases_shrink_and_the_last_cent_is_spent(kind: str, tmp_path: Path) -> None:
+    central = open_ledger(kind, make_org(), tmp_path / "l.db", fresh=True)
+    front = LeasedLedger(central, POLICY)
+    # ada may spend 20. 4 + 4: the first lease (5) cannot take the second 4; it ends
+    # (4 recorded, 1 given back), and with 16 left a quarter (4) is just the charge:
+    # a central decision, recorded at once. So on to 20, and the sixth is denied.
+    results = [front.charge(event(f"e{n}", "ada", "4")) for n in range(6)]
+    assert [result.recorded for result in results] == [True] * 5 + [False]
+    denied = results[-1].decision
+    assert denied.bindings[0].level is Level.MEMBER
+    assert denied.headroom == usd("0")
+    assert front.counts == {"local": 1, "central": 5, "leases": 1, "flushes": 5}
+    front.close()
+    spend = figures(central.month_to_date(OCT))
+    assert (spend["members"], spend["held_total"]) == ({"ada": 20}, 0)
+    assert premature_denials(central, [event("e5", "ada", "4")], at=OCT) == []
+    central.close()
+
+
+def test_a_lease_shrinks_to_the_room_it_is_denied(kind: str, tmp_path: Path) -> None:
+    central = open_ledger(kind, make_org(), tmp_path / "l.db", fresh=True)
+    central.charge(event("before", "ada", "18"))
+    front = LeasedLedger(central, POLICY)
+    # room 2: a lease of 5 is denied, the next asks for max(2 / 4, 1) = the charge itself
+    result = front.charge(event("e1", "ada", "1"))
+    assert result.recorded
+    assert front.counts["central"] == 1
+    assert figures(central.month_to_date(OCT))["members"] == {"ada": 19}
+    front.close()
+    central.close()
+
+
+def test_another_process_slack_can_deny_what_the_pool_would_cover(
+    kind: str, tmp_path: Path
+) -> None:
+    # the denial quality leases trade: bob's lease holds 5 of the Chat pool's 30
+    central = open_ledger(kind, make_org(members={}), tmp_path / "l.db", fresh=True)
+    central.charge(event("before", "ada", "23"))
+    first, second = LeasedLedger(central, POLICY), LeasedLedger(central, POLICY)
+    assert first.charge(event("b1", "bob", "1")).recorded  # a lease of 5: room 2 left
+    denied = second.charge(event("a1", "ada", "3"))
+    assert not denied.recorded
+    assert denied.decision.bindings[0].level is Level.SEAT_TYPE
+    first.close()  # bob's 4 unused come back
+    assert premature_denials(central, [event("a1", "ada", "3")], at=OCT) == [
+        event("a1", "ada", "3")
+    ]
+    assert second.charge(event("a1", "ada", "3")).recorded
+    second.close()
+    central.close()
+
+
+def test_retries_replay_before_and_after_a_flush_and_count_once(kind: str, tmp_path: Path) -> None:
+    central = open_ledger(kind, make_org(), tmp_path / "l.db", fresh=True)
+    front = LeasedLedger(central, POLICY)
+    first = front.charge(event("e1", "ada", "1"))
+    again = front.charge(event("e1", "ada", "1"))
+    assert again.replayed
+    assert again.decision == first.decision
+    with pytest.raises(ConflictError, match="e1"):
+        front.charge(event("e1", "ada", "2"))
+    front.flush()
+    front.charge(event("e1", "ada", "1"))  # a retry after its flush: recorded once
+    (replayed,) = front.close()
+    assert replayed.replayed
+    other = LeasedLedger(central, POLICY)
+    other.charge(event("e1", "ada", "1"))  # and under another lease
+    other.close()
+    assert figures(central.month_to_date(OCT))["members"] == {"ada": 1}
+    central.close()
+
+
+def test_what_a_lease_cannot_decide_goes_central(kind: str, tmp_path: Path) -> None:
+    central = open_ledger(kind, make_org(), tmp_path / "l.db", fresh=True)
+    front = LeasedLedger(central, POLICY)
+    assert front.charge(event("e1", "olga", "1", product=Product.CLAUDE_CODE)).recorded
+    # ada's seat has no Claude Code: denied by the store, whatever the caps
+    refused = front.charge(event("e2", "ada", "1", product=Product.CLAUDE_CODE))
+    assert refused.decision.not_included is Product.CLAUDE_CODE
+    front.charge(event("e3", "olga", "1", at=NOV))  # another month: olga's lease ends
+    assert front.counts["leases"] == 2
+    front.close()
+    assert figures(central.month_to_date(OCT))["members"] == {"olga": 1}
+    assert figures(central.month_to_date(NOV))["members"] == {"olga": 1}
+    central.close()
+
+
+def test_an_expired_lease_returns_to_the_pool_and_flushed_charges_stay(
+    kind: str, tmp_path: Path
+) -> None:
+    clock = Clock()
+    central = open_ledger(kind, make_org(), tmp_path / "l.db", clock=clock, fresh=True)
+    crashed = LeasedLedger(central, POLICY)
+    for n in range(3):
+        crashed.charge(event(f"e{n}", "ada", "1"))
+    crashed.flush()  # acknowledged: 3 recorded
+    crashed.charge(event("lost", "ada", "1"))  # admitted, never flushed: the process dies
+    del crashed
+    assert figures(central.month_to_date(OCT))["held_total"] == 2
+    clock.advance(timedelta(seconds=61))
+    assert [hold.amount for hold in central.expire()] == [usd("2")]
+    spend = central.month_to_date(OCT)
+    assert overshoot(central.org, spend) == {}
+    assert figures(spend)["members"] == {"ada": 3}
+    assert figures(spend)["held_total"] == 0
+    assert central.stats(OCT)["expired_holds"] == 1
+    central.close()
+
+
+def test_a_lease_stops_admitting_a_margin_before_its_hold_expires(
+    kind: str, tmp_path: Path
+) -> None:
+    clock = Clock()
+    central = open_ledger(kind, make_org(), tmp_path / "l.db", clock=clock, fresh=True)
+    front = LeasedLedger(central, POLICY)
+    front.charge(event("e1", "ada", "1"))
+    clock.advance(timedelta(seconds=50))  # the margin is 10 s: this lease is done
+    front.charge(event("e2", "ada", "1"))
+    assert front.counts["leases"] == 2
+    assert central.stats(OCT)["overruns"] == 0
+    front.close()
+    assert figures(central.month_to_date(OCT))["members"] == {"ada": 2}
+    central.close()
+
+
+def test_a_flush_after_the_hold_expired_records_the_charges_as_overruns(
+    kind: str, tmp_path: Path
+) -> None:
+    clock = Clock()
+    central = open_ledger(kind, make_org(), tmp_path / "l.db", clock=clock, fresh=True)
+    front = LeasedLedger(central, POLICY)
+    front.charge(event("e1", "ada", "1"))
+    clock.advance(timedelta(seconds=61))  # the process was stalled past its lease's TTL
+    (late,) = front.close()
+    assert (late.amount, late.held, late.overrun) == (usd("1"), usd("0"), usd("1"))
+    assert figures(central.month_to_date(OCT))["members"] == {"ada": 1}
+    assert central.stats(OCT) == {"overruns": 1, "expired_holds": 1}
+    central.close()
+
+
+def test_policy_checks_its_values() -> None:
+    with pytest.raises(InvalidValueError, match="share"):
+        LeasePolicy(share=0)
+    with pytest.raises(InvalidValueError, match="largest"):
+        LeasePolicy(largest=usd("0"))
+    with pytest.raises(InvalidValueError, match="margin"):
+        LeasePolicy(ttl=timedelta(seconds=5), margin=timedelta(seconds=5))
+    with pytest.raises(InvalidValueError, match="flush_every"):
+        LeasePolicy(flush_every=0)
+    central = open_ledger("memory", make_org())
+    with pytest.raises(CurrencyMismatchError):
+        LeasedLedger(central, LeasePolicy(largest=Money("5", "EUR")))
+    assert LeasePolicy().size(Decimal(40), Decimal(1)) == Decimal(10)
