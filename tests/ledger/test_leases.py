@@ -222,3 +222,17 @@ def test_policy_checks_its_values() -> None:
     with pytest.raises(CurrencyMismatchError):
         LeasedLedger(central, LeasePolicy(largest=Money("5", "EUR")))
     assert LeasePolicy().size(Decimal(40), Decimal(1)) == Decimal(10)
+
+
+def test_a_front_gives_its_own_slack_back_before_a_pool_denies(kind: str, tmp_path: Path) -> None:
+    central = open_ledger(kind, make_org(members={}), tmp_path / "l.db", fresh=True)
+    central.charge(event("before", "ada", "23"))
+    front = LeasedLedger(central, POLICY)
+    assert front.charge(event("b1", "bob", "1")).recorded  # bob's lease: 5 of the Chat pool
+    # ada's 3 fits the pool only with bob's 4 unused: that lease ends, and ada is admitted
+    assert front.charge(event("a1", "ada", "3")).recorded
+    assert [hold.user_id for hold in front.leases] == []
+    front.close()
+    spend = figures(central.month_to_date(OCT))
+    assert (spend["members"], spend["held_total"]) == ({"ada": 26, "bob": 1}, 0)
+    central.close()

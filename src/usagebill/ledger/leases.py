@@ -14,12 +14,13 @@ fills, expires or is flushed, returning what it did not use.
 * **Zero overshoot by construction.** What a lease admits was reserved
   centrally first; a lease admits nothing after its deadline, a margin before
   the hold's time-to-live ends.
-* **Lease size adapts to the headroom.** A lease takes :attr:`LeasePolicy.share`
-  of the room left on the path as last seen, at most :attr:`LeasePolicy.largest`:
-  small near a cap, so that little room sits idle in other processes' leases.
-  A charge too large for the slice ends the lease and asks the central store
-  (a lease of just its amount when the room is short): a denial is always a
-  central decision.
+* **Lease size adapts to the headroom.** A lease is sized for
+  :attr:`LeasePolicy.requests` charges like the one asking, but takes at most
+  :attr:`LeasePolicy.share` of the room left on the path as last seen: small
+  near a cap, so that little room sits idle in leases. A charge too large for
+  the slice ends the lease and asks the central store (a lease of just its
+  amount when the room is short): a denial is always a central decision, made
+  after this front's own leases on the denying pool gave their slack back.
 * **Crash safety.** A lease whose process died expires with its hold and its
   slack returns to the pool. Charges admitted under it are recorded when it is
   flushed: :meth:`LeasedLedger.flush` is the acknowledgment; what a crash
@@ -49,9 +50,9 @@ fills, expires or is flushed, returning what it did not use.
 ... ]
 >>> all(result.recorded for result in results), leased.counts["local"]
 (True, 3)
->>> spend = central.month_to_date(at)  # one lease of 10 USD held, nothing recorded yet
->>> print(spend.held_total, spend.total)
-10 0
+>>> spend = central.month_to_date(at)  # one lease (32 requests' worth), nothing recorded yet
+>>> Money(spend.held_total), Money(spend.total)
+(Money('9.6', 'USD'), Money('0', 'USD'))
 >>> settled = leased.close()  # records the three charges, gives the rest of the lease back
 >>> spend = central.month_to_date(at)
 >>> len(settled), Money(spend.total), Money(spend.held_total)
@@ -70,6 +71,7 @@ from typing import Final, Self
 import attrs
 
 from usagebill._checks import check_aware
+from usagebill.accounts.limits import Level
 from usagebill.caps.decision import Decision, UsedOnPath, decide
 from usagebill.errors import ConflictError, CurrencyMismatchError, InvalidValueError
 from usagebill.events import UsageEvent
@@ -100,18 +102,22 @@ def _positive(_instance: object, attribute: attrs.Attribute[int], value: int) ->
 class LeasePolicy:
     """How large leases are, how long they live, how often they are recorded.
 
-    ``share``: the fraction of the room left on a member's path one lease takes
-    (the room as last seen; it shrinks as the caps near). ``largest``: the most
-    one lease takes, in the organization's currency (a few requests' worth; the
-    slack an idle process holds). ``ttl``: the hold's time-to-live: how long a
-    crashed process's slack stays out of the pool. ``margin``: how long before
-    the hold expires the lease stops admitting (a charge must be recorded while
-    its reservation still stands). ``flush_every``: how many charges a lease
-    keeps before it records them (what a crash may lose).
+    A lease is sized for ``requests`` charges like the one that asks for it,
+    but takes at most ``share`` of the room left on the member's path (as last
+    seen: leases shrink as a cap nears) and at most ``largest`` (in the
+    organization's currency; None: no such bound). ``ttl``: the hold's
+    time-to-live, how long a crashed process's slack stays out of the pool.
+    ``margin``: how long before the hold expires the lease stops admitting (a
+    charge must be recorded while its reservation still stands).
+    ``flush_every``: how many charges a lease keeps before it records them
+    (what a crash may lose).
     """
 
+    requests: int = attrs.field(default=32, validator=_positive)
     share: Decimal = attrs.field(default=Decimal("0.25"), converter=Decimal, validator=_share)
-    largest: Money = attrs.field(default=Money("10"), validator=_positive_money)
+    largest: Money | None = attrs.field(
+        default=None, validator=attrs.validators.optional(_positive_money)
+    )
     ttl: timedelta = timedelta(seconds=60)
     margin: timedelta = timedelta(seconds=10)
     flush_every: int = attrs.field(default=256, validator=_positive)
@@ -125,16 +131,18 @@ class LeasePolicy:
     def size(self, room: Decimal | None, amount: Decimal) -> Decimal:
         """The lease to ask for a charge of ``amount`` when ``room`` is left (None: no cap).
 
-        >>> policy = LeasePolicy(share="0.25", largest=Money("10"))
-        >>> policy.size(None, Decimal("1")), policy.size(Decimal("100"), Decimal("1"))
-        (Decimal('10'), Decimal('10'))
+        >>> policy = LeasePolicy(requests=10, share="0.25", largest=Money("5"))
+        >>> policy.size(None, Decimal("0.1")), policy.size(Decimal("100"), Decimal("1"))
+        (Decimal('1.0'), Decimal('5'))
         >>> policy.size(Decimal("8"), Decimal("1")), policy.size(Decimal("2"), Decimal("1"))
         (Decimal('2.00'), Decimal('1'))
         """
-        largest = self.largest.amount
-        if room is None:
-            return max(largest, amount)
-        return max(min(largest, EXACT.multiply(self.share, room)), amount)
+        size = EXACT.multiply(amount, self.requests)
+        if self.largest is not None:
+            size = min(size, self.largest.amount)
+        if room is not None:
+            size = min(size, EXACT.multiply(self.share, room))
+        return max(size, amount)
 
 
 class _Lease:
@@ -166,8 +174,9 @@ class LeasedLedger:
     def __init__(self, ledger: Ledger, policy: LeasePolicy | None = None) -> None:
         self.ledger = ledger
         self.policy = policy or LeasePolicy()
-        if self.policy.largest.currency != ledger.org.currency:
-            raise CurrencyMismatchError(self.policy.largest.currency, ledger.org.currency)
+        largest = self.policy.largest
+        if largest is not None and largest.currency != ledger.org.currency:
+            raise CurrencyMismatchError(largest.currency, ledger.org.currency)
         self.counts = {"local": 0, "central": 0, "leases": 0, "flushes": 0}
         self._name = uuid.uuid4().hex[:16]
         self._number = 0
@@ -266,12 +275,15 @@ class LeasedLedger:
 
         The lease asked for shrinks with the room each denial reveals, down to
         the charge's own amount: a lease of just that is a central decision,
-        recorded at once, and its denial is the ledger's.
+        recorded at once. Before that is denied for a pool (the seat type's or
+        the organization's), this front's own leases on the pool give their
+        slack back, and it asks once more: only other processes' slack can
+        deny a charge the pool would cover.
         """
         ledger, policy = self.ledger, self.policy
         user, want = event.user_id, amount.amount
         size = policy.size(self._room.get(user), want)
-        attempts = 0
+        shrunk = gave_back = False
         while True:
             self._number += 1
             held = ledger.hold(
@@ -297,12 +309,30 @@ class LeasedLedger:
                 self.counts["local"] += 1
                 return self._admit(lease, event, amount, period)
             self._room[user] = room
-            if size == want:
+            if size > want:  # ask for the room the denial shows, then for the charge alone
+                smaller = want if room is None or shrunk else policy.size(room, want)
+                size, shrunk = (smaller if smaller < size else want), True
+            elif not gave_back and self._give_back(decision, period):
+                gave_back = True
+            else:
                 self.counts["central"] += 1
                 return ChargeResult(event.event_id, amount, decision, period)
-            attempts += 1
-            smaller = want if room is None or attempts > 1 else policy.size(room, want)
-            size = smaller if smaller < size else want
+
+    def _give_back(self, denied: Decision, period: str) -> bool:
+        """End this front's leases on the pools that denied: True if there were any."""
+        levels = {binding.level for binding in denied.bindings}
+        ending = [
+            lease
+            for lease in self._leases.values()
+            if lease.hold.period == period
+            and (
+                Level.ORGANIZATION in levels
+                or (Level.SEAT_TYPE in levels and lease.hold.seat_type == denied.seat_type)
+            )
+        ]
+        for lease in ending:
+            self._end(lease)
+        return bool(ending)
 
     def _flush(self, lease: _Lease, *, release: bool = False) -> list[SettleResult]:
         events = [event for event, _ in lease.pending.values()]
