@@ -527,7 +527,7 @@ class Ledger:
                 tx.apply(period, user, seat, committed, _ZERO)
             if live is not None:
                 freed = left if release else _ZERO
-                tx.apply(hold.period, user, seat, _ZERO, -EXACT.add(drawn, freed))
+                tx.apply(hold.period, user, seat, _ZERO, EXACT.minus(EXACT.add(drawn, freed)))
                 if release:
                     tx.drop_hold(hold.request_id)
                 else:
