@@ -13,7 +13,10 @@ fills, expires or is flushed, returning what it did not use.
 
 * **Zero overshoot by construction.** What a lease admits was reserved
   centrally first; a lease admits nothing after its deadline, a margin before
-  the hold's time-to-live ends.
+  the hold's time-to-live ends. The one duty of the caller: flush at least
+  every ``ttl - margin`` (a timer), so that what was admitted is recorded
+  while its reservation stands. A flush after that (a process stalled past
+  the TTL) still records every charge, flagged as an overrun.
 * **Lease size adapts to the headroom.** A lease is sized for
   :attr:`LeasePolicy.requests` charges like the one asking, but takes at most
   :attr:`LeasePolicy.share` of the room left on the path as last seen: small
@@ -277,13 +280,13 @@ class LeasedLedger:
         the charge's own amount: a lease of just that is a central decision,
         recorded at once. Before that is denied for a pool (the seat type's or
         the organization's), this front's own leases on the pool give their
-        slack back, and it asks once more: only other processes' slack can
-        deny a charge the pool would cover.
+        slack back, and it asks again: only other processes' slack can deny a
+        charge the pool would cover.
         """
         ledger, policy = self.ledger, self.policy
         user, want = event.user_id, amount.amount
         size = policy.size(self._room.get(user), want)
-        shrunk = gave_back = False
+        shrunk = False
         while True:
             self._number += 1
             held = ledger.hold(
@@ -312,9 +315,7 @@ class LeasedLedger:
             if size > want:  # ask for the room the denial shows, then for the charge alone
                 smaller = want if room is None or shrunk else policy.size(room, want)
                 size, shrunk = (smaller if smaller < size else want), True
-            elif not gave_back and self._give_back(decision, period):
-                gave_back = True
-            else:
+            elif not self._give_back(decision, period):  # each time one lease fewer
                 self.counts["central"] += 1
                 return ChargeResult(event.event_id, amount, decision, period)
 
