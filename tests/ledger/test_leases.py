@@ -16,6 +16,7 @@ import pytest
 from ledger_support import (
     NOV,
     OCT,
+    ZERO,
     Clock,
     event,
     figures,
@@ -235,4 +236,26 @@ def test_a_front_gives_its_own_slack_back_before_a_pool_denies(kind: str, tmp_pa
     front.close()
     spend = figures(central.month_to_date(OCT))
     assert (spend["members"], spend["held_total"]) == ({"ada": 26, "bob": 1}, 0)
+    central.close()
+
+
+def test_many_leases_near_the_caps_stay_exact_and_give_everything_back(
+    kind: str, tmp_path: Path
+) -> None:
+    # shares of rooms worked out from shares: without rounding the sizes, their digits grow
+    # with every lease, until the store's exact arithmetic refuses them
+    central = open_ledger(kind, make_org(), tmp_path / "l.db", fresh=True)
+    front = LeasedLedger(central, LeasePolicy(requests=1000, share="0.123457"))
+    users = ("olga", "ada", "bob", "cy")
+    admitted = ZERO
+    for n in range(600):
+        result = front.charge(event(f"e{n}", users[n % 4], f"0.{n % 89 + 7:02d}"))
+        admitted += result.amount.amount if result.recorded else ZERO
+        if n % 97 == 0:
+            front.flush()
+    front.close()
+    spend = central.month_to_date(OCT)
+    assert overshoot(central.org, spend) == {}
+    assert (spend.total, spend.held_total) == (admitted, 0)
+    assert spend.total > Decimal(99)  # the organization's 100 ran full
     central.close()

@@ -68,7 +68,7 @@ import threading
 import uuid
 from collections.abc import Iterable
 from datetime import datetime, timedelta
-from decimal import Decimal
+from decimal import ROUND_DOWN, Decimal
 from typing import Final, Self
 
 import attrs
@@ -84,6 +84,7 @@ from usagebill.money import EXACT, Money, unchecked_money
 __all__ = ["LeasePolicy", "LeasedLedger", "premature_denials"]
 
 _ZERO: Final = Decimal(0)
+_SIZE_STEP: Final = Decimal("0.000001")
 
 
 def _share(_instance: object, _attribute: object, value: Decimal) -> None:
@@ -136,16 +137,17 @@ class LeasePolicy:
 
         >>> policy = LeasePolicy(requests=10, share="0.25", largest=Money("5"))
         >>> policy.size(None, Decimal("0.1")), policy.size(Decimal("100"), Decimal("1"))
-        (Decimal('1.0'), Decimal('5'))
+        (Decimal('1.000000'), Decimal('5.000000'))
         >>> policy.size(Decimal("8"), Decimal("1")), policy.size(Decimal("2"), Decimal("1"))
-        (Decimal('2.00'), Decimal('1'))
+        (Decimal('2.000000'), Decimal('1'))
         """
         size = EXACT.multiply(amount, self.requests)
         if self.largest is not None:
             size = min(size, self.largest.amount)
         if room is not None:
             size = min(size, EXACT.multiply(self.share, room))
-        return max(size, amount)
+        # short and exact: sizes worked out from rooms worked out from sizes would grow digits
+        return max(size.quantize(_SIZE_STEP, ROUND_DOWN), amount)
 
 
 class _Lease:
