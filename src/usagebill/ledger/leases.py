@@ -66,7 +66,7 @@ from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from decimal import ROUND_DOWN, Decimal
 from typing import Final, Self
@@ -74,12 +74,20 @@ from typing import Final, Self
 import attrs
 
 from usagebill._checks import check_aware
-from usagebill.accounts.limits import Level
+from usagebill.accounts.limits import Level, Spend
 from usagebill.caps.decision import Decision, UsedOnPath, decide
-from usagebill.errors import ConflictError, CurrencyMismatchError, InvalidValueError
+from usagebill.errors import (
+    ConflictError,
+    CurrencyMismatchError,
+    InvalidValueError,
+    UnknownNameError,
+    short_repr,
+)
 from usagebill.events import UsageEvent
-from usagebill.ledger.core import ChargeResult, Hold, Ledger, SettleResult
+from usagebill.ledger.core import ChargeResult, Hold, HoldResult, Ledger, SettleResult
 from usagebill.money import EXACT, Money, unchecked_money
+from usagebill.pricing.prices import PriceTable
+from usagebill.usage import Product
 
 __all__ = ["LeasePolicy", "LeasedLedger", "premature_denials"]
 
@@ -151,15 +159,21 @@ class LeasePolicy:
 
 
 class _Lease:
-    """One live lease: its hold as the store has it, what is left locally, what is pending."""
+    """One lease: its hold as the store has it, what is left, pending and reserved locally.
 
-    __slots__ = ("deadline", "hold", "left", "pending")
+    ``reserved`` are the holds of guarded requests taken from it (request id to
+    amount): a lease that ends with some outstanding is *retired*, its slack
+    kept until the last of them settles or is released.
+    """
+
+    __slots__ = ("deadline", "hold", "left", "pending", "reserved")
 
     def __init__(self, hold: Hold, deadline: datetime) -> None:
         self.hold = hold
         self.left = hold.amount.amount
         self.deadline = deadline
         self.pending: dict[str, tuple[UsageEvent, ChargeResult]] = {}
+        self.reserved: dict[str, Decimal] = {}
 
 
 class LeasedLedger:
@@ -174,6 +188,11 @@ class LeasedLedger:
     notifications: the :class:`~usagebill.ledger.core.SettleResult` of the flush
     does. ``counts`` tells how decisions were made: ``local``, ``central``
     (a charge the central store decided), ``leases`` taken, ``flushes``.
+
+    ``hold``, ``extend``, ``settle`` and ``release`` reserve a request's upper
+    bound from its member's lease the same way, so that the SDK guard
+    (:mod:`usagebill.gateway`) can take a LeasedLedger for its ledger; a
+    settlement is recorded at the next flush.
     """
 
     def __init__(self, ledger: Ledger, policy: LeasePolicy | None = None) -> None:
@@ -185,19 +204,39 @@ class LeasedLedger:
         self.counts = {"local": 0, "central": 0, "leases": 0, "flushes": 0}
         self._name = uuid.uuid4().hex[:16]
         self._number = 0
-        self._leases: dict[str, _Lease] = {}
+        self._leases: dict[str, _Lease] = {}  # the live lease of each member
+        self._retired: dict[str, _Lease] = {}  # ended leases with reservations, by hold id
+        self._requests: dict[str, _Lease] = {}  # the lease each guarded request holds from
         self._room: dict[str, Decimal | None] = {}  # room left on each member's path, last seen
         self._lock = threading.RLock()
 
+    # --- what the guard reads of a ledger -------------------------------------------------
+
+    @property
+    def clock(self) -> Callable[[], datetime]:
+        """The central ledger's clock."""
+        return self.ledger.clock
+
+    @property
+    def prices(self) -> PriceTable:
+        """The central ledger's price table."""
+        return self.ledger.prices
+
+    @property
+    def hold_ttl(self) -> timedelta:
+        """How long a request's hold lives: its lease's hold is renewed to cover it."""
+        return self.ledger.hold_ttl
+
+    def month_to_date(self, at: datetime | None = None) -> Spend:
+        """The central ledger's spend: what is recorded, and held (leases included)."""
+        return self.ledger.month_to_date(at)
+
+    # --- charges --------------------------------------------------------------------------
+
     def charge(self, event: UsageEvent) -> ChargeResult:
         """Admit ``event`` under its member's lease if it fits, or ask the central store."""
-        ledger = self.ledger
-        org = ledger.org
-        amount = ledger.prices.quote(
-            event.model, event.billed_usage(org.failure_policy), event.at, event.modifiers
-        ).amount
-        period = ledger.period_of(event.at).label
-        path = org.path(event.user_id)
+        amount = self._price(event)
+        period = self.ledger.period_of(event.at).label
         with self._lock:
             lease = self._leases.get(event.user_id)
             if lease is not None:
@@ -208,29 +247,139 @@ class LeasedLedger:
                             "event_id", event.event_id, "was seen before with different content"
                         )
                     return attrs.evolve(known[1], replayed=True)
-                if (
-                    amount.amount <= lease.left
-                    and lease.hold.period == period
-                    and lease.hold.seat_type == path.seat_type
-                    and event.product in path.includes
-                    and ledger.clock() < lease.deadline
-                ):
+                if self._fits(lease, amount.amount, period, event.product):
                     self.counts["local"] += 1
                     return self._admit(lease, event, amount, period)
                 self._end(lease)
-            return self._central(event, amount, period)
+            lease, decision = self._take(event.user_id, amount, event.at, event.product, period)
+            if lease is None:
+                self.counts["central"] += 1
+                return ChargeResult(event.event_id, amount, decision, period)
+            result = self._admit(lease, event, amount, period)
+            if lease.hold.amount == amount:  # a lease of just this charge: a central decision
+                self.counts["central"] += 1
+                self._end(lease)
+            else:
+                self.counts["local"] += 1
+            return result
+
+    # --- holds of guarded requests --------------------------------------------------------
+
+    def hold(
+        self,
+        request_id: str,
+        user_id: str,
+        amount: Money,
+        *,
+        at: datetime,
+        product: Product = Product.CHAT,
+        ttl: timedelta | None = None,
+    ) -> HoldResult:
+        """Reserve ``amount`` for a request from the member's lease (taking one if need be)."""
+        period = self.ledger.period_of(at).label
+        ttl = ttl or self.hold_ttl
+        with self._lock:
+            if request_id in self._requests:
+                raise ConflictError("request_id", request_id, "already holds")
+            lease = self._leases.get(user_id)
+            if lease is not None and not self._fits(lease, amount.amount, period, product):
+                self._end(lease)
+                lease = None
+            if lease is None:
+                lease, decision = self._take(user_id, amount, at, product, period)
+                if lease is None:
+                    self.counts["central"] += 1
+                    return HoldResult(request_id, decision, None)
+            self.counts["local"] += 1
+            headroom = unchecked_money(lease.left, amount.currency)
+            lease.left = EXACT.subtract(lease.left, amount.amount)
+            lease.reserved[request_id] = amount.amount
+            self._requests[request_id] = lease
+            self._cover(lease, ttl)
+            hold = attrs.evolve(lease.hold, request_id=request_id, amount=amount, product=product)
+            return HoldResult(request_id, self._allowed(hold, amount, headroom), hold)
+
+    def extend(self, request_id: str, amount: Money, *, ttl: timedelta | None = None) -> HoldResult:
+        """Top a request's hold up by ``amount`` from its lease, else centrally; renew it."""
+        with self._lock:
+            lease = self._requested(request_id)
+            hold = lease.hold
+            if amount.amount > lease.left:
+                grown = self.ledger.extend(hold.request_id, amount, ttl=self.policy.ttl)
+                if grown.hold is None or not grown.decision.allowed:
+                    return HoldResult(request_id, grown.decision, None)
+                lease.hold = attrs.evolve(grown.hold, amount=grown.hold.amount)
+                lease.left = EXACT.add(lease.left, amount.amount)
+            headroom = unchecked_money(lease.left, amount.currency)
+            lease.left = EXACT.subtract(lease.left, amount.amount)
+            reserved = EXACT.add(lease.reserved[request_id], amount.amount)
+            lease.reserved[request_id] = reserved
+            self._cover(lease, ttl or self.hold_ttl)
+            held = attrs.evolve(
+                hold,
+                request_id=request_id,
+                amount=unchecked_money(reserved, amount.currency),
+            )
+            return HoldResult(request_id, self._allowed(held, amount, headroom), held)
+
+    def settle(self, request_id: str, event: UsageEvent) -> SettleResult:
+        """Record the request's cost under its lease (at the next flush) and free its hold."""
+        amount = self._price(event)
+        period = self.ledger.period_of(event.at).label
+        with self._lock:
+            lease = self._requested(request_id)
+            if lease.hold.user_id != event.user_id:
+                raise ConflictError(
+                    "event.user_id",
+                    event.user_id,
+                    f"must be {short_repr(lease.hold.user_id)}, who holds {short_repr(request_id)}",
+                )
+            held = self._unreserve(request_id)
+            self._admit(lease, event, amount, period)
+            self._retire(lease)
+        overrun = amount - unchecked_money(held, amount.currency) if amount.amount > held else None
+        return SettleResult(
+            request_id,
+            event.event_id,
+            amount,
+            unchecked_money(held, amount.currency),
+            overrun,
+            period,
+        )
+
+    def release(self, request_id: str) -> Hold:
+        """Give a request's hold back to its lease (the request never ran)."""
+        with self._lock:
+            lease = self._requested(request_id)
+            held = self._unreserve(request_id)
+            self._retire(lease)
+            return attrs.evolve(
+                lease.hold,
+                request_id=request_id,
+                amount=unchecked_money(held, lease.hold.amount.currency),
+            )
+
+    # --- flushing -------------------------------------------------------------------------
 
     def flush(self) -> list[SettleResult]:
         """Record every charge admitted so far; the leases stay."""
         with self._lock:
-            return [
-                result for lease in list(self._leases.values()) for result in self._flush(lease)
-            ]
+            leases = [*self._leases.values(), *self._retired.values()]
+            return [result for lease in leases for result in self._flush(lease)]
 
     def close(self) -> list[SettleResult]:
-        """Record every charge admitted so far and give back every lease's slack."""
+        """Record every charge admitted so far and give back every lease's slack.
+
+        A request still holding is then unknown here: the guard charges it when it
+        ends.
+        """
         with self._lock:
-            return [result for lease in list(self._leases.values()) for result in self._end(lease)]
+            leases = [*self._leases.values(), *self._retired.values()]
+            self._requests.clear()
+            self._retired.clear()
+            for lease in leases:
+                lease.reserved.clear()
+            return [result for lease in leases for result in self._end(lease)]
 
     def __enter__(self) -> Self:
         return self
@@ -253,40 +402,61 @@ class LeasedLedger:
     def slack(self) -> Money:
         """What this front's leases hold and have not admitted: room taken from the pool."""
         with self._lock:
-            left = sum((lease.left for lease in self._leases.values()), _ZERO)
+            leases = [*self._leases.values(), *self._retired.values()]
+            left = sum((lease.left for lease in leases), _ZERO)
         return unchecked_money(left, self.ledger.org.currency)
 
     # --- helpers --------------------------------------------------------------------------
 
-    def _admit(self, lease: _Lease, event: UsageEvent, amount: Money, period: str) -> ChargeResult:
-        hold = lease.hold
-        headroom = unchecked_money(lease.left, amount.currency)
-        lease.left = EXACT.subtract(lease.left, amount.amount)
-        decision = Decision(
+    def _price(self, event: UsageEvent) -> Money:
+        ledger = self.ledger
+        usage = event.billed_usage(ledger.org.failure_policy)
+        return ledger.prices.quote(event.model, usage, event.at, event.modifiers).amount
+
+    def _fits(self, lease: _Lease, amount: Decimal, period: str, product: Product) -> bool:
+        """Whether ``lease`` may admit ``amount`` for ``product`` now."""
+        path = self.ledger.org.path(lease.hold.user_id)
+        return (
+            amount <= lease.left
+            and lease.hold.period == period
+            and lease.hold.seat_type == path.seat_type
+            and product in path.includes
+            and self.ledger.clock() < lease.deadline
+        )
+
+    def _allowed(self, hold: Hold, amount: Money, headroom: Money) -> Decision:
+        return Decision(
             allowed=True,
             user_id=hold.user_id,
             seat_type=hold.seat_type,
             amount=amount,
             headroom=headroom,
         )
-        result = ChargeResult(event.event_id, amount, decision, period)
+
+    def _admit(self, lease: _Lease, event: UsageEvent, amount: Money, period: str) -> ChargeResult:
+        headroom = unchecked_money(lease.left, amount.currency)
+        lease.left = EXACT.subtract(lease.left, amount.amount)
+        result = ChargeResult(
+            event.event_id, amount, self._allowed(lease.hold, amount, headroom), period
+        )
         lease.pending[event.event_id] = (event, result)
         if len(lease.pending) >= self.policy.flush_every:
             self._flush(lease)
         return result
 
-    def _central(self, event: UsageEvent, amount: Money, period: str) -> ChargeResult:
-        """Take a lease that admits ``event``, or have the store deny it.
+    def _take(
+        self, user: str, amount: Money, at: datetime, product: Product, period: str
+    ) -> tuple[_Lease | None, Decision]:
+        """A new lease that covers ``amount``, or the store's denial.
 
         The lease asked for shrinks with the room each denial reveals, down to
-        the charge's own amount: a lease of just that is a central decision,
-        recorded at once. Before that is denied for a pool (the seat type's or
+        ``amount`` itself. Before that is denied for a pool (the seat type's or
         the organization's), this front's own leases on the pool give their
         slack back, and it asks again: only other processes' slack can deny a
         charge the pool would cover.
         """
         ledger, policy = self.ledger, self.policy
-        user, want = event.user_id, amount.amount
+        want = amount.amount
         size = policy.size(self._room.get(user), want)
         shrunk = False
         while True:
@@ -295,31 +465,25 @@ class LeasedLedger:
                 f"lease-{self._name}-{self._number}",
                 user,
                 unchecked_money(size, amount.currency),
-                at=event.at,
-                product=event.product,
+                at=at,
+                product=product,
                 ttl=policy.ttl,
             )
             decision = held.decision
             room = None if decision.headroom is None else decision.headroom.amount
             if held.hold is not None:
                 self._room[user] = None if room is None else EXACT.subtract(room, size)
+                if size != want:
+                    self.counts["leases"] += 1
                 lease = _Lease(held.hold, held.hold.expires_at - policy.margin)
                 self._leases[user] = lease
-                if size == want:
-                    self.counts["central"] += 1
-                    result = self._admit(lease, event, amount, period)
-                    self._end(lease)
-                    return result
-                self.counts["leases"] += 1
-                self.counts["local"] += 1
-                return self._admit(lease, event, amount, period)
+                return lease, decision
             self._room[user] = room
-            if size > want:  # ask for the room the denial shows, then for the charge alone
+            if size > want:  # ask for the room the denial shows, then for the amount alone
                 smaller = want if room is None or shrunk else policy.size(room, want)
                 size, shrunk = (smaller if smaller < size else want), True
             elif not self._give_back(decision, period):  # each time one lease fewer
-                self.counts["central"] += 1
-                return ChargeResult(event.event_id, amount, decision, period)
+                return None, attrs.evolve(decision, amount=amount)
 
     def _give_back(self, denied: Decision, period: str) -> bool:
         """End this front's leases on the pools that denied: True if there were any."""
@@ -337,6 +501,35 @@ class LeasedLedger:
             self._end(lease)
         return bool(ending)
 
+    def _cover(self, lease: _Lease, ttl: timedelta) -> None:
+        """Renew the lease's hold so that it outlives a request held for ``ttl``."""
+        now = self.ledger.clock()
+        if lease.hold.expires_at < now + ttl:
+            renewed = self.ledger.extend(
+                lease.hold.request_id, Money.zero(lease.hold.amount.currency), ttl=2 * ttl
+            )
+            if renewed.hold is not None:
+                lease.hold = renewed.hold
+
+    def _requested(self, request_id: str) -> _Lease:
+        lease = self._requests.get(request_id)
+        if lease is None:
+            raise UnknownNameError(
+                "hold", request_id, hint="it was settled, released, or its lease ended"
+            )
+        return lease
+
+    def _unreserve(self, request_id: str) -> Decimal:
+        lease = self._requests.pop(request_id)
+        held = lease.reserved.pop(request_id)
+        lease.left = EXACT.add(lease.left, held)
+        return held
+
+    def _retire(self, lease: _Lease) -> None:
+        """End a retired lease once its last reservation is over."""
+        if not lease.reserved and self._retired.pop(lease.hold.request_id, None) is not None:
+            self._flush(lease, release=True)
+
     def _flush(self, lease: _Lease, *, release: bool = False) -> list[SettleResult]:
         events = [event for event, _ in lease.pending.values()]
         if not events and not release:
@@ -348,14 +541,18 @@ class LeasedLedger:
             lease.hold,
             amount=lease.hold.amount - unchecked_money(drawn, lease.hold.amount.currency),
         )
-        lease.left = lease.hold.amount.amount
+        lease.left = EXACT.subtract(lease.hold.amount.amount, sum(lease.reserved.values(), _ZERO))
         lease.pending.clear()
         return results
 
     def _end(self, lease: _Lease) -> list[SettleResult]:
-        results = self._flush(lease, release=True)
-        del self._leases[lease.hold.user_id]
-        return results
+        """Stop admitting under ``lease``: record it, and free it unless requests still hold."""
+        if self._leases.get(lease.hold.user_id) is lease:
+            del self._leases[lease.hold.user_id]
+        if lease.reserved:
+            self._retired[lease.hold.request_id] = lease
+            return self._flush(lease)
+        return self._flush(lease, release=True)
 
 
 def premature_denials(
