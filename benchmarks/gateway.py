@@ -7,12 +7,13 @@
     python benchmarks/gateway.py --stores sqlite --workers 1,4 --requests 20000
 
 Every worker is a process (``spawn``) with its own ledger on the same SQLite file or
-PostgreSQL database, and answers "may this request run?" for its share of the requests:
-real usage events (Claude Sonnet 4.6, the built-in prices) of 40 members on both seat
-types. **direct**: each request is one ``Ledger.charge`` (one transaction, decided
-centrally). **leases**: each worker decides through a
-:class:`~usagebill.ledger.leases.LeasedLedger` (default policy) and closes it at the end
-(its charges recorded, its slack released), inside the timed run. The organization's
+PostgreSQL database, and answers "may this request run?" for its share of the requests: real
+usage events (Claude Sonnet 4.6, the built-in prices) of 8 members on both seat types
+(``--members`` for more: a lease serves one member in one process, so leases pay less the
+fewer requests each member sends each process). **direct**: each request is one
+``Ledger.charge`` (one transaction, decided centrally). **leases**: each worker decides
+through a :class:`~usagebill.ledger.leases.LeasedLedger` (default policy) and closes it at
+the end (its charges recorded, its slack released), inside the timed run. The organization's
 pool cap is 90 % of what all the requests cost, the seat types' pools and the members'
 limits are set too: the last tenth of every run races at the caps.
 
@@ -69,7 +70,6 @@ from usagebill.ledger import LeasedLedger, Ledger, SqliteLedger, premature_denia
 
 AT = datetime(2026, 10, 15, 12, tzinfo=UTC)
 MODEL = "claude-sonnet-4-6"
-MEMBERS = 40
 DSN_VARIABLE = "USAGEBILL_TEST_POSTGRES_DSN"
 ZERO = Decimal(0)
 Record = tuple[int, int, str, Decimal, bool, str]
@@ -80,13 +80,13 @@ def seat_of(user: str) -> str:
     return CHAT if int(user[1:]) % 2 else CHAT_AND_CLAUDE_CODE
 
 
-def requests(total: int) -> list[UsageEvent]:
+def requests(total: int, members: int) -> list[UsageEvent]:
     """The run's requests, the same for every configuration."""
     rng = random.Random(2026)
     return [
         UsageEvent(
             f"r{number}",
-            f"u{rng.randrange(MEMBERS)}",
+            f"u{rng.randrange(members)}",
             MODEL,
             Product.CHAT,
             TokenUsage(
@@ -100,11 +100,11 @@ def requests(total: int) -> list[UsageEvent]:
     ]
 
 
-def organization(total: int) -> Organization:
+def organization(total: int, members: int) -> Organization:
     """Caps every level; the organization's pool is 90 % of what the requests cost."""
     prices = PriceTable.builtin()
     cost: defaultdict[str, Decimal] = defaultdict(Decimal)
-    for usage in requests(total):
+    for usage in requests(total, members):
         amount = prices.quote(usage.model, usage.usage, usage.at).amount.amount
         cost[usage.user_id] += amount
         cost[seat_of(usage.user_id)] += amount
@@ -114,18 +114,18 @@ def organization(total: int) -> Organization:
         return Money(amount.quantize(Decimal("0.01")))
 
     people = [Member("owner", "primary_owner", CHAT_AND_CLAUDE_CODE)]
-    people += [Member(f"u{i}", "member", seat_of(f"u{i}")) for i in range(MEMBERS)]
+    people += [Member(f"u{i}", "member", seat_of(f"u{i}")) for i in range(members)]
     limits = SpendLimits(
         organization=PoolLimit(
             pool_cap=cap(cost[""] * Decimal("0.9")),
-            member_default=cap(cost[""] / MEMBERS * 2),
+            member_default=cap(cost[""] / members * 2),
         ),
         seat_types={
             CHAT: PoolLimit(pool_cap=cap(cost[CHAT] * Decimal("0.95"))),
             CHAT_AND_CLAUDE_CODE: PoolLimit(pool_cap=cap(cost[CHAT_AND_CLAUDE_CODE])),
         },
         # A few members' own limits bind before the pools do.
-        members={f"u{i}": cap(cost[f"u{i}"] * Decimal("0.8")) for i in range(0, MEMBERS, 8)},
+        members={f"u{i}": cap(cost[f"u{i}"] * Decimal("0.8")) for i in range(0, members, 4)},
     )
     return Organization.create(
         "gateway",
@@ -152,13 +152,14 @@ def worker(
     number: int,
     workers: int,
     total: int,
+    members: int,
     barrier: Any,
     queue: Any,
 ) -> None:
     """A child process: open the ledger, wait for the others, decide its share, report."""
     try:
-        ledger = open_ledger(store, organization(total), target)
-        mine = requests(total)[number::workers]
+        ledger = open_ledger(store, organization(total, members), target)
+        mine = requests(total, members)[number::workers]
         front = LeasedLedger(ledger) if mode == "leases" else ledger
         clock = time.monotonic_ns
         records: list[Record] = []
@@ -218,8 +219,10 @@ def bad_denials(org: Organization, records: list[Record]) -> int:
     return bad
 
 
-def measure(store: str, target: str, mode: str, workers: int, total: int) -> dict[str, Any]:
-    org = organization(total)
+def measure(  # noqa: PLR0917  (one run's settings)
+    store: str, target: str, mode: str, workers: int, total: int, members: int
+) -> dict[str, Any]:
+    org = organization(total, members)
     setup = open_ledger(store, org, target)
     if store == "postgres":
         setup.store.reset()  # type: ignore[attr-defined]
@@ -235,6 +238,7 @@ def measure(store: str, target: str, mode: str, workers: int, total: int) -> dic
                 "number": number,
                 "workers": workers,
                 "total": total,
+                "members": members,
                 "barrier": barrier,
                 "queue": queue,
             },
@@ -264,7 +268,7 @@ def measure(store: str, target: str, mode: str, workers: int, total: int) -> dic
         + [ZERO]
     )
     recorded = sum((amount for *_, amount, ok, _ in records if ok), ZERO)
-    by_id = {usage.event_id: usage for usage in requests(total)}
+    by_id = {usage.event_id: usage for usage in requests(total, members)}
     denied = [by_id[record[5]] for record in records if not record[4]]
     counts: defaultdict[str, int] = defaultdict(int)
     for report in reports:
@@ -315,6 +319,7 @@ def main() -> int:
     parser.add_argument("--stores", default="sqlite,postgres")
     parser.add_argument("--workers", default="1,2,4")
     parser.add_argument("--requests", type=int, default=0, help="per run (default per store)")
+    parser.add_argument("--members", type=int, default=8)
     parser.add_argument("--dsn", default=os.environ.get(DSN_VARIABLE))
     parser.add_argument("--headline", default="sqlite", choices=("sqlite", "postgres"))
     parser.add_argument("--quick", action="store_true", help="fewer requests: a smoke run")
@@ -336,7 +341,7 @@ def main() -> int:
                 target = str(Path(tmp.name) / f"{store}-{mode}-{count}.db")
                 if store == "postgres":
                     target = args.dsn
-                row = measure(store, target, mode, count, total)
+                row = measure(store, target, mode, count, total, args.members)
                 rows[store, mode, count] = row
                 print(
                     f"{store:<9} {mode:<7} {count:>5} {row['rate']:>12,.0f} "
