@@ -46,19 +46,20 @@ def test_charges_that_fit_a_lease_are_decided_locally_and_recorded_at_flush(
     front = LeasedLedger(central, POLICY)
     results = [front.charge(event(f"e{n}", "ada", "1")) for n in range(3)]
     assert [result.recorded for result in results] == [True, True, True]
-    # ada's room is unknown at first: the lease is the largest, 5; the first charge took it
-    assert front.counts == {"local": 3, "central": 0, "leases": 1, "flushes": 0}
-    assert [result.decision.headroom for result in results] == [usd("5"), usd("4"), usd("3")]
+    # ada's room is unknown at first: e0 is decided centrally (room 20, recorded at once);
+    # then a lease of a quarter of the 19 left, 4.75, takes e1 and e2
+    assert front.counts == {"local": 2, "central": 1, "leases": 1, "flushes": 1}
+    assert [r.decision.headroom for r in results] == [usd("20"), usd("4.75"), usd("3.75")]
     spend = figures(central.month_to_date(OCT))
-    assert (spend["total"], spend["held_total"], spend["held_members"]) == (0, 5, {"ada": 5})
-    assert front.slack == usd("2")
+    assert (spend["total"], spend["held_total"], spend["held_members"]) == (1, 4.75, {"ada": 4.75})
+    assert front.slack == usd("2.75")
     settled = front.flush()
     assert [(s.event_id, s.amount, s.held, s.overrun) for s in settled] == [
-        (f"e{n}", usd("1"), usd("1"), None) for n in range(3)
+        (f"e{n}", usd("1"), usd("1"), None) for n in (1, 2)
     ]
     spend = figures(central.month_to_date(OCT))
-    assert (spend["members"], spend["total"], spend["held_total"]) == ({"ada": 3}, 3, 2)
-    assert [hold.amount for hold in front.leases] == [usd("2")]
+    assert (spend["members"], spend["total"], spend["held_total"]) == ({"ada": 3}, 3, 2.75)
+    assert [hold.amount for hold in front.leases] == [usd("2.75")]
     front.close()
     spend = figures(central.month_to_date(OCT))
     assert (spend["members"], spend["seat_types"], spend["held_total"]) == (
@@ -73,19 +74,17 @@ def test_charges_that_fit_a_lease_are_decided_locally_and_recorded_at_flush(
 def test_near_a_cap_leases_shrink_and_the_last_cent_is_spent(kind: str, tmp_path: Path) -> None:
     central = open_ledger(kind, make_org(), tmp_path / "l.db", fresh=True)
     front = LeasedLedger(central, POLICY)
-    # ada may spend 20. 4 + 4: the first lease (5) cannot take the second 4; it ends
-    # (4 recorded, 1 given back), and with 16 left a quarter (4) is just the charge:
-    # a central decision, recorded at once. So on to 20, and the sixth is denied.
-    results = [front.charge(event(f"e{n}", "ada", "4")) for n in range(6)]
-    assert [result.recorded for result in results] == [True] * 5 + [False]
+    # ada may spend 20: every cent of it goes, however the leases fall, and then no more
+    results = [front.charge(event(f"e{n}", "ada", "1")) for n in range(21)]
+    assert [result.recorded for result in results] == [True] * 20 + [False]
     denied = results[-1].decision
     assert denied.bindings[0].level is Level.MEMBER
     assert denied.headroom == usd("0")
-    assert front.counts == {"local": 1, "central": 5, "leases": 1, "flushes": 5}
+    assert front.counts["local"] > 10
     front.close()
     spend = figures(central.month_to_date(OCT))
     assert (spend["members"], spend["held_total"]) == ({"ada": 20}, 0)
-    assert premature_denials(central, [event("e5", "ada", "4")], at=OCT) == []
+    assert premature_denials(central, [event("e20", "ada", "1")], at=OCT) == []
     central.close()
 
 
@@ -108,8 +107,10 @@ def test_another_process_slack_can_deny_what_the_pool_would_cover(
     # the denial quality leases trade: bob's lease holds 5 of the Chat pool's 30
     central = open_ledger(kind, make_org(members={}), tmp_path / "l.db", fresh=True)
     central.charge(event("before", "ada", "23"))
-    first, second = LeasedLedger(central, POLICY), LeasedLedger(central, POLICY)
-    assert first.charge(event("b1", "bob", "1")).recorded  # a lease of 5: room 2 left
+    first = LeasedLedger(central, LeasePolicy(share=1, largest=usd("5")))
+    second = LeasedLedger(central, POLICY)
+    assert first.charge(event("b1", "bob", "1")).recorded  # central: the pool has 6 left
+    assert first.charge(event("b2", "bob", "1")).recorded  # a lease of 5: 1 left unleased
     denied = second.charge(event("a1", "ada", "3"))
     assert not denied.recorded
     assert denied.decision.bindings[0].level is Level.SEAT_TYPE
@@ -125,6 +126,7 @@ def test_another_process_slack_can_deny_what_the_pool_would_cover(
 def test_retries_replay_before_and_after_a_flush_and_count_once(kind: str, tmp_path: Path) -> None:
     central = open_ledger(kind, make_org(), tmp_path / "l.db", fresh=True)
     front = LeasedLedger(central, POLICY)
+    front.charge(event("e0", "ada", "1"))  # central: ada's lease comes with e1
     first = front.charge(event("e1", "ada", "1"))
     again = front.charge(event("e1", "ada", "1"))
     assert again.replayed
@@ -136,9 +138,10 @@ def test_retries_replay_before_and_after_a_flush_and_count_once(kind: str, tmp_p
     (replayed,) = front.close()
     assert replayed.replayed
     other = LeasedLedger(central, POLICY)
-    other.charge(event("e1", "ada", "1"))  # and under another lease
+    other.charge(event("e0", "ada", "1"))  # and under another front, centrally
+    other.charge(event("e1", "ada", "1"))  # or under its lease
     other.close()
-    assert figures(central.month_to_date(OCT))["members"] == {"ada": 1}
+    assert figures(central.month_to_date(OCT))["members"] == {"ada": 2}
     central.close()
 
 
@@ -149,10 +152,11 @@ def test_what_a_lease_cannot_decide_goes_central(kind: str, tmp_path: Path) -> N
     # ada's seat has no Claude Code: denied by the store, whatever the caps
     refused = front.charge(event("e2", "ada", "1", product=Product.CLAUDE_CODE))
     assert refused.decision.not_included is Product.CLAUDE_CODE
-    front.charge(event("e3", "olga", "1", at=NOV))  # another month: olga's lease ends
-    assert front.counts["leases"] == 2
+    assert front.charge(event("e3", "olga", "1")).recorded  # on olga's lease
+    front.charge(event("e4", "olga", "1", at=NOV))  # another month: olga's lease ends
+    assert front.counts == {"local": 1, "central": 3, "leases": 1, "flushes": 3}
     front.close()
-    assert figures(central.month_to_date(OCT))["members"] == {"olga": 1}
+    assert figures(central.month_to_date(OCT))["members"] == {"olga": 2}
     assert figures(central.month_to_date(NOV))["members"] == {"olga": 1}
     central.close()
 
@@ -168,9 +172,9 @@ def test_an_expired_lease_returns_to_the_pool_and_flushed_charges_stay(
     crashed.flush()  # acknowledged: 3 recorded
     crashed.charge(event("lost", "ada", "1"))  # admitted, never flushed: the process dies
     del crashed
-    assert figures(central.month_to_date(OCT))["held_total"] == 2
+    assert figures(central.month_to_date(OCT))["held_total"] == Decimal("2.75")
     clock.advance(timedelta(seconds=61))
-    assert [hold.amount for hold in central.expire()] == [usd("2")]
+    assert [hold.amount for hold in central.expire()] == [usd("2.75")]
     spend = central.month_to_date(OCT)
     assert overshoot(central.org, spend) == {}
     assert figures(spend)["members"] == {"ada": 3}
@@ -185,13 +189,14 @@ def test_a_lease_stops_admitting_a_margin_before_its_hold_expires(
     clock = Clock()
     central = open_ledger(kind, make_org(), tmp_path / "l.db", clock=clock, fresh=True)
     front = LeasedLedger(central, POLICY)
-    front.charge(event("e1", "ada", "1"))
+    front.charge(event("e0", "ada", "1"))
+    front.charge(event("e1", "ada", "1"))  # on a lease
     clock.advance(timedelta(seconds=50))  # the margin is 10 s: this lease is done
     front.charge(event("e2", "ada", "1"))
     assert front.counts["leases"] == 2
     assert central.stats(OCT)["overruns"] == 0
     front.close()
-    assert figures(central.month_to_date(OCT))["members"] == {"ada": 2}
+    assert figures(central.month_to_date(OCT))["members"] == {"ada": 3}
     central.close()
 
 
@@ -201,11 +206,12 @@ def test_a_flush_after_the_hold_expired_records_the_charges_as_overruns(
     clock = Clock()
     central = open_ledger(kind, make_org(), tmp_path / "l.db", clock=clock, fresh=True)
     front = LeasedLedger(central, POLICY)
-    front.charge(event("e1", "ada", "1"))
+    front.charge(event("e0", "ada", "1"))
+    front.charge(event("e1", "ada", "1"))  # on a lease
     clock.advance(timedelta(seconds=61))  # the process was stalled past its lease's TTL
     (late,) = front.close()
     assert (late.amount, late.held, late.overrun) == (usd("1"), usd("0"), usd("1"))
-    assert figures(central.month_to_date(OCT))["members"] == {"ada": 1}
+    assert figures(central.month_to_date(OCT))["members"] == {"ada": 2}
     assert central.stats(OCT) == {"overruns": 1, "expired_holds": 1}
     central.close()
 
@@ -228,14 +234,15 @@ def test_policy_checks_its_values() -> None:
 def test_a_front_gives_its_own_slack_back_before_a_pool_denies(kind: str, tmp_path: Path) -> None:
     central = open_ledger(kind, make_org(members={}), tmp_path / "l.db", fresh=True)
     central.charge(event("before", "ada", "23"))
-    front = LeasedLedger(central, POLICY)
-    assert front.charge(event("b1", "bob", "1")).recorded  # bob's lease: 5 of the Chat pool
+    front = LeasedLedger(central, LeasePolicy(share=1, largest=usd("5")))
+    front.charge(event("b1", "bob", "1"))  # central: the Chat pool has 6 left
+    assert front.charge(event("b2", "bob", "1")).recorded  # bob's lease: 5 of the 6
     # ada's 3 fits the pool only with bob's 4 unused: that lease ends, and ada is admitted
     assert front.charge(event("a1", "ada", "3")).recorded
     assert [hold.user_id for hold in front.leases] == []
     front.close()
     spend = figures(central.month_to_date(OCT))
-    assert (spend["members"], spend["held_total"]) == ({"ada": 26, "bob": 1}, 0)
+    assert (spend["members"], spend["held_total"]) == ({"ada": 26, "bob": 2}, 0)
     central.close()
 
 

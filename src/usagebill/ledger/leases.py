@@ -51,15 +51,17 @@ fills, expires or is flushed, returning what it did not use.
 ...     leased.charge(UsageEvent(f"e{n}", "olga", "claude-sonnet-4-6", Product.CHAT, usage, at))
 ...     for n in range(3)
 ... ]
->>> all(result.recorded for result in results), leased.counts["local"]
-(True, 3)
->>> spend = central.month_to_date(at)  # one lease (32 requests' worth), nothing recorded yet
+>>> all(result.recorded for result in results)
+True
+>>> leased.counts  # the first asked the store (and learned the room), the next two did not
+{'local': 2, 'central': 1, 'leases': 1, 'flushes': 1}
+>>> spend = central.month_to_date(at)  # a lease of 32 requests' worth, two of them pending
 >>> Money(spend.held_total), Money(spend.total)
-(Money('9.6', 'USD'), Money('0', 'USD'))
->>> settled = leased.close()  # records the three charges, gives the rest of the lease back
+(Money('9.6', 'USD'), Money('0.3', 'USD'))
+>>> settled = leased.close()  # records the two, gives the rest of the lease back
 >>> spend = central.month_to_date(at)
 >>> len(settled), Money(spend.total), Money(spend.held_total)
-(3, Money('0.9', 'USD'), Money('0', 'USD'))
+(2, Money('0.9', 'USD'), Money('0', 'USD'))
 """
 
 from __future__ import annotations
@@ -207,7 +209,7 @@ class LeasedLedger:
         self._leases: dict[str, _Lease] = {}  # the live lease of each member
         self._retired: dict[str, _Lease] = {}  # ended leases with reservations, by hold id
         self._requests: dict[str, _Lease] = {}  # the lease each guarded request holds from
-        self._room: dict[str, Decimal | None] = {}  # room left on each member's path, last seen
+        self._room: dict[tuple[str, str], Decimal | None] = {}  # by member and period, last seen
         self._lock = threading.RLock()
 
     # --- what the guard reads of a ledger -------------------------------------------------
@@ -259,8 +261,8 @@ class LeasedLedger:
             if lease.hold.amount == amount:  # a lease of just this charge: a central decision
                 self.counts["central"] += 1
                 self._end(lease)
-            else:
-                self.counts["local"] += 1
+                return attrs.evolve(result, decision=decision)
+            self.counts["local"] += 1
             return result
 
     # --- holds of guarded requests --------------------------------------------------------
@@ -290,7 +292,8 @@ class LeasedLedger:
                 if lease is None:
                     self.counts["central"] += 1
                     return HoldResult(request_id, decision, None)
-            self.counts["local"] += 1
+            # a new lease of just this hold was a central decision
+            self.counts["central" if lease.hold.amount == amount else "local"] += 1
             headroom = unchecked_money(lease.left, amount.currency)
             lease.left = EXACT.subtract(lease.left, amount.amount)
             lease.reserved[request_id] = amount.amount
@@ -449,7 +452,9 @@ class LeasedLedger:
     ) -> tuple[_Lease | None, Decision]:
         """A new lease that covers ``amount``, or the store's denial.
 
-        The lease asked for shrinks with the room each denial reveals, down to
+        The lease asked for is sized from the room on the member's path as last
+        seen (unknown at first: then it is ``amount`` itself, and the decision
+        tells the room), and shrinks with the room each denial reveals, down to
         ``amount`` itself. Before that is denied for a pool (the seat type's or
         the organization's), this front's own leases on the pool give their
         slack back, and it asks again: only other processes' slack can deny a
@@ -457,7 +462,9 @@ class LeasedLedger:
         """
         ledger, policy = self.ledger, self.policy
         want = amount.amount
-        size = policy.size(self._room.get(user), want)
+        # a member's first lease is of just the amount: its decision tells the room left
+        known = (user, period)
+        size = policy.size(self._room[known], want) if known in self._room else want
         shrunk = False
         while True:
             self._number += 1
@@ -472,13 +479,13 @@ class LeasedLedger:
             decision = held.decision
             room = None if decision.headroom is None else decision.headroom.amount
             if held.hold is not None:
-                self._room[user] = None if room is None else EXACT.subtract(room, size)
+                self._room[known] = None if room is None else EXACT.subtract(room, size)
                 if size != want:
                     self.counts["leases"] += 1
                 lease = _Lease(held.hold, held.hold.expires_at - policy.margin)
                 self._leases[user] = lease
                 return lease, decision
-            self._room[user] = room
+            self._room[known] = room
             if size > want:  # ask for the room the denial shows, then for the amount alone
                 smaller = want if room is None or shrunk else policy.size(room, want)
                 size, shrunk = (smaller if smaller < size else want), True
