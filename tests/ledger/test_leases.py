@@ -26,7 +26,14 @@ from ledger_support import (
     store_params,
     usd,
 )
-from usagebill import ConflictError, CurrencyMismatchError, InvalidValueError, Money, Product
+from usagebill import (
+    ConflictError,
+    CurrencyMismatchError,
+    InvalidValueError,
+    Money,
+    Product,
+    UnknownNameError,
+)
 from usagebill.caps.decision import Level
 from usagebill.ledger import LeasedLedger, LeasePolicy, premature_denials
 
@@ -265,4 +272,33 @@ def test_many_leases_near_the_caps_stay_exact_and_give_everything_back(
     assert overshoot(central.org, spend) == {}
     assert (spend.total, spend.held_total) == (admitted, 0)
     assert spend.total > Decimal(99)  # the organization's 100 ran full
+    central.close()
+
+
+def test_a_held_request_grows_from_its_lease_then_centrally_or_not_at_all(
+    kind: str, tmp_path: Path
+) -> None:
+    central = open_ledger(kind, make_org(), tmp_path / "l.db", fresh=True)
+    front = LeasedLedger(central, POLICY)
+    front.charge(event("e0", "ada", "1"))  # learns ada's room: 19 left
+    held = front.hold("r1", "ada", usd("1"), at=OCT)  # a lease of 4.75, 1 of it for r1
+    assert held.hold is not None
+    assert held.hold.amount == usd("1")
+    assert front.extend("r1", usd("2")).hold.amount == usd("3")  # from the lease: 1.75 left
+    assert figures(central.month_to_date(OCT))["held_total"] == Decimal("4.75")
+    grown = front.extend("r1", usd("10"))  # more than the lease: the lease grows by 10
+    assert grown.decision.allowed
+    assert figures(central.month_to_date(OCT))["held_total"] == Decimal("14.75")
+    refused = front.extend("r1", usd("6"))  # ada has 20 - 1 - 14.75 = 4.25 left
+    assert not refused.decision.allowed
+    assert refused.decision.bindings[0].level is Level.MEMBER
+    assert refused.hold is not None
+    assert refused.hold.amount == usd("13")
+    settled = front.settle("r1", event("s1", "ada", "12.5"))
+    assert (settled.amount, settled.held, settled.overrun) == (usd("12.5"), usd("13"), None)
+    with pytest.raises(UnknownNameError, match="r1"):
+        front.release("r1")
+    front.close()
+    spend = figures(central.month_to_date(OCT))
+    assert (spend["members"], spend["held_total"]) == ({"ada": Decimal("13.5")}, 0)
     central.close()

@@ -185,7 +185,10 @@ class LeasedLedger:
     as one object serves many requests. ``charge`` answers as
     :meth:`Ledger.charge` does; a locally admitted charge is recorded centrally
     when its lease is flushed (:meth:`flush`, :meth:`close`, or when the lease
-    fills, expires or reaches :attr:`LeasePolicy.flush_every` charges). Its
+    fills, expires or reaches :attr:`LeasePolicy.flush_every` charges): call
+    :meth:`flush` at least every ``ttl - margin`` of the policy (a timer). A
+    member's first charge in a period is decided centrally (its decision tells
+    the room their leases are sized from). Its
     :class:`~usagebill.ledger.core.ChargeResult` carries no threshold
     notifications: the :class:`~usagebill.ledger.core.SettleResult` of the flush
     does. ``counts`` tells how decisions were made: ``local``, ``central``
@@ -306,24 +309,23 @@ class LeasedLedger:
         """Top a request's hold up by ``amount`` from its lease, else centrally; renew it."""
         with self._lock:
             lease = self._requested(request_id)
-            hold = lease.hold
-            if amount.amount > lease.left:
-                grown = self.ledger.extend(hold.request_id, amount, ttl=self.policy.ttl)
-                if grown.hold is None or not grown.decision.allowed:
-                    return HoldResult(request_id, grown.decision, None)
-                lease.hold = attrs.evolve(grown.hold, amount=grown.hold.amount)
+            reserved = lease.reserved[request_id]
+            if amount.amount > lease.left:  # the lease grows by it on every level, or not at all
+                grown = self.ledger.extend(lease.hold.request_id, amount, ttl=self.policy.ttl)
+                if not grown.decision.allowed:
+                    held = unchecked_money(reserved, amount.currency)
+                    hold = attrs.evolve(lease.hold, request_id=request_id, amount=held)
+                    return HoldResult(request_id, grown.decision, hold)
+                lease.hold = grown.hold or lease.hold
                 lease.left = EXACT.add(lease.left, amount.amount)
             headroom = unchecked_money(lease.left, amount.currency)
             lease.left = EXACT.subtract(lease.left, amount.amount)
-            reserved = EXACT.add(lease.reserved[request_id], amount.amount)
-            lease.reserved[request_id] = reserved
+            reserved = lease.reserved[request_id] = EXACT.add(reserved, amount.amount)
             self._cover(lease, ttl or self.hold_ttl)
-            held = attrs.evolve(
-                hold,
-                request_id=request_id,
-                amount=unchecked_money(reserved, amount.currency),
+            hold = attrs.evolve(
+                lease.hold, request_id=request_id, amount=unchecked_money(reserved, amount.currency)
             )
-            return HoldResult(request_id, self._allowed(held, amount, headroom), held)
+            return HoldResult(request_id, self._allowed(hold, amount, headroom), hold)
 
     def settle(self, request_id: str, event: UsageEvent) -> SettleResult:
         """Record the request's cost under its lease (at the next flush) and free its hold."""
