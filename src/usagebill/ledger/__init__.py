@@ -2,7 +2,9 @@
 
 Three stores behave the same: :class:`MemoryLedger` (one process, tests),
 :class:`SqliteLedger` (the embedded default, many processes on one host) and
-``PostgresLedger`` (``usagebill[postgres]``, many hosts).
+``PostgresLedger`` (``usagebill[postgres]``, many hosts). Over any of them, a
+``LeasedLedger`` (budget leases) decides in process under slices of headroom it
+leases from the store, for throughput that grows with processes.
 """
 
 from typing import TYPE_CHECKING
