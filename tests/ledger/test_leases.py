@@ -284,6 +284,9 @@ def test_a_held_request_grows_from_its_lease_then_centrally_or_not_at_all(
     held = front.hold("r1", "ada", usd("1"), at=OCT)  # a lease of 4.75, 1 of it for r1
     assert held.hold is not None
     assert held.hold.amount == usd("1")
+    assert front.hold("r1", "ada", usd("1"), at=OCT).hold == held.hold  # asked again
+    with pytest.raises(ConflictError, match="r1"):
+        front.hold("r1", "ada", usd("2"), at=OCT)
     assert front.extend("r1", usd("2")).hold.amount == usd("3")  # from the lease: 1.75 left
     assert figures(central.month_to_date(OCT))["held_total"] == Decimal("4.75")
     grown = front.extend("r1", usd("10"))  # more than the lease: the lease grows by 10

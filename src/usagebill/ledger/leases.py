@@ -280,12 +280,20 @@ class LeasedLedger:
         product: Product = Product.CHAT,
         ttl: timedelta | None = None,
     ) -> HoldResult:
-        """Reserve ``amount`` for a request from the member's lease (taking one if need be)."""
+        """Reserve ``amount`` for a request from the member's lease (taking one if need be).
+
+        Asking again for the same request id gives the same hold back.
+        """
         period = self.ledger.period_of(at).label
         ttl = ttl or self.hold_ttl
         with self._lock:
-            if request_id in self._requests:
-                raise ConflictError("request_id", request_id, "already holds")
+            known = self._requests.get(request_id)
+            if known is not None:  # asked again: the same hold back, as the ledger answers
+                reserved = unchecked_money(known.reserved[request_id], amount.currency)
+                if (known.hold.user_id, reserved) != (user_id, amount):
+                    raise ConflictError("request_id", request_id, "already holds another amount")
+                hold = attrs.evolve(known.hold, request_id=request_id, amount=amount)
+                return HoldResult(request_id, self._allowed(hold, _zero(amount), amount), hold)
             lease = self._leases.get(user_id)
             if lease is not None and not self._fits(lease, amount.amount, period, product):
                 self._end(lease)
@@ -562,6 +570,10 @@ class LeasedLedger:
             self._retired[lease.hold.request_id] = lease
             return self._flush(lease)
         return self._flush(lease, release=True)
+
+
+def _zero(amount: Money) -> Money:
+    return unchecked_money(_ZERO, amount.currency)
 
 
 def premature_denials(
