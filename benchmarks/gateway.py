@@ -32,9 +32,10 @@ told were recorded, and the **denial quality**:
 * ``left``: denials the books would still admit at the end (a lower bound of ``bad``:
   :func:`~usagebill.ledger.leases.premature_denials`).
 
-Then the guard's own overhead per call (:mod:`benchmarks.guard`'s cases: the real SDK
-against the in-process fake server). The last line compares 4 processes with and without
-leases over SQLite (over PostgreSQL with ``--headline postgres``).
+Then the guard's own overhead per call (:mod:`benchmarks.guard`'s create case: the real SDK
+against the in-process fake server) on the memory ledger, SQLite, and SQLite leased. The
+last line compares 4 processes with and without leases over SQLite (over PostgreSQL with
+``--headline postgres``).
 """
 
 from __future__ import annotations
@@ -289,29 +290,41 @@ def measure(  # noqa: PLR0917  (one run's settings)
     return figures
 
 
-def guard_overhead(quick: bool) -> list[str]:
-    """The guard's own cost per call, from benchmarks/guard.py's cases (memory ledger)."""
+def guard_overhead(quick: bool, directory: str) -> list[str]:
+    """The guard's own cost per call, from benchmarks/guard.py's create case.
+
+    On the memory ledger, on SQLite, and on SQLite through a leased front.
+    """
     sys.path.insert(0, str(Path(__file__).parent))
     import guard  # noqa: PLC0415  (benchmarks/guard.py)
     from usagebill.gateway.testing import FakeMessagesAPI  # noqa: PLC0415
     from usagebill.ledger import MemoryLedger  # noqa: PLC0415
 
     api = FakeMessagesAPI(input_tokens=1_000, output_tokens=200)
-    ledger = MemoryLedger(guard.organization(), clock=lambda: guard.AT)
+    org = guard.organization()
+    sqlite = SqliteLedger(Path(directory) / "guard.db", org, clock=lambda: guard.AT)
+    leased = LeasedLedger(SqliteLedger(Path(directory) / "leased.db", org, clock=lambda: guard.AT))
+    ledgers: dict[str, Any] = {
+        "memory": MemoryLedger(org, clock=lambda: guard.AT),
+        "sqlite": sqlite,
+        "sqlite, leases": leased,
+    }
     found = {
         name: function
-        for name, function in guard.cases(api, {"memory": ledger}).items()
-        if name in {"bare SDK, create", "guarded (memory), create"}
+        for name, function in guard.cases(api, ledgers).items()
+        if name == "bare SDK, create" or name.endswith("), create")
     }
     for function in found.values():
         function()
     best = guard.measure(found, 10 if quick else 40, 10)
-    bare, guarded = best["bare SDK, create"], best["guarded (memory), create"]
-    line = (
-        f"guard overhead (fake server, memory ledger): {guarded * 1e6:.0f} µs per create vs "
-        f"bare SDK {bare * 1e6:.0f} µs, +{(guarded - bare) * 1e6:.0f} µs a call"
-    )
-    return [line]
+    leased.close()
+    bare = best.pop("bare SDK, create")
+    lines = [f"guard overhead per create (fake server; bare SDK {bare * 1e6:.0f} µs):"]
+    lines += [
+        f"  {name:<32} {seconds * 1e6:>6.0f} µs, +{(seconds - bare) * 1e6:.0f} µs a call"
+        for name, seconds in best.items()
+    ]
+    return lines
 
 
 def main() -> int:
@@ -349,9 +362,9 @@ def main() -> int:
                     f"{row['overshoot']:>9} {'ok' if row['books'] else 'WRONG':>6}",
                     flush=True,
                 )
-    tmp.cleanup()
-    for line in guard_overhead(args.quick):
+    for line in guard_overhead(args.quick, tmp.name):
         print(line)
+    tmp.cleanup()
     most = max(workers)
     store = args.headline if args.headline in stores else stores[0]
     leased, direct = rows[store, "leases", most], rows[store, "direct", most]
