@@ -7,6 +7,7 @@ costs exactly 4.00 USD.
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -304,4 +305,20 @@ def test_a_held_request_grows_from_its_lease_then_centrally_or_not_at_all(
     front.close()
     spend = figures(central.month_to_date(OCT))
     assert (spend["members"], spend["held_total"]) == ({"ada": Decimal("13.5")}, 0)
+    central.close()
+
+
+def test_a_front_flushing_on_a_timer_records_without_being_asked(kind: str, tmp_path: Path) -> None:
+    central = open_ledger(kind, make_org(), tmp_path / "l.db", fresh=True)
+    with LeasedLedger(central, POLICY).flushing(every=timedelta(milliseconds=20)) as front:
+        for n in range(3):
+            front.charge(event(f"e{n}", "ada", "1"))
+        deadline = time.monotonic() + 10
+        while figures(central.month_to_date(OCT))["total"] < 3:  # the timer flushed e1, e2
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        assert front.leases != ()
+    assert front.leases == ()  # and the block's end closed the front
+    assert front.flush_errors == []
+    assert figures(central.month_to_date(OCT))["held_total"] == 0
     central.close()

@@ -68,7 +68,8 @@ from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from decimal import ROUND_DOWN, Decimal
 from typing import Final, Self
@@ -214,6 +215,7 @@ class LeasedLedger:
         self._requests: dict[str, _Lease] = {}  # the lease each guarded request holds from
         self._room: dict[tuple[str, str], Decimal | None] = {}  # by member and period, last seen
         self._lock = threading.RLock()
+        self.flush_errors: list[Exception] = []
 
     # --- what the guard reads of a ledger -------------------------------------------------
 
@@ -393,6 +395,34 @@ class LeasedLedger:
             for lease in leases:
                 lease.reserved.clear()
             return [result for lease in leases for result in self._end(lease)]
+
+    @contextmanager
+    def flushing(self, every: timedelta | None = None) -> Iterator[Self]:
+        """Flush from a background thread ``every`` so often while the block runs, then close.
+
+        The timer leases need (by default, every half of ``ttl - margin``): a flush
+        that fails (the store unreachable) is kept in ``flush_errors`` and tried
+        again at the next tick; what it would have recorded stays pending.
+        """
+        policy = self.policy
+        seconds = (every or (policy.ttl - policy.margin) / 2).total_seconds()
+        stop = threading.Event()
+
+        def run() -> None:
+            while not stop.wait(seconds):
+                try:
+                    self.flush()
+                except Exception as error:  # noqa: BLE001  (kept for the caller; retried)
+                    self.flush_errors.append(error)
+
+        timer = threading.Thread(target=run, name=f"usagebill-leases-{self._name}", daemon=True)
+        timer.start()
+        try:
+            yield self
+        finally:
+            stop.set()
+            timer.join()
+            self.close()
 
     def __enter__(self) -> Self:
         return self
