@@ -1,10 +1,11 @@
 """Processes racing under budget leases: no level passes its cap, every charge counts once.
 
 4 processes (SQLite on one file; PostgreSQL when ``USAGEBILL_TEST_POSTGRES_DSN`` is set)
-each keep one :class:`LeasedLedger` over the shared store and charge about 1,000 events
-near the caps of ``ledger_support.stress_org`` (full about halfway through): a tenth
-retries of their own events, a tenth events every process sends. Each flushes every 50
-charges (a gateway's timer) and closes at the end. Meanwhile a monitor reads
+each keep one :class:`LeasedLedger` over the shared store and make about 1,000 requests
+near the caps of ``ledger_support.stress_org`` (full about halfway through): a quarter
+guarded (held, then settled at most the hold, or released), the rest charges, of which
+some retry their own events and some are events every process sends. Each flushes every
+50 charges (a gateway's timer) and closes at the end. Meanwhile a monitor reads
 month-to-date spend again and again. Afterwards:
 
 * no level's committed + held passes its cap, in any snapshot or at the end; nothing is held;
@@ -37,7 +38,7 @@ from ledger_support import (
     store_params,
     stress_org,
 )
-from usagebill import Organization
+from usagebill import Money, Organization
 from usagebill.ledger import LeasedLedger, LeasePolicy, Ledger, premature_denials
 
 PROCESSES = 4
@@ -50,7 +51,10 @@ Charged = tuple[str, str, Decimal, bool]
 
 
 def lease_worker(kind: str, path: str, *, worker: int, seed: int, barrier: Any, queue: Any) -> None:
-    """A child process: race charges under leases, send back every outcome and the counts."""
+    """A child process: race charges and guarded requests under leases, send back the outcomes.
+
+    A guarded request holds up to 4.00, then settles at most what it held (or is released).
+    """
     try:
         ledger = open_ledger(kind, stress_org(CAPS_FOR), path)
         front = LeasedLedger(ledger, LeasePolicy(requests=8))
@@ -60,9 +64,12 @@ def lease_worker(kind: str, path: str, *, worker: int, seed: int, barrier: Any, 
         barrier.wait(timeout=120)
         for number in range(OPERATIONS // PROCESSES):
             roll = rng.random()
-            if roll < 0.1 and sent:
+            if roll < 0.25:
+                charged.extend(guarded_request(front, rng, f"w{worker}-{number}"))
+                continue
+            if roll < 0.35 and sent:
                 usage = rng.choice(sent)
-            elif roll < 0.2:
+            elif roll < 0.45:
                 usage = shared_event(rng.randint(0, 199))
             else:
                 amount = f"{rng.randint(1, 400) / 100:.2f}"
@@ -78,6 +85,20 @@ def lease_worker(kind: str, path: str, *, worker: int, seed: int, barrier: Any, 
     except BaseException as error:  # the parent must hear of it, not wait forever
         queue.put((worker, [], {}, repr(error)))
         raise
+
+
+def guarded_request(front: LeasedLedger, rng: random.Random, request: str) -> list[Charged]:
+    """Hold, then settle at most the hold or release: the settlement, if one was recorded."""
+    user, cents = rng.choice(STRESS_USERS), rng.randint(1, 400)
+    held = front.hold(request, user, Money(Decimal(cents) / 100), at=OCT)
+    if held.hold is None:
+        return []
+    if rng.random() < 0.15:
+        front.release(request)
+        return []
+    cost = Decimal(rng.randint(0, cents)) / 100
+    front.settle(request, event(f"{request}-s", user, cost))
+    return [(f"{request}-s", user, cost, True)]
 
 
 def watch(org: Organization, central: Ledger, stop: threading.Event, problems: list[str]) -> int:
