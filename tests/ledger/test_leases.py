@@ -322,3 +322,20 @@ def test_a_front_flushing_on_a_timer_records_without_being_asked(kind: str, tmp_
     assert front.flush_errors == []
     assert figures(central.month_to_date(OCT))["held_total"] == 0
     central.close()
+
+
+def test_a_flush_ends_the_leases_past_their_deadline(kind: str, tmp_path: Path) -> None:
+    clock = Clock()
+    central = open_ledger(kind, make_org(), tmp_path / "l.db", clock=clock, fresh=True)
+    front = LeasedLedger(central, POLICY)
+    front.charge(event("e0", "ada", "1"))
+    front.charge(event("e1", "ada", "1"))  # on a lease of 4.75
+    clock.advance(timedelta(seconds=49))
+    front.flush()
+    assert [hold.amount for hold in front.leases] == [usd("3.75")]  # still admitting
+    clock.advance(timedelta(seconds=1))  # the deadline: 10 s before the hold expires
+    front.flush()
+    assert front.leases == ()  # its slack is back in the pool 10 s early
+    spend = figures(central.month_to_date(OCT))
+    assert (spend["members"], spend["held_total"]) == ({"ada": 2}, 0)
+    central.close()

@@ -377,10 +377,17 @@ class LeasedLedger:
     # --- flushing -------------------------------------------------------------------------
 
     def flush(self) -> list[SettleResult]:
-        """Record every charge admitted so far; the leases stay."""
+        """Record every charge admitted so far; the leases stay, but for those past deadline.
+
+        A lease past its deadline admits nothing more: it ends here, its slack back
+        in the pool before its hold would expire.
+        """
         with self._lock:
-            leases = [*self._leases.values(), *self._retired.values()]
-            return [result for lease in leases for result in self._flush(lease)]
+            now = self.ledger.clock()
+            results = [result for lease in self._retired.values() for result in self._flush(lease)]
+            for lease in list(self._leases.values()):
+                results += self._end(lease) if now >= lease.deadline else self._flush(lease)
+            return results
 
     def close(self) -> list[SettleResult]:
         """Record every charge admitted so far and give back every lease's slack.
