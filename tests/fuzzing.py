@@ -148,6 +148,44 @@ def json_text(document: object) -> str:
 _MOST_PLACES: Final = 3_000
 
 
+def toml_text(document: object) -> str:
+    """``document`` as TOML (inline tables and arrays), for a mutated file.
+
+    A root that is not a table, a None (TOML has no null) or an int too long to write comes
+    out as text that does not parse: the reader must say so, too.
+    """
+    if not isinstance(document, dict):
+        return _toml_value(document)
+    return "".join(f"{_toml_key(key)} = {_toml_value(value)}\n" for key, value in document.items())
+
+
+def _toml_key(key: object) -> str:
+    return json.dumps(str(key), ensure_ascii=False)
+
+
+def _toml_value(value: object, depth: int = 0) -> str:  # noqa: PLR0911  (one return per type)
+    if depth > 100:  # a deep hostile value: cut, as the writer would give up
+        return "[" * 600
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value) if value.bit_length() < 10_000 else "1" * 5_000
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "nan"
+        return ("inf" if value > 0 else "-inf") if math.isinf(value) else repr(value)
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(item, depth + 1) for item in value) + "]"
+    if isinstance(value, dict):
+        items = (f"{_toml_key(k)} = {_toml_value(v, depth + 1)}" for k, v in value.items())
+        return "{" + ", ".join(items) + "}"
+    return str(value) if isinstance(value, Decimal) else "null"
+
+
 def utf8(text: str) -> bytes:
     """``text`` as UTF-8, a lone surrogate written as its (invalid) three bytes."""
     return text.encode("utf-8", "surrogatepass")

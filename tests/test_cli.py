@@ -368,7 +368,7 @@ def test_cost_with_fast_mode(tiny):
         (["cost", "--model", "claude-haiku-4-5", "--fast", "--at", "2026-10-15"], "fast"),
         (["cost", "--model", "claude-sonnet-4-6", "--at", "soon"], "--at must be an ISO 8601"),
         (["cost", "--model", "claude-sonnet-4-6", "--input", "-5", "--at", "2026-10-15"],
-         "input_tokens"),
+         "--input must be a non-negative int"),
         (["prices", "--at", "31/10/2026"], "ISO 8601"),
         (["prices", "--model", "claude-sonet-4-6"], "did you mean"),
     ],

@@ -14,6 +14,7 @@ import json
 import re
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from fuzzing import json_junk, json_text, mutated_bytes, mutations, utf8
+from fuzzing import json_junk, json_text, mutated_bytes, mutations, toml_text, utf8
 from usagebill.cli import main
 
 EXAMPLES = Path(__file__).parents[1] / "examples"
@@ -115,7 +116,9 @@ def test_random_bytes_as_the_events_file(tmp_path_factory, name, data):
 @cli_fuzz
 @given(
     name=st.sampled_from(COMMANDS),
-    data=st.binary(max_size=200) | mutated_bytes(ORG.read_bytes()),
+    data=st.binary(max_size=200)
+    | mutated_bytes(ORG.read_bytes())
+    | mutations(tomllib.loads(ORG.read_text())).map(toml_text).map(utf8),
 )
 def test_a_broken_organization_file(tmp_path_factory, name, data):
     directory = tmp_path_factory.mktemp("org")
@@ -134,6 +137,7 @@ def test_a_broken_organization_file(tmp_path_factory, name, data):
     data=st.binary(max_size=200)
     | mutated_bytes(SCENARIO.read_bytes())
     | mutated_bytes(b'[prices]\nfile = "prices.json"\n')
+    | mutations(tomllib.loads(SCENARIO.read_text())).map(toml_text).map(utf8)
 )
 def test_a_broken_scenario_file(tmp_path_factory, data):
     directory = tmp_path_factory.mktemp("scenario")
@@ -257,7 +261,7 @@ def test_a_scenario_naming_an_unknown_member_names_its_file(tmp_path):
 
 
 def test_a_rate_too_large_to_bill_is_refused_with_its_path(tmp_path):
-    """Found by the fuzzing: a 49-digit rate times 10**18 tokens made rounding raise deep inside."""
+    """Found by the fuzzing: a 25-digit rate times 10**18 tokens made rounding raise deep inside."""
     document = price_file_document()
     model = document["models"]["claude-sonnet-4-6"]
     prices = tmp_path / "prices.json"
@@ -269,7 +273,7 @@ def test_a_rate_too_large_to_bill_is_refused_with_its_path(tmp_path):
                     "claude-sonnet-4-6": {
                         **model,
                         "prices": [
-                            {**price, "rates": {**price["rates"], "input": "9" * 49}}
+                            {**price, "rates": {**price["rates"], "input": "9" * 25}}
                             for price in model["prices"]
                         ],
                     }
@@ -310,3 +314,77 @@ def test_instants_at_the_end_of_time(tmp_path, option, value, message):
     status, _out, err = run(argv)
     assert status == 2, err
     assert message in err
+
+
+@pytest.mark.parametrize(
+    ("file", "old", "new"),
+    [
+        ("org", 'monthly_fee = "20.00"', 'monthly_fee = "20.' + "0" * 55 + '1"'),
+        ("org", 'pool_cap = "15000"', 'pool_cap = "1' + "0" * 30 + '"'),
+        ("prices", '"input": "3"', '"input": "3.' + "1" * 55 + '"'),
+    ],
+)
+def test_figures_too_fine_for_exact_sums_are_refused(tmp_path, file, old, new):
+    """Found by the fuzzing: a fee or rate of 58 digits made the sums raise decimal.Inexact."""
+    org, prices = tmp_path / "org.toml", tmp_path / "prices.json"
+    org.write_text(ORG.read_text().replace(old, new) if file == "org" else ORG.read_text())
+    text = json.dumps(price_file_document())
+    prices.write_text(text.replace(old, new) if file == "prices" else text)
+    events = tmp_path / "usage.jsonl"
+    events.write_bytes(b"\n".join(sample_lines()) + b"\n")
+    for name in COMMANDS:
+        status, _out, err = run([*command(name, events, org=org), "--prices", str(prices)])
+        assert status == 2, err
+        assert "at most 20 decimal places and be less than 10**30" in err
+        assert str(org if file == "org" else prices) in err
+
+
+_CSV_HEADER = b"event_id,user_id,model,product,at,input_tokens,output_tokens,batch,failed\n"
+_CSV_ROW = b"e1,u-001,claude-sonnet-4-6,chat,2026-10-05T12:00:00Z,1000,100,false,\n"
+
+
+@pytest.mark.parametrize("cell", ["\u00b2", "1" * 5_000, "\u0663", "\uff11", "9" * 20])
+def test_a_csv_count_that_is_no_count_names_its_row(tmp_path, cell):
+    """Found by the fuzzing: "²" passed str.isdigit() and int() raised; 5,000 digits likewise."""
+    events = tmp_path / "usage.csv"
+    events.write_bytes(_CSV_HEADER + _CSV_ROW.replace(b",1000,", f",{cell},".encode()))
+    status, _out, err = run(command("invoice", events))
+    assert status == 2, err
+    assert err.startswith(f"usagebill: error: {events}:2: usage.input_tokens must be"), err
+
+
+@cli_fuzz
+@given(
+    name=st.sampled_from(COMMANDS),
+    data=st.binary(max_size=200) | mutated_bytes(_CSV_HEADER + _CSV_ROW * 3),
+)
+def test_a_broken_csv_events_file(tmp_path_factory, name, data):
+    events = tmp_path_factory.mktemp("events") / "usage.csv"
+    events.write_bytes(data)
+    status, _out, err = run(command(name, events))
+    assert_clean(status, err)
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [
+        ("--period", "9999-12", "period must be a month from 0001-01 to 9999-11 (got '9999-12')"),
+        (
+            "--as-of",
+            "2026-09-30",
+            (
+                "as_of must come after the period's start 2026-10-01T04:00:00+00:00 "
+                "(got '2026-09-30T00:00:00-04:00')"
+            ),
+        ),
+    ],
+)
+def test_option_messages_show_what_was_typed(tmp_path, option, value, message):
+    """Found by the fuzzing: the period showed its index (119999), the as-of a Python datetime."""
+    events = tmp_path / "usage.jsonl"
+    events.write_bytes(b"\n".join(sample_lines()[:3]) + b"\n")
+    argv = command("forecast", events)
+    argv[argv.index(option) + 1] = value
+    status, _out, err = run(argv)
+    assert status == 2
+    assert err == f"usagebill: error: {message}\n"

@@ -21,16 +21,27 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from fuzzing import HOSTILE, hostile_values, json_junk, json_text, mutated_bytes, mutations, utf8
+from fuzzing import (
+    HOSTILE,
+    hostile_values,
+    json_junk,
+    json_text,
+    mutated_bytes,
+    mutations,
+    toml_text,
+    utf8,
+)
 from usagebill import (
     BillingPeriod,
     Invoice,
+    Modifiers,
     Money,
     Organization,
     PriceTable,
     TokenUsage,
     UsageBillError,
     UsageEvent,
+    reconcile,
 )
 from usagebill.analysis.whatif import Scenario
 from usagebill.billing.invoice import build_invoice
@@ -198,7 +209,11 @@ def test_scenario_from_dict(data):
 
 
 @fuzz
-@given(data=st.binary(max_size=200) | mutated_bytes((EXAMPLES / "org.toml").read_bytes()))
+@given(
+    data=st.binary(max_size=200)
+    | mutated_bytes((EXAMPLES / "org.toml").read_bytes())
+    | mutations(organization_document()).map(toml_text).map(utf8)
+)
 def test_organization_from_file(tmp_path_factory, data):
     path = tmp_path_factory.mktemp("org") / "org.toml"
     path.write_bytes(data)
@@ -210,6 +225,7 @@ def test_organization_from_file(tmp_path_factory, data):
     data=st.binary(max_size=200)
     | mutated_bytes((EXAMPLES / "scenario-downgrade.toml").read_bytes())
     | mutated_bytes(b'name = "n"\n[prices]\nfile = "prices.json"\n')
+    | mutations(SCENARIO).map(toml_text).map(utf8)
 )
 def test_scenario_from_file(tmp_path_factory, data):
     directory = tmp_path_factory.mktemp("scenario")
@@ -252,6 +268,7 @@ def test_price_table_from_json_file(tmp_path_factory, data):
     data=st.binary(max_size=200)
     | mutated_bytes(b'version = "1"\ncurrency = "USD"\n[models]\n')
     | mutated_bytes(b'version = "1"\n[models.m]\nprices = [{rates = {input = "1"}}]\n')
+    | mutations(price_table_document()).map(toml_text).map(utf8)
 )
 def test_price_table_from_toml_file(tmp_path_factory, data):
     path = tmp_path_factory.mktemp("prices") / "prices.toml"
@@ -280,12 +297,26 @@ def test_invoice_from_json(text):
 @given(json_junk | mutations(MESSAGES_USAGE))
 def test_token_usage_from_anthropic(data):
     only_documented(lambda: TokenUsage.from_anthropic(data))
+    only_documented(lambda: Modifiers.from_anthropic(data))
 
 
 @fuzz
 @given(json_junk | mutations(REPORT) | mutations(REPORT["data"]) | mutations([REPORT, REPORT]))
 def test_the_usage_report_reader(data):
     only_documented(lambda: UsageReport.from_anthropic(data))
+
+
+@functools.cache
+def october_events() -> tuple[UsageEvent, ...]:
+    with (EXAMPLES / "usage-2026-10.jsonl").open() as file:
+        return tuple(UsageEvent.from_dict(json.loads(next(file))) for _ in range(50))
+
+
+@fuzz
+@given(mutations(REPORT) | mutations([REPORT]))
+def test_reconciling_with_a_broken_report(data):
+    """The report is read first: a broken one is its LoadError, whatever the events."""
+    only_documented(lambda: reconcile(october_events(), data))
 
 
 # --- money -----------------------------------------------------------------------------------

@@ -224,7 +224,20 @@ def test_a_message_about_a_huge_value_is_short_and_never_an_error_of_its_own(bui
 # --- 4. time zones -------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", ["../../etc/localtime", "/etc/localtime", "a" * 1_500, "UTC+3"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "../../etc/localtime",
+        "/etc/localtime",
+        "a" * 1_500,
+        "UTC+3",
+        # Files of the zoneinfo directory that are no IANA key (found by the file fuzzing):
+        "right/UTC",
+        "posix/Europe/Paris",
+        "posixrules",
+        "localtime",
+    ],
+)
 def test_a_time_zone_is_an_iana_key_or_a_typed_error(tmp_path, name):
     org = tmp_path / "org.toml"
     org.write_text(ORG.read_text().replace('"America/New_York"', json.dumps(name)))
@@ -419,10 +432,23 @@ def test_a_count_past_64_bits_is_refused_with_its_own_rule(count):
     with pytest.raises(InvalidValueError, match=r"at most 2\*\*63 - 1"):
         UsageEvent.from_dict(event(usage={"input_tokens": count}))
     with pytest.raises(InvalidValueError, match=r"at most 2\*\*63 - 1"):
-        TokenUsage(output_tokens=count)
-    with pytest.raises(InvalidValueError, match=r"at most 2\*\*63 - 1"):
         TokenUsage.from_anthropic({"input_tokens": 1, "output_tokens": count})
-    assert TokenUsage(input_tokens=2**63 - 1).input_tokens == 2**63 - 1
+    assert UsageEvent.from_dict(event(usage={"input_tokens": 2**63 - 1})).usage.input_tokens > 0
+
+
+def test_a_value_type_holds_sums_up_to_2_to_the_127():
+    """The library's own values (a month's sum) go past 64 bits, not past what rating can price."""
+    most = TokenUsage(input_tokens=2**127 - 1, output_tokens=2**127 - 1)
+    cost = PriceTable.builtin().cost("claude-opus-4-6", most, at=datetime(2026, 10, 15, tzinfo=UTC))
+    assert cost.rounded().amount > 0
+    with pytest.raises(InvalidValueError, match=r"at most 2\*\*127 - 1"):
+        TokenUsage(input_tokens=10**80)  # its cost raised decimal.Inexact
+
+
+def test_a_sum_of_counts_may_pass_64_bits():
+    """Two events of 2**63 - 1 tokens each: the line's sum is a count too (found by fuzzing)."""
+    most = TokenUsage(input_tokens=2**63 - 1)
+    assert (most + most).input_tokens == 2**64 - 2
 
 
 @pytest.mark.parametrize(
@@ -443,3 +469,129 @@ def test_a_huge_count_is_exit_2_naming_its_line(tmp_path, name):
     status, _, err = run(*argv)
     assert status == 2, err
     assert err.startswith(f"usagebill: error: {events}:2: usage.input_tokens must be at most")
+
+
+SCENARIO_PRICES = """\
+version = "p1"
+currency = "USD"
+source = "a table without the month's models"
+[models.m-basic]
+[[models.m-basic.prices]]
+rates = { input = "1", output = "2", cache_write_5m = "1", cache_write_1h = "2", cache_read = "1" }
+"""
+
+
+@pytest.mark.parametrize("replay", ["", '[caps.organization]\npool_cap = "100"\n'])
+def test_a_model_the_scenario_prices_lack_is_named_with_its_line_and_the_scenario(tmp_path, replay):
+    (tmp_path / "p.toml").write_text(SCENARIO_PRICES)
+    scenario = tmp_path / "s.toml"
+    scenario.write_text('[prices]\nfile = "p.toml"\n' + replay)
+    events = events_file(tmp_path, json.dumps(event("a")))
+    argv = command("whatif", events)
+    argv[argv.index("--scenario") + 1] = str(scenario)
+    status, _, err = run(*argv)
+    assert status == 2
+    assert err == (
+        f"usagebill: error: {events}:1: model 'claude-sonnet-4-6' is not in the price table of "
+        f"scenario {scenario}\n"
+    )
+
+
+def test_a_replay_names_the_refused_line_not_a_skipped_one(tmp_path):
+    events = events_file(
+        tmp_path, "{oops", json.dumps(event("a")), json.dumps(event("b", user_id="zed"))
+    )
+    argv = command("whatif", events, "--skip-invalid")
+    scenario = tmp_path / "replay.toml"
+    scenario.write_text(REPLAY_CAPS)
+    argv[argv.index("--scenario") + 1] = str(scenario)
+    status, _, err = run(*argv)
+    assert status == 2
+    assert err.endswith(f"usagebill: error: {events}:3: unknown member 'zed'\n"), err
+
+
+@pytest.mark.parametrize("data", [b"garbage", b"PAR1" + b"\x00" * 40 + b"PAR1"])
+def test_a_parquet_file_that_is_not_parquet_is_a_load_error_naming_it(tmp_path, data):
+    pytest.importorskip("pyarrow")
+    path = tmp_path / "usage.parquet"
+    path.write_bytes(data)
+    status, _, err = run(*command("invoice", str(path)))
+    assert status == 2
+    assert err.startswith(f"usagebill: error: {path} does not load (1 problem):\n  row 1: is not ")
+
+
+@pytest.mark.parametrize(
+    ("row", "words"),
+    [
+        (b"e2,u-001\n", "row must have as many cells as the header (7) (got '2 cells')"),
+        (b"e2,u-001,claude-sonnet-4-6,chat,2026-10-05T12:00:00Z,1,1,9\n", "(got '8 cells')"),
+        (b'e2,"unterminated,x\n', "row must have as many cells"),
+    ],
+)
+def test_a_csv_row_not_as_wide_as_its_header_is_named(tmp_path, row, words):
+    path = tmp_path / "usage.csv"
+    good = b"e1,u-001,claude-sonnet-4-6,chat,2026-10-05T12:00:00Z,1000,100\n"
+    path.write_bytes(CSV_HEADER.encode() + b"\n" + good + row)
+    status, _, err = run(*command("invoice", str(path)))
+    assert status == 2
+    assert err.startswith(f"usagebill: error: {path}:3: "), err
+    assert words in err
+
+
+def test_a_csv_field_past_the_readers_limit_is_a_load_error(tmp_path):
+    path = tmp_path / "usage.csv"
+    path.write_bytes(CSV_HEADER.encode() + b"\ne2," + b"x" * 200_000 + b",m,chat,t,1,1\n")
+    status, _, err = run(*command("invoice", str(path)))
+    assert status == 2
+    assert f"{path} does not load" in err
+    assert "is not CSV: field larger than field limit" in err
+
+
+@pytest.mark.parametrize("text", [" 20 ", "1_000", "\uff12\uff10", "\u0662\u0660"])
+def test_money_text_is_ascii_digits_only(tmp_path, text):
+    """Decimal reads spaces, underscores and any script's digits: money in a file does not."""
+    with pytest.raises(InvalidValueError, match="in ASCII digits"):
+        Money(text)
+    org = tmp_path / "org.toml"
+    org.write_text(
+        ORG.read_text().replace('monthly_fee = "20.00"', f"monthly_fee = {json.dumps(text)}")
+    )
+    with pytest.raises(LoadError, match="in ASCII digits"):
+        Organization.from_file(org)
+
+
+@pytest.mark.parametrize(
+    ("value", "words"),
+    [
+        ("9" * 80, "--input must be at most 2**63 - 1"),  # was decimal.Inexact, a traceback
+        ("\uff12\uff10", "--input must be a count in digits 0-9"),  # int() reads these
+        ("1_000", "--input must be a count in digits 0-9"),
+        ("--5", "--input must be a count in digits 0-9"),
+    ],
+)
+def test_a_count_option_is_digits_and_64_bits(value, words):
+    status, out, err = run(
+        "cost", "--model", "claude-sonnet-4-6", "--at", "2026-10-15", f"--input={value}"
+    )
+    assert (status, out) == (2, "")
+    assert err.startswith(f"usagebill: error: {words}"), err
+
+
+def test_a_flat_plan_without_a_fee_for_a_seat_type_names_the_scenario(tmp_path):
+    scenario = tmp_path / "flat.toml"
+    scenario.write_text('[flat_plan]\nfees = { nope = "1" }\nallowance = "1"\noverage = "priced"\n')
+    events = events_file(tmp_path, json.dumps(event("a")))
+    argv = command("whatif", events)
+    argv[argv.index("--scenario") + 1] = str(scenario)
+    status, _, err = run(*argv)
+    assert status == 2
+    assert err.startswith(f"usagebill: error: {scenario}: fees must give a fee for seat type")
+
+
+def test_a_literal_is_named_with_its_choices_not_python_typing():
+    flat = {"fees": {"chat": "1"}, "allowance": "1", "overage": "sometimes"}
+    with pytest.raises(LoadError) as caught:
+        Scenario.from_dict({"flat_plan": flat})
+    assert caught.value.problems == (
+        ("$.flat_plan.overage", "must be one of ['priced', 'blocked'] (got 'sometimes')"),
+    )

@@ -31,7 +31,9 @@ __all__ = [
     "COUNT",
     "INSTANT",
     "MAX_COUNT",
+    "MAX_TOTAL",
     "TEXT",
+    "TOO_LARGE_TOTAL",
     "TOO_MANY",
     "Validator",
     "aware",
@@ -63,6 +65,9 @@ A larger one is no real usage, and its cost would have more digits than exact
 money keeps (a count of 10**70 tokens made rating fail deep inside).
 """
 TOO_MANY: Final = "must be at most 2**63 - 1 (a 64-bit count)"
+MAX_TOTAL: Final = 2**127 - 1
+"""The largest count a value type holds: a sum of up to 2**64 counts, each at most MAX_COUNT."""
+TOO_LARGE_TOTAL: Final = "must be at most 2**127 - 1 (a sum of 64-bit counts)"
 TEXT: Final = "must be a non-empty string"
 INSTANT: Final = "must be an ISO 8601 datetime string with a UTC offset (Z or +02:00)"
 _LOCAL_INSTANT: Final = "must be an ISO 8601 date or datetime (e.g. 2026-10-03 or 2026-10-03T09:15)"
@@ -75,6 +80,9 @@ _CURRENCY: Final = re.compile(r"[A-Z]{3}", re.ASCII)
 # the longest IANA name has 32 characters.
 _TIME_ZONE_KEY: Final = re.compile(r"[A-Za-z0-9_+-]+(?:/[A-Za-z0-9_+-]+)*", re.ASCII)
 _TIME_ZONE_LENGTH: Final = 64
+# Files of a zoneinfo directory that are no IANA key, as zoneinfo.available_timezones() leaves
+# them out: the "posix/" and "right/" copies (right/ counts leap seconds), and the rules file.
+_NOT_ZONES: Final = frozenset({"posix", "right", "posixrules", "localtime"})
 
 
 # --- attrs validators: the field is the attribute's name ---------------------------------------
@@ -89,9 +97,14 @@ def aware(_instance: object, attribute: attrs.Attribute[Any], value: object) -> 
 
 
 def non_negative_int(_instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    """A count: an ``int`` from 0 to :data:`MAX_COUNT` (``True`` is not a count, nor is ``5.0``)."""
-    if type(value) is not int or not 0 <= value <= MAX_COUNT:
-        raise InvalidValueError(attribute.name, value, count_rule(value))
+    """A non-negative ``int`` up to :data:`MAX_TOTAL` (``True`` is not a count, nor is ``5.0``).
+
+    A value type may hold a sum (a month's tokens), so its bound is far above one
+    count's; counts read from outside are bounded where they are read
+    (:func:`check_non_negative_int`).
+    """
+    if type(value) is not int or not 0 <= value <= MAX_TOTAL:
+        raise InvalidValueError(attribute.name, value, count_rule(value, MAX_TOTAL))
 
 
 def int_between(low: int, high: int) -> Validator:
@@ -154,15 +167,17 @@ def check_aware(value: object, field: str = "at") -> datetime:
 
 
 def check_non_negative_int(value: object, field: str) -> int:
-    """``value`` if it is a count: an ``int`` from 0 to :data:`MAX_COUNT`."""
+    """``value`` if it is a count read from outside: an ``int`` from 0 to :data:`MAX_COUNT`."""
     if type(value) is not int or not 0 <= value <= MAX_COUNT:
         raise InvalidValueError(field, value, count_rule(value))
     return value
 
 
-def count_rule(value: object) -> str:
-    """The rule a value that is no count breaks: not a non-negative int, or too large."""
-    return TOO_MANY if type(value) is int and value > MAX_COUNT else COUNT
+def count_rule(value: object, limit: int = MAX_COUNT) -> str:
+    """The rule a value that is no count breaks: not a non-negative int, or above ``limit``."""
+    if type(value) is not int or value <= limit:
+        return COUNT
+    return TOO_MANY if limit == MAX_COUNT else TOO_LARGE_TOTAL
 
 
 def check_non_empty_str(value: object, field: str) -> str:
@@ -240,7 +255,7 @@ def time_zone(name: object, field: str = "timezone") -> tzinfo:
 @functools.lru_cache(maxsize=1024)
 def _zone(name: str) -> tzinfo | None:
     """The zone of a checked key, or None (memoised: every BillingPeriod looks one up)."""
-    if not _TIME_ZONE_KEY.fullmatch(name):
+    if not _TIME_ZONE_KEY.fullmatch(name) or name.partition("/")[0] in _NOT_ZONES:
         return None
     # With no dot in the key, dateutil never warns that the key leaves its search path (its
     # DeprecatedTzKeyWarning), so no warnings filter is needed here: catch_warnings() would

@@ -2,6 +2,7 @@
 
     usagebill invoice --org ORG.toml --events USAGE.jsonl --period 2026-10 [--format text]
     usagebill invoice --org ORG.toml --events 'usage/*.parquet' --period 2026-10 --engine duckdb
+    usagebill invoice --org ORG.toml --ledger sqlite:///ledger.db --period 2026-10
     usagebill prices [--at 2026-10-15] [--model claude-opus-4-6] [--format text|json]
     usagebill cost --model claude-sonnet-4-6 --input 2000 --output 500 [--at ...] [--batch]
     usagebill whatif --org ORG.toml --scenario SCENARIO.toml --events USAGE.jsonl --period 2026-10
@@ -24,11 +25,12 @@ import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, date, datetime
-from typing import IO, Any, Final
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any, Final
 
 import attrs
 
-from usagebill._checks import local_instant
+from usagebill._checks import check_non_negative_int, local_instant
 from usagebill._version import __version__
 from usagebill.accounts.organization import Organization
 from usagebill.analysis.forecast import forecast
@@ -50,6 +52,9 @@ from usagebill.pricing.prices import (
 )
 from usagebill.serde import to_json, unstructure
 from usagebill.usage import Modifiers, TokenUsage
+
+if TYPE_CHECKING:
+    from usagebill.ledger import Ledger
 
 __all__ = ["main", "run"]
 
@@ -135,6 +140,11 @@ def _cube(
     err: IO[str],
 ) -> tuple[UsageCube, int]:
     """The usage cube of the events, by the engine asked for; and how many lines were skipped."""
+    if (args.events is None) == (args.ledger is None):
+        raise _InputError("give the usage as --events or --ledger (one of them)")
+    if args.ledger is not None:
+        with contextlib.closing(_open_ledger(args.ledger, org, prices)) as ledger:
+            return ledger.cube(period), 0
     outside: Outside = "reject" if args.reject_outside else "exclude"
     if args.engine == "python":
         builder = CubeBuilder(org, period, prices, outside=outside)
@@ -161,6 +171,24 @@ def _cube(
     return cube, 0
 
 
+def _open_ledger(url: str, org: Organization, prices: PriceTable) -> Ledger:
+    """The ledger at ``sqlite:///PATH`` (an existing file) or ``postgresql://…``."""
+    from usagebill.ledger import SqliteLedger  # noqa: PLC0415  (only this source needs it)
+
+    if url.startswith("sqlite:///"):
+        path = url.removeprefix("sqlite:///")
+        if not Path(path).is_file():
+            raise _InputError(f"--ledger {url}: no such SQLite file")
+        return SqliteLedger(path, org, prices)
+    if url.startswith(("postgresql://", "postgres://")):
+        try:
+            from usagebill.ledger.postgres import PostgresLedger  # noqa: PLC0415
+        except ImportError:
+            raise _InputError("--ledger postgresql://… needs usagebill[postgres]") from None
+        return PostgresLedger(url, org, prices)
+    raise _InputError(f"--ledger {url}: must be sqlite:///PATH or postgresql://…")
+
+
 def _invoice(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
     org = Organization.from_file(args.org)
     period = BillingPeriod.of(args.period, anchor_day=org.billing_anchor_day, timezone=org.timezone)
@@ -177,7 +205,10 @@ def _invoice(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
     )
     if args.format == "focus":  # the daily rows: a second, pure pass over the same events
         days = DailyUsage(org, period, prices, skip=cube.conflicts)
-        for line in read_events(expand(args.events)):
+        if args.ledger is not None:
+            with contextlib.closing(_open_ledger(args.ledger, org, prices)) as ledger:
+                days.add_all(ledger.events(period))
+        for line in read_events(expand(args.events)) if args.events is not None else ():
             with contextlib.suppress(UsageBillError, TypeError):  # skipped by the first pass
                 days.add_record(line.record)  # type: ignore[arg-type]  # None: refused above
         out.write(to_focus_csv(invoice, days.cubes()))
@@ -336,15 +367,22 @@ def _tier_span(mode: str, above: int | None, rows: Mapping[tuple[str, int | None
     return f"up to {tiers[0]:,}" if tiers else "any"
 
 
+def _count(text: str, option: str) -> int:
+    """A count option: digits 0-9 only (int() also reads other scripts' digits, ' 5', '1_000')."""
+    if not (text.isascii() and text.removeprefix("-").isdigit()):
+        raise _InputError(f"{option} must be a count in digits 0-9 (got {short_repr(text)})")
+    return check_non_negative_int(int(text), option)
+
+
 def _cost(args: argparse.Namespace, out: IO[str], _err: IO[str]) -> int:
     table = _prices(args.prices)
     usage = TokenUsage(
-        input_tokens=args.input,
-        output_tokens=args.output,
-        cache_write_5m_tokens=args.cache_write_5m,
-        cache_write_1h_tokens=args.cache_write_1h,
-        cache_read_tokens=args.cache_read,
-        web_search_requests=args.web_searches,
+        input_tokens=_count(args.input, "--input"),
+        output_tokens=_count(args.output, "--output"),
+        cache_write_5m_tokens=_count(args.cache_write_5m, "--cache-write-5m"),
+        cache_write_1h_tokens=_count(args.cache_write_1h, "--cache-write-1h"),
+        cache_read_tokens=_count(args.cache_read, "--cache-read"),
+        web_search_requests=_count(args.web_searches, "--web-searches"),
     )
     modifiers = Modifiers(batch=args.batch, us_only=args.us_only, fast=args.fast)
     at = _instant(args.at)
@@ -380,10 +418,11 @@ def _progress(err: IO[str], message: str) -> None:
         print(message, file=err, flush=True)
 
 
-def _message(error: UsageBillError) -> str:
+def _message(error: UsageBillError, prices: str | None = None) -> str:
     """The error as the shell user reads it: hints that name a Python API name the command."""
     if isinstance(error, UnknownModelError) and not error.suggestions:
-        return f"unknown model {short_repr(error.name)}; see usagebill prices"
+        listing = "usagebill prices" + ("" if prices is None else f" --prices {prices}")
+        return f"unknown model {short_repr(error.name)}; see {listing}"
     return str(error)
 
 
@@ -391,29 +430,74 @@ def _located(
     error: UsageBillError,
     args: argparse.Namespace,
     checks: tuple[Organization, BillingPeriod, PriceTable],
+    scenario: str | None = None,
 ) -> _InputError | UsageBillError:
     """An error found in one event of many (a replay, a forecast), with the event's ``file:line``.
 
     Only on this path are the events read again: to find the event the error
-    names, or else through the invoice's checks (member, model, modifiers,
-    price), which stop at the first bad line. Reading them the first time keeps
-    no line number per event.
+    names; else through the invoice's checks (member, model, modifiers, price),
+    which stop at the first bad line; else, for a model the ``scenario``'s prices
+    lack, to find the first event of that model. Reading them the first time
+    keeps no line number per event.
     """
+    message = _message(error, args.prices)
+    if scenario is not None and isinstance(error, UnknownModelError):
+        message = f"model {short_repr(error.name)} is not in the price table of scenario {scenario}"
     files = expand(args.events)
     if STDIN in files:
         if error.event_id is None:
             return error
-        return _InputError(f"event {short_repr(error.event_id)}: {_message(error)}")
+        return _InputError(f"event {short_repr(error.event_id)}: {message}")
     if error.event_id is not None:
-        for line in read_events(files):
-            if line.record is not None and line.record.get("event_id") == error.event_id:
-                return _InputError(f"{line.where}: {_message(error)}")
-    strict = argparse.Namespace(**{**vars(args), "skip_invalid": False})
+        where = _first_line(files, lambda record: record.get("event_id") == error.event_id)
+        if where is not None:
+            return _InputError(f"{where}: {message}")
+    refused = _first_refused(files, CubeBuilder(*checks))
+    if refused is not None:  # an event the organization or the prices refuse: as invoice says it
+        return _InputError(f"{refused[0]}: {_message(refused[1], args.prices)}")
+    if scenario is not None and isinstance(error, UnknownModelError):
+        where = _first_line(files, lambda record: _model_of(record, checks[2]) == error.name)
+        if where is not None:
+            return _InputError(f"{where}: {message}")
+    # Every event passed the invoice's checks: what failed is what the scenario changed.
+    return _InputError(message if scenario is None else f"{scenario}: {message}")
+
+
+def _first_refused(files: Sequence[str], builder: CubeBuilder) -> tuple[str, UsageBillError] | None:
+    """The first event that reads as an event but that the invoice's checks refuse, and why."""
+    for line in read_events(files):
+        if line.record is None:
+            continue
+        try:
+            UsageEvent.from_dict(line.record)
+        except UsageBillError:
+            continue  # refused (or skipped) when first read: not what failed later
+        try:
+            builder.add_record(line.record)
+        except UsageBillError as refused:
+            return line.where, refused
+    return None
+
+
+def _model_of(record: Mapping[str, Any], prices: PriceTable) -> str | None:
+    """The canonical id of a record's model, or None."""
+    model = record.get("model")
     try:
-        _each_record(strict, files, CubeBuilder(*checks).add_record, io.StringIO())
-    except _InputError as found:
-        return found
-    return error
+        return prices.resolve(model) if isinstance(model, str) else None
+    except UsageBillError:
+        return None
+
+
+def _first_line(files: Sequence[str], wanted: Callable[[dict[str, Any]], bool]) -> str | None:
+    """Where the first event record of ``files`` that is ``wanted`` was read."""
+    return next(
+        (
+            line.where
+            for line in read_events(files)
+            if line.record is not None and wanted(line.record)
+        ),
+        None,
+    )
 
 
 def _whatif(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
@@ -428,18 +512,18 @@ def _whatif(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
     # A scenario that only re-prices or moves seats re-prices the month's usage cube (issue 12):
     # the events are read once, into the cube, and read again only if it cannot answer exactly.
     result, again = None, err
-    if not scenario.needs_events and STDIN not in expand(args.events):
-        builder = CubeBuilder(org, period, prices)
-        _read_events(args, builder, err)
-        result = whatif_cube(org, builder.cube(), scenario, prices)
-        again = io.StringIO()  # a second read says nothing more about lines it skips
-    if result is None:
-        events = _usage_events(args, again)
-        _progress(err, f"re-billing {len(events):,} events under the scenario…")
-        try:
+    try:
+        if not scenario.needs_events and STDIN not in expand(args.events):
+            builder = CubeBuilder(org, period, prices)
+            _read_events(args, builder, err)
+            result = whatif_cube(org, builder.cube(), scenario, prices)
+            again = io.StringIO()  # a second read says nothing more about lines it skips
+        if result is None:
+            events = _usage_events(args, again)
+            _progress(err, f"re-billing {len(events):,} events under the scenario…")
             result = whatif(org, events, period, scenario, prices)
-        except UsageBillError as error:
-            raise _located(error, args, (org, period, prices)) from None
+    except UsageBillError as error:
+        raise _located(error, args, (org, period, prices), args.scenario) from None
     out.write(result.to_markdown() if args.format == "md" else result.to_text())
     return 0
 
@@ -477,7 +561,11 @@ def _parser() -> argparse.ArgumentParser:
 
     invoice = command("invoice", "the monthly invoice of an organization")
     invoice.add_argument("--org", required=True, help="the organization file (TOML)")
-    invoice.add_argument("--events", required=True, help=_EVENTS_HELP)
+    invoice.add_argument("--events", help=_EVENTS_HELP)
+    invoice.add_argument(
+        "--ledger",
+        help="bill what a ledger recorded instead of --events: sqlite:///PATH or postgresql://…",
+    )
     invoice.add_argument("--period", required=True, help="the month the period starts in, YYYY-MM")
     invoice.add_argument(
         "--format",
@@ -527,8 +615,8 @@ def _parser() -> argparse.ArgumentParser:
         "--model", required=True, help="the model id or alias (see: usagebill prices)"
     )
     for name in ("input", "output", "cache-write-5m", "cache-write-1h", "cache-read"):
-        cost.add_argument(f"--{name}", type=int, default=0, help=f"{name} tokens")
-    cost.add_argument("--web-searches", type=int, default=0, help="web search requests")
+        cost.add_argument(f"--{name}", default="0", help=f"{name} tokens")
+    cost.add_argument("--web-searches", default="0", help="web search requests")
     cost.add_argument("--batch", action="store_true", help="a Message Batches request (half price)")
     cost.add_argument("--us-only", action="store_true", help="US-only inference")
     cost.add_argument("--fast", action="store_true", help="fast mode, where the model offers it")
@@ -569,7 +657,7 @@ def main(
     except BrokenPipeError:  # the reader went away (e.g. `| head`): nothing more to say
         return 0
     except UsageBillError as error:
-        print(f"usagebill: error: {_message(error)}", file=err)
+        print(f"usagebill: error: {_message(error, getattr(args, 'prices', None))}", file=err)
         return 2
     except (_InputError, OSError) as error:
         print(f"usagebill: error: {error}", file=err)

@@ -324,3 +324,99 @@ def test_outcomes_replay_from_their_columns(tmp_path: Path) -> None:
         first, replayed=True
     )
     ledger.close()
+
+
+def test_postgres_organizations_wait_only_for_themselves(pg_dsn: str) -> None:
+    """While acme's row is locked, globex charges at once; acme's charge waits for the lock."""
+    import threading  # noqa: PLC0415
+
+    import psycopg  # noqa: PLC0415
+
+    from usagebill.ledger.postgres import PostgresLedger  # noqa: PLC0415
+
+    acme = PostgresLedger(pg_dsn, organization())
+    globex = PostgresLedger(acme.store, organization(name="globex"))
+    done: dict[str, bool] = {}
+
+    def charge(ledger: Ledger, name: str) -> None:
+        done[name] = ledger.charge(event(f"{name}-1", "ada", SONNET, input_tokens=5)).recorded
+
+    with psycopg.connect(pg_dsn) as blocker:
+        blocker.execute(
+            "SELECT 1 FROM usagebill_organizations WHERE organization = 'acme' FOR UPDATE"
+        )
+        waiting = threading.Thread(target=charge, args=(acme, "acme"))
+        waiting.start()
+        other = threading.Thread(target=charge, args=(globex, "globex"))
+        other.start()
+        other.join(timeout=10)
+        assert done == {"globex": True}
+        blocker.rollback()
+    waiting.join(timeout=10)
+    assert done == {"globex": True, "acme": True}
+    acme.close()
+
+
+def test_the_command_line_bills_a_ledger(tmp_path: Path) -> None:
+    """``usagebill invoice --ledger sqlite:///…`` prints the invoice of the ledger's events,
+    the same as ``--events`` of their export; a missing file or an odd URL is an error."""
+    import io  # noqa: PLC0415
+
+    from usagebill.cli import main  # noqa: PLC0415
+
+    org_file = "examples/org.toml"
+    org = Organization.from_file(org_file)
+    ledger = SqliteLedger(tmp_path / "ledger.db", org)
+    with Path("examples/usage-2026-10.jsonl").open(encoding="utf-8") as lines:
+        for line in list(lines)[:1_500]:
+            ledger.charge(UsageEvent.from_dict(json.loads(line)))
+    exported = tmp_path / "events.jsonl"
+    assert ledger.export_events(exported, "2026-10") > 500  # the others were denied by caps
+    ledger.close()
+
+    def run(*argv: str) -> tuple[int, str, str]:
+        out, err = io.StringIO(), io.StringIO()
+        status = main(["invoice", "--org", org_file, "--period", "2026-10", *argv], out, err)
+        return status, out.getvalue(), err.getvalue()
+
+    from_ledger = run("--ledger", f"sqlite:///{tmp_path / 'ledger.db'}", "--format", "json")
+    from_events = run("--events", str(exported), "--format", "json")
+    assert from_ledger == from_events
+    assert from_ledger[0] == 0
+    assert run("--ledger", f"sqlite:///{tmp_path / 'none.db'}")[2].endswith("no such SQLite file\n")
+    assert "must be sqlite:///PATH" in run("--ledger", "mysql://x")[2]
+    assert "one of them" in run()[2]
+
+
+def test_a_batch_settles_against_one_hold_and_is_recorded(kind: str, tmp_path: Path) -> None:
+    """ada holds 10.00; a batch of 3.00 and 6.00 (1M and 2M input tokens of Sonnet 4.6)
+    leaves 1.00 held; a second batch of 3.00 passes what is left by 2.00 (an overrun) and
+    releases the hold. A retry of an event under another hold replays; a charge of its id
+    conflicts. Every event is on the invoice."""
+    ledger = open_store(kind, organization(), tmp_path / "ledger.db")
+    at = datetime(2026, 10, 3, 12, tzinfo=UTC)
+
+    def usage(event_id: str, millions: int) -> UsageEvent:
+        return event(event_id, "ada", SONNET, at=at, input_tokens=millions * 1_000_000)
+
+    try:
+        hold = ledger.hold("lease-1", "ada", Money("10"), at=at).hold
+        assert hold is not None
+        first = ledger.settle_batch(hold, [usage("b1", 1), usage("b2", 2)])
+        assert [result.amount for result in first] == [Money("3"), Money("6")]
+        spend = ledger.month_to_date(at)
+        assert (spend.members["ada"], spend.held_members["ada"]) == (Decimal(9), Decimal(1))
+        second = ledger.settle_batch(hold, [usage("b3", 1)], release=True)
+        assert (second[0].held, second[0].overrun) == (Money("1"), Money("2"))
+        assert ledger.month_to_date(at).held_total == 0
+        other = ledger.hold("lease-2", "ada", Money("1"), at=at).hold
+        assert other is not None
+        again = ledger.settle_batch(other, [usage("b1", 1)])
+        assert again == [attrs.evolve(first[0], replayed=True)]
+        with pytest.raises(ConflictError):
+            ledger.charge(usage("b2", 2))
+        assert ledger.stats(at)["overruns"] == 1
+        assert [one.event_id for one in ledger.events()] == ["b1", "b2", "b3"]
+        assert ledger.invoice(OCTOBER).events == 3
+    finally:
+        ledger.close()

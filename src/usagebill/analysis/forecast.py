@@ -385,7 +385,9 @@ def forecast(
     check_aware(as_of, "as_of")
     start, end = period.start.astimezone(UTC), period.end.astimezone(UTC)
     if as_of <= start:
-        raise InvalidValueError("as_of", as_of, f"must come after the period's start {start}")
+        raise InvalidValueError(
+            "as_of", as_of.isoformat(), f"must come after the period's start {start.isoformat()}"
+        )
     try:
         cut = min(as_of.astimezone(UTC), end)
     except OverflowError:  # 9999-12-31T23:00-14:00 is in the year 10000 in UTC

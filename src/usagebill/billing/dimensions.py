@@ -32,6 +32,7 @@ from typing import Any, Final, NamedTuple
 
 import attrs
 
+from usagebill._checks import COUNT, MAX_COUNT, TOO_MANY
 from usagebill.accounts.organization import Organization
 from usagebill.accounts.seats import SeatTimeline
 from usagebill.billing.cube import UsageCounts, UsageCube, UsageKey
@@ -130,13 +131,19 @@ def _blank(value: object) -> object:
     return None if value is None or value != value else value  # noqa: PLR0124
 
 
+_COUNT_DIGITS: Final = len(str(MAX_COUNT))
+
+
 def _cell_count(value: object, name: str) -> object:
     value = _blank(value)
     if value is None or value == "":
         return 0
     if isinstance(value, str):
-        if not value.isdigit():
-            raise InvalidValueError(f"usage.{name}", value, "must be a non-negative int")
+        # ASCII digits only: str.isdigit() also says yes to "²" (which int() refuses) and "٣".
+        if not (value.isascii() and value.isdigit()):
+            raise InvalidValueError(f"usage.{name}", value, COUNT)
+        if len(value) > _COUNT_DIGITS:  # int() refuses 4,300 digits; a count has at most 19
+            raise InvalidValueError(f"usage.{name}", value, TOO_MANY)
         return int(value)
     if isinstance(value, float) and value.is_integer():
         return int(value)

@@ -135,18 +135,36 @@ def _open(name: str) -> AbstractContextManager[Iterable[bytes | str]]:
 
 
 def _csv_rows(name: str) -> Iterator[EventLine]:
-    """Each row with its line; bytes that are not UTF-8 are that row's error (a BOM is skipped)."""
+    """Each row with its line; a row that is not UTF-8 or not as wide as the header is an error.
+
+    A UTF-8 byte-order mark is skipped. CSV that the reader cannot parse at all (a
+    field past its size limit) stops the file: a LoadError naming the line.
+    """
     with Path(name).open(newline="", encoding="utf-8-sig", errors="surrogateescape") as file:
         rows = csv.DictReader(file)
-        for row in rows:
-            where = f"{name}:{rows.line_num}"
-            bad = next((str(cell) for cell in row.values() if _NOT_UTF8.search(str(cell))), "")
-            if bad:
-                byte = ord(_NOT_UTF8.findall(bad)[0]) - 0xDC00
-                error = InvalidValueError("row", bad, f"is not UTF-8 text: byte 0x{byte:02x}")
-                yield EventLine(where, None, error)
-            else:
-                yield _row(where, row)
+        try:
+            for row in rows:
+                where = f"{name}:{rows.line_num}"
+                problem = _row_problem(row, rows.fieldnames or ())
+                yield _row(where, row) if problem is None else EventLine(where, None, problem)
+        except csv.Error as error:
+            raise LoadError(
+                name, [(f"after line {rows.line_num}", f"is not CSV: {error}")]
+            ) from None
+
+
+def _row_problem(row: dict[str | Any, Any], header: Sequence[str]) -> InvalidValueError | None:
+    """What makes a CSV row no event before its cells are read: bytes, or too few or many cells."""
+    if None in row or None in row.values():  # DictReader's marks of a row longer or shorter
+        cells = sum(key is not None and cell is not None for key, cell in row.items())
+        cells += len(row.get(None) or ())
+        rule = f"must have as many cells as the header ({len(header)})"
+        return InvalidValueError("row", f"{cells} cells", rule)
+    bad = next((str(cell) for cell in row.values() if _NOT_UTF8.search(str(cell))), "")
+    if bad:
+        byte = ord(_NOT_UTF8.findall(bad)[0]) - 0xDC00
+        return InvalidValueError("row", bad, f"is not UTF-8 text: byte 0x{byte:02x}")
+    return None
 
 
 # What surrogateescape decodes a byte that is not UTF-8 to: U+DC80 to U+DCFF.
@@ -167,8 +185,15 @@ def _parquet_rows(name: str) -> Iterator[EventLine]:
         raise InvalidValueError(
             "events", name, "is Parquet: install pyarrow (usagebill[tables]) or use --engine duckdb"
         ) from None
+    import pyarrow as pa  # noqa: PLC0415  (installed with pyarrow.parquet)
+
     number = 0
-    for batch in pq.ParquetFile(name).iter_batches():
-        for row in batch.to_pylist():
-            number += 1
-            yield _row(f"{name}:{number}", row)
+    try:
+        for batch in pq.ParquetFile(name).iter_batches():
+            for row in batch.to_pylist():
+                number += 1
+                yield _row(f"{name}:{number}", row)
+    except (pa.ArrowException, OSError) as error:  # not Parquet, cut short, a column it cannot read
+        raise LoadError(
+            name, [(f"row {number + 1}", f"is not readable Parquet: {error}")]
+        ) from None

@@ -46,7 +46,7 @@ from __future__ import annotations
 import bisect
 import hashlib
 import json
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -79,6 +79,7 @@ __all__ = [
     "HoldResult",
     "Ledger",
     "Legacy",
+    "Rating",
     "Recorded",
     "SettleResult",
     "Store",
@@ -154,8 +155,10 @@ class Recorded(NamedTuple):
     ``request_id`` is the request a settlement settled (``None``: a charge);
     ``seat_type`` the seat the member held at the event's instant;
     ``model_id``, ``price_version`` and ``in_tier`` the price it was rated
-    with; ``amount`` its exact cost; ``outcome`` what the operation answered.
-    A denied charge is kept (a retry must be denied again) but bills nothing.
+    with; ``amount`` its exact cost; ``outcome`` what the operation answered;
+    ``leased`` marks a settlement of :meth:`Ledger.settle_batch` (a retry of it
+    replays under any hold). A denied charge is kept (a retry must be denied
+    again) but bills nothing.
     """
 
     event: UsageEvent
@@ -167,6 +170,7 @@ class Recorded(NamedTuple):
     amount: Decimal
     period: str
     outcome: ChargeResult | SettleResult
+    leased: bool = False
 
     @property
     def billed(self) -> bool:
@@ -385,7 +389,9 @@ def legacy_fingerprint(event: UsageEvent, request_id: str | None = None) -> str:
     return digest if request_id is None else f"settle\x1f{request_id}\x1f{digest}"
 
 
-class _Rated(NamedTuple):
+class Rating(NamedTuple):
+    """The exact cost of an event and the price it was rated with (what its record keeps)."""
+
     amount: Money
     model_id: str
     price_version: int
@@ -415,7 +421,7 @@ class Ledger:
         self.clock = clock or (lambda: datetime.now(UTC))
         self.hold_ttl = hold_ttl
         self.expired_holds: list[Hold] = []
-        self._last_period: tuple[datetime, datetime, BillingPeriod, Organization] | None = None
+        self._last_period: tuple[datetime, datetime, BillingPeriod, str, Organization] | None = None
         # user -> (from, until, path): the path through the seat held over [from, until)
         self._paths: dict[str, tuple[datetime, datetime | None, MemberPath]] = {}
         # path -> the amounts at which each level's notification thresholds are crossed
@@ -434,16 +440,31 @@ class Ledger:
 
     def period_of(self, at: datetime) -> BillingPeriod:
         """The organization's billing period that ``at`` falls in."""
+        return self._period(at)[2]
+
+    def _period(self, at: datetime) -> tuple[datetime, datetime, BillingPeriod, str, Organization]:
+        """The period of ``at``: its bounds in UTC, itself, its label (the last one is kept)."""
         org = self.org
         last = self._last_period
-        if last is not None and last[0] <= at < last[1] and last[3] is org:
-            return last[2]
+        if (
+            last is not None
+            and at.tzinfo is not None
+            and last[0] <= at < last[1]
+            and last[4] is org
+        ):
+            return last
         period = BillingPeriod.containing(
             check_aware(at), anchor_day=org.billing_anchor_day, timezone=org.timezone
         )
         # The bounds in UTC: comparing with them is cheap, with a zone's instants it is not.
-        self._last_period = (period.start.astimezone(UTC), period.end.astimezone(UTC), period, org)
-        return period
+        self._last_period = last = (
+            period.start.astimezone(UTC),
+            period.end.astimezone(UTC),
+            period,
+            period.label,
+            org,
+        )
+        return last
 
     def month_to_date(self, at: datetime | None = None) -> Spend:
         """Committed and held spend of the period containing ``at`` (default: now)."""
@@ -557,7 +578,7 @@ class Ledger:
         org = self.org  # one organization for the whole operation
         rated = self._rate(event)
         amount = rated.amount
-        period = self.period_of(event.at).label
+        period = self._period(event.at)[3]
         path = self._path_at(event.user_id, event.at)
         with self._transaction() as tx:
             known = self._replay(tx, event, None, ChargeResult)
@@ -590,7 +611,7 @@ class Ledger:
         The path is the one of the seat held at ``at`` (the request's instant).
         Asking again for the same request id gives the same hold back.
         """
-        period = self.period_of(at).label
+        period = self._period(at)[3]
         path = self._path_at(user_id, at)
         seat_type = path.seat_type
         expires = self.clock() + (ttl or self.hold_ttl)
@@ -649,7 +670,7 @@ class Ledger:
         org = self.org
         rated = self._rate(event)
         amount = rated.amount
-        period = self.period_of(event.at).label
+        period = self._period(event.at)[3]
         path = self._path_at(event.user_id, event.at)
         seat_type = path.seat_type
         with self._transaction() as tx:
@@ -679,6 +700,93 @@ class Ledger:
             )
         return result
 
+    def settle_batch(
+        self, hold: Hold, events: Sequence[UsageEvent], *, release: bool = False
+    ) -> list[SettleResult]:
+        """Record ``events`` against ``hold`` in one transaction, each as its own settlement.
+
+        What budget leases flush with (:mod:`usagebill.ledger.leases`): each event's
+        cost moves from the hold to committed (toward the seat held at the event's
+        instant), the hold shrinking by it; ``release`` frees what is left. What passes
+        the hold is recorded anyway and flagged as an overrun, as :meth:`settle` does,
+        and so is all of it if the hold has expired: the requests ran. Idempotent by
+        event id, whatever hold settles it again (a retried charge may fall under
+        another lease); an operation that raises applies none of it.
+        """
+        org = self.org
+        rated = [
+            (
+                event,
+                self._rate(event),
+                self._period(event.at)[3],
+                self._path_at(event.user_id, event.at),
+            )
+            for event in events
+        ]
+        results: list[SettleResult] = []
+        with self._transaction() as tx:
+            live = tx.hold(hold.request_id)
+            hold = live or hold
+            user = hold.user_id
+            left = live.amount.amount if live is not None else _ZERO
+            used: dict[tuple[str, str], UsedOnPath] = {}
+            added: dict[tuple[str, str], Decimal] = {}
+            drawn = _ZERO
+            for event, rating, period, path in rated:
+                known = tx.event(event.event_id)
+                if known is not None:
+                    if type(known) is not Recorded or not known.leased or known.event != event:
+                        raise ConflictError(
+                            "event_id", event.event_id, "was seen before with different content"
+                        )
+                    results.append(attrs.evolve(known.outcome, replayed=True))  # type: ignore[arg-type]
+                    continue
+                if event.user_id != user:
+                    raise ConflictError(
+                        "event.user_id",
+                        event.user_id,
+                        f"must be {short_repr(user)}, who holds {short_repr(hold.request_id)}",
+                    )
+                amount = rating.amount
+                share = min(left, amount.amount)
+                left, drawn = EXACT.subtract(left, share), EXACT.add(drawn, share)
+                where = (period, path.seat_type)
+                before = used.get(where) or tx.path(period, user, path.seat_type)
+                used[where] = before.plus(amount.amount, _ZERO)
+                added[where] = EXACT.add(added.get(where, _ZERO), amount.amount)
+                held = unchecked_money(share, amount.currency)
+                overrun = amount - held if amount.amount > share else None
+                if overrun is not None:
+                    tx.count("overruns", period)
+                result = SettleResult(
+                    hold.request_id,
+                    event.event_id,
+                    amount,
+                    held,
+                    overrun,
+                    period,
+                    self._notifications(org, path, before, amount.amount),
+                )
+                tx.put_event(
+                    Recorded(
+                        event, hold.request_id, path.seat_type, *rating[1:], amount.amount,
+                        period, result, leased=True,
+                    )
+                )  # fmt: skip
+                results.append(result)
+            for (period, seat_type), committed in added.items():  # one write each, not per event
+                tx.apply(period, user, seat_type, committed, _ZERO)
+            if live is not None:
+                freed = left if release else _ZERO
+                tx.apply(
+                    hold.period, user, hold.seat_type, _ZERO, EXACT.minus(EXACT.add(drawn, freed))
+                )
+                if release:
+                    tx.drop_hold(hold.request_id)
+                else:
+                    tx.put_hold(attrs.evolve(live, amount=unchecked_money(left, org.currency)))
+        return results
+
     def release(self, request_id: str) -> Hold:
         """Free a live hold entirely (the request failed or was cancelled)."""
         with self._transaction() as tx:
@@ -700,7 +808,7 @@ class Ledger:
         """One store transaction that first releases the expired holds (see :class:`_Operation`)."""
         return _Operation(self)
 
-    def _rate(self, event: UsageEvent) -> _Rated:
+    def _rate(self, event: UsageEvent) -> Rating:
         """The exact cost of ``event`` and the price it was rated with."""
         prices = self.prices
         model = event.model
@@ -720,7 +828,7 @@ class Ledger:
         modifiers = event.modifiers
         in_tier = price.in_tier(usage, modifiers.fast)
         amount = price.compiled(modifiers, in_tier).amount(usage)
-        return _Rated(unchecked_money(amount, prices.currency), model_id, version, in_tier)
+        return Rating(unchecked_money(amount, prices.currency), model_id, version, in_tier)
 
     def _path_at(self, user_id: str, at: datetime) -> MemberPath:
         """The path through the seat ``user_id`` held at ``at``, under the member cap of now."""
@@ -746,6 +854,17 @@ class Ledger:
         Each capped level's marks (threshold times cap) are worked out once per path; a
         charge crosses one iff a mark lies in ``(before, before + amount]``.
         """
+        marks = self._marks_of(org, path)
+        for level, old in zip(marks, before[:3], strict=True):
+            if level:
+                index = bisect.bisect_right(level, old)
+                if index < len(level) and level[index] <= EXACT.add(old, amount):
+                    after = before.plus(amount, _ZERO)
+                    return path_notifications(path, before, after, thresholds=org.thresholds)
+        return ()
+
+    def _marks_of(self, org: Organization, path: MemberPath) -> tuple[tuple[Decimal, ...], ...]:
+        """The amounts at which each level of ``path`` crosses a threshold (worked out once)."""
         known = self._marks.get(id(path))
         if known is None or known[0] is not path:
             thresholds = sorted(org.thresholds)
@@ -754,13 +873,7 @@ class Ledger:
                 for cap in (path.member_cap, path.seat_type_cap, path.organization_cap)
             )
             known = self._marks[id(path)] = (path, marks)
-        for level, old in zip(known[1], before[:3], strict=True):
-            if level:
-                index = bisect.bisect_right(level, old)
-                if index < len(level) and level[index] <= EXACT.add(old, amount):
-                    after = before.plus(amount, _ZERO)
-                    return path_notifications(path, before, after, thresholds=org.thresholds)
-        return ()
+        return known[1]
 
     def _replay(
         self, tx: Transaction, event: UsageEvent, request_id: str | None, kind: type[T]
@@ -777,7 +890,12 @@ class Ledger:
             return load_json(known.outcome, kind)
         assert type(known) is Recorded  # noqa: S101  (the protocol's two kinds)
         outcome = known.outcome
-        if known.request_id != request_id or known.event != event or type(outcome) is not kind:
+        if (
+            known.leased
+            or known.request_id != request_id
+            or known.event != event
+            or type(outcome) is not kind
+        ):
             raise ConflictError(
                 "event_id", event.event_id, "was seen before with different content"
             )

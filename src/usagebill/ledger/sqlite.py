@@ -103,6 +103,7 @@ CREATE TABLE events (
     at_us INTEGER NOT NULL, period TEXT NOT NULL, seat_type TEXT NOT NULL,
     model_id TEXT NOT NULL, price_version INTEGER NOT NULL, in_tier INTEGER NOT NULL,
     amount TEXT NOT NULL, billed INTEGER NOT NULL, figure TEXT, outcome TEXT,
+    leased INTEGER NOT NULL DEFAULT 0,
     UNIQUE (organization, event_id)
 );
 CREATE INDEX events_by_period ON events (organization, period);
@@ -161,11 +162,12 @@ _PATH_QUERY: Final = (
 _EVENT_COLUMNS: Final = (
     "event_id, request_id, user_id, model, product, flags, input_tokens, output_tokens,"
     " cache_write_5m_tokens, cache_write_1h_tokens, cache_read_tokens, web_search_requests,"
-    " at_us, period, seat_type, model_id, price_version, in_tier, amount, billed, figure, outcome"
+    " at_us, period, seat_type, model_id, price_version, in_tier, amount, billed, figure, outcome,"
+    " leased"
 )
 _PUT_EVENT: Final = (
     f"INSERT INTO events (organization, {_EVENT_COLUMNS})"  # noqa: S608  (fixed column names)
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 
 
@@ -198,6 +200,7 @@ def event_row(organization: str, record: Recorded) -> tuple[Any, ...]:
         record.billed,
         figure,
         outcome,
+        record.leased,
     )
 
 
@@ -221,6 +224,7 @@ def record_of_row(row: tuple[Any, ...], currency: str) -> Recorded:
         _billed,
         figure,
         outcome,
+        leased,
     ) = row
     event = event_of_row(event_id, user_id, model, product, flags, counts, at_us)
     cost = Decimal(amount)
@@ -234,6 +238,7 @@ def record_of_row(row: tuple[Any, ...], currency: str) -> Recorded:
         cost,
         period,
         outcome_of_columns(event, request_id, seat_type, cost, period, currency, figure, outcome),
+        bool(leased),
     )
 
 
@@ -266,10 +271,13 @@ def usage_query(placeholder: str) -> str:
 class _SqliteTransaction:
     """The ledger's reads and writes as SQL, on a connection inside BEGIN IMMEDIATE."""
 
-    def __init__(self, connection: sqlite3.Connection, organization: str, currency: str) -> None:
+    def __init__(
+        self, connection: sqlite3.Connection, organization: str, currency: str, *, legacy: bool
+    ) -> None:
         self._db = connection
         self._org = organization
         self._currency = currency
+        self._legacy = legacy
         self._read: dict[tuple[str, str, str], list[list[Decimal]]] = {}
 
     def _counters(self, period: str, user_id: str, seat_type: str) -> list[list[Decimal]]:
@@ -309,6 +317,8 @@ class _SqliteTransaction:
         ).fetchone()
         if row is not None:
             return record_of_row(row, self._currency)
+        if not self._legacy:
+            return None
         old = self._db.execute(
             "SELECT fingerprint, outcome FROM legacy_events"
             " WHERE organization = ? AND event_id = ?",
@@ -391,6 +401,7 @@ class SqliteStore:
         self._connections = Connections(self._connect)
         try:
             self._migrate(self._connection())
+            self._legacy = self._has_legacy()
         except BaseException:
             self.close()  # a file this code cannot use: leave no connection open on it
             raise
@@ -401,7 +412,20 @@ class SqliteStore:
         other.__dict__.update(self.__dict__)
         other.organization = organization
         other.currency = currency
+        other._legacy = other._has_legacy()
         return other
+
+    def _has_legacy(self) -> bool:
+        """Whether the organization has ids of version 1 (only an upgrade writes them)."""
+        row = (
+            self._connection()
+            .execute(
+                "SELECT EXISTS (SELECT 1 FROM legacy_events WHERE organization = ?)",
+                (self.organization,),
+            )
+            .fetchone()
+        )
+        return bool(row[0])
 
     def _connection(self) -> sqlite3.Connection:
         """This thread's connection (see :mod:`usagebill.ledger._connections`: fork-safe)."""
@@ -456,7 +480,9 @@ class SqliteStore:
         connection = self._connection()
         connection.execute("BEGIN IMMEDIATE")
         try:
-            yield _SqliteTransaction(connection, self.organization, self.currency)
+            yield _SqliteTransaction(
+                connection, self.organization, self.currency, legacy=self._legacy
+            )
             connection.execute("COMMIT")
         except BaseException:
             if connection.in_transaction:  # else the connection stays in it, for good
