@@ -20,7 +20,8 @@ a throwaway one.
 Each SQL store is also measured against its **floor**, in the same run, with one writer: the
 bare work of each operation by hand — one transaction that touches the same rows with
 hand-written SQL (read the member's three counters, write them back, insert the event row
-with the same columns; for a pair, the hold row too), no decision, no pricing, no objects.
+with the same columns, add it to its usage row; for a pair, the hold row too), no
+decision, no pricing, no objects.
 For PostgreSQL the floor's statements go in one pipeline: one round trip per transaction,
 as a server-side function makes it. The ratio printed is the floor's rate over the store's
 (``2.00x``: the store takes twice the floor's time per operation).
@@ -216,6 +217,14 @@ def _event_row(usage: UsageEvent, seat: str, amount: str, request: str | None) -
     )  # fmt: skip
 
 
+def _usage_row(usage: UsageEvent, seat: str) -> tuple:
+    u = usage.usage
+    return (
+        "bench", "2026-10", usage.user_id, seat, MODEL, "chat", 0, False, 0, 1,
+        u.input_tokens, u.output_tokens, 0, 0, u.cache_read_tokens, 0,
+    )  # fmt: skip
+
+
 def _seat(user_id: str) -> str:
     return CHAT if int(user_id[1:]) % 2 else CHAT_AND_CLAUDE_CODE
 
@@ -224,7 +233,7 @@ def sqlite_floor(path: str, kind: str, count: int) -> float:
     """Charges (or hold + settle pairs) per second by hand-written SQL on SQLite."""
     import sqlite3  # noqa: PLC0415
 
-    from usagebill.ledger.sqlite import SqliteStore  # noqa: PLC0415
+    from usagebill.ledger.sqlite import SqliteStore, usage_upsert  # noqa: PLC0415
 
     SqliteStore(path, organization="bench").close()  # the ledger's own tables
     db = sqlite3.connect(path, isolation_level=None)
@@ -237,6 +246,7 @@ def sqlite_floor(path: str, kind: str, count: int) -> float:
     )
     put = f"INSERT INTO events ({_EVENT_COLUMNS}) VALUES ({', '.join('?' * 23)})"  # noqa: S608
     write = "INSERT OR REPLACE INTO counters VALUES ('bench', '2026-10', ?, ?, ?, ?)"
+    add_usage = usage_upsert("?", "usage")
     batch = events(0, count, f"floor-{kind}")
     start = time.perf_counter()
     for number, usage in enumerate(batch):
@@ -258,6 +268,7 @@ def sqlite_floor(path: str, kind: str, count: int) -> float:
             db.execute("DELETE FROM holds WHERE organization = 'bench' AND request_id = ?",
                        (request,))  # fmt: skip
             db.execute(put, _event_row(usage, seat, "1", request))
+            db.execute(add_usage, _usage_row(usage, seat))
             db.execute("COMMIT")
         else:
             db.execute("BEGIN IMMEDIATE")
@@ -265,6 +276,7 @@ def sqlite_floor(path: str, kind: str, count: int) -> float:
             db.executemany(write, [("user", user, "1", "0"), ("seat", seat, "1", "0"),
                                    ("org", "", "1", "0")])  # fmt: skip
             db.execute(put, _event_row(usage, seat, "1", None))
+            db.execute(add_usage, _usage_row(usage, seat))
             db.execute("COMMIT")
     elapsed = time.perf_counter() - start
     db.close()
@@ -276,6 +288,7 @@ def postgres_floor(dsn: str, kind: str, count: int) -> float:
     import psycopg  # noqa: PLC0415
 
     from usagebill.ledger.postgres import PostgresStore  # noqa: PLC0415
+    from usagebill.ledger.sqlite import usage_upsert  # noqa: PLC0415
 
     store = PostgresStore(dsn, organization="bench")
     store.reset()
@@ -295,6 +308,7 @@ def postgres_floor(dsn: str, kind: str, count: int) -> float:
         " SET committed = c.committed + excluded.committed, held = c.held + excluded.held"
     )
     put = f"INSERT INTO usagebill_events ({_EVENT_COLUMNS}) VALUES ({', '.join(['%s'] * 23)})"  # noqa: S608
+    add_usage = usage_upsert("%s", "usagebill_usage")
     batch = events(0, count, f"floor-{kind}")
     start = time.perf_counter()
     for number, usage in enumerate(batch):
@@ -323,6 +337,7 @@ def postgres_floor(dsn: str, kind: str, count: int) -> float:
                 db.execute(read, (user, seat))
                 db.execute(write, (1, -5, seat, 1, -5, user, 1, -5))
                 db.execute(put, _event_row(usage, seat, "1", request))
+                db.execute(add_usage, _usage_row(usage, seat))
                 db.execute("COMMIT")
         else:
             with db.pipeline():
@@ -331,6 +346,7 @@ def postgres_floor(dsn: str, kind: str, count: int) -> float:
                 db.execute(read, (user, seat))
                 db.execute(write, (1, 0, seat, 1, 0, user, 1, 0))
                 db.execute(put, _event_row(usage, seat, "1", None))
+                db.execute(add_usage, _usage_row(usage, seat))
                 db.execute("COMMIT")
     elapsed = time.perf_counter() - start
     db.close()

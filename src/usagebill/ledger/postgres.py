@@ -119,7 +119,13 @@ from usagebill.ledger.core import (
     load_json,
     spend_of,
 )
-from usagebill.ledger.sqlite import event_row, record_of_row, usage_query
+from usagebill.ledger.sqlite import (
+    event_row,
+    record_of_row,
+    usage_query,
+    usage_row,
+    usage_upsert,
+)
 from usagebill.money import Money, unchecked_money
 from usagebill.pricing.prices import PriceTable
 from usagebill.usage import Product
@@ -211,6 +217,20 @@ _INSERT_EVENT: Final = """
     VALUES (p_org, p_event_id, {request}, p_user, p_model, p_product, p_flags, p_counts[1],
         p_counts[2], p_counts[3], p_counts[4], p_counts[5], p_counts[6], p_at_us, p_period,
         p_seat, p_model_id, p_version, p_in_tier, p_amount, true, {figure}, NULL);
+    INSERT INTO usagebill_usage AS u (organization, period, user_id, seat_type, model_id,
+        product, price_version, in_tier, flags, requests, input_tokens, output_tokens,
+        cache_write_5m_tokens, cache_write_1h_tokens, cache_read_tokens, web_search_requests)
+    VALUES (p_org, p_period, p_user, p_seat, p_model_id, p_product, p_version, p_in_tier,
+        p_flags, 1, p_counts[1], p_counts[2], p_counts[3], p_counts[4], p_counts[5],
+        p_counts[6])
+    ON CONFLICT (organization, period, user_id, seat_type, model_id, product, price_version,
+        in_tier, flags) DO UPDATE
+    SET requests = u.requests + 1, input_tokens = u.input_tokens + excluded.input_tokens,
+        output_tokens = u.output_tokens + excluded.output_tokens,
+        cache_write_5m_tokens = u.cache_write_5m_tokens + excluded.cache_write_5m_tokens,
+        cache_write_1h_tokens = u.cache_write_1h_tokens + excluded.cache_write_1h_tokens,
+        cache_read_tokens = u.cache_read_tokens + excluded.cache_read_tokens,
+        web_search_requests = u.web_search_requests + excluded.web_search_requests;
 """
 _CHARGE_FUNCTION: Final = (
     "CREATE FUNCTION usagebill_charge(p_org text, p_now timestamptz, p_caps numeric[],"
@@ -422,6 +442,27 @@ MIGRATIONS: Final[tuple[tuple[int, str, tuple[LiteralString, ...]], ...]] = (
                 PRIMARY KEY (organization, event_id)
             )""",
             "CREATE INDEX usagebill_events_by_period ON usagebill_events (organization, period)",
+            """
+            CREATE TABLE usagebill_usage (
+                organization text NOT NULL,
+                period text NOT NULL,
+                user_id text NOT NULL,
+                seat_type text NOT NULL,
+                model_id text NOT NULL,
+                product text NOT NULL,
+                price_version integer NOT NULL,
+                in_tier boolean NOT NULL,
+                flags integer NOT NULL,
+                requests bigint NOT NULL,
+                input_tokens bigint NOT NULL,
+                output_tokens bigint NOT NULL,
+                cache_write_5m_tokens bigint NOT NULL,
+                cache_write_1h_tokens bigint NOT NULL,
+                cache_read_tokens bigint NOT NULL,
+                web_search_requests bigint NOT NULL,
+                PRIMARY KEY (organization, period, user_id, seat_type, model_id, product,
+                             price_version, in_tier, flags)
+            )""",
             # What a settlement reads of its hold, as columns (NULL in a hold of version 1).
             (
                 "ALTER TABLE usagebill_holds ADD COLUMN user_id text, ADD COLUMN seat_type text,"
@@ -452,6 +493,7 @@ _PUT_EVENT: Final = (
     + ", ".join(["%s"] * 24)
     + ")"
 )
+_ADD_USAGE: Final = usage_upsert("%s", "usagebill_usage")
 _ZERO: Final = Decimal(0)
 _IDLE: Final = psycopg.pq.TransactionStatus.IDLE
 
@@ -516,6 +558,8 @@ class _PostgresTransaction:
 
     def put_event(self, record: Recorded) -> None:
         self._db.execute(_PUT_EVENT, event_row(self._org, record))
+        if record.billed:
+            self._db.execute(_ADD_USAGE, usage_row(self._org, record))
 
     def hold(self, request_id: str) -> Hold | None:
         row = self._db.execute(
@@ -570,7 +614,12 @@ class PostgresStore:
     """Counters, events and holds in PostgreSQL; one connection per thread.
 
     ``dsn`` is a libpq connection string or URI. Opening applies any pending
-    migration (see the module docs), unless ``migrate`` is false.
+    migration (see the module docs), unless ``migrate`` is false; ``organization``
+    names its rows, and :meth:`for_organization` opens another organization's on
+    the same connections.
+
+    >>> [(version, description.split(":")[0]) for version, description, _ in MIGRATIONS]
+    [(1, 'organization lock, counters, events, holds, statistics'), (2, 'many organizations')]
     """
 
     def __init__(
@@ -735,9 +784,19 @@ class PostgresStore:
         finally:
             connection.close()
 
-    def usage_rows(self, period: str, unbilled: tuple[bool, ...]) -> list[tuple[Any, ...]]:
-        """The billed events of ``period`` summed per usage-cube bucket, by PostgreSQL."""
-        query = usage_query("%s").format(events="usagebill_events", true="true")
+    def usage_rows(
+        self, period: str, unbilled: tuple[bool, ...], *, from_events: bool = False
+    ) -> list[tuple[Any, ...]]:
+        """The billed events of ``period`` summed per usage-cube bucket, by PostgreSQL.
+
+        From the usage table the operations keep up to date; ``from_events`` sums the
+        events themselves instead (a GROUP BY of the month).
+        """
+        query = (
+            usage_query("%s", "usagebill_events", events=True)
+            if from_events
+            else usage_query("%s", "usagebill_usage", events=False)
+        )
         rows = (
             self._connection()
             .execute(query, (*map(int, unbilled), self.organization, period))
@@ -774,6 +833,7 @@ class PostgresStore:
             for table in (
                 "usagebill_counters",
                 "usagebill_events",
+                "usagebill_usage",
                 "usagebill_legacy_events",
                 "usagebill_holds",
                 "usagebill_stats",
@@ -813,7 +873,12 @@ class PostgresLedger(Ledger):
     """A ledger in the PostgreSQL database at ``dsn`` (tables created on first use).
 
     Any number of threads, processes and hosts may use the same database; each
-    operation is atomic across all of them (see the module docs).
+    operation is atomic across all of them (see the module docs). ``dsn`` may be
+    a :class:`PostgresStore` of another organization: the ledgers then share its
+    connections. Charge, hold and settle take one round trip when they are plain.
+
+    >>> SCHEMA_VERSION                  # what PostgresLedger("postgresql://…", org) opens
+    2
     """
 
     store: PostgresStore
