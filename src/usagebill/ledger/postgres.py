@@ -2,7 +2,7 @@
 
 **Locking: the organization first.** Every operation is one ``READ COMMITTED``
 transaction whose first statement locks the organization's row
-(``SELECT … FOR UPDATE`` on the one row of ``usagebill_org_lock``). All the
+(``SELECT … FOR UPDATE`` on its row of ``usagebill_organizations``). All the
 rest — expiring old holds, the idempotency lookup, reading the counters of
 the member's path, the decision, the writes — runs while that lock is held,
 and each statement reads what the previous holder committed. The counters
@@ -26,14 +26,23 @@ one atomic step for every process on every host, and:
   cheaper, and never fails.
 * **No parallelism lost.** Every charge of an organization adds to its total,
   so any correct scheme applies an organization's writes one at a time.
-  Different organizations (stores in different schemas or databases) never
-  wait for each other, and readers (:meth:`PostgresStore.spend`,
+  Different organizations — each row is keyed by the organization's name,
+  and one database keeps any number — never wait for each other (each locks
+  only its own row), and readers (:meth:`PostgresStore.spend`,
   :meth:`~PostgresStore.stats`) take no lock: they read one consistent
   snapshot.
 
-To hold the lock briefly, a transaction runs in pipeline mode: ``BEGIN``, the
-lock and the first read share one round trip to the server, and so do the
-writes and ``COMMIT`` — four round trips for a charge instead of eight.
+**Round trips.** A charge, a hold and a settlement are one round trip each in
+the plain case: a server-side function (``usagebill_charge``, ``usagebill_hold``,
+``usagebill_settle``) takes the lock, checks that nothing expired and the id is
+new, decides on the caps it is given, checks that no notification threshold is
+crossed, writes everything and returns the counters it read, from which the
+ledger builds the very outcome :func:`~usagebill.caps.decision.decide` gives.
+Anything else — a denial, a threshold crossed, a retry, expired holds, an
+extension, a release — the function leaves untouched (it writes nothing) and
+the ledger runs the general transaction, in pipeline mode: ``BEGIN``, the lock
+and the first read share one round trip, and so do the writes and ``COMMIT``.
+The organization's lock serialises both kinds alike.
 
 Amounts are ``NUMERIC`` without precision or scale, added in SQL and read back
 as :class:`~decimal.Decimal`: exact, never floats.
@@ -51,10 +60,11 @@ PostgreSQL 15)::
 
     ledger = PostgresLedger("postgresql://billing@db.internal/billing", org)
 
-One store keeps one organization's ledger. To keep several in one database,
-give each its own schema through the connection string, e.g.
-``postgresql://billing@db/billing?options=-csearch_path%3Dacme``, which takes
-every libpq option (``connect_timeout``, ``sslmode``, …). Connections are
+One database keeps the ledgers of any number of organizations; a service
+opens one :class:`PostgresStore` and a ledger per organization on it
+(``PostgresLedger(store, org)``: one connection pool). The connection string
+takes every libpq option (``connect_timeout``, ``sslmode``, a
+``search_path``, …). Connections are
 opened lazily, one per thread, and again in a forked child (which leaves the
 parent's alone). For tests, ``scripts/with-postgres CMD`` runs ``CMD`` with a
 throwaway server and ``USAGEBILL_TEST_POSTGRES_DSN`` set; the PostgreSQL tests
@@ -67,19 +77,27 @@ the missing ones, in one transaction under ``pg_advisory_xact_lock``, so
 processes starting together do not race; a database migrated by newer code
 refuses to open. With ``migrate=False`` a store only checks the version (for a
 database user that may not create tables: migrate once as its owner).
-Migration 1 creates:
+After migration 2, every table is keyed by ``organization`` first:
 
-``usagebill_org_lock``
-    one row: the lock every operation takes first;
+``usagebill_organizations``
+    a row per organization: the lock its operations take first;
 ``usagebill_counters``
     ``(period, level, key) → committed, held``; level ``org`` (key ``''``),
     ``seat`` (key: the seat type) or ``user`` (key: the member);
 ``usagebill_events``
-    ``event_id`` (primary key) → fingerprint and outcome, for idempotency;
+    every event charged or settled (and every charge denied), by ``event_id``:
+    its fields, the seat and price it was charged under, its amount and outcome;
+``usagebill_usage``
+    the usage cube's rows of each period, added to by every billed event;
+``usagebill_legacy_events``
+    the ids a version-1 database saw (fingerprint and outcome), to replay them;
 ``usagebill_holds``
     live holds by ``request_id``, indexed by ``expires_at``;
 ``usagebill_stats``
     ``(period, name) → count``: overruns and expired holds.
+
+Migration 2 upgrades a version-1 database (one organization) in place: its rows
+become those of the organization of the store that opens it.
 """
 
 from __future__ import annotations
