@@ -41,6 +41,8 @@ from usagebill import (
     UsageEvent,
     build_invoice,
 )
+from usagebill.billing.cube import UsageCube
+from usagebill.billing.dimensions import billed_columns
 from usagebill.ledger import ChargeResult, Ledger, MemoryLedger, SqliteLedger
 from usagebill.ledger.core import dump_json, legacy_fingerprint
 from usagebill.ledger.sqlite import SCHEMA_V1, SCHEMA_VERSION, SqliteStore
@@ -124,6 +126,10 @@ def check_agreement(ledger: Ledger, org: Organization, period: BillingPeriod,
     accepted = [usage for usage in accepted if period.start <= usage.at < period.end]
     expected = InvoiceBuilder(org, period).add_all(accepted).cube()
     assert ledger.cube(period) == expected
+    if not isinstance(ledger, MemoryLedger):  # the usage table agrees with its events
+        unbilled = tuple(not billed for billed in billed_columns(org.failure_policy))
+        rows = ledger.store.usage_rows(period.label, unbilled, from_events=True)  # type: ignore[call-arg]
+        assert UsageCube.from_rows(org.name, period, expected.price_table, rows) == expected
     invoice = ledger.invoice(period)
     assert invoice.to_json() == build_invoice(org, accepted, period).to_json()
     at = period.start + timedelta(days=1)

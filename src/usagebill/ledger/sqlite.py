@@ -107,6 +107,16 @@ CREATE TABLE events (
     UNIQUE (organization, event_id)
 );
 CREATE INDEX events_by_period ON events (organization, period);
+CREATE TABLE usage (
+    organization TEXT NOT NULL, period TEXT NOT NULL, user_id TEXT NOT NULL,
+    seat_type TEXT NOT NULL, model_id TEXT NOT NULL, product TEXT NOT NULL,
+    price_version INTEGER NOT NULL, in_tier INTEGER NOT NULL, flags INTEGER NOT NULL,
+    requests INTEGER NOT NULL, input_tokens INTEGER NOT NULL, output_tokens INTEGER NOT NULL,
+    cache_write_5m_tokens INTEGER NOT NULL, cache_write_1h_tokens INTEGER NOT NULL,
+    cache_read_tokens INTEGER NOT NULL, web_search_requests INTEGER NOT NULL,
+    PRIMARY KEY (organization, period, user_id, seat_type, model_id, product, price_version,
+                 in_tier, flags)
+) WITHOUT ROWID;
 CREATE TABLE legacy_events (
     organization TEXT NOT NULL, event_id TEXT NOT NULL,
     fingerprint TEXT NOT NULL, outcome TEXT NOT NULL,
@@ -242,30 +252,69 @@ def record_of_row(row: tuple[Any, ...], currency: str) -> Recorded:
     )
 
 
-def usage_query(placeholder: str) -> str:
-    """The GROUP BY of a period's billed events into usage-cube rows (SQLite and PostgreSQL).
+_COUNTS: Final = (
+    "input_tokens",
+    "output_tokens",
+    "cache_write_5m_tokens",
+    "cache_write_1h_tokens",
+    "cache_read_tokens",
+    "web_search_requests",
+)
+_KEY: Final = "user_id, seat_type, model_id, product, price_version, in_tier, flags"
 
-    Parameters: the six ``unbilled`` flags (1: a failed request's count is left
-    out), then the organization and the period.
+
+def usage_query(placeholder: str, table: str, *, events: bool) -> str:
+    """A period's usage-cube rows, summed from ``table`` (SQLite and PostgreSQL alike).
+
+    ``events``: a GROUP BY of the billed rows of the events table; otherwise the rows
+    of the usage table, which every billed charge and settlement adds to in its own
+    transaction (a few thousand rows a month: the invoice reads those). Parameters:
+    the six ``unbilled`` flags (1: a failed request's count is left out), then the
+    organization and the period.
     """
     p = placeholder
     sums = ", ".join(
-        f"sum(CASE WHEN flags >= 8 AND {p} = 1 THEN 0 ELSE {column} END)"
-        for column in (
-            "input_tokens",
-            "output_tokens",
-            "cache_write_5m_tokens",
-            "cache_write_1h_tokens",
-            "cache_read_tokens",
-            "web_search_requests",
-        )
+        f"sum(CASE WHEN flags >= 8 AND {p} = 1 THEN 0 ELSE {column} END)" for column in _COUNTS
     )
+    requests, billed = ("count(*)", " AND billed") if events else ("sum(requests)", "")
     return (
         "SELECT user_id, seat_type, model_id, product, price_version, in_tier, flags & 7,"  # noqa: S608  (fixed text)
-        f" flags >= 8, count(*), {sums}"
-        f" FROM {{events}} WHERE organization = {p} AND period = {p} AND billed = {{true}}"
-        " GROUP BY user_id, seat_type, model_id, product, price_version, in_tier, flags"
+        f" flags >= 8, {requests}, {sums}"
+        f" FROM {table} WHERE organization = {p} AND period = {p}{billed} GROUP BY {_KEY}"
     )
+
+
+def usage_upsert(placeholder: str, table: str) -> str:
+    """The statement that adds one billed event to its row of the usage table."""
+    values = ", ".join([placeholder] * 16)
+    added = ", ".join(f"{column} = u.{column} + excluded.{column}" for column in _COUNTS)
+    return (
+        f"INSERT INTO {table} AS u (organization, period, {_KEY}, requests,"  # noqa: S608
+        f" {', '.join(_COUNTS)}) VALUES ({values})"
+        f" ON CONFLICT (organization, period, {_KEY}) DO UPDATE"
+        f" SET requests = u.requests + 1, {added}"
+    )
+
+
+def usage_row(organization: str, record: Recorded) -> tuple[Any, ...]:
+    """The usage table's parameters of :func:`usage_upsert` for one billed event."""
+    event = record.event
+    return (
+        organization,
+        record.period,
+        event.user_id,
+        record.seat_type,
+        record.model_id,
+        event.product.value,
+        record.price_version,
+        record.in_tier,
+        event.modifiers.bits | FAILED * event.failed,
+        1,
+        *attrs.astuple(event.usage),
+    )
+
+
+_ADD_USAGE: Final = usage_upsert("?", "usage")
 
 
 class _SqliteTransaction:
@@ -328,6 +377,8 @@ class _SqliteTransaction:
 
     def put_event(self, record: Recorded) -> None:
         self._db.execute(_PUT_EVENT, event_row(self._org, record))
+        if record.billed:
+            self._db.execute(_ADD_USAGE, usage_row(self._org, record))
 
     def hold(self, request_id: str) -> Hold | None:
         row = self._db.execute(
@@ -382,6 +433,16 @@ class SqliteStore:
 
     One connection per thread, fork-safe; ``organization`` names the rows
     (the ledger passes its organization's name).
+
+    >>> import tempfile
+    >>> path = Path(tempfile.mkdtemp()) / "ledger.db"
+    >>> acme = SqliteStore(path, organization="acme")
+    >>> with acme.transaction() as tx:
+    ...     tx.apply("2026-10", "ada", "chat", Decimal("1.5"), Decimal(0))
+    >>> globex = acme.for_organization("globex")        # the same file, other rows
+    >>> acme.spend("2026-10", "USD").total, globex.spend("2026-10", "USD").total
+    (Decimal('1.5'), Decimal('0'))
+    >>> acme.close()
     """
 
     def __init__(
@@ -533,9 +594,19 @@ class SqliteStore:
         finally:
             cursor.close()
 
-    def usage_rows(self, period: str, unbilled: tuple[bool, ...]) -> list[tuple[Any, ...]]:
-        """The billed events of ``period`` summed per usage-cube bucket, by SQLite."""
-        query = usage_query("?").format(events="events", true="1")
+    def usage_rows(
+        self, period: str, unbilled: tuple[bool, ...], *, from_events: bool = False
+    ) -> list[tuple[Any, ...]]:
+        """The billed events of ``period`` summed per usage-cube bucket, by SQLite.
+
+        From the usage table the charges keep up to date; ``from_events`` sums the
+        events themselves instead (a GROUP BY of the month: slower, and the same).
+        """
+        query = (
+            usage_query("?", "events", events=True)
+            if from_events
+            else usage_query("?", "usage", events=False)
+        )
         rows = (
             self._connection()
             .execute(query, (*map(int, unbilled), self.organization, period))
@@ -554,6 +625,22 @@ class SqliteLedger(Ledger):
     Any number of threads and processes may open the same file; each
     operation is atomic across all of them. The file may keep the ledgers of
     other organizations too.
+
+    >>> import tempfile
+    >>> from datetime import UTC
+    >>> from usagebill.events import UsageEvent
+    >>> from usagebill.usage import Product, TokenUsage
+    >>> path = Path(tempfile.mkdtemp()) / "ledger.db"
+    >>> ledger = SqliteLedger(path, Organization.from_file("examples/org.toml"))
+    >>> usage = UsageEvent("e1", "u-007", "claude-sonnet-4-6", Product.CHAT,
+    ...                    TokenUsage(input_tokens=1_000_000), datetime(2026, 10, 10, tzinfo=UTC))
+    >>> ledger.charge(usage).recorded
+    True
+    >>> ledger.close()
+    >>> reopened = SqliteLedger(path, Organization.from_file("examples/org.toml"))
+    >>> reopened.charge(usage).replayed, reopened.invoice("2026-10").events
+    (True, 1)
+    >>> reopened.close()
     """
 
     store: SqliteStore
