@@ -11,6 +11,7 @@ import contextlib
 import functools
 import io
 import json
+import os
 import re
 import subprocess
 import sys
@@ -31,9 +32,12 @@ SCENARIO = EXAMPLES / "scenario-downgrade.toml"
 COMMANDS = ("invoice", "whatif", "forecast")
 
 # A CLI run reads files and bills a month: slower than hypothesis expects of one example, so
-# fewer of them than the profile's (the CI profile's 200 would take minutes).
+# fewer of them than the profile's (the CI profile's 200 would take minutes). A longer hunt:
+# USAGEBILL_FUZZ_CLI_EXAMPLES=1000.
 cli_fuzz = settings(
-    max_examples=min(settings.default.max_examples, 60),
+    max_examples=int(
+        os.environ.get("USAGEBILL_FUZZ_CLI_EXAMPLES", min(settings.default.max_examples, 60))
+    ),
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 
