@@ -28,7 +28,7 @@ from typing import IO, Any, Final
 
 import attrs
 
-from usagebill._checks import check_non_negative_int, local_instant
+from usagebill._checks import MAX_COUNT, TOO_MANY, check_non_negative_int, local_instant
 from usagebill._version import __version__
 from usagebill.accounts.organization import Organization
 from usagebill.analysis.forecast import forecast
@@ -54,6 +54,7 @@ from usagebill.usage import Modifiers, TokenUsage
 __all__ = ["main", "run"]
 
 _PROGRESS_EVERY: Final = 100_000
+_COUNT_DIGITS: Final = len(str(MAX_COUNT))
 _STRICT_HELP: Final = "stop (exit 2) if the events files hold no event at all"
 _EVENTS_HELP: Final = (
     "usage events: a file or a glob (.jsonl, .jsonl.gz, .parquet, .csv; '-': stdin)"
@@ -340,6 +341,8 @@ def _count(text: str, option: str) -> int:
     """A count option: digits 0-9 only (int() also reads other scripts' digits, ' 5', '1_000')."""
     if not (text.isascii() and text.removeprefix("-").isdigit()):
         raise _InputError(f"{option} must be a count in digits 0-9 (got {short_repr(text)})")
+    if len(text) > _COUNT_DIGITS:  # before int(): Python refuses to read 4,300 digits and more
+        raise _InputError(f"{option} {TOO_MANY} (got {len(text):,} digits)")
     return check_non_negative_int(int(text), option)
 
 
