@@ -454,14 +454,7 @@ def test_a_sum_of_counts_may_pass_64_bits():
 @pytest.mark.parametrize(
     "name",
     [
-        pytest.param(
-            "invoice",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="billing/engines/python.py's fast path checks counts itself (not >= 0 "
-                "only): issue 12's branch owns that file",
-            ),
-        ),
+        "invoice",
         "whatif-replay",
         "forecast",
     ],

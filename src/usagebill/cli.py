@@ -2,6 +2,7 @@
 
     usagebill invoice --org ORG.toml --events USAGE.jsonl --period 2026-10 [--format text]
     usagebill invoice --org ORG.toml --events 'usage/*.parquet' --period 2026-10 --engine duckdb
+    usagebill invoice --org ORG.toml --ledger sqlite:///ledger.db --period 2026-10
     usagebill prices [--at 2026-10-15] [--model claude-opus-4-6] [--format text|json]
     usagebill cost --model claude-sonnet-4-6 --input 2000 --output 500 [--at ...] [--batch]
     usagebill whatif --org ORG.toml --scenario SCENARIO.toml --events USAGE.jsonl --period 2026-10
@@ -24,7 +25,8 @@ import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, date, datetime
-from typing import IO, Any, Final
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any, Final
 
 import attrs
 
@@ -50,6 +52,9 @@ from usagebill.pricing.prices import (
 )
 from usagebill.serde import to_json, unstructure
 from usagebill.usage import Modifiers, TokenUsage
+
+if TYPE_CHECKING:
+    from usagebill.ledger import Ledger
 
 __all__ = ["main", "run"]
 
@@ -136,6 +141,11 @@ def _cube(
     err: IO[str],
 ) -> tuple[UsageCube, int]:
     """The usage cube of the events, by the engine asked for; and how many lines were skipped."""
+    if (args.events is None) == (args.ledger is None):
+        raise _InputError("give the usage as --events or --ledger (one of them)")
+    if args.ledger is not None:
+        with contextlib.closing(_open_ledger(args.ledger, org, prices)) as ledger:
+            return ledger.cube(period), 0
     outside: Outside = "reject" if args.reject_outside else "exclude"
     if args.engine == "python":
         builder = CubeBuilder(org, period, prices, outside=outside)
@@ -162,6 +172,24 @@ def _cube(
     return cube, 0
 
 
+def _open_ledger(url: str, org: Organization, prices: PriceTable) -> Ledger:
+    """The ledger at ``sqlite:///PATH`` (an existing file) or ``postgresql://…``."""
+    from usagebill.ledger import SqliteLedger  # noqa: PLC0415  (only this source needs it)
+
+    if url.startswith("sqlite:///"):
+        path = url.removeprefix("sqlite:///")
+        if not Path(path).is_file():
+            raise _InputError(f"--ledger {url}: no such SQLite file")
+        return SqliteLedger(path, org, prices)
+    if url.startswith(("postgresql://", "postgres://")):
+        try:
+            from usagebill.ledger.postgres import PostgresLedger  # noqa: PLC0415
+        except ImportError:
+            raise _InputError("--ledger postgresql://… needs usagebill[postgres]") from None
+        return PostgresLedger(url, org, prices)
+    raise _InputError(f"--ledger {url}: must be sqlite:///PATH or postgresql://…")
+
+
 def _invoice(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
     org = Organization.from_file(args.org)
     period = BillingPeriod.of(args.period, anchor_day=org.billing_anchor_day, timezone=org.timezone)
@@ -178,7 +206,10 @@ def _invoice(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
     )
     if args.format == "focus":  # the daily rows: a second, pure pass over the same events
         days = DailyUsage(org, period, prices, skip=cube.conflicts)
-        for line in read_events(expand(args.events)):
+        if args.ledger is not None:
+            with contextlib.closing(_open_ledger(args.ledger, org, prices)) as ledger:
+                days.add_all(ledger.events(period))
+        for line in read_events(expand(args.events)) if args.events is not None else ():
             with contextlib.suppress(UsageBillError, TypeError):  # skipped by the first pass
                 days.add_record(line.record)  # type: ignore[arg-type]  # None: refused above
         out.write(to_focus_csv(invoice, days.cubes()))
@@ -533,7 +564,11 @@ def _parser() -> argparse.ArgumentParser:
 
     invoice = command("invoice", "the monthly invoice of an organization")
     invoice.add_argument("--org", required=True, help="the organization file (TOML)")
-    invoice.add_argument("--events", required=True, help=_EVENTS_HELP)
+    invoice.add_argument("--events", help=_EVENTS_HELP)
+    invoice.add_argument(
+        "--ledger",
+        help="bill what a ledger recorded instead of --events: sqlite:///PATH or postgresql://…",
+    )
     invoice.add_argument("--period", required=True, help="the month the period starts in, YYYY-MM")
     invoice.add_argument(
         "--format",

@@ -48,6 +48,7 @@ from __future__ import annotations
 
 import decimal
 import hashlib
+import json
 import operator
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -60,7 +61,8 @@ import attrs
 from usagebill import reports, serde
 from usagebill.accounts.invoicing import Party
 from usagebill.accounts.organization import Organization
-from usagebill.billing.cube import UsageCounts, UsageCube, UsageKey
+from usagebill.accounts.seats import SeatType
+from usagebill.billing.cube import UsageCube, UsageKey
 from usagebill.billing.engines.python import CubeBuilder, Outside
 from usagebill.billing.lines import SeatFeeLine, Subtotal, UsageLine
 from usagebill.errors import ConflictError, InvalidValueError
@@ -347,9 +349,9 @@ def price_cube(
             start = prices.models[key.model].prices[key.price_version].effective_from
             starts[key.model, key.price_version] = start.isoformat() if start else ""
     order = sorted(cube.buckets, key=lambda key: _usage_order(key, starts))
-    usage_lines = [_usage_line(prices, org, key, cube.buckets[key]) for key in order]
+    usage_fields = _usage_fields(prices, org, cube, order)
     seat_lines = _seat_lines(org, cube.period)
-    return _assemble(org, cube, prices, document, seat_lines, usage_lines)
+    return _assemble(org, cube, prices, document, seat_lines, usage_fields)
 
 
 def _document(
@@ -392,36 +394,74 @@ def _document(
     }
 
 
-def _usage_line(
-    prices: PriceTable, org: Organization, key: UsageKey, counts: UsageCounts
-) -> UsageLine:
-    listing = prices.models[key.model]
-    price: ModelPrice = listing.prices[key.price_version]
-    modifiers = _MODIFIERS[key.modifiers]
-    usage = TokenUsage(*counts[1:])
-    compiled = price.compiled(modifiers, key.in_tier)
-    exact = unchecked_money(compiled.amount(usage), org.currency)
-    seat = org.catalog.get(key.seat_type)
-    return UsageLine(
-        user_id=key.user_id,
-        seat_type=key.seat_type,
-        model=key.model,
-        product=key.product,
-        modifiers=modifiers,
-        in_tier=key.in_tier,
-        price_from=price.effective_from,
-        requests=counts.requests,
-        usage=usage,
-        rates=compiled.rates,
-        web_search_per_1k=price.web_search_per_1k,
-        exact=exact,
-        amount=exact,  # rounded with the other lines, by the organization's policy
-        failure_policy=org.failure_policy if key.failed else None,
-        model_name=listing.display_name or key.model,
-        seat_name=seat.display_name or key.seat_type,
-        price_version=key.price_version,
-        included=seat.includes_product(key.product),
-    )
+def _usage_fields(
+    prices: PriceTable,
+    org: Organization,
+    cube: UsageCube,
+    order: Sequence[UsageKey],
+) -> list[list[Any]]:
+    """Each bucket's usage line as its field values in order (``amount``: the exact amount).
+
+    Lists, not lines: a line is made once, when its rounded amount is known.
+    Everything but the counts is looked up once per model, price, modifiers and
+    seat type.
+    """
+    currency = org.currency
+    failure_policy = org.failure_policy
+    shared: dict[tuple[Any, ...], tuple[Any, ...]] = {}
+    seats: dict[str, tuple[str, SeatType]] = {}
+    fields = []
+    for key in order:
+        counts = cube.buckets[key]
+        found = shared.get((key.model, key.price_version, key.modifiers, key.in_tier))
+        if found is None:
+            listing = prices.models[key.model]
+            price: ModelPrice = listing.prices[key.price_version]
+            modifiers = _MODIFIERS[key.modifiers]
+            compiled = price.compiled(modifiers, key.in_tier)
+            found = shared[key.model, key.price_version, key.modifiers, key.in_tier] = (
+                modifiers,
+                price.effective_from,
+                compiled,
+                price.web_search_per_1k,
+                listing.display_name or key.model,
+            )
+        modifiers, price_from, compiled, web_search, model_name = found
+        seat_found = seats.get(key.seat_type)
+        if seat_found is None:
+            seat = org.catalog.get(key.seat_type)
+            seat_found = seats[key.seat_type] = (seat.display_name or key.seat_type, seat)
+        seat_name, seat = seat_found
+        usage = TokenUsage(*counts[1:])
+        exact = unchecked_money(compiled.amount(usage), currency)
+        fields.append(
+            [
+                key.user_id,
+                key.seat_type,
+                key.model,
+                key.product,
+                modifiers,
+                key.in_tier,
+                price_from,
+                counts.requests,
+                usage,
+                compiled.rates,
+                web_search,
+                exact,
+                exact,  # amount: rounded with the other lines, by the organization's policy
+                failure_policy if key.failed else None,
+                model_name,
+                seat_name,
+                key.price_version,
+                seat.includes_product(key.product),
+            ]
+        )
+    return fields
+
+
+_EXACT: Final = 11
+_AMOUNT: Final = 12
+"""Positions of ``exact`` and ``amount`` among a usage line's fields (:func:`_usage_fields`)."""
 
 
 def _usage_order(key: UsageKey, starts: Mapping[tuple[str, int], str]) -> tuple[Any, ...]:
@@ -543,18 +583,28 @@ def _assemble(  # noqa: PLR0917  (the parts of an invoice, each made by its own 
     prices: PriceTable,
     document: Mapping[str, Any],
     seat_lines: list[SeatFeeLine],
-    usage_lines: list[UsageLine],
+    usage_fields: list[list[Any]],
 ) -> Invoice:
     currency = org.currency
     policy = org.invoicing.rounding
     # A line whose exact amount is zero bills nothing and is left out; the rest are rounded
     # together, by the one function that applies each policy.
-    every: list[SeatFeeLine | UsageLine] = [*seat_lines, *usage_lines]
-    kept = [line for line in every if line.exact]
-    rounded = round_lines([line.exact for line in kept], policy, currency)
-    lines = [attrs.evolve(line, amount=amount) for line, amount in zip(kept, rounded, strict=True)]
-    seats = [line for line in lines if isinstance(line, SeatFeeLine)]
-    usages = [line for line in lines if isinstance(line, UsageLine)]
+    kept_seats = [line for line in seat_lines if line.exact]
+    kept_usage = [fields for fields in usage_fields if fields[_EXACT]]
+    rounded = round_lines(
+        [line.exact for line in kept_seats] + [fields[_EXACT] for fields in kept_usage],
+        policy,
+        currency,
+    )
+    seats = [
+        attrs.evolve(line, amount=amount)
+        for line, amount in zip(kept_seats, rounded[: len(kept_seats)], strict=True)
+    ]
+    usages = []
+    for fields, amount in zip(kept_usage, rounded[len(kept_seats) :], strict=True):
+        fields[_AMOUNT] = amount
+        usages.append(UsageLine(*fields))
+    lines: list[SeatFeeLine | UsageLine] = [*seats, *usages]
     seat_fees = _total((line.amount for line in seats), currency)
     usage_total = _total((line.amount for line in usages), currency)
     invoice = Invoice(
@@ -669,9 +719,140 @@ def _excess(
 
 
 def content_hash(invoice: Invoice) -> str:
-    """SHA-256 of the invoice's deterministic JSON, its own hash left empty."""
-    text = serde.to_json(attrs.evolve(invoice, content_hash=""))
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+    """SHA-256 of the invoice's deterministic JSON, its own hash left empty.
+
+    The same bytes as ``serde.to_json`` gives, made faster: the usage lines (all
+    but a few of a large invoice's) are written by :class:`_UsageLineJSON`.
+    """
+    text = serde.to_json(attrs.evolve(invoice, content_hash="", usage_lines=()))
+    head, tail = text.split(_NO_USAGE_LINES, 1)  # a key: a string value would escape its quotes
+    digest = hashlib.sha256(head.encode("utf-8"))
+    digest.update(b'"usage_lines": [')
+    digest.update(", ".join(map(_UsageLineJSON().text, invoice.usage_lines)).encode("utf-8"))
+    digest.update(b"]")
+    digest.update(tail.encode("utf-8"))
+    return digest.hexdigest()
+
+
+_NO_USAGE_LINES: Final = '"usage_lines": []'
+
+
+def _json(value: object) -> str:
+    return json.dumps(serde.unstructure(value), ensure_ascii=False, allow_nan=False)
+
+
+class _UsageLineJSON:
+    """Usage lines as ``serde.to_json`` writes them, the parts lines share written once.
+
+    Shared parts are cached by the identity of their values, which the invoice
+    keeps alive while it is hashed: values that are equal but written
+    differently (``Decimal("1")`` and ``Decimal("1.0")``) never share an entry.
+    """
+
+    def __init__(self) -> None:
+        self._users: dict[str, str] = {}
+        self._keys: dict[tuple[Any, ...], str] = {}
+        self._rates: dict[tuple[int, int], str] = {}
+        self._currencies: dict[str, str] = {}
+        self._names: dict[tuple[Any, ...], str] = {}
+
+    def text(self, line: UsageLine) -> str:
+        """The line's JSON, byte for byte ``json.dumps(serde.unstructure(line))``."""
+        usage, exact, amount = line.usage, line.exact, line.amount
+        counts = (
+            line.requests,
+            usage.input_tokens,
+            usage.output_tokens,
+            usage.cache_write_5m_tokens,
+            usage.cache_write_1h_tokens,
+            usage.cache_read_tokens,
+            usage.web_search_requests,
+        )
+        if not (
+            type(usage) is TokenUsage
+            and type(exact) is type(amount) is Money
+            and type(exact.amount) is type(amount.amount) is Decimal
+            and {type(count) for count in counts} == {int}
+        ):
+            return _json(line)  # an unusual line (made by hand): the slow way
+        user = self._users.get(line.user_id)
+        if user is None:
+            user = self._users[line.user_id] = "{" + _fields(user_id=line.user_id)
+        key = (
+            line.seat_type,
+            line.model,
+            id(line.product),
+            id(line.modifiers),
+            id(line.in_tier),
+            id(line.price_from),
+        )
+        bucket = self._keys.get(key)
+        if bucket is None:
+            bucket = self._keys[key] = ", " + _fields(
+                seat_type=line.seat_type,
+                model=line.model,
+                product=line.product,
+                modifiers=line.modifiers,
+                in_tier=line.in_tier,
+                price_from=line.price_from,
+            )
+        rates_key = (id(line.rates), id(line.web_search_per_1k))
+        rates = self._rates.get(rates_key)
+        if rates is None:
+            rates = self._rates[rates_key] = _fields(
+                rates=line.rates, web_search_per_1k=line.web_search_per_1k
+            )
+        names_key = (
+            id(line.failure_policy),
+            line.model_name,
+            line.seat_name,
+            id(line.price_version),
+            id(line.included),
+        )
+        names = self._names.get(names_key)
+        if names is None:
+            names = self._names[names_key] = _fields(
+                failure_policy=line.failure_policy,
+                model_name=line.model_name,
+                seat_name=line.seat_name,
+                price_version=line.price_version,
+                included=line.included,
+            )
+        return "".join(
+            (
+                user,
+                bucket,
+                _COUNTS % counts,
+                rates,
+                ', "exact": {"amount": "',
+                str(exact.amount),
+                self._currency(exact.currency),
+                ', "amount": {"amount": "',
+                str(amount.amount),
+                self._currency(amount.currency),
+                ", ",
+                names,
+                "}",
+            )
+        )
+
+    def _currency(self, currency: str) -> str:
+        found = self._currencies.get(currency)
+        if found is None:
+            found = self._currencies[currency] = '", ' + _fields(currency=currency) + "}"
+        return found
+
+
+def _fields(**fields: Any) -> str:  # noqa: ANN401  (any field of a line)
+    """``"name": value`` pairs as ``serde.to_json`` writes them inside an object."""
+    return ", ".join(f"{_json(name)}: {_json(value)}" for name, value in fields.items())
+
+
+_COUNTS: Final = (
+    ', "requests": %d, "usage": {"input_tokens": %d, "output_tokens": %d, '
+    '"cache_write_5m_tokens": %d, "cache_write_1h_tokens": %d, "cache_read_tokens": %d, '
+    '"web_search_requests": %d}, '
+)
 
 
 def build_invoice(

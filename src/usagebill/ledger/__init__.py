@@ -1,5 +1,8 @@
 """Live enforcement of nested caps: holds, charges and settlements that never overshoot.
 
+Every charge and settlement records its event: a ledger is also the system of record its
+invoice (:meth:`Ledger.invoice`) and month-to-date spend are made from.
+
 Three stores behave the same: :class:`MemoryLedger` (one process, tests),
 :class:`SqliteLedger` (the embedded default, many processes on one host) and
 ``PostgresLedger`` (``usagebill[postgres]``, many hosts).
@@ -13,6 +16,9 @@ from usagebill.ledger.core import (
     Hold,
     HoldResult,
     Ledger,
+    Legacy,
+    Rating,
+    Recorded,
     SettleResult,
     Store,
     Transaction,
@@ -29,10 +35,13 @@ __all__ = [
     "Hold",
     "HoldResult",
     "Ledger",
+    "Legacy",
     "MemoryLedger",
     "MemoryStore",
     "PostgresLedger",
     "PostgresStore",
+    "Rating",
+    "Recorded",
     "SettleResult",
     "SqliteLedger",
     "SqliteStore",

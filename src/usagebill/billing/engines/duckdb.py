@@ -57,7 +57,7 @@ from usagebill.billing.dimensions import (
     price_changes,
     seat_spans,
     source_format,
-    tier_thresholds,
+    tier_models,
 )
 from usagebill.billing.engines.python import CubeBuilder, Outside
 from usagebill.billing.invoice import Invoice, price_cube
@@ -386,7 +386,7 @@ def _aggregate(
     # Each event counted once: the rows of ids seen once, and one row of each repeated id.
     start, end = period_bounds(period)
     changes = price_changes(period, prices)
-    thresholds = tier_thresholds(prices)
+    thresholds = tier_models(prices)
     spans = seat_spans(org, period)
     if spans:
         con.execute("CREATE TEMP TABLE spans (user_id VARCHAR, from_us BIGINT, to_us BIGINT)")
@@ -406,10 +406,10 @@ def _aggregate(
         )
         rows += con.execute(query).fetchall()
     repeated_bad = con.execute("SELECT bool_or(bad) FROM rare_rows").fetchone()
-    if any(row[4] for row in rows) or (repeated_bad is not None and repeated_bad[0]):
+    if any(row[8] for row in rows) or (repeated_bad is not None and repeated_bad[0]):
         _refuse_bad_rows(con)
-    inside = [row for row in rows if row[3] > 0]
-    excluded = sum(row[6] for row in rows) - sum(row[6] for row in inside)
+    inside = [row for row in rows if row[7] > 0]
+    excluded = sum(row[6][0] for row in rows if row[7] <= 0)
     if reject_outside and excluded:
         outside = f"at_us < {start} OR at_us >= {end}"
         first = con.execute(
@@ -426,18 +426,7 @@ def _aggregate(
         ).fetchone()
         return str(found[0]) if found else ""
 
-    groups = (
-        EventGroup(
-            row[0],
-            row[1],
-            row[2],
-            row[7],
-            row[5],
-            tuple(row[14:]),
-            (int(row[6]), *(int(value) for value in row[8:14])),
-        )
-        for row in inside
-    )
+    groups = (EventGroup._make(row[:7]) for row in inside)
     return cube_from_groups(
         org,
         period,
@@ -455,7 +444,7 @@ def _grouped(
     source: str,
     period: tuple[int, int],
     changes: dict[str, list[int]],
-    thresholds: list[int],
+    thresholds: dict[int, list[str]],
     billed: tuple[bool, ...],
     *,
     spans: bool,
@@ -478,21 +467,26 @@ def _grouped(
         f"b.c{i}" if kept else f"CASE WHEN b.bits >= {FAILED} THEN 0 ELSE b.c{i} END"
         for i, kept in enumerate(billed)
     ]
-    tiers = "".join(
-        f", {c[0]} + {c[2]} + {c[3]} + {c[4]} > {threshold}" for threshold in thresholds
-    )
+    tiers = [
+        f"(b.model IN ({', '.join(map(_quote, names))}) AND {c[0]} + {c[2]} + {c[3]} + {c[4]} > "
+        f"{threshold})"
+        for threshold, names in thresholds.items()
+    ]
     join = (
         "LEFT JOIN spans s ON b.user_id = s.user_id AND b.at_us >= s.from_us AND b.at_us < s.to_us"
         if spans
         else ""
     )
     seat = "s.from_us" if spans else "NULL::BIGINT"
+    # The columns of an EventGroup, in its order, then the segment and whether any row is bad.
     return f"""
-        SELECT b.user_id, b.model, b.product, {segment} AS segment, b.bad,
-               min(b.at_us), count(*), b.bits::INTEGER,
-               {", ".join(f"sum({count})" for count in c)}{tiers}
+        SELECT b.user_id, b.model, b.product, b.bits::INTEGER, min(b.at_us),
+               [{", ".join(tiers)}], [count(*), {", ".join(f"sum({count})" for count in c)}],
+               {segment} AS segment, b.bad
         FROM {source} b {join}
-        GROUP BY b.user_id, b.model, b.product, segment, b.bad, b.bits, {seat}{tiers}
+        GROUP BY b.user_id, b.model, b.product, segment, b.bad, b.bits, {seat}{
+        "".join(f", {tier}" for tier in tiers)
+    }
     """  # noqa: S608  (numbers and names of this module)
 
 

@@ -30,6 +30,7 @@ from typing import Any, Final, Literal, Self
 
 import attrs
 
+from usagebill._checks import MAX_COUNT
 from usagebill.accounts.organization import Organization
 from usagebill.accounts.seats import SeatTimeline
 from usagebill.billing.cube import UsageCounts, UsageCube, UsageKey
@@ -182,20 +183,95 @@ class CubeBuilder:
             self.add(event)
         return self
 
-    def add_record(self, data: Mapping[str, Any]) -> None:
-        """Count one event given as its JSON dict (the fast path for files), checked strictly."""
-        if type(data) is dict:
-            try:
-                values = _plain(data)
-            except (KeyError, TypeError, ValueError):
-                values = None
-            if values is not None:
-                self._count(*values)
+    def add_record(self, data: Mapping[str, Any]) -> None:  # noqa: C901, PLR0912, PLR0915
+        """Count one event given as its JSON dict (the fast path for files), checked strictly.
+
+        The common case — a plain dict of string fields, int counts and an aware
+        instant — is read and counted here, in one call: :meth:`_count` inlined
+        (the hot path of reading files; keep the two alike). Anything unusual goes
+        the strict way, which says exactly what is wrong.
+        """
+        try:
+            event_id = data["event_id"]
+            user_id = data["user_id"]
+            model = data["model"]
+            product = data["product"]
+            usage = data["usage"]
+            stamp = data["at"]
+            size = len(data)
+            if size == 6:
+                bits = 0
+            elif size == 7 and "modifiers" in data:
+                modifiers = data["modifiers"]
+                bits = (
+                    Modifiers.of(**modifiers).bits if type(modifiers) is dict and modifiers else -1
+                )
+            else:
+                bits = -1
+            get = usage.get
+            a = get("input_tokens", 0)
+            b = get("output_tokens", 0)
+            c = get("cache_write_5m_tokens", 0)
+            d = get("cache_write_1h_tokens", 0)
+            e = get("cache_read_tokens", 0)
+            f = get("web_search_requests", 0)
+            at = _parse_instant(stamp)
+        except (KeyError, TypeError, ValueError, AttributeError):
+            bits = -1
+        if (
+            bits < 0
+            or type(data) is not dict
+            or not (
+                type(event_id) is type(user_id) is type(model) is type(stamp) is str
+                and event_id
+                and user_id
+                and model
+            )
+            or product not in _PRODUCTS
+            or type(usage) is not dict
+            or not usage.keys() <= _USAGE_KEYS
+            or not (type(a) is type(b) is type(c) is type(d) is type(e) is type(f) is int)
+            or not 0 <= (a | b | c | d | e | f) <= MAX_COUNT  # as events._counts
+            or at.tzinfo is None
+        ):
+            event_id, user_id, model, product, counts, at, bits = parse_record(data)
+            a, b, c, d, e, f = counts
+            self._count(event_id, user_id, model, product, a, b, c, d, e, f, at, bits)
+            return
+        # _count, inlined (bits has no FAILED here: such records took the strict way).
+        context = (user_id, model, product, bits)
+        entry = self._contexts.get(context)
+        if entry is None:
+            entry = self._contexts[context] = self._new_context(context)
+        seen = self._seen
+        if seen is not None:
+            digest = hash((entry[0], a, b, c, d, e, f, at)) % _MASK
+            before = seen.get(event_id)
+            if before is not None:
+                if before & _MASK == digest:
+                    seen[event_id] = before + _ONE
+                    self.duplicates += 1
+                else:
+                    self._conflict(event_id, before)
                 return
-        # Anything unusual goes the strict way, which says exactly what is wrong.
-        event_id, user_id, model, product, counts, at, bits = parse_record(data)
-        a, b, c, d, e, f = counts
-        self._count(event_id, user_id, model, product, a, b, c, d, e, f, at, bits)
+        if entry[1] <= at < entry[2]:
+            bucket = entry[4] if a + c + d + e > entry[5] else entry[3]
+        else:
+            bucket = self._locate(event_id, entry, context, at, a + c + d + e)
+            if bucket is None:
+                if seen is not None:
+                    seen[event_id] = digest
+                self.excluded += 1
+                return
+        if seen is not None:
+            seen[event_id] = digest
+        bucket[0] += 1
+        bucket[1] += a
+        bucket[2] += b
+        bucket[3] += c
+        bucket[4] += d
+        bucket[5] += e
+        bucket[6] += f
 
     def _count(  # noqa: PLR0917  (the hot path: plain values, no object per event)
         self,
@@ -473,54 +549,3 @@ class CubeBuilder:
             conflicts=self._conflicts,
             conflicting=self.conflicting,
         )
-
-
-def _plain(
-    data: dict[str, Any],
-) -> tuple[str, str, str, str, int, int, int, int, int, int, datetime, int] | None:
-    """An event dict's values when it is plainly well formed, else ``None`` (the strict way).
-
-    Raises KeyError or TypeError for a dict ``parse_record`` will refuse, with its own message.
-    """
-    event_id = data["event_id"]
-    user_id = data["user_id"]
-    model = data["model"]
-    product = data["product"]
-    usage = data["usage"]
-    stamp = data["at"]
-    size = len(data)
-    if size == 6:
-        bits = 0
-    elif size == 7 and "modifiers" in data:
-        modifiers = data["modifiers"]
-        if modifiers is None or type(modifiers) is not dict or not modifiers:
-            return None
-        bits = Modifiers.of(**modifiers).bits
-    else:
-        return None
-    if not (
-        type(event_id) is type(user_id) is type(model) is type(stamp) is str
-        and event_id
-        and user_id
-        and model
-        and product in _PRODUCTS
-        and type(usage) is dict
-        and usage.keys() <= _USAGE_KEYS
-    ):
-        return None
-    get = usage.get
-    a = get("input_tokens", 0)
-    b = get("output_tokens", 0)
-    c = get("cache_write_5m_tokens", 0)
-    d = get("cache_write_1h_tokens", 0)
-    e = get("cache_read_tokens", 0)
-    f = get("web_search_requests", 0)
-    if (
-        not (type(a) is type(b) is type(c) is type(d) is type(e) is type(f) is int)
-        or (a | b | c | d | e | f) < 0
-    ):
-        return None
-    at = _parse_instant(stamp)
-    if at.tzinfo is None:
-        return None
-    return event_id, user_id, model, product, a, b, c, d, e, f, at, bits
