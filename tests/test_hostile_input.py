@@ -596,3 +596,19 @@ def test_a_literal_is_named_with_its_choices_not_python_typing():
     assert caught.value.problems == (
         ("$.flat_plan.overage", "must be one of ['priced', 'blocked'] (got 'sometimes')"),
     )
+
+
+def test_an_empty_events_file_warns_with_the_duckdb_engine_too(tmp_path):
+    pytest.importorskip("duckdb")
+    events = tmp_path / "usage.jsonl"
+    events.write_text(
+        json.dumps(event("a", at="2026-12-05T12:00:00Z")) + "\n"
+    )  # outside: no warning
+    status, _, err = run(*command("invoice", str(events), "--engine", "duckdb"))
+    assert (status, "warning" in err) == (0, False)
+    events.write_text("")
+    status, _, err = run(*command("invoice", str(events), "--engine", "duckdb"))
+    assert status == 0
+    assert f"usagebill: warning: no usage events in {events}" in err
+    status, _, err = run(*command("invoice", str(events), "--engine", "duckdb", "--strict"))
+    assert status == 2

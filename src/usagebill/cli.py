@@ -169,6 +169,8 @@ def _cube(
     cube = engine.cube(files, org, period, prices, outside=outside, **options)
     if err.isatty():
         print(f" {cube.events:,} events billed in {time.monotonic() - started:.1f} s", file=err)
+    if not (cube.events or cube.duplicates or cube.excluded or cube.conflicting):
+        _no_events(args, files, err)
     return cube, 0
 
 
