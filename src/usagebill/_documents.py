@@ -100,7 +100,9 @@ def json_line(line: bytes | str) -> Any:  # noqa: ANN401  (any JSON value)
     """The value of one line of a JSON Lines file; InvalidValueError says what and which column.
 
     The line's own number is the caller's to give (``file:line``): the message
-    names only the column. A UTF-8 byte-order mark at its start is skipped.
+    names only the column. A UTF-8 byte-order mark at its start is skipped. Its
+    depth is not walked (the hot path of reading files): the parser's own limit
+    holds, and the events parser refuses any nesting an event has no place for.
     """
     if isinstance(line, bytes):
         try:
