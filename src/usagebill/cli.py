@@ -95,7 +95,7 @@ def _each_record(
                 raise line.error
             add(line.record)  # type: ignore[arg-type]  # no error: a record
         except UsageBillError as error:
-            reason = f"{line.where}: {_message(error)}"
+            reason = f"{line.where}: {_message(error, args.prices)}"
             if not args.skip_invalid:
                 raise _InputError(reason) from None
             skipped += 1
@@ -115,7 +115,7 @@ def _no_events(args: argparse.Namespace, files: Sequence[str], err: IO[str]) -> 
     message = f"no usage events in {names}"
     if args.strict:
         raise _InputError(f"{message} (--strict)")
-    print(f"usagebill: warning: {message}: the bill has fees only", file=err)
+    print(f"usagebill: warning: {message}: usage counts as zero", file=err)
 
 
 def _read_events(args: argparse.Namespace, builder: CubeBuilder, err: IO[str]) -> int:
