@@ -627,3 +627,10 @@ def test_the_duckdb_engine_names_a_hostile_line(tmp_path, line):
     status, _, err = run(*command("invoice", events, "--engine", "duckdb"))
     assert status == 2
     assert err.startswith(f"usagebill: error: {events}")
+
+
+def test_an_unknown_key_of_a_seat_lists_from_among_the_known_ones(tmp_path):
+    org = tmp_path / "org.toml"
+    org.write_text(ORG.read_text().replace("seat_type = ", "seattype = ", 1))
+    with pytest.raises(LoadError, match=r"unknown keys \['seattype'\].*\(known: from, seat_type"):
+        Organization.from_file(org)

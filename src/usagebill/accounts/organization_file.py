@@ -214,7 +214,13 @@ def _seat_change(user_id: str, seat: dict[str, Any], source: str, where: str) ->
     if at is None:
         raise LoadError(source, [(where, "each seat needs 'from'")])
     when = _structure_at(at, datetime, source, f"{where}.from")
-    parsed = _structure_at(fields, _SeatSpec, source, where)
+    try:
+        parsed = _structure_at(fields, _SeatSpec, source, where)
+    except LoadError as error:  # "from" was read above: the known keys name it too
+        problems = [
+            (path, why.replace("(known: ", "(known: from, ")) for path, why in error.problems
+        ]
+        raise LoadError(source, problems) from None
     return SeatChange(user_id, when, parsed.seat_type, parsed.add_ons)
 
 
