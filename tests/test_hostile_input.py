@@ -634,3 +634,12 @@ def test_an_unknown_key_of_a_seat_lists_from_among_the_known_ones(tmp_path):
     org.write_text(ORG.read_text().replace("seat_type = ", "seattype = ", 1))
     with pytest.raises(LoadError, match=r"unknown keys \['seattype'\].*\(known: from, seat_type"):
         Organization.from_file(org)
+
+
+def test_an_organization_file_needs_a_name(tmp_path):
+    """It heads every invoice: an empty one loaded (found by mutating the example file)."""
+    org = tmp_path / "org.toml"
+    org.write_text(ORG.read_text().replace('name = "Acme Health"', 'name = ""', 1))
+    with pytest.raises(LoadError) as caught:
+        Organization.from_file(org)
+    assert caught.value.problems == (("$.name", "must be a non-empty string (got '')"),)

@@ -53,6 +53,7 @@ from typing import Any, TypeVar
 
 import attrs
 
+from usagebill._checks import non_empty_str
 from usagebill.accounts.invoicing import InvoiceSettings
 from usagebill.accounts.limits import DEFAULT_THRESHOLDS, PoolLimit, SpendLimits
 from usagebill.accounts.seats import AddOn, Member, Role, SeatCatalog, SeatChange, SeatType
@@ -141,7 +142,7 @@ class _MemberSpec:
 
 @attrs.frozen
 class _OrgSpec:
-    name: str
+    name: str = attrs.field(validator=non_empty_str)  # it heads every invoice
     seat_types: dict[str, _SeatTypeSpec]
     members: tuple[_MemberSpec, ...]
     currency: str = "USD"
