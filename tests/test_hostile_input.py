@@ -643,3 +643,14 @@ def test_an_organization_file_needs_a_name(tmp_path):
     with pytest.raises(LoadError) as caught:
         Organization.from_file(org)
     assert caught.value.problems == (("$.name", "must be a non-empty string (got '')"),)
+
+
+def test_a_member_listed_twice_is_named_not_merged(tmp_path):
+    """The second entry replaced the first, and the error blamed the missing primary owner."""
+    org = tmp_path / "org.toml"
+    org.write_text(ORG.read_text().replace('user_id = "u-001"', 'user_id = "u-002"', 1))
+    with pytest.raises(LoadError) as caught:
+        Organization.from_file(org)
+    assert caught.value.problems == (
+        ("$.members[1].user_id", "repeats the user_id of $.members[0] (got 'u-002')"),
+    )

@@ -57,7 +57,7 @@ from usagebill._checks import non_empty_str
 from usagebill.accounts.invoicing import InvoiceSettings
 from usagebill.accounts.limits import DEFAULT_THRESHOLDS, PoolLimit, SpendLimits
 from usagebill.accounts.seats import AddOn, Member, Role, SeatCatalog, SeatChange, SeatType
-from usagebill.errors import LoadError
+from usagebill.errors import LoadError, short_repr
 from usagebill.money import Money
 from usagebill.serde import structure
 from usagebill.usage import FailurePolicy, Product
@@ -178,8 +178,13 @@ def organization_parts(data: object, source: str = "organization") -> dict[str, 
         }
     )
     members, history = [], []
+    first: dict[str, int] = {}
     for position, member in enumerate(spec.members):
         where = f"$.members[{position}]"
+        seen = first.setdefault(member.user_id, position)
+        if seen != position:  # a second entry would silently replace the first
+            problem = f"repeats the user_id of $.members[{seen}] (got {short_repr(member.user_id)})"
+            raise LoadError(source, [(f"{where}.user_id", problem)])
         changes = [
             _seat_change(member.user_id, seat, source, f"{where}.seats[{index}]")
             for index, seat in enumerate(member.seats)
