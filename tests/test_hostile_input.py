@@ -654,3 +654,16 @@ def test_a_member_listed_twice_is_named_not_merged(tmp_path):
     assert caught.value.problems == (
         ("$.members[1].user_id", "repeats the user_id of $.members[0] (got 'u-002')"),
     )
+
+
+@pytest.mark.parametrize("at", ["9999-12-31T23:59:59-12:00", "0001-01-01T00:00:00+14:00"])
+def test_an_instant_outside_the_utc_years_is_a_typed_error(tmp_path, at):
+    """Its UTC time is in the year 10000 (or 0): every later comparison raised OverflowError."""
+    with pytest.raises(InvalidValueError, match="must fall within the years 1 to 9999 in UTC"):
+        UsageEvent.from_dict(event(at=at))
+    org = tmp_path / "org.toml"
+    org.write_text(ORG.read_text().replace("{ from = 2026-03-02T14:00:00Z", "{ from = " + at, 1))
+    events = events_file(tmp_path, json.dumps(event("a")))
+    status, _, err = run("invoice", "--org", str(org), "--events", events, "--period", "2026-10")
+    assert status == 2
+    assert "$.members[0].seats[0].from: must fall within the years 1 to 9999 in UTC" in err
