@@ -392,3 +392,15 @@ def test_option_messages_show_what_was_typed(tmp_path, option, value, message):
     status, _out, err = run(argv)
     assert status == 2
     assert err == f"usagebill: error: {message}\n"
+
+
+@pytest.mark.parametrize("product", [["claude_code"], {"chat": True}])
+@pytest.mark.parametrize("name", COMMANDS)
+def test_an_unhashable_product_is_named_by_its_line(tmp_path, name, product):
+    """Found by the fuzzing: the engine's fast path looked a list up in a set (TypeError)."""
+    event = json.loads(sample_lines()[0]) | {"product": product}
+    events = tmp_path / "usage.jsonl"
+    events.write_text(json.dumps(event) + "\n")
+    status, _out, err = run(command(name, events))
+    assert status == 2, err
+    assert err.startswith(f"usagebill: error: {events}:1: product must be one of"), err
