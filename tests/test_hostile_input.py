@@ -667,3 +667,11 @@ def test_an_instant_outside_the_utc_years_is_a_typed_error(tmp_path, at):
     status, _, err = run("invoice", "--org", str(org), "--events", events, "--period", "2026-10")
     assert status == 2
     assert "$.members[0].seats[0].from: must fall within the years 1 to 9999 in UTC" in err
+
+
+def test_a_json_document_names_the_line_of_a_byte_that_is_not_utf8(tmp_path):
+    path = tmp_path / "prices.json"
+    path.write_bytes(b'{\n  "version": "caf\xe9"\n}')
+    with pytest.raises(LoadError) as caught:
+        PriceTable.from_file(path)
+    assert caught.value.problems == (("line 2", "is not UTF-8 text: byte 0xe9 at column 18"),)

@@ -85,7 +85,7 @@ def json_document(text: str | bytes, source: str) -> Any:  # noqa: ANN401  (any 
             text = text.decode("utf-8")
         value = _DECODER.decode(text.removeprefix(_BOM))
     except UnicodeDecodeError as error:
-        raise LoadError(source, [("$", _not_utf8(error, "byte"))]) from None
+        raise LoadError(source, [_not_utf8_at(error)]) from None
     except (ValueError, RecursionError) as error:
         line, column, message = _not_json(error)
         if isinstance(error, json.JSONDecodeError):
@@ -109,7 +109,7 @@ def json_line(line: bytes | str) -> Any:  # noqa: ANN401  (any JSON value)
             text = line.decode("utf-8")
         except UnicodeDecodeError as error:
             raise InvalidValueError(
-                "line", line.rstrip(b"\r\n"), _not_utf8(error, "byte")
+                "line", line.rstrip(b"\r\n"), _not_utf8(error)
             ) from None
     else:
         text = line
@@ -124,9 +124,18 @@ def json_line(line: bytes | str) -> Any:  # noqa: ANN401  (any JSON value)
         raise InvalidValueError("line", text.rstrip("\r\n"), f"is not JSON: {message}") from None
 
 
-def _not_utf8(error: UnicodeDecodeError, what: str) -> str:
+def _not_utf8_at(error: UnicodeDecodeError) -> tuple[str, str]:
+    """Where in a document (its line) and what: the first byte that is not UTF-8, and its column."""
+    data = error.object
+    line = data.count(b"\n", 0, error.start) + 1
+    column = error.start - (data.rfind(b"\n", 0, error.start) + 1) + 1
+    bad = data[error.start : error.start + 1].hex()
+    return f"line {line}", f"is not UTF-8 text: byte 0x{bad} at column {column}"
+
+
+def _not_utf8(error: UnicodeDecodeError) -> str:
     bad = error.object[error.start : error.start + 1]
-    return f"is not UTF-8 text: {what} 0x{bad.hex()} at column {error.start + 1}"
+    return f"is not UTF-8 text: byte 0x{bad.hex()} at column {error.start + 1}"
 
 
 def read_bytes(path: Path) -> bytes:
@@ -147,12 +156,7 @@ def toml_document(path: Path) -> dict[str, Any]:
         text = data.decode("utf-8").removeprefix(_BOM)
         value = tomllib.loads(text)
     except UnicodeDecodeError as error:
-        line = data.count(b"\n", 0, error.start) + 1
-        column = error.start - (data.rfind(b"\n", 0, error.start) + 1) + 1
-        bad = data[error.start : error.start + 1].hex()
-        raise LoadError(
-            source, [(f"line {line}", f"is not UTF-8 text: byte 0x{bad} at column {column}")]
-        ) from None
+        raise LoadError(source, [_not_utf8_at(error)]) from None
     except tomllib.TOMLDecodeError as error:
         raise LoadError(source, [("$", str(error))]) from None
     except RecursionError:
