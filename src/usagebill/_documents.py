@@ -108,9 +108,7 @@ def json_line(line: bytes | str) -> Any:  # noqa: ANN401  (any JSON value)
         try:
             text = line.decode("utf-8")
         except UnicodeDecodeError as error:
-            raise InvalidValueError(
-                "line", line.rstrip(b"\r\n"), _not_utf8(error)
-            ) from None
+            raise InvalidValueError("line", line.rstrip(b"\r\n"), _not_utf8(error)) from None
     else:
         text = line
     try:
