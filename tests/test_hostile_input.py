@@ -675,3 +675,24 @@ def test_a_json_document_names_the_line_of_a_byte_that_is_not_utf8(tmp_path):
     with pytest.raises(LoadError) as caught:
         PriceTable.from_file(path)
     assert caught.value.problems == (("line 2", "is not UTF-8 text: byte 0xe9 at column 18"),)
+
+
+@pytest.mark.parametrize("name", [*COMMANDS, "whatif-replay"])
+def test_a_conflict_names_both_lines_in_every_command(tmp_path, name):
+    """It named the id only; whatif blamed the scenario file."""
+    events = events_file(
+        tmp_path,
+        json.dumps(event("a")),
+        json.dumps(event("b")),
+        json.dumps(event("a", usage={"input_tokens": 1})),
+    )
+    argv = command(name.removesuffix("-replay"), events)
+    if name == "whatif-replay":
+        scenario = tmp_path / "replay.toml"
+        scenario.write_text(REPLAY_CAPS)
+        argv[argv.index("--scenario") + 1] = str(scenario)
+    status, _, err = run(*argv)
+    assert status == 2
+    assert err.startswith(f"usagebill: error: {events}:3: event_id 'a' was read at {events}:1 "), (
+        err
+    )

@@ -39,7 +39,7 @@ from usagebill.billing.cube import UsageCube
 from usagebill.billing.engines.python import CubeBuilder, Outside
 from usagebill.billing.focus import DailyUsage, to_focus_csv
 from usagebill.billing.invoice import Invoice, price_cube
-from usagebill.errors import UnknownModelError, UsageBillError, short_repr
+from usagebill.errors import ConflictError, UnknownModelError, UsageBillError, short_repr
 from usagebill.events import UsageEvent
 from usagebill.io.event_files import STDIN, expand, read_events
 from usagebill.periods import BillingPeriod, zone
@@ -198,14 +198,17 @@ def _invoice(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
     prices = _prices(args.prices)
     cube, skipped = _cube(args, org, period, prices, err)
     # Conflicting ids are bad input too: --skip-invalid bills the rest and lists them.
-    invoice = price_cube(
-        cube,
-        org,
-        prices,
-        conflicts="set_aside" if args.skip_invalid else "raise",
-        issued_on=None if args.issued_on is None else _date(args.issued_on, "--issued-on"),
-        purchase_order=args.purchase_order,
-    )
+    try:
+        invoice = price_cube(
+            cube,
+            org,
+            prices,
+            conflicts="set_aside" if args.skip_invalid else "raise",
+            issued_on=None if args.issued_on is None else _date(args.issued_on, "--issued-on"),
+            purchase_order=args.purchase_order,
+        )
+    except ConflictError as error:
+        raise _conflict(error, [] if args.events is None else expand(args.events)) from None
     if args.format == "focus":  # the daily rows: a second, pure pass over the same events
         days = DailyUsage(org, period, prices, skip=cube.conflicts)
         if args.ledger is not None:
@@ -220,7 +223,13 @@ def _invoice(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
     if skipped:
         print(f"{skipped:,} invalid lines skipped", file=err)
     if cube.conflicts:
-        ids = ", ".join(sorted(cube.conflicts)[:20])
+        shown = sorted(cube.conflicts)[:20]
+        files = [] if args.events is None else expand(args.events)
+        places = _conflicting_lines(files, shown)
+        ids = ", ".join(
+            short_repr(id_) + (f" ({', '.join(places[id_])})" if id_ in places else "")
+            for id_ in shown
+        )
         more = f" and {len(cube.conflicts) - 20:,} more" if len(cube.conflicts) > 20 else ""
         print(
             f"{len(cube.conflicts):,} conflicting event ids ({cube.conflicting:,} events) not "
@@ -228,6 +237,41 @@ def _invoice(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
             file=err,
         )
     return 0
+
+
+def _conflicting_lines(files: Sequence[str], ids: Sequence[str]) -> dict[str, tuple[str, str]]:
+    """Where each of ``ids`` was first read, and where it was read with other content."""
+    if STDIN in files:  # read once, gone
+        return {}
+    wanted, first, found = set(ids), {}, {}
+    for line in read_events(files):
+        event_id = None if line.record is None else line.record.get("event_id")
+        if event_id not in wanted or event_id in found:
+            continue
+        try:
+            event = UsageEvent.from_dict(line.record)
+        except UsageBillError:
+            continue
+        if event_id not in first:
+            first[event_id] = (line.where, event)
+        elif first[event_id][1] != event:
+            found[event_id] = (first[event_id][0], line.where)
+    return found
+
+
+def _conflict(error: ConflictError, files: Sequence[str]) -> _InputError | ConflictError:
+    """A conflict named by the lines of its first id: where it was read, and read otherwise."""
+    value = error.value  # one id (deduplication), or the sorted ids of a cube
+    ids = sorted(map(str, value)) if isinstance(value, (list, tuple, frozenset)) else [str(value)]
+    places = _conflicting_lines(files, ids[:1])
+    if not ids or ids[0] not in places:
+        return error
+    first, other = places[ids[0]]
+    more = f" ({len(ids) - 1:,} more such ids)" if len(ids) > 1 else ""
+    return _InputError(
+        f"{other}: event_id {short_repr(ids[0])} was read at {first} with other content: "
+        f"neither is billed until the source is corrected (--skip-invalid bills the rest){more}"
+    )
 
 
 def _render(invoice: Invoice, fmt: str) -> str:
@@ -527,6 +571,8 @@ def _whatif(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
             events = _usage_events(args, again)
             _progress(err, f"re-billing {len(events):,} events under the scenario…")
             result = whatif(org, events, period, scenario, prices)
+    except ConflictError as error:  # two lines, not one event: both named
+        raise _conflict(error, expand(args.events)) from None
     except UsageBillError as error:
         raise _located(error, args, (org, period, prices), args.scenario) from None
     out.write(result.to_markdown() if args.format == "md" else result.to_text())
@@ -543,6 +589,8 @@ def _forecast(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
     _progress(err, f"forecasting from {len(events):,} events…")
     try:
         result = forecast(org, events, period, as_of, prices)
+    except ConflictError as error:  # two lines, not one event: both named
+        raise _conflict(error, expand(args.events)) from None
     except UsageBillError as error:
         raise _located(error, args, (org, period, prices)) from None
     out.write(result.to_text())
