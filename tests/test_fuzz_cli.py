@@ -11,6 +11,7 @@ import contextlib
 import functools
 import io
 import json
+import os
 import re
 import subprocess
 import sys
@@ -31,9 +32,12 @@ SCENARIO = EXAMPLES / "scenario-downgrade.toml"
 COMMANDS = ("invoice", "whatif", "forecast")
 
 # A CLI run reads files and bills a month: slower than hypothesis expects of one example, so
-# fewer of them than the profile's (the CI profile's 200 would take minutes).
+# fewer of them than the profile's (the CI profile's 200 would take minutes). A longer hunt:
+# USAGEBILL_FUZZ_CLI_EXAMPLES=1000.
 cli_fuzz = settings(
-    max_examples=min(settings.default.max_examples, 60),
+    max_examples=int(
+        os.environ.get("USAGEBILL_FUZZ_CLI_EXAMPLES", min(settings.default.max_examples, 60))
+    ),
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 
@@ -388,3 +392,15 @@ def test_option_messages_show_what_was_typed(tmp_path, option, value, message):
     status, _out, err = run(argv)
     assert status == 2
     assert err == f"usagebill: error: {message}\n"
+
+
+@pytest.mark.parametrize("product", [["claude_code"], {"chat": True}])
+@pytest.mark.parametrize("name", COMMANDS)
+def test_an_unhashable_product_is_named_by_its_line(tmp_path, name, product):
+    """Found by the fuzzing: the engine's fast path looked a list up in a set (TypeError)."""
+    event = json.loads(sample_lines()[0]) | {"product": product}
+    events = tmp_path / "usage.jsonl"
+    events.write_text(json.dumps(event) + "\n")
+    status, _out, err = run(command(name, events))
+    assert status == 2, err
+    assert err.startswith(f"usagebill: error: {events}:1: product must be one of"), err
