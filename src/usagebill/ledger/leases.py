@@ -126,6 +126,11 @@ class LeasePolicy:
     charge must be recorded while its reservation still stands).
     ``flush_every``: how many charges a lease keeps before it records them
     (what a crash may lose).
+
+    >>> LeasePolicy(requests=8).size(room=Decimal("100"), amount=Decimal("1"))  # 8 requests
+    Decimal('8.000000')
+    >>> LeasePolicy(requests=8).size(room=Decimal("10"), amount=Decimal("1"))  # a quarter
+    Decimal('2.500000')
     """
 
     requests: int = attrs.field(default=32, validator=_positive)
@@ -199,6 +204,11 @@ class LeasedLedger:
     bound from its member's lease the same way, so that the SDK guard
     (:mod:`usagebill.gateway`) can take a LeasedLedger for its ledger; a
     settlement is recorded at the next flush.
+
+    >>> with LeasedLedger(central).flushing() as front:  # a timer flushes, the end closes
+    ...     asked = UsageEvent("g1", "olga", "claude-sonnet-4-6", Product.CHAT, usage, at)
+    ...     front.charge(asked).recorded
+    True
     """
 
     def __init__(self, ledger: Ledger, policy: LeasePolicy | None = None) -> None:
