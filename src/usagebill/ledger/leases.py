@@ -21,9 +21,11 @@ fills, expires or is flushed, returning what it did not use.
   :attr:`LeasePolicy.requests` charges like the one asking, but takes at most
   :attr:`LeasePolicy.share` of the room left on the path as last seen: small
   near a cap, so that little room sits idle in leases. A charge too large for
-  the slice ends the lease and asks the central store (a lease of just its
-  amount when the room is short): a denial is always a central decision, made
-  after this front's own leases on the denying pool gave their slack back.
+  what is left of the slice grows the lease, in one transaction on every level
+  (by just what is missing when the room is short): a denial is always a
+  central decision, made after this front's own leases on the denying pool gave
+  their slack back. A member's first charge in a period is decided centrally:
+  its decision tells the room.
 * **Crash safety.** A lease whose process died expires with its hold and its
   slack returns to the pool. Charges admitted under it are recorded when it is
   flushed: :meth:`LeasedLedger.flush` is the acknowledgment; what a crash
@@ -198,7 +200,7 @@ class LeasedLedger:
     :class:`~usagebill.ledger.core.ChargeResult` carries no threshold
     notifications: the :class:`~usagebill.ledger.core.SettleResult` of the flush
     does. ``counts`` tells how decisions were made: ``local``, ``central``
-    (a charge the central store decided), ``leases`` taken, ``flushes``.
+    (a charge the central store decided), ``leases`` taken or grown, ``flushes``.
 
     ``hold``, ``extend``, ``settle`` and ``release`` reserve a request's upper
     bound from its member's lease the same way, so that the SDK guard
