@@ -7,6 +7,7 @@ counted, ``max_tokens=1_000``).
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
@@ -21,7 +22,11 @@ from usagebill.ledger import LeasedLedger, LeasePolicy, Ledger, MemoryLedger, Sq
 
 anthropic = pytest.importorskip("anthropic")
 
-from usagebill.gateway import GuardedAnthropic, RequestDeniedError  # noqa: E402
+from usagebill.gateway import (  # noqa: E402
+    GuardedAnthropic,
+    GuardedAsyncAnthropic,
+    RequestDeniedError,
+)
 from usagebill.gateway.testing import FakeMessagesAPI, Reply  # noqa: E402
 
 AT = datetime(2026, 10, 20, 9, tzinfo=UTC)
@@ -155,3 +160,27 @@ def test_threads_racing_through_a_leased_front_win_exactly_what_the_cap_allows(
     assert sum(admitted) == winners  # one front: its denials are the books', never its slack
     assert api.calls == winners
     assert spent(central) == (Money(cap), Money(0))
+
+
+def test_tasks_racing_through_a_leased_front_win_exactly_what_the_cap_allows(
+    tmp_path: Path,
+) -> None:
+    central = central_ledger("sqlite", "0.18", tmp_path)
+    front = LeasedLedger(central)
+    api = FakeMessagesAPI(input_tokens=1_000, output_tokens=1_000, latency=0.02)
+    guarded = GuardedAsyncAnthropic(api.async_client(max_retries=0), front)
+
+    async def request() -> bool:
+        try:
+            await guarded.for_member("ada", input_tokens=1_000).messages.create(**CALL)
+        except RequestDeniedError:
+            return False
+        return True
+
+    async def main() -> list[bool]:
+        return await asyncio.gather(*(request() for _ in range(RACERS)))
+
+    admitted = asyncio.run(main())
+    front.close()
+    assert sum(admitted) == 10
+    assert spent(central) == (Money("0.18"), Money(0))
