@@ -364,7 +364,10 @@ def _aggregate(
 ) -> UsageCube:
     # Ids seen more than once, by the hash of the id (an integer key, no payload), and their rows.
     con.execute("CREATE TEMP TABLE rare AS SELECT h FROM ev GROUP BY h HAVING count(*) > 1")
-    con.execute("CREATE TEMP TABLE rare_rows AS SELECT * FROM ev SEMI JOIN rare USING (h)")
+    (repeated,) = con.execute("SELECT count(*) FROM rare").fetchone() or (0,)
+    # With no id seen twice (the common case) the events are summed as they are, in one scan.
+    rare = "SEMI JOIN rare USING (h)" if repeated else "LIMIT 0"
+    con.execute(f"CREATE TEMP TABLE rare_rows AS SELECT * FROM ev {rare}")  # noqa: S608
     con.execute(
         """
         CREATE TEMP TABLE rare_ids AS
@@ -395,7 +398,7 @@ def _aggregate(
             [list(column) for column in zip(*spans, strict=True)],
         )
     rows = []
-    for source in (_SINGLES, _REPEATED):
+    for source in (_SINGLES, _REPEATED) if repeated else ("ev",):
         query = _grouped(
             source,
             (start, end),
@@ -467,9 +470,10 @@ def _grouped(
         f"b.c{i}" if kept else f"CASE WHEN b.bits >= {FAILED} THEN 0 ELSE b.c{i} END"
         for i, kept in enumerate(billed)
     ]
+    # The comparison first: the names are looked at only for the few long prompts.
     tiers = [
-        f"(b.model IN ({', '.join(map(_quote, names))}) AND {c[0]} + {c[2]} + {c[3]} + {c[4]} > "
-        f"{threshold})"
+        f"({c[0]} + {c[2]} + {c[3]} + {c[4]} > {threshold} "
+        f"AND b.model IN ({', '.join(map(_quote, names))}))"
         for threshold, names in thresholds.items()
     ]
     join = (
