@@ -185,7 +185,7 @@ class CubeBuilder:
             self.add(event)
         return self
 
-    def add_record(self, data: Mapping[str, Any]) -> None:
+    def add_record(self, data: Mapping[str, Any]) -> None:  # noqa: C901, PLR0912  (hot path)
         """Count one event given as its JSON dict (the fast path for files), checked strictly.
 
         The hot path of reading files, in one function: a plainly well-formed
@@ -229,10 +229,15 @@ class CubeBuilder:
         bucket[0] += 1
         bucket[1] += a
         bucket[2] += b
-        bucket[3] += c
-        bucket[4] += d
-        bucket[5] += e
-        bucket[6] += f
+        if c | d | e | f:  # cache and web search counts: often all zero, each often zero
+            if c:
+                bucket[3] += c
+            if d:
+                bucket[4] += d
+            if e:
+                bucket[5] += e
+            if f:
+                bucket[6] += f
 
     def _count(  # noqa: PLR0917  (the hot path: plain values, no object per event)
         self,
