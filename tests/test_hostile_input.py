@@ -614,12 +614,6 @@ def test_an_empty_events_file_warns_with_the_duckdb_engine_too(tmp_path):
     assert status == 2
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=Exception,
-    reason="billing/engines/duckdb.py lets duckdb's InvalidInputException out (a traceback): "
-    "the engines' owner (issue 12) decodes through usagebill._documents or maps it",
-)
 @pytest.mark.parametrize("line", [b'{"event_id": "caf\xe9"}', DEEP_JSON.encode()])
 def test_the_duckdb_engine_names_a_hostile_line(tmp_path, line):
     pytest.importorskip("duckdb")
