@@ -562,6 +562,16 @@ class Quote:
     amount: Money
 
 
+@functools.lru_cache(maxsize=1024)
+def _close_matches(name: str, known: tuple[str, ...]) -> tuple[str, ...]:
+    """The known ids closest to ``name``, memoised.
+
+    A file that repeats an unknown model on every line (skipped with --skip-invalid)
+    asked difflib again for each line: 2 ms a line.
+    """
+    return tuple(difflib.get_close_matches(name, known, n=3, cutoff=0.6))
+
+
 @attrs.frozen
 class PriceTable:
     """Model ids and aliases to their prices, versioned by effective date.
@@ -655,11 +665,7 @@ class PriceTable:
             return self._index[model]
         except (KeyError, TypeError):
             name: object = model  # untyped callers pass anything: only a str has close matches
-            suggestions = (
-                difflib.get_close_matches(name, self._index, n=3, cutoff=0.6)
-                if isinstance(name, str)
-                else []
-            )
+            suggestions = _close_matches(name, tuple(self._index)) if isinstance(name, str) else ()
             raise UnknownModelError(name, suggestions) from None
 
     def price(self, model: str, at: datetime) -> ModelPrice:
