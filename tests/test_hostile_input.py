@@ -713,3 +713,14 @@ def test_an_unknown_model_repeated_on_every_line_is_matched_once(monkeypatch):
         with pytest.raises(UsageBillError, match="did you mean"):
             table.resolve(typo)
     assert len(calls) == 1
+
+
+def test_unknown_keys_of_mixed_types_are_listed_not_a_type_error():
+    """sorted() of {1, 'a'} raised TypeError while building the message (dicts from Python)."""
+    with pytest.raises(InvalidValueError, match=r"\(got \['b', 1\]\)"):
+        UsageEvent.from_dict({**event(), 1: "x", "b": 2})
+    with pytest.raises(InvalidValueError, match=r"usage has unknown keys"):
+        UsageEvent.from_dict(event(usage={1: 2, "x": 3}))
+    table = {"version": "x", "models": {}, "currency": "USD", "source": "s", 1: 2, "a": 3}
+    with pytest.raises(LoadError, match=r"unknown keys \['a', 1\]"):
+        PriceTable.from_dict(table)
