@@ -404,3 +404,46 @@ def test_an_unhashable_product_is_named_by_its_line(tmp_path, name, product):
     status, _out, err = run(command(name, events))
     assert status == 2, err
     assert err.startswith(f"usagebill: error: {events}:1: product must be one of"), err
+
+
+def test_the_largest_figures_allowed_still_bill(tmp_path):
+    """Found by the fuzzing: a listed rate under the bound, times US-only 1.1, was refused as a
+    derived rate, blamed on the event's line. The largest rates and counts allowed bill exactly."""
+    document = price_file_document()
+    model = document["models"]["claude-sonnet-4-6"]
+    largest = "999999999.99999999999999999999"  # below 10**9, 20 decimal places
+    prices = tmp_path / "prices.json"
+    prices.write_text(
+        json.dumps(
+            {
+                **document,
+                "models": {
+                    "claude-sonnet-4-6": {
+                        **model,
+                        "prices": [
+                            {**price, "rates": dict.fromkeys(price["rates"], largest)}
+                            for price in model["prices"]
+                        ],
+                    }
+                },
+            }
+        )
+    )
+    event = json.loads(sample_lines()[0]) | {"model": "claude-sonnet-4-6"}
+    event["at"] = "2026-10-05T12:00:00Z"
+    event["usage"] = dict.fromkeys(
+        ("input_tokens", "output_tokens", "cache_read_tokens"), 2**63 - 1
+    )
+    events = tmp_path / "usage.jsonl"
+    events.write_text(
+        "".join(
+            json.dumps(
+                event | {"event_id": f"e{n}", "modifiers": {"batch": n % 2 == 1, "us_only": n > 1}}
+            )
+            + "\n"
+            for n in range(4)
+        )
+    )
+    for name in COMMANDS:
+        status, _out, err = run([*command(name, events), "--prices", str(prices)])
+        assert status == 0, err

@@ -331,3 +331,22 @@ def test_money(amount, currency):
     only_documented(lambda: Money(amount, currency))
     only_documented(lambda: Money(amount) + Money(amount))
     only_documented(lambda: Money(amount).rounded())
+
+
+@pytest.mark.parametrize("multiplier", ["1000", "1E+8"])
+def test_a_us_only_multiplier_is_a_small_factor(multiplier):
+    """A surcharge of 1,000 times or more would take derived rates far past any listed one."""
+    document = price_table_document()
+    model = next(iter(document["models"]))
+    price = document["models"][model]["prices"][0]
+    broken = {
+        **document,
+        "models": {
+            model: {
+                **document["models"][model],
+                "prices": [{**price, "us_only_multiplier": multiplier}],
+            }
+        },
+    }
+    with pytest.raises(UsageBillError, match="us_only_multiplier: must be less than 1,000"):
+        PriceTable.from_dict(broken)

@@ -690,3 +690,31 @@ def test_a_conflict_names_both_lines_in_every_command(tmp_path, name):
     assert err.startswith(f"usagebill: error: {events}:3: event_id 'a' was read at {events}:1 "), (
         err
     )
+
+
+def test_an_unknown_model_repeated_on_every_line_is_matched_once(monkeypatch):
+    """difflib took 2 ms a line: 500,000 lines of one typo under --skip-invalid took minutes."""
+    import difflib  # noqa: PLC0415  (the module prices calls, counted here)
+
+    calls = []
+    real = difflib.get_close_matches
+    monkeypatch.setattr(
+        difflib, "get_close_matches", lambda *a, **k: calls.append(1) or real(*a, **k)
+    )
+    table = PriceTable.builtin()
+    typo = "claude-sonet-4-6-" + str(id(calls))  # not asked before in this process
+    for _ in range(3):
+        with pytest.raises(UsageBillError, match="did you mean"):
+            table.resolve(typo)
+    assert len(calls) == 1
+
+
+def test_unknown_keys_of_mixed_types_are_listed_not_a_type_error():
+    """sorted() of {1, 'a'} raised TypeError while building the message (dicts from Python)."""
+    with pytest.raises(InvalidValueError, match=r"\(got \['b', 1\]\)"):
+        UsageEvent.from_dict({**event(), 1: "x", "b": 2})
+    with pytest.raises(InvalidValueError, match=r"usage has unknown keys"):
+        UsageEvent.from_dict(event(usage={1: 2, "x": 3}))
+    table = {"version": "x", "models": {}, "currency": "USD", "source": "s", 1: 2, "a": 3}
+    with pytest.raises(LoadError, match=r"unknown keys \['a', 1\]"):
+        PriceTable.from_dict(table)
