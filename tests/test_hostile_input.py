@@ -614,13 +614,16 @@ def test_an_empty_events_file_warns_with_the_duckdb_engine_too(tmp_path):
     assert status == 2
 
 
+@pytest.mark.parametrize("engine", ["duckdb", "dask"])
 @pytest.mark.parametrize("line", [b'{"event_id": "caf\xe9"}', DEEP_JSON.encode()])
-def test_the_duckdb_engine_names_a_hostile_line(tmp_path, line):
-    pytest.importorskip("duckdb")
+def test_the_table_engines_name_a_hostile_line(tmp_path, engine, line):
+    """DuckDB and Dask refuse the file; the strict reader then says which line and why."""
+    pytest.importorskip(engine)
     events = events_file(tmp_path, json.dumps(event("a")), line)
-    status, _, err = run(*command("invoice", events, "--engine", "duckdb"))
+    status, _, err = run(*command("invoice", events, "--engine", engine))
     assert status == 2
-    assert err.startswith(f"usagebill: error: {events}")
+    assert err.startswith(f"usagebill: error: {events}:2 does not load")
+    assert "Traceback" not in err
 
 
 def test_an_unknown_key_of_a_seat_lists_from_among_the_known_ones(tmp_path):

@@ -34,8 +34,6 @@ File formats (the format comes from the suffix: ``.jsonl``, ``.ndjson``,
 
 from __future__ import annotations
 
-import glob
-import gzip
 import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -44,7 +42,6 @@ from typing import Any, Final
 
 import duckdb
 
-from usagebill._documents import json_line
 from usagebill.accounts.organization import Organization
 from usagebill.billing.cube import UsageCube
 from usagebill.billing.dimensions import (
@@ -61,10 +58,11 @@ from usagebill.billing.dimensions import (
     seat_spans,
     source_format,
     tier_models,
+    unreadable_source,
 )
 from usagebill.billing.engines.python import CubeBuilder, Outside
 from usagebill.billing.invoice import Invoice, price_cube
-from usagebill.errors import InvalidValueError, LoadError, UsageBillError
+from usagebill.errors import InvalidValueError, LoadError
 from usagebill.events import FAILED, UsageEvent
 from usagebill.periods import BillingPeriod
 from usagebill.pricing.prices import PriceTable
@@ -131,27 +129,7 @@ def cube(
             _load_events(con, source)
             return _aggregate(con, org, period, prices, reject_outside=outside == "reject")
         except (duckdb.InvalidInputException, duckdb.ConversionException) as error:
-            raise _unreadable(_paths(source), error) from None
-
-
-def _unreadable(paths: list[str] | None, error: duckdb.Error) -> LoadError:
-    """DuckDB's refusal of a source, pinned to the ``file:line`` the strict reader refuses.
-
-    DuckDB names a byte offset at best; the pure engine's reader, run over the
-    files only once DuckDB has refused them, says which line and what is wrong.
-    """
-    files = {found for path in paths or () for found in glob.glob(path)}  # noqa: PTH207  (absolute)
-    for name in sorted(files):
-        if source_format(name) == "json":
-            with (gzip.open if name.endswith(".gz") else open)(name, "rb") as lines:
-                for number, line in enumerate(lines, start=1):
-                    try:
-                        if line.strip():
-                            json_line(line)
-                    except UsageBillError as problem:
-                        return LoadError(f"{name}:{number}", [("line", str(problem))])
-    where = ", ".join(paths) if paths else "events"
-    return LoadError(where, [("events", str(error).strip())])
+            raise unreadable_source(_paths(source), error) from None
 
 
 @contextmanager
