@@ -92,5 +92,5 @@ def test_bad_sources_are_refused(tmp_path):
     (tmp_path / "empty.jsonl").write_text("")
     assert engine.cube(tmp_path / "empty.jsonl", org, period).events == 0
     (tmp_path / "bad.jsonl").write_text("{not json\n")
-    with pytest.raises(LoadError, match=r"bad\.jsonl:1 does not load.*is not JSON"):
+    with pytest.raises(LoadError, match=r"(?s)bad\.jsonl:1 does not load.*is not JSON"):
         engine.cube(tmp_path / "bad.jsonl", org, period)
