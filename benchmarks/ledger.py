@@ -273,10 +273,14 @@ def sqlite_floor(path: str, kind: str, count: int) -> float:
             db.execute(read, (user, seat)).fetchall()
             db.executemany(write, [("user", user, "0", "5"), ("seat", seat, "0", "5"),
                                    ("org", "", "0", "5")])  # fmt: skip
-            db.execute("INSERT INTO holds VALUES ('bench', ?, '{}', 1e12)", (request,))
+            db.execute(
+                "INSERT INTO holds VALUES ('bench', ?, ?, ?, '2026-10', '5', 'chat', ?)",
+                (request, user, seat, 2_000_000_000_000_000),
+            )
             db.execute("COMMIT")
             db.execute("BEGIN IMMEDIATE")
-            db.execute("SELECT body FROM holds WHERE organization = 'bench' AND request_id = ?",
+            db.execute("SELECT request_id, user_id, seat_type, period, amount, product,"
+                       " expires_us FROM holds WHERE organization = 'bench' AND request_id = ?",
                        (request,)).fetchone()  # fmt: skip
             db.execute(read, (user, seat)).fetchall()
             db.executemany(write, [("user", user, "1", "0"), ("seat", seat, "1", "0"),
@@ -337,9 +341,10 @@ def postgres_floor(dsn: str, kind: str, count: int) -> float:
                 db.execute(read, (user, seat))
                 db.execute(write, (0, 5, seat, 0, 5, user, 0, 5))
                 db.execute(
-                    "INSERT INTO usagebill_holds (organization, request_id, body, expires_at)"
-                    " VALUES ('bench', %s, '{}', now())",
-                    (request,),
+                    "INSERT INTO usagebill_holds (organization, request_id, body, expires_at,"
+                    " user_id, seat_type, period, amount)"
+                    " VALUES ('bench', %s, '{}', now() + interval '1 hour', %s, %s, '2026-10', 5)",
+                    (request, user, seat),
                 )
                 db.execute("COMMIT")
             with db.pipeline():

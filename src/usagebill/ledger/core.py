@@ -362,6 +362,11 @@ def epoch_us(at: datetime) -> int:
     return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
 
 
+def instant(at_us: int) -> datetime:
+    """The aware instant (UTC) of ``at_us`` microseconds since the Unix epoch."""
+    return _EPOCH + timedelta(microseconds=at_us)
+
+
 def event_of_row(  # noqa: PLR0917  (a stored row's columns, in order)
     event_id: str,
     user_id: str,
@@ -378,7 +383,7 @@ def event_of_row(  # noqa: PLR0917  (a stored row's columns, in order)
         model,
         Product(product),
         TokenUsage(*counts),
-        _EPOCH + timedelta(microseconds=at_us),
+        instant(at_us),
         _MODIFIERS[flags & 7],
         failed=bool(flags & FAILED),
     )

@@ -50,16 +50,17 @@ from usagebill.ledger.core import (
     Ledger,
     Legacy,
     Recorded,
-    dump_json,
     epoch_us,
     event_of_row,
+    instant,
     load_json,
     outcome_columns,
     outcome_of_columns,
     spend_of,
 )
-from usagebill.money import EXACT
+from usagebill.money import EXACT, unchecked_money
 from usagebill.pricing.prices import PriceTable
+from usagebill.usage import Product
 
 __all__ = ["SCHEMA_V1", "SCHEMA_VERSION", "SqliteLedger", "SqliteStore"]
 
@@ -123,11 +124,12 @@ CREATE TABLE legacy_events (
     PRIMARY KEY (organization, event_id)
 ) WITHOUT ROWID;
 CREATE TABLE holds (
-    organization TEXT NOT NULL, request_id TEXT NOT NULL, body TEXT NOT NULL,
-    expires_at REAL NOT NULL,
+    organization TEXT NOT NULL, request_id TEXT NOT NULL, user_id TEXT NOT NULL,
+    seat_type TEXT NOT NULL, period TEXT NOT NULL, amount TEXT NOT NULL, product TEXT NOT NULL,
+    expires_us INTEGER NOT NULL,
     PRIMARY KEY (organization, request_id)
 );
-CREATE INDEX holds_by_expiry ON holds (organization, expires_at);
+CREATE INDEX holds_by_expiry ON holds (organization, expires_us);
 CREATE TABLE stats (
     organization TEXT NOT NULL, period TEXT NOT NULL, name TEXT NOT NULL,
     count INTEGER NOT NULL,
@@ -136,7 +138,8 @@ CREATE TABLE stats (
 """
 
 # Version 1 -> 2: the old tables are renamed aside, the new ones created, the rows copied
-# under the organization that opens the file (?1), the old tables dropped.
+# under the organization that opens the file (?1) — the holds, kept as JSON, by
+# SqliteStore._migrate — and the old tables dropped.
 _UPGRADE_FROM_V1: Final = (
     "DROP INDEX IF EXISTS holds_by_expiry",
     *(
@@ -147,13 +150,13 @@ _UPGRADE_FROM_V1: Final = (
     "INSERT INTO usagebill_meta SELECT * FROM usagebill_meta_v1",
     "INSERT INTO counters SELECT ?1, * FROM counters_v1",
     "INSERT INTO legacy_events SELECT ?1, * FROM events_v1",
-    "INSERT INTO holds SELECT ?1, * FROM holds_v1",
     "INSERT INTO stats SELECT ?1, * FROM stats_v1",
-    *(
-        f"DROP TABLE {table}_v1"
-        for table in ("usagebill_meta", "counters", "events", "holds", "stats")
-    ),
+    # (here the holds are copied)
 )
+_DROP_V1: Final = tuple(
+    f"DROP TABLE {table}_v1" for table in ("usagebill_meta", "counters", "events", "holds", "stats")
+)
+_HOLD_COLUMNS: Final = "request_id, user_id, seat_type, period, amount, product, expires_us"
 
 _ZERO: Final = Decimal(0)
 _LEVELS: Final = ("user", "seat", "org")
@@ -382,15 +385,15 @@ class _SqliteTransaction:
 
     def hold(self, request_id: str) -> Hold | None:
         row = self._db.execute(
-            "SELECT body FROM holds WHERE organization = ? AND request_id = ?",
+            f"SELECT {_HOLD_COLUMNS} FROM holds WHERE organization = ? AND request_id = ?",  # noqa: S608
             (self._org, request_id),
         ).fetchone()
-        return None if row is None else load_json(row[0], Hold)
+        return None if row is None else _hold_of_row(row, self._currency)
 
     def put_hold(self, hold: Hold) -> None:
         self._db.execute(
-            "INSERT OR REPLACE INTO holds VALUES (?, ?, ?, ?)",
-            (self._org, hold.request_id, dump_json(hold), hold.expires_at.timestamp()),
+            "INSERT OR REPLACE INTO holds VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (self._org, *_hold_row(hold)),
         )
 
     def drop_hold(self, request_id: str) -> None:
@@ -400,10 +403,11 @@ class _SqliteTransaction:
 
     def expired(self, now: datetime) -> list[Hold]:
         rows = self._db.execute(
-            "SELECT body FROM holds WHERE organization = ? AND expires_at <= ? ORDER BY expires_at",
-            (self._org, now.timestamp()),
+            f"SELECT {_HOLD_COLUMNS} FROM holds WHERE organization = ? AND expires_us <= ?"  # noqa: S608
+            " ORDER BY expires_us, request_id",
+            (self._org, epoch_us(now)),
         ).fetchall()
-        return [load_json(row[0], Hold) for row in rows]
+        return [_hold_of_row(row, self._currency) for row in rows]
 
     def count(self, name: str, period: str) -> None:
         self._db.execute(
@@ -411,6 +415,32 @@ class _SqliteTransaction:
             "ON CONFLICT (organization, period, name) DO UPDATE SET count = count + 1",
             (self._org, period, name),
         )
+
+
+def _hold_row(hold: Hold) -> tuple[Any, ...]:
+    """A hold's columns (its instant as integer microseconds: exact, and ordered)."""
+    return (
+        hold.request_id,
+        hold.user_id,
+        hold.seat_type,
+        hold.period,
+        str(hold.amount.amount),
+        hold.product.value,
+        epoch_us(hold.expires_at),
+    )
+
+
+def _hold_of_row(row: tuple[Any, ...], currency: str) -> Hold:
+    request_id, user_id, seat_type, period, amount, product, expires_us = row
+    return Hold(
+        request_id,
+        user_id,
+        seat_type,
+        period,
+        unchecked_money(Decimal(amount), currency),
+        Product(product),
+        instant(expires_us),
+    )
 
 
 def _check_version(path: str, found: str) -> None:
@@ -524,6 +554,13 @@ class SqliteStore:
             elif int(found) == 1:
                 for statement in _UPGRADE_FROM_V1:
                     connection.execute(statement, (self.organization,) if "?1" in statement else ())
+                for (body,) in connection.execute("SELECT body FROM holds_v1").fetchall():
+                    connection.execute(
+                        "INSERT INTO holds VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                        (self.organization, *_hold_row(load_json(body, Hold))),
+                    )
+                for statement in _DROP_V1:
+                    connection.execute(statement)
             else:
                 _check_version(self.path, found)
             connection.execute(
