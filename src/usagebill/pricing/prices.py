@@ -96,6 +96,8 @@ def _optional_rate(value: object) -> Decimal | None:
 # times the largest count (under 2**63) within the exact arithmetic's digits, rounded.
 _HIGHEST_RATE: Final = Decimal(10) ** 9
 _HIGHEST_MULTIPLIER: Final = Decimal(1000)
+# As in documents (usagebill.serde): 20 decimal places keep a rate times any count exact.
+_MOST_PLACES: Final = 20
 
 
 def _non_negative(_instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
@@ -104,6 +106,15 @@ def _non_negative(_instance: object, attribute: attrs.Attribute[Any], value: obj
         raise InvalidValueError(attribute.name, value, "must not be negative")
     if isinstance(value, Decimal) and value >= _HIGHEST_RATE:
         raise InvalidValueError(attribute.name, value, "must be less than 1,000,000,000")
+    if isinstance(value, Decimal) and _places(value) > _MOST_PLACES:
+        raise InvalidValueError(
+            attribute.name, value, f"must have at most {_MOST_PLACES} decimal places"
+        )
+
+
+def _places(value: Decimal) -> int:
+    exponent = value.normalize(EXACT).as_tuple().exponent
+    return -exponent if isinstance(exponent, int) and exponent < 0 else 0
 
 
 _rate_field = attrs.field(converter=_rate, validator=_non_negative)
