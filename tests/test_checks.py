@@ -88,9 +88,9 @@ def test_check_aware_names_at_by_default():
 # --- counts and names -------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("value", [0, 1, 10**30])
+@pytest.mark.parametrize("value", [0, 1, 2**63 - 1])
 def test_non_negative_ints_are_counts(value):
-    """0 and any positive int are counts."""
+    """0 and any positive int up to 2**63 - 1 (a 64-bit count, as SQL stores it) are counts."""
     assert check_non_negative_int(value, "input_tokens") == value
     assert validated(non_negative_int)(value).field == value
 

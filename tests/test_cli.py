@@ -368,7 +368,7 @@ def test_cost_with_fast_mode(tiny):
         (["cost", "--model", "claude-haiku-4-5", "--fast", "--at", "2026-10-15"], "fast"),
         (["cost", "--model", "claude-sonnet-4-6", "--at", "soon"], "--at must be an ISO 8601"),
         (["cost", "--model", "claude-sonnet-4-6", "--input", "-5", "--at", "2026-10-15"],
-         "input_tokens"),
+         "--input must be a non-negative int"),
         (["prices", "--at", "31/10/2026"], "ISO 8601"),
         (["prices", "--model", "claude-sonet-4-6"], "did you mean"),
     ],
@@ -426,8 +426,8 @@ def test_skip_invalid_skips_and_counts(tiny):
     assert "3 billed" in out
     assert err.splitlines() == [
         (
-            f"skipped {events}:2: Expecting property name enclosed in double quotes: "
-            "line 1 column 2 (char 1)"
+            f"skipped {events}:2: line is not JSON: Expecting property name enclosed in "
+            "double quotes at column 2 (got '{oops')"
         ),
         f"skipped {events}:4: unknown member 'zed'",
         "2 invalid lines skipped",

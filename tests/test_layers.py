@@ -15,7 +15,13 @@ import pytest
 SRC = Path(__file__).parents[1] / "src"
 
 LAYERS = (
-    ("usagebill._frozendict", "usagebill._version", "usagebill.errors", "usagebill._checks"),
+    (
+        "usagebill._frozendict",
+        "usagebill._version",
+        "usagebill.errors",
+        "usagebill._checks",
+        "usagebill._documents",
+    ),
     ("usagebill.money", "usagebill.rounding"),
     ("usagebill.usage", "usagebill.periods", "usagebill.reports"),
     ("usagebill.events", "usagebill.serde"),

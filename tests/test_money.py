@@ -103,9 +103,23 @@ def test_amounts_too_long_for_exact_arithmetic_are_refused(value):
 
 def test_sixty_digits_are_fine():
     """60 significant digits is the documented limit and still works end to end."""
-    m = Money("1" * 60)
-    assert repr(m) == f"Money('{'1' * 60}', 'USD')"
+    digits = "1" * 50 + "." + "1" * 10
+    m = Money(digits)
+    assert repr(m) == f"Money('{digits}', 'USD')"
     assert (m - m).is_zero()
+    assert str(m.rounded()) == "1" * 50 + ".11 USD"
+
+
+@pytest.mark.parametrize(
+    "value",
+    [10**5_000, "1E+50", -(10**50), Decimal("1" * 51)],
+    ids=["10**5000", "1E+50", "-10**50", "51 digits"],
+)
+def test_amounts_too_large_to_round_are_refused(value):
+    """One significant digit, yet 5,001 before the point: rounding it to cents would fail."""
+    with pytest.raises(InvalidValueError, match=r"less than 10\*\*50") as caught:
+        Money(value)
+    assert "5001" not in str(caught.value)  # the message shows the value shortened
 
 
 @pytest.mark.parametrize("currency", ["usd", "US", "USDX", "", "U$D", 840, None, b"USD"])
@@ -467,7 +481,7 @@ def test_str_shows_the_exact_amount_with_at_least_the_minor_unit(money_, text):
         Money(10) / 3,
         Money("7", "JPY"),
         Money("0E-10"),
-        Money("1" * 60),
+        Money("1" * 50 + "." + "1" * 10),
         Money("1E-30"),
     ],
 )

@@ -30,13 +30,18 @@ __all__ = [
     "AWARE",
     "COUNT",
     "INSTANT",
+    "MAX_COUNT",
+    "MAX_TOTAL",
     "TEXT",
+    "TOO_LARGE_TOTAL",
+    "TOO_MANY",
     "Validator",
     "aware",
     "check_aware",
     "check_currency",
     "check_non_empty_str",
     "check_non_negative_int",
+    "count_rule",
     "flag",
     "instance_of",
     "instant",
@@ -53,6 +58,16 @@ Validator = Callable[[Any, "attrs.Attribute[Any]", Any], None]
 
 AWARE: Final = "must be a timezone-aware datetime"
 COUNT: Final = "must be a non-negative int"
+MAX_COUNT: Final = 2**63 - 1
+"""The largest count: a 64-bit integer, as SQL (BIGINT), Parquet and DuckDB store counts.
+
+A larger one is no real usage, and its cost would have more digits than exact
+money keeps (a count of 10**70 tokens made rating fail deep inside).
+"""
+TOO_MANY: Final = "must be at most 2**63 - 1 (a 64-bit count)"
+MAX_TOTAL: Final = 2**127 - 1
+"""The largest count a value type holds: a sum of up to 2**64 counts, each at most MAX_COUNT."""
+TOO_LARGE_TOTAL: Final = "must be at most 2**127 - 1 (a sum of 64-bit counts)"
 TEXT: Final = "must be a non-empty string"
 INSTANT: Final = "must be an ISO 8601 datetime string with a UTC offset (Z or +02:00)"
 _LOCAL_INSTANT: Final = "must be an ISO 8601 date or datetime (e.g. 2026-10-03 or 2026-10-03T09:15)"
@@ -65,6 +80,9 @@ _CURRENCY: Final = re.compile(r"[A-Z]{3}", re.ASCII)
 # the longest IANA name has 32 characters.
 _TIME_ZONE_KEY: Final = re.compile(r"[A-Za-z0-9_+-]+(?:/[A-Za-z0-9_+-]+)*", re.ASCII)
 _TIME_ZONE_LENGTH: Final = 64
+# Files of a zoneinfo directory that are no IANA key, as zoneinfo.available_timezones() leaves
+# them out: the "posix/" and "right/" copies (right/ counts leap seconds), and the rules file.
+_NOT_ZONES: Final = frozenset({"posix", "right", "posixrules", "localtime"})
 
 
 # --- attrs validators: the field is the attribute's name ---------------------------------------
@@ -79,9 +97,14 @@ def aware(_instance: object, attribute: attrs.Attribute[Any], value: object) -> 
 
 
 def non_negative_int(_instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    """A non-negative ``int`` (``True`` is not a count, nor is ``5.0``)."""
-    if type(value) is not int or value < 0:
-        raise InvalidValueError(attribute.name, value, COUNT)
+    """A non-negative ``int`` up to :data:`MAX_TOTAL` (``True`` is not a count, nor is ``5.0``).
+
+    A value type may hold a sum (a month's tokens), so its bound is far above one
+    count's; counts read from outside are bounded where they are read
+    (:func:`check_non_negative_int`).
+    """
+    if type(value) is not int or not 0 <= value <= MAX_TOTAL:
+        raise InvalidValueError(attribute.name, value, count_rule(value, MAX_TOTAL))
 
 
 def int_between(low: int, high: int) -> Validator:
@@ -144,10 +167,17 @@ def check_aware(value: object, field: str = "at") -> datetime:
 
 
 def check_non_negative_int(value: object, field: str) -> int:
-    """``value`` if it is a non-negative ``int``."""
-    if type(value) is not int or value < 0:
-        raise InvalidValueError(field, value, COUNT)
+    """``value`` if it is a count read from outside: an ``int`` from 0 to :data:`MAX_COUNT`."""
+    if type(value) is not int or not 0 <= value <= MAX_COUNT:
+        raise InvalidValueError(field, value, count_rule(value))
     return value
+
+
+def count_rule(value: object, limit: int = MAX_COUNT) -> str:
+    """The rule a value that is no count breaks: not a non-negative int, or above ``limit``."""
+    if type(value) is not int or value <= limit:
+        return COUNT
+    return TOO_MANY if limit == MAX_COUNT else TOO_LARGE_TOTAL
 
 
 def check_non_empty_str(value: object, field: str) -> str:
@@ -177,10 +207,19 @@ def instant(value: object, field: str = "at") -> datetime:
         except ValueError:
             raise InvalidValueError(field, value, INSTANT) from None
         if at.tzinfo is not None:  # a parsed offset is fixed: no utcoffset() call needed
-            return at
+            return at if 1 < at.year < 9999 else _in_utc_range(at, field)
     elif isinstance(value, datetime) and value.utcoffset() is not None:
-        return value
+        return value if 1 < value.year < 9999 else _in_utc_range(value, field)
     raise InvalidValueError(field, value, INSTANT)
+
+
+def _in_utc_range(at: datetime, field: str) -> datetime:
+    """``at`` if it has a UTC time: 9999-12-31T23:00-05:00 is in the year 10000 in UTC."""
+    try:
+        at.astimezone(UTC)
+    except OverflowError:
+        raise InvalidValueError(field, at, "must fall within the years 1 to 9999 in UTC") from None
+    return at
 
 
 def local_instant(value: object, field: str, where: tzinfo) -> datetime:
@@ -200,7 +239,10 @@ def local_instant(value: object, field: str, where: tzinfo) -> datetime:
         raise InvalidValueError(field, value, _LOCAL_INSTANT)
     if at.utcoffset() is not None:
         return at
-    return tz.resolve_imaginary(at.replace(tzinfo=where))
+    try:
+        return tz.resolve_imaginary(at.replace(tzinfo=where))
+    except OverflowError:  # 9999-12-31T23:00 a zone west of UTC: the year 10000 in UTC
+        raise InvalidValueError(field, value, "must fall before the year 10000 in UTC") from None
 
 
 def time_zone(name: object, field: str = "timezone") -> tzinfo:
@@ -222,7 +264,7 @@ def time_zone(name: object, field: str = "timezone") -> tzinfo:
 @functools.lru_cache(maxsize=1024)
 def _zone(name: str) -> tzinfo | None:
     """The zone of a checked key, or None (memoised: every BillingPeriod looks one up)."""
-    if not _TIME_ZONE_KEY.fullmatch(name):
+    if not _TIME_ZONE_KEY.fullmatch(name) or name.partition("/")[0] in _NOT_ZONES:
         return None
     # With no dot in the key, dateutil never warns that the key leaves its search path (its
     # DeprecatedTzKeyWarning), so no warnings filter is needed here: catch_warnings() would

@@ -2,6 +2,7 @@
 
     usagebill invoice --org ORG.toml --events USAGE.jsonl --period 2026-10 [--format text]
     usagebill invoice --org ORG.toml --events 'usage/*.parquet' --period 2026-10 --engine duckdb
+    usagebill invoice --org ORG.toml --ledger sqlite:///ledger.db --period 2026-10
     usagebill prices [--at 2026-10-15] [--model claude-opus-4-6] [--format text|json]
     usagebill cost --model claude-sonnet-4-6 --input 2000 --output 500 [--at ...] [--batch]
     usagebill whatif --org ORG.toml --scenario SCENARIO.toml --events USAGE.jsonl --period 2026-10
@@ -22,13 +23,15 @@ import io
 import json
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, date, datetime
-from typing import IO, Final
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any, Final
 
 import attrs
 
-from usagebill._checks import local_instant
+from usagebill._checks import MAX_COUNT, TOO_MANY, check_non_negative_int, local_instant
+from usagebill._version import __version__
 from usagebill.accounts.organization import Organization
 from usagebill.analysis.forecast import forecast
 from usagebill.analysis.whatif import Scenario, whatif, whatif_cube
@@ -36,7 +39,7 @@ from usagebill.billing.cube import UsageCube
 from usagebill.billing.engines.python import CubeBuilder, Outside
 from usagebill.billing.focus import DailyUsage, to_focus_csv
 from usagebill.billing.invoice import Invoice, price_cube
-from usagebill.errors import UsageBillError
+from usagebill.errors import ConflictError, UnknownModelError, UsageBillError, short_repr
 from usagebill.events import UsageEvent
 from usagebill.io.event_files import STDIN, expand, read_events
 from usagebill.periods import BillingPeriod, zone
@@ -50,9 +53,14 @@ from usagebill.pricing.prices import (
 from usagebill.serde import to_json, unstructure
 from usagebill.usage import Modifiers, TokenUsage
 
+if TYPE_CHECKING:
+    from usagebill.ledger import Ledger
+
 __all__ = ["main", "run"]
 
 _PROGRESS_EVERY: Final = 100_000
+_COUNT_DIGITS: Final = len(str(MAX_COUNT))
+_STRICT_HELP: Final = "stop (exit 2) if the events files hold no event at all"
 _EVENTS_HELP: Final = (
     "usage events: a file or a glob (.jsonl, .jsonl.gz, .parquet, .csv; '-': stdin)"
 )
@@ -66,19 +74,28 @@ def _prices(path: str | None) -> PriceTable:
     return PriceTable.builtin() if path is None else PriceTable.from_file(path)
 
 
-def _read_events(args: argparse.Namespace, builder: CubeBuilder, err: IO[str]) -> int:
-    """Feed every event of the events files to ``builder``; return how many were skipped."""
+def _each_record(
+    args: argparse.Namespace,
+    files: Sequence[str],
+    add: Callable[[dict[str, Any]], object],
+    err: IO[str],
+) -> int:
+    """Pass every event record of ``files`` to ``add``; return how many bad lines were skipped.
+
+    A bad line stops the command naming its ``file:line`` (or, with ``--skip-invalid``,
+    is named on stderr and counted). On a terminal, progress goes to stderr. No event
+    at all is a warning (an error with ``--strict``).
+    """
     skipped = 0
     progress = err.isatty()
     number = 0
-    files = expand(args.events)
     for number, line in enumerate(read_events(files), start=1):
         try:
             if line.error is not None:
                 raise line.error
-            builder.add_record(line.record)  # type: ignore[arg-type]  # no error: a record
-        except (json.JSONDecodeError, UsageBillError) as error:
-            reason = f"{line.where}: {error}"
+            add(line.record)  # type: ignore[arg-type]  # no error: a record
+        except UsageBillError as error:
+            reason = f"{line.where}: {_message(error, args.prices)}"
             if not args.skip_invalid:
                 raise _InputError(reason) from None
             skipped += 1
@@ -87,6 +104,24 @@ def _read_events(args: argparse.Namespace, builder: CubeBuilder, err: IO[str]) -
             print(f"\r{number:,} lines read", end="", file=err, flush=True)
     if progress and number >= _PROGRESS_EVERY:
         print(f"\r{number:,} lines read", file=err)
+    if number == 0:
+        _no_events(args, files, err)
+    return skipped
+
+
+def _no_events(args: argparse.Namespace, files: Sequence[str], err: IO[str]) -> None:
+    """An empty events file is most likely the wrong file: say so (``--strict``: stop)."""
+    names = ", ".join(files[:3]) + (f" and {len(files) - 3:,} more" if len(files) > 3 else "")
+    message = f"no usage events in {names}"
+    if args.strict:
+        raise _InputError(f"{message} (--strict)")
+    print(f"usagebill: warning: {message}: usage counts as zero", file=err)
+
+
+def _read_events(args: argparse.Namespace, builder: CubeBuilder, err: IO[str]) -> int:
+    """Feed every event of the events files to ``builder``; return how many were skipped."""
+    files = expand(args.events)
+    skipped = _each_record(args, files, builder.add_record, err)
     if builder.pending:  # conflicts: a second pass takes their counted versions back out
         if STDIN in files:
             raise _InputError("conflicting event ids in standard input: read them from a file")
@@ -106,6 +141,11 @@ def _cube(
     err: IO[str],
 ) -> tuple[UsageCube, int]:
     """The usage cube of the events, by the engine asked for; and how many lines were skipped."""
+    if (args.events is None) == (args.ledger is None):
+        raise _InputError("give the usage as --events or --ledger (one of them)")
+    if args.ledger is not None:
+        with contextlib.closing(_open_ledger(args.ledger, org, prices)) as ledger:
+            return ledger.cube(period), 0
     outside: Outside = "reject" if args.reject_outside else "exclude"
     if args.engine == "python":
         builder = CubeBuilder(org, period, prices, outside=outside)
@@ -129,7 +169,27 @@ def _cube(
     cube = engine.cube(files, org, period, prices, outside=outside, **options)
     if err.isatty():
         print(f" {cube.events:,} events billed in {time.monotonic() - started:.1f} s", file=err)
+    if not (cube.events or cube.duplicates or cube.excluded or cube.conflicting):
+        _no_events(args, files, err)
     return cube, 0
+
+
+def _open_ledger(url: str, org: Organization, prices: PriceTable) -> Ledger:
+    """The ledger at ``sqlite:///PATH`` (an existing file) or ``postgresql://…``."""
+    from usagebill.ledger import SqliteLedger  # noqa: PLC0415  (only this source needs it)
+
+    if url.startswith("sqlite:///"):
+        path = url.removeprefix("sqlite:///")
+        if not Path(path).is_file():
+            raise _InputError(f"--ledger {url}: no such SQLite file")
+        return SqliteLedger(path, org, prices)
+    if url.startswith(("postgresql://", "postgres://")):
+        try:
+            from usagebill.ledger.postgres import PostgresLedger  # noqa: PLC0415
+        except ImportError:
+            raise _InputError("--ledger postgresql://… needs usagebill[postgres]") from None
+        return PostgresLedger(url, org, prices)
+    raise _InputError(f"--ledger {url}: must be sqlite:///PATH or postgresql://…")
 
 
 def _invoice(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
@@ -138,17 +198,23 @@ def _invoice(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
     prices = _prices(args.prices)
     cube, skipped = _cube(args, org, period, prices, err)
     # Conflicting ids are bad input too: --skip-invalid bills the rest and lists them.
-    invoice = price_cube(
-        cube,
-        org,
-        prices,
-        conflicts="set_aside" if args.skip_invalid else "raise",
-        issued_on=None if args.issued_on is None else _date(args.issued_on, "--issued-on"),
-        purchase_order=args.purchase_order,
-    )
+    try:
+        invoice = price_cube(
+            cube,
+            org,
+            prices,
+            conflicts="set_aside" if args.skip_invalid else "raise",
+            issued_on=None if args.issued_on is None else _date(args.issued_on, "--issued-on"),
+            purchase_order=args.purchase_order,
+        )
+    except ConflictError as error:
+        raise _conflict(error, [] if args.events is None else expand(args.events)) from None
     if args.format == "focus":  # the daily rows: a second, pure pass over the same events
         days = DailyUsage(org, period, prices, skip=cube.conflicts)
-        for line in read_events(expand(args.events)):
+        if args.ledger is not None:
+            with contextlib.closing(_open_ledger(args.ledger, org, prices)) as ledger:
+                days.add_all(ledger.events(period))
+        for line in read_events(expand(args.events)) if args.events is not None else ():
             with contextlib.suppress(UsageBillError, TypeError):  # skipped by the first pass
                 days.add_record(line.record)  # type: ignore[arg-type]  # None: refused above
         out.write(to_focus_csv(invoice, days.cubes()))
@@ -157,7 +223,13 @@ def _invoice(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
     if skipped:
         print(f"{skipped:,} invalid lines skipped", file=err)
     if cube.conflicts:
-        ids = ", ".join(sorted(cube.conflicts)[:20])
+        shown = sorted(cube.conflicts)[:20]
+        files = [] if args.events is None else expand(args.events)
+        places = _conflicting_lines(files, shown)
+        ids = ", ".join(
+            short_repr(id_) + (f" ({', '.join(places[id_])})" if id_ in places else "")
+            for id_ in shown
+        )
         more = f" and {len(cube.conflicts) - 20:,} more" if len(cube.conflicts) > 20 else ""
         print(
             f"{len(cube.conflicts):,} conflicting event ids ({cube.conflicting:,} events) not "
@@ -165,6 +237,41 @@ def _invoice(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
             file=err,
         )
     return 0
+
+
+def _conflicting_lines(files: Sequence[str], ids: Sequence[str]) -> dict[str, tuple[str, str]]:
+    """Where each of ``ids`` was first read, and where it was read with other content."""
+    if STDIN in files:  # read once, gone
+        return {}
+    wanted, first, found = set(ids), {}, {}
+    for line in read_events(files):
+        event_id = None if line.record is None else line.record.get("event_id")
+        if event_id not in wanted or event_id in found:
+            continue
+        try:
+            event = UsageEvent.from_dict(line.record)
+        except UsageBillError:
+            continue
+        if event_id not in first:
+            first[event_id] = (line.where, event)
+        elif first[event_id][1] != event:
+            found[event_id] = (first[event_id][0], line.where)
+    return found
+
+
+def _conflict(error: ConflictError, files: Sequence[str]) -> _InputError | ConflictError:
+    """A conflict named by the lines of its first id: where it was read, and read otherwise."""
+    value = error.value  # one id (deduplication), or the sorted ids of a cube
+    ids = sorted(map(str, value)) if isinstance(value, (list, tuple, frozenset)) else [str(value)]
+    places = _conflicting_lines(files, ids[:1])
+    if not ids or ids[0] not in places:
+        return error
+    first, other = places[ids[0]]
+    more = f" ({len(ids) - 1:,} more such ids)" if len(ids) > 1 else ""
+    return _InputError(
+        f"{other}: event_id {short_repr(ids[0])} was read at {first} with other content: "
+        f"neither is billed until the source is corrected (--skip-invalid bills the rest){more}"
+    )
 
 
 def _render(invoice: Invoice, fmt: str) -> str:
@@ -183,7 +290,9 @@ def _date(text: str, option: str) -> date:
     try:
         return date.fromisoformat(text)
     except ValueError:
-        raise _InputError(f"{option} must be a date written YYYY-MM-DD (got {text!r})") from None
+        raise _InputError(
+            f"{option} must be a date written YYYY-MM-DD (got {short_repr(text)})"
+        ) from None
 
 
 def _instant(text: str | None) -> datetime:
@@ -305,15 +414,24 @@ def _tier_span(mode: str, above: int | None, rows: Mapping[tuple[str, int | None
     return f"up to {tiers[0]:,}" if tiers else "any"
 
 
+def _count(text: str, option: str) -> int:
+    """A count option: digits 0-9 only (int() also reads other scripts' digits, ' 5', '1_000')."""
+    if not (text.isascii() and text.removeprefix("-").isdigit()):
+        raise _InputError(f"{option} must be a count in digits 0-9 (got {short_repr(text)})")
+    if len(text) > _COUNT_DIGITS:  # before int(): Python refuses to read 4,300 digits and more
+        raise _InputError(f"{option} {TOO_MANY} (got {len(text):,} digits)")
+    return check_non_negative_int(int(text), option)
+
+
 def _cost(args: argparse.Namespace, out: IO[str], _err: IO[str]) -> int:
     table = _prices(args.prices)
     usage = TokenUsage(
-        input_tokens=args.input,
-        output_tokens=args.output,
-        cache_write_5m_tokens=args.cache_write_5m,
-        cache_write_1h_tokens=args.cache_write_1h,
-        cache_read_tokens=args.cache_read,
-        web_search_requests=args.web_searches,
+        input_tokens=_count(args.input, "--input"),
+        output_tokens=_count(args.output, "--output"),
+        cache_write_5m_tokens=_count(args.cache_write_5m, "--cache-write-5m"),
+        cache_write_1h_tokens=_count(args.cache_write_1h, "--cache-write-1h"),
+        cache_read_tokens=_count(args.cache_read, "--cache-read"),
+        web_search_requests=_count(args.web_searches, "--web-searches"),
     )
     modifiers = Modifiers(batch=args.batch, us_only=args.us_only, fast=args.fast)
     at = _instant(args.at)
@@ -336,18 +454,99 @@ def _cost(args: argparse.Namespace, out: IO[str], _err: IO[str]) -> int:
 
 def _usage_events(args: argparse.Namespace, err: IO[str]) -> list[UsageEvent]:
     """Every event of the events files (bad lines stop the command, or are skipped)."""
-    events = []
-    for line in read_events(expand(args.events)):
-        try:
-            if line.error is not None:
-                raise line.error
-            events.append(UsageEvent.from_dict(line.record))
-        except (json.JSONDecodeError, UsageBillError) as error:
-            reason = f"{line.where}: {error}"
-            if not args.skip_invalid:
-                raise _InputError(reason) from None
-            print(f"skipped {reason}", file=err)
+    events: list[UsageEvent] = []
+    _each_record(
+        args, expand(args.events), lambda record: events.append(UsageEvent.from_dict(record)), err
+    )
     return events
+
+
+def _progress(err: IO[str], message: str) -> None:
+    """Say on a terminal what a long step is doing (never into a file or a pipe)."""
+    if err.isatty():
+        print(message, file=err, flush=True)
+
+
+def _message(error: UsageBillError, prices: str | None = None) -> str:
+    """The error as the shell user reads it: hints that name a Python API name the command."""
+    if isinstance(error, UnknownModelError) and not error.suggestions:
+        listing = "usagebill prices" + ("" if prices is None else f" --prices {prices}")
+        return f"unknown model {short_repr(error.name)}; see {listing}"
+    return str(error)
+
+
+def _located(
+    error: UsageBillError,
+    args: argparse.Namespace,
+    checks: tuple[Organization, BillingPeriod, PriceTable],
+    scenario: str | None = None,
+) -> _InputError | UsageBillError:
+    """An error found in one event of many (a replay, a forecast), with the event's ``file:line``.
+
+    Only on this path are the events read again: to find the event the error
+    names; else through the invoice's checks (member, model, modifiers, price),
+    which stop at the first bad line; else, for a model the ``scenario``'s prices
+    lack, to find the first event of that model. Reading them the first time
+    keeps no line number per event.
+    """
+    message = _message(error, args.prices)
+    if scenario is not None and isinstance(error, UnknownModelError):
+        message = f"model {short_repr(error.name)} is not in the price table of scenario {scenario}"
+    files = expand(args.events)
+    if STDIN in files:
+        if error.event_id is None:
+            return error
+        return _InputError(f"event {short_repr(error.event_id)}: {message}")
+    if error.event_id is not None:
+        where = _first_line(files, lambda record: record.get("event_id") == error.event_id)
+        if where is not None:
+            return _InputError(f"{where}: {message}")
+    refused = _first_refused(files, CubeBuilder(*checks))
+    if refused is not None:  # an event the organization or the prices refuse: as invoice says it
+        return _InputError(f"{refused[0]}: {_message(refused[1], args.prices)}")
+    if scenario is not None and isinstance(error, UnknownModelError):
+        where = _first_line(files, lambda record: _model_of(record, checks[2]) == error.name)
+        if where is not None:
+            return _InputError(f"{where}: {message}")
+    # Every event passed the invoice's checks: what failed is what the scenario changed.
+    return _InputError(message if scenario is None else f"{scenario}: {message}")
+
+
+def _first_refused(files: Sequence[str], builder: CubeBuilder) -> tuple[str, UsageBillError] | None:
+    """The first event that reads as an event but that the invoice's checks refuse, and why."""
+    for line in read_events(files):
+        if line.record is None:
+            continue
+        try:
+            UsageEvent.from_dict(line.record)
+        except UsageBillError:
+            continue  # refused (or skipped) when first read: not what failed later
+        try:
+            builder.add_record(line.record)
+        except UsageBillError as refused:
+            return line.where, refused
+    return None
+
+
+def _model_of(record: Mapping[str, Any], prices: PriceTable) -> str | None:
+    """The canonical id of a record's model, or None."""
+    model = record.get("model")
+    try:
+        return prices.resolve(model) if isinstance(model, str) else None
+    except UsageBillError:
+        return None
+
+
+def _first_line(files: Sequence[str], wanted: Callable[[dict[str, Any]], bool]) -> str | None:
+    """Where the first event record of ``files`` that is ``wanted`` was read."""
+    return next(
+        (
+            line.where
+            for line in read_events(files)
+            if line.record is not None and wanted(line.record)
+        ),
+        None,
+    )
 
 
 def _whatif(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
@@ -355,16 +554,27 @@ def _whatif(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
     period = BillingPeriod.of(args.period, anchor_day=org.billing_anchor_day, timezone=org.timezone)
     scenario = Scenario.from_file(args.scenario, currency=org.currency)
     prices = _prices(args.prices)
+    try:  # a member or seat type the organization lacks: named with the scenario file
+        scenario.apply(org, prices)
+    except UsageBillError as error:
+        raise _InputError(f"{args.scenario}: {_message(error)}") from None
     # A scenario that only re-prices or moves seats re-prices the month's usage cube (issue 12):
     # the events are read once, into the cube, and read again only if it cannot answer exactly.
     result, again = None, err
-    if not scenario.needs_events and STDIN not in expand(args.events):
-        builder = CubeBuilder(org, period, prices)
-        _read_events(args, builder, err)
-        result = whatif_cube(org, builder.cube(), scenario, prices)
-        again = io.StringIO()  # a second read says nothing more about lines it skips
-    if result is None:
-        result = whatif(org, _usage_events(args, again), period, scenario, prices)
+    try:
+        if not scenario.needs_events and STDIN not in expand(args.events):
+            builder = CubeBuilder(org, period, prices)
+            _read_events(args, builder, err)
+            result = whatif_cube(org, builder.cube(), scenario, prices)
+            again = io.StringIO()  # a second read says nothing more about lines it skips
+        if result is None:
+            events = _usage_events(args, again)
+            _progress(err, f"re-billing {len(events):,} events under the scenario…")
+            result = whatif(org, events, period, scenario, prices)
+    except ConflictError as error:  # two lines, not one event: both named
+        raise _conflict(error, expand(args.events)) from None
+    except UsageBillError as error:
+        raise _located(error, args, (org, period, prices), args.scenario) from None
     out.write(result.to_markdown() if args.format == "md" else result.to_text())
     return 0
 
@@ -374,20 +584,41 @@ def _forecast(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
     period = BillingPeriod.of(args.period, anchor_day=org.billing_anchor_day, timezone=org.timezone)
     # A date or a datetime without offset is the organization's local time.
     as_of = local_instant(args.as_of, "--as-of", zone(org.timezone))
-    result = forecast(org, _usage_events(args, err), period, as_of, _prices(args.prices))
+    prices = _prices(args.prices)
+    events = _usage_events(args, err)
+    _progress(err, f"forecasting from {len(events):,} events…")
+    try:
+        result = forecast(org, events, period, as_of, prices)
+    except ConflictError as error:  # two lines, not one event: both named
+        raise _conflict(error, expand(args.events)) from None
+    except UsageBillError as error:
+        raise _located(error, args, (org, period, prices)) from None
     out.write(result.to_text())
     return 0
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="usagebill", description="Exact usage-based billing for seat-based AI products."
+        prog="usagebill",
+        description="Exact usage-based billing for seat-based AI products.",
+        epilog="Bad input stops a command with exit status 2 and a message naming the file, "
+        "the line and the rule (see docs/errors.md).",
     )
-    commands = parser.add_subparsers(dest="command", required=True)
+    parser.add_argument("--version", action="version", version=f"usagebill {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    invoice = commands.add_parser("invoice", help="the monthly invoice of an organization")
+    def command(name: str, summary: str) -> argparse.ArgumentParser:
+        return commands.add_parser(
+            name, help=summary, description=summary[0].upper() + summary[1:] + "."
+        )
+
+    invoice = command("invoice", "the monthly invoice of an organization")
     invoice.add_argument("--org", required=True, help="the organization file (TOML)")
-    invoice.add_argument("--events", required=True, help=_EVENTS_HELP)
+    invoice.add_argument("--events", help=_EVENTS_HELP)
+    invoice.add_argument(
+        "--ledger",
+        help="bill what a ledger recorded instead of --events: sqlite:///PATH or postgresql://…",
+    )
     invoice.add_argument("--period", required=True, help="the month the period starts in, YYYY-MM")
     invoice.add_argument(
         "--format",
@@ -418,39 +649,47 @@ def _parser() -> argparse.ArgumentParser:
     invoice.add_argument(
         "--reject-outside", action="store_true", help="stop at an event outside the period"
     )
+    invoice.add_argument("--strict", action="store_true", help=_STRICT_HELP)
     invoice.set_defaults(run=_invoice)
 
-    prices = commands.add_parser("prices", help="the price table in force, with its source")
+    prices = command("prices", "list the price table in force, with its source")
     prices.add_argument("--prices", help="a price table file instead of the built-in")
     prices.add_argument("--at", help="the date to show prices for (default: now)")
     prices.add_argument(
         "--model", help="one model's price in full: its version, source and every figure"
     )
-    prices.add_argument("--format", choices=("text", "json"), default="text")
+    prices.add_argument(
+        "--format", choices=("text", "json"), default="text", help="text (default) or JSON"
+    )
     prices.set_defaults(run=_list_prices)
 
-    cost = commands.add_parser("cost", help="the exact cost of one request")
-    cost.add_argument("--model", required=True)
+    cost = command("cost", "the exact cost of one request")
+    cost.add_argument(
+        "--model", required=True, help="the model id or alias (see: usagebill prices)"
+    )
     for name in ("input", "output", "cache-write-5m", "cache-write-1h", "cache-read"):
-        cost.add_argument(f"--{name}", type=int, default=0, help=f"{name} tokens")
-    cost.add_argument("--web-searches", type=int, default=0)
-    cost.add_argument("--batch", action="store_true")
-    cost.add_argument("--us-only", action="store_true")
-    cost.add_argument("--fast", action="store_true")
+        cost.add_argument(f"--{name}", default="0", help=f"{name} tokens")
+    cost.add_argument("--web-searches", default="0", help="web search requests")
+    cost.add_argument("--batch", action="store_true", help="a Message Batches request (half price)")
+    cost.add_argument("--us-only", action="store_true", help="US-only inference")
+    cost.add_argument("--fast", action="store_true", help="fast mode, where the model offers it")
     cost.add_argument("--at", help="when the request ran (default: now)")
     cost.add_argument("--prices", help="a price table file instead of the built-in")
     cost.set_defaults(run=_cost)
 
-    what = commands.add_parser("whatif", help="re-bill a period under a scenario; print the diff")
-    ahead = commands.add_parser("forecast", help="project a period's spend and its caps' dates")
-    for command in (what, ahead):
-        command.add_argument("--org", required=True, help="the organization file (TOML)")
-        command.add_argument("--events", required=True, help=_EVENTS_HELP)
-        command.add_argument("--period", required=True, help="the period's month, YYYY-MM")
-        command.add_argument("--prices", help="a price table file instead of the built-in")
-        command.add_argument("--skip-invalid", action="store_true", help="skip bad event lines")
+    what = command("whatif", "re-bill a period under a scenario; print the diff")
+    ahead = command("forecast", "project a period's spend and its caps' dates")
+    for each in (what, ahead):
+        each.add_argument("--org", required=True, help="the organization file (TOML)")
+        each.add_argument("--events", required=True, help=_EVENTS_HELP)
+        each.add_argument("--period", required=True, help="the period's month, YYYY-MM")
+        each.add_argument("--prices", help="a price table file instead of the built-in")
+        each.add_argument("--skip-invalid", action="store_true", help="skip bad event lines")
+        each.add_argument("--strict", action="store_true", help=_STRICT_HELP)
     what.add_argument("--scenario", required=True, help="the scenario file (TOML)")
-    what.add_argument("--format", choices=("text", "md"), default="text")
+    what.add_argument(
+        "--format", choices=("text", "md"), default="text", help="text (default) or Markdown"
+    )
     what.set_defaults(run=_whatif)
     ahead.add_argument(
         "--as-of", required=True, help="forecast from this date (local midnight) or datetime"
@@ -470,7 +709,10 @@ def main(
         return int(args.run(args, out, err))
     except BrokenPipeError:  # the reader went away (e.g. `| head`): nothing more to say
         return 0
-    except (UsageBillError, _InputError, OSError) as error:
+    except UsageBillError as error:
+        print(f"usagebill: error: {_message(error, getattr(args, 'prices', None))}", file=err)
+        return 2
+    except (_InputError, OSError) as error:
         print(f"usagebill: error: {error}", file=err)
         return 2
 

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import reprlib
 from collections.abc import Sequence
+from datetime import date, datetime
 from itertools import islice
 from typing import Final
 
@@ -83,6 +84,13 @@ class _ShortRepr(reprlib.Repr):
             digits -= 1
         return f"<{sign}int of {digits:,} digits>"
 
+    def repr_datetime(self, x: datetime, level: int) -> str:  # noqa: ARG002
+        # An instant as ISO 8601 (what files hold and people read), not datetime.datetime(…).
+        return x.isoformat()
+
+    def repr_date(self, x: date, level: int) -> str:  # noqa: ARG002
+        return x.isoformat()
+
     def repr_dict(self, x: dict[object, object], level: int) -> str:
         if not x:
             return "{}"
@@ -117,6 +125,9 @@ def short_repr(value: object) -> str:
     '<negative int of 5,001 digits>'
     >>> short_repr([1, "two", {"three": 3}])
     "[1, 'two', {'three': 3}]"
+    >>> from datetime import datetime, UTC
+    >>> short_repr(datetime(2026, 11, 1, 4, tzinfo=UTC))  # instants as ISO 8601
+    '2026-11-01T04:00:00+00:00'
     """
     try:
         text = _SHORT_REPR.repr(value)
@@ -126,7 +137,19 @@ def short_repr(value: object) -> str:
 
 
 class UsageBillError(Exception):
-    """The base of every exception usagebill raises on purpose."""
+    """The base of every exception usagebill raises on purpose.
+
+    ``event_id`` names the usage event a problem was found in when a computation
+    over many events (a what-if replay, a forecast) raised it; the command line
+    turns it back into the event's ``file:line``.
+    """
+
+    event_id: str | None = None
+
+    def in_event(self, event_id: str) -> None:
+        """Say which usage event the problem was found in (``event_id`` and a note)."""
+        self.event_id = event_id
+        self.add_note(f"in usage event {short_repr(event_id)}")
 
 
 class InvalidValueError(UsageBillError, ValueError):

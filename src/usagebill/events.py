@@ -24,7 +24,16 @@ from typing import Any, Final
 
 import attrs
 
-from usagebill._checks import COUNT, TEXT, aware, flag, instance_of, instant, non_empty_str
+from usagebill._checks import (
+    MAX_COUNT,
+    TEXT,
+    aware,
+    count_rule,
+    flag,
+    instance_of,
+    instant,
+    non_empty_str,
+)
 from usagebill.errors import ConflictError, InvalidValueError
 from usagebill.usage import FailurePolicy, Modifiers, Product, TokenUsage
 
@@ -182,7 +191,7 @@ def parse_record(data: object) -> Record:
         raise InvalidValueError("event", data, "must be a JSON object")
     keys = data.keys()
     if not keys <= _EVENT_KEYS:
-        raise InvalidValueError("event", sorted(keys - _EVENT_KEYS), "has unknown keys")
+        raise InvalidValueError("event", sorted(keys - _EVENT_KEYS, key=repr), _UNKNOWN_EVENT_KEYS)
     try:
         event_id = data["event_id"]
         user_id = data["user_id"]
@@ -214,24 +223,27 @@ def _counts(usage: object) -> tuple[int, ...]:
     if type(usage) is not dict and not isinstance(usage, Mapping):
         raise InvalidValueError("usage", usage, "must be a JSON object of token counts")
     if not usage.keys() <= _USAGE_FIELDS_SET:
-        unknown = sorted(set(usage) - _USAGE_FIELDS_SET)
-        raise InvalidValueError("usage", unknown, f"has unknown keys (known: {_USAGE_FIELDS})")
+        unknown = sorted(set(usage) - _USAGE_FIELDS_SET, key=repr)
+        raise InvalidValueError("usage", unknown, _UNKNOWN_USAGE_KEYS)
     counts = tuple(map(usage.get, _USAGE_FIELDS, _ZEROS))
     a, b, c, d, e, f = counts
     # _checks.non_negative_int inlined, six at once (the hot path of reading files). All exact ints
-    # (a bool or a float is not a count), none negative: one OR is negative if any count is.
+    # (a bool or a float is not a count), none negative: one OR is negative if any count is, and
+    # above MAX_COUNT (all ones in binary) if any count is.
     # Only when that fails, look for the culprit.
     if (
         not (type(a) is type(b) is type(c) is type(d) is type(e) is type(f) is int)
-        or (a | b | c | d | e | f) < 0
+        or not 0 <= (a | b | c | d | e | f) <= MAX_COUNT
     ):
         for name, count in zip(_USAGE_FIELDS, counts, strict=True):
-            if type(count) is not int or count < 0:
-                raise InvalidValueError(f"usage.{name}", count, COUNT)
+            if type(count) is not int or not 0 <= count <= MAX_COUNT:
+                raise InvalidValueError(f"usage.{name}", count, count_rule(count))
     return counts
 
 
 _ZEROS: Final = (0,) * len(_USAGE_FIELDS)
+_UNKNOWN_EVENT_KEYS: Final = f"has unknown keys (known: {', '.join(sorted(_EVENT_KEYS))})"
+_UNKNOWN_USAGE_KEYS: Final = f"has unknown keys (known: {', '.join(_USAGE_FIELDS)})"
 
 
 _USAGE_FIELDS_SET: Final = frozenset(_USAGE_FIELDS)

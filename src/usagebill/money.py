@@ -15,6 +15,7 @@ exact total. It is also the rounding of IEEE 754 and of Python's ``round()``.
 from __future__ import annotations
 
 import decimal
+import re
 from collections.abc import Iterable
 from decimal import Decimal
 from typing import Final
@@ -85,6 +86,15 @@ def _quantum(currency: str) -> Decimal:
     return quantum
 
 
+# Sums and the rounding to a minor unit must fit EXACT's 60 digits: 50 before the point leaves
+# room for a thousand-thousand-fold sum and three decimals (BHD, KWD).
+_LARGEST_DIGITS: Final = 50
+# A number as files and people write money: ASCII digits, one optional sign, point and exponent.
+_DECIMAL_TEXT: Final = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+_DECIMAL_RULE: Final = "must be a decimal number in ASCII digits, e.g. '12.30' (no spaces or '_')"
+_TOO_LARGE: Final = f"must be less than 10**{_LARGEST_DIGITS} in size"
+
+
 def exact_decimal(value: object, field: str = "amount") -> Decimal:
     """Convert an int, a str or a Decimal to a finite Decimal, refusing floats.
 
@@ -114,6 +124,9 @@ def exact_decimal(value: object, field: str = "amount") -> Decimal:
             raise InvalidValueError(field, value, "must be a decimal number") from None
     if not result.is_finite():
         raise InvalidValueError(field, value, "must be a finite number (not NaN or infinity)")
+    if type(value) is str and not _DECIMAL_TEXT.fullmatch(value):
+        # Decimal also reads " 20 ", "1_000" and other scripts' digits: not how files write money.
+        raise InvalidValueError(field, value, _DECIMAL_RULE)
     try:
         EXACT.plus(result)  # every amount must fit the exact context, or arithmetic would fail
     except (decimal.Inexact, decimal.Overflow):
@@ -122,6 +135,8 @@ def exact_decimal(value: object, field: str = "amount") -> Decimal:
             value,
             f"must have at most {EXACT.prec} significant digits, exponent within ±999999",
         ) from None
+    if result.adjusted() >= _LARGEST_DIGITS:  # 10**5000 has one significant digit, yet
+        raise InvalidValueError(field, value, _TOO_LARGE)
     return result
 
 

@@ -54,7 +54,10 @@ _LAST_MONTH = 9999 * 12 + 10  # 9999-11 (its period ends in 9999-12)
 
 def _month_index(_instance: object, _attribute: attrs.Attribute[Any], value: object) -> None:
     if type(value) is not int or not _FIRST_MONTH <= value <= _LAST_MONTH:
-        raise InvalidValueError("period", value, "must be a month from 0001-01 to 9999-11")
+        # Shown as the label it would have (9999-12), not as the index (119999).
+        year, month = divmod(value, 12) if type(value) is int and value >= 0 else (0, -1)
+        shown = f"{year:04d}-{month + 1:02d}" if month >= 0 and year < 10**6 else value
+        raise InvalidValueError("period", shown, "must be a month from 0001-01 to 9999-11")
 
 
 @attrs.frozen

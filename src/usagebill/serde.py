@@ -18,13 +18,12 @@ from __future__ import annotations
 
 import enum
 import json
-import tomllib
 import typing
 from collections.abc import Callable, Mapping
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Final, TypeVar
 
 import attrs
 import cattrs
@@ -38,9 +37,10 @@ from cattrs.errors import (
 from cattrs.gen import make_dict_structure_fn
 
 from usagebill._checks import instant
+from usagebill._documents import json_document, toml_document
 from usagebill._frozendict import FrozenDict
 from usagebill.errors import InvalidValueError, LoadError, UsageBillError, short_repr
-from usagebill.money import exact_decimal
+from usagebill.money import EXACT, exact_decimal
 from usagebill.periods import BillingPeriod
 
 __all__ = ["converter", "from_dict", "from_json", "structure", "to_dict", "to_json", "unstructure"]
@@ -66,10 +66,31 @@ def _enum(value: object, type_: type[enum.Enum]) -> enum.Enum:
     raise InvalidValueError("value", value, f"must be one of {members}")
 
 
-def _decimal(value: object, _type: type) -> Decimal:
+# A document's amounts and rates: at most 20 decimal places, less than 10**30. Sums, products
+# and prorations of such figures (and counts under 2**63) stay within exact money's 60 digits; a
+# fee of 20.000…001 with 55 zeros would make the invoice's sums inexact (decimal.Inexact).
+_PLACES: Final = 20
+_DIGITS: Final = 30
+_DOCUMENT_DECIMAL: Final = (
+    f"must have at most {_PLACES} decimal places and be less than 10**{_DIGITS} in size"
+)
+
+
+def _exact(value: object, _type: type) -> Decimal:
+    """Any exact decimal: a figure usagebill computed (an invoice's prorated exact amounts)."""
     if isinstance(value, bool) or not isinstance(value, (str, int, Decimal)):
         raise InvalidValueError("value", value, "must be a decimal number written as a string")
     return exact_decimal(value, "value")
+
+
+def _decimal(value: object, _type: type) -> Decimal:
+    """A figure a person wrote: bounded so that sums of such figures stay exact."""
+    number = _exact(value, _type)
+    if number:
+        exponent = number.normalize(EXACT).as_tuple().exponent
+        if number.adjusted() >= _DIGITS or (isinstance(exponent, int) and exponent < -_PLACES):
+            raise InvalidValueError("value", value, _DOCUMENT_DECIMAL)
+    return number
 
 
 def _datetime(value: object, _type: type) -> datetime:
@@ -152,8 +173,24 @@ def _attrs_structure(type_: Any, conv: cattrs.Converter) -> Callable[[object, An
     return structure
 
 
-def make_converter() -> cattrs.Converter:
-    """Build the strict converter (exposed so tests and users can extend a copy)."""
+def _is_literal(type_: Any) -> bool:
+    return typing.get_origin(type_) is typing.Literal
+
+
+def _literal(value: object, type_: Any) -> object:
+    """One of a Literal's values, exactly (cattrs' own message names typing.Literal)."""
+    allowed = typing.get_args(type_)
+    if any(type(value) is type(option) and value == option for option in allowed):
+        return value
+    raise InvalidValueError("value", value, f"must be one of {list(allowed)}")
+
+
+def make_converter(*, computed: bool = False) -> cattrs.Converter:
+    """Build the strict converter (exposed so tests and users can extend a copy).
+
+    Decimals are figures people write (at most 20 decimal places, below 10**30), or
+    with ``computed`` any exact decimal, as usagebill's own results hold them.
+    """
     conv = cattrs.Converter(forbid_extra_keys=True)
     conv.register_structure_hook(str, _strict(str, "a string"))
     conv.register_structure_hook(int, _strict(int, "an integer"))
@@ -161,7 +198,7 @@ def make_converter() -> cattrs.Converter:
     # The str and int hooks would also catch StrEnum and IntEnum fields, unchecked.
     conv.register_structure_hook(enum.StrEnum, _enum)
     conv.register_structure_hook(enum.IntEnum, _enum)
-    conv.register_structure_hook(Decimal, _decimal)
+    conv.register_structure_hook(Decimal, _exact if computed else _decimal)
     conv.register_unstructure_hook(Decimal, str)
     conv.register_structure_hook(datetime, _datetime)
     conv.register_unstructure_hook(datetime, datetime.isoformat)
@@ -171,6 +208,7 @@ def make_converter() -> cattrs.Converter:
     conv.register_structure_hook_factory(_is_frozendict, _frozendict_structure)
     conv.register_structure_hook_factory(_is_homogeneous_tuple, _tuple_structure)
     conv.register_structure_hook_factory(attrs.has, _attrs_structure)
+    conv.register_structure_hook_func(_is_literal, _literal)
     conv.register_unstructure_hook_func(
         _is_frozendict,
         lambda mapping: {conv.unstructure(k): conv.unstructure(v) for k, v in mapping.items()},
@@ -217,6 +255,7 @@ def _period(conv: cattrs.Converter, data: object) -> BillingPeriod:
 
 
 converter = make_converter()
+_computed = make_converter(computed=True)
 
 
 def unstructure(value: object) -> Any:
@@ -227,10 +266,14 @@ def unstructure(value: object) -> Any:
 to_dict = unstructure
 
 
-def structure(data: object, cls: type[T], source: str = "data") -> T:
-    """Build a ``cls`` from its dict form, strictly; :class:`LoadError` lists every problem."""
+def structure(data: object, cls: type[T], source: str = "data", *, computed: bool = False) -> T:
+    """Build a ``cls`` from its dict form, strictly; :class:`LoadError` lists every problem.
+
+    ``computed``: the document is a result usagebill wrote (an invoice), whose exact
+    figures may have any number of decimals; otherwise figures are bounded as people write them.
+    """
     try:
-        return converter.structure(data, cls)
+        return (_computed if computed else converter).structure(data, cls)
     except (ClassValidationError, IterableValidationError, ForbiddenExtraKeysError) as error:
         raise LoadError(source, _problems(error)) from None
     except (UsageBillError, ValueError, TypeError, KeyError) as error:
@@ -251,28 +294,24 @@ def to_json(value: object, *, indent: int | None = None) -> str:
 
 def read_toml(path: Path) -> dict[str, Any]:
     """The parsed TOML file at ``path``; a :class:`LoadError` naming the file if it is bad."""
-    try:
-        with path.open("rb") as file:
-            return tomllib.load(file)
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
-        raise LoadError(str(path), [("$", str(error))]) from None
+    return toml_document(path)
 
 
-def from_json(text: str | bytes, cls: type[T], source: str = "JSON") -> T:
+def from_json(
+    text: str | bytes, cls: type[T], source: str = "JSON", *, computed: bool = False
+) -> T:
     """Parse JSON text and structure it as ``cls`` (see :func:`structure`)."""
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise LoadError(source, [(f"line {error.lineno}", error.msg)]) from None
-    except UnicodeDecodeError as error:  # bytes that are not UTF-8, -16 or -32
-        raise LoadError(source, [("$", str(error))]) from None
-    return structure(data, cls, source)
+    return structure(json_document(text, source), cls, source, computed=computed)
 
 
 def _message(error: BaseException) -> str:
     if isinstance(error, ForbiddenExtraKeysError):
-        unknown = short_repr(sorted(error.extra_fields))
-        return f"unknown keys {unknown}: this format has no such field"
+        unknown = short_repr(sorted(error.extra_fields, key=repr))
+        fields = attrs.fields(error.cl) if attrs.has(error.cl) else ()
+        known = ", ".join(field.name for field in fields if field.init)
+        return f"unknown keys {unknown}: this format has no such field" + (
+            f" (known: {known})" if known else ""
+        )
     if isinstance(error, InvalidValueError):
         return error.detail
     if isinstance(error, KeyError):

@@ -9,8 +9,10 @@ from pathlib import Path
 
 import attrs
 import pytest
+from hypothesis import HealthCheck, given, settings
 
 from builders import OCTOBER, event, member, organization
+from usage_months import months
 from usagebill import (
     ConflictError,
     InvalidValueError,
@@ -91,3 +93,17 @@ def test_the_second_pass_skips_versions_never_counted():
         builder.cube()
     cube = builder.resolve([EVENT]).cube()
     assert (cube.events, cube.conflicting, cube.conflicts) == (0, 2, {"e1"})
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(month=months())
+def test_records_and_events_make_the_same_cube(month):
+    """add_record's inlined fast path counts exactly as add does, failed requests included."""
+    org, period, events = month
+    by_event = CubeBuilder(org, period).add_all(events)
+    by_record = CubeBuilder(org, period)
+    for one in events:
+        by_record.add_record(one.to_dict())
+    assert by_record.pending == by_event.pending
+    records = [one.to_dict() for one in events]
+    assert by_record.resolve_records(records).cube() == by_event.resolve(events).cube()

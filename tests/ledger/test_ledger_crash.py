@@ -49,6 +49,7 @@ from ledger_support import (
 )
 from usagebill import InvalidValueError, Money
 from usagebill.ledger import ChargeResult, Ledger
+from usagebill.ledger.sqlite import SCHEMA_VERSION
 
 ROUNDS = 4
 
@@ -162,7 +163,10 @@ def test_a_file_of_a_newer_schema_is_refused_and_left_as_it_was(tmp_path: Path) 
     with pytest.raises(InvalidValueError, match="newer"):
         open_ledger("sqlite", stress_org(), db)
     with sqlite3.connect(db) as connection:
-        connection.execute("UPDATE usagebill_meta SET value = '1' WHERE key = 'schema_version'")
+        connection.execute(
+            "UPDATE usagebill_meta SET value = ? WHERE key = 'schema_version'",
+            (str(SCHEMA_VERSION),),
+        )
     connection.close()
     ledger = open_ledger("sqlite", stress_org(), db)
     try:

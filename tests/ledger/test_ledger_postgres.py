@@ -401,8 +401,8 @@ def test_without_migrate_a_store_only_checks(dsn: str) -> None:
 
 def test_a_missing_organization_lock_is_an_error(ledger: PostgresLedger, dsn: str) -> None:
     with psycopg.connect(dsn) as connection:
-        connection.execute("DELETE FROM usagebill_org_lock")
-    with pytest.raises(InvalidValueError, match="usagebill_org_lock"):
+        connection.execute("DELETE FROM usagebill_organizations WHERE organization = 'acme'")
+    with pytest.raises(InvalidValueError, match="usagebill_organizations"):
         ledger.charge(event("e1", "ada", "1"))
 
 

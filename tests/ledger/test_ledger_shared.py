@@ -663,7 +663,8 @@ def test_an_unknown_member_is_an_error_and_nothing_is_kept(ledger: Ledger) -> No
 def test_charges_count_toward_the_seat_type_held_when_made(ledger: Ledger) -> None:
     """ada spends 5 on Chat, moves to Chat + Claude Code, spends 7 there. Her hold taken on
     Chat cannot be topped up under the new seat (it would check one pool and fill another);
-    it settles onto Chat, where it was taken."""
+    it is released from Chat, and its usage (at the instant of the move, so on the new seat)
+    counts toward Chat + Claude Code, as the invoice bills it."""
     ledger.charge(event("e1", "ada", "5"))
     ledger.hold("r1", "ada", usd("3"), at=OCT)
     moved = ledger.org.assign_seat("olga", OCT, "ada", CHAT_AND_CLAUDE_CODE)[0]
@@ -672,7 +673,7 @@ def test_charges_count_toward_the_seat_type_held_when_made(ledger: Ledger) -> No
     with pytest.raises(ConflictError, match="seat type"):
         ledger.extend("r1", usd("1"))
     ledger.settle("r1", event("s1", "ada", "2"))
-    assert mtd(ledger) == committed({"ada": "14"}, {CHAT: "7", CHAT_AND_CLAUDE_CODE: "7"})
+    assert mtd(ledger) == committed({"ada": "14"}, {CHAT: "5", CHAT_AND_CLAUDE_CODE: "9"})
 
 
 def test_holding_again_after_a_seat_change_decides_on_the_seat_held_now(open_: OpenLedger) -> None:

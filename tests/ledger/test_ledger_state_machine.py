@@ -357,7 +357,9 @@ class LedgerMachine(RuleBasedStateMachine):
         amount = money(usage.usage.input_tokens)
         self.release_in_model(hold)
         before = self.spend[period]
-        after = before.record(hold.user_id, hold.seat_type, amount)
+        # The usage counts toward the seat held at its instant (every seat change is at OCT).
+        seat_type = self.org.members[hold.user_id].seat_type
+        after = before.record(hold.user_id, seat_type, amount)
         overrun = amount - hold.amount if amount > hold.amount else None
         result = self.live.settle(request, usage)
         assert result == SettleResult(

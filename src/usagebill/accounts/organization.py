@@ -24,14 +24,13 @@ from collections.abc import Iterable
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import attrs
 
 from usagebill._checks import check_aware, instance_of, int_between, time_zone
 from usagebill._frozendict import FrozenDict, frozen_dict
 from usagebill.accounts.invoicing import InvoiceSettings
-from usagebill.accounts.limit_report import LimitReport, LimitReportRow
 from usagebill.accounts.limits import (
     DEFAULT_THRESHOLDS,
     EffectiveLimit,
@@ -53,6 +52,9 @@ from usagebill.errors import (
 )
 from usagebill.money import Money
 from usagebill.usage import FailurePolicy, Product
+
+if TYPE_CHECKING:
+    from usagebill.accounts.limit_report import LimitReport
 
 __all__ = [
     "AuditRecord",
@@ -412,6 +414,11 @@ class Organization:
 
     def limit_report(self, spend: Spend) -> LimitReport:
         """Every member's effective limit, its source, and month-to-date spend, by user id."""
+        from usagebill.accounts.limit_report import (  # noqa: PLC0415  (a gateway never needs it)
+            LimitReport,
+            LimitReportRow,
+        )
+
         rows = tuple(
             LimitReportRow(
                 user_id,

@@ -78,7 +78,7 @@ from usagebill._checks import check_aware
 from usagebill.accounts.limits import Level, LimitSource
 from usagebill.accounts.organization import Organization
 from usagebill.accounts.seats import SeatTimeline
-from usagebill.errors import InvalidValueError, UsageBillError, short_repr
+from usagebill.errors import InvalidValueError, UsageBillError
 from usagebill.events import UsageEvent, deduplicated_between
 from usagebill.money import EXACT, Money, unchecked_money
 from usagebill.periods import BillingPeriod, zone
@@ -385,8 +385,15 @@ def forecast(
     check_aware(as_of, "as_of")
     start, end = period.start.astimezone(UTC), period.end.astimezone(UTC)
     if as_of <= start:
-        raise InvalidValueError("as_of", as_of, f"must come after the period's start {start}")
-    cut = min(as_of.astimezone(UTC), end)
+        raise InvalidValueError(
+            "as_of", as_of.isoformat(), f"must come after the period's start {start.isoformat()}"
+        )
+    try:
+        cut = min(as_of.astimezone(UTC), end)
+    except OverflowError:  # 9999-12-31T23:00-14:00 is in the year 10000 in UTC
+        raise InvalidValueError(
+            "as_of", as_of.isoformat(), "must be before the year 10000 in UTC"
+        ) from None
     finished = cut == end
     elapsed = int((cut - start).total_seconds())
     remaining = int((end - cut).total_seconds())
@@ -410,7 +417,7 @@ def forecast(
             usage = event.billed_usage(org.failure_policy)
             amount = prices.amount(event.model, usage, event.at, event.modifiers)
         except UsageBillError as error:
-            error.add_note(f"in usage event {short_repr(event.event_id)}")
+            error.in_event(event.event_id)
             raise
         while boundaries[day + 1] <= at:
             day += 1
@@ -490,9 +497,12 @@ def _cap_forecast(
         # Time to the cap at the scope's run rate: (cap - spent) / (spent / elapsed).
         gap = EXACT.subtract(cap.cap.amount, scope.total)
         seconds = _STATS.divide(_STATS.multiply(gap, shape.elapsed), scope.total)
-        when = cut + timedelta(seconds=int(seconds.to_integral_value(decimal.ROUND_CEILING)))
-        if when < end:
-            status, at = CapStatus.PROJECTED, when
+        whole = int(seconds.to_integral_value(decimal.ROUND_CEILING))
+        # Compared before it is added: years away (a first tiny spend) is past any datetime.
+        if whole <= (end - cut) // timedelta(seconds=1):
+            when = cut + timedelta(seconds=whole)
+            if when < end:
+                status, at = CapStatus.PROJECTED, when
     return CapForecast(
         level=cap.level,
         subject=cap.subject,

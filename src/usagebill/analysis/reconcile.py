@@ -337,7 +337,7 @@ def _ours(
             model = prices.resolve(event.model)
             amount = prices.amount(model, usage, event.at, event.modifiers)
         except UsageBillError as error:
-            error.add_note(f"in usage event {short_repr(event.event_id)}")
+            error.in_event(event.event_id)
             raise
         if span is None or not span[0] <= at < span[1]:
             outside += 1

@@ -148,7 +148,12 @@ def _check_key(  # noqa: PLR0917
 
 def _counts(values: Iterable[Any]) -> UsageCounts:
     counts = values if type(values) is UsageCounts else UsageCounts(*values)
-    if all(type(count) is int for count in counts) and min(counts) >= 0:
+    r, a, b, c, d, e, f = counts
+    # Seven exact ints (no bool, no float), none negative: one OR is negative if any count is.
+    if (
+        type(r) is type(a) is type(b) is type(c) is type(d) is type(e) is type(f) is int
+        and (r | a | b | c | d | e | f) >= 0
+    ):
         return counts
     for name, count in zip(UsageCounts._fields, counts, strict=True):
         if type(count) is not int or count < 0:
@@ -159,6 +164,8 @@ def _counts(values: Iterable[Any]) -> UsageCounts:
 def _buckets(value: Mapping[UsageKey, UsageCounts]) -> FrozenDict[UsageKey, UsageCounts]:
     buckets = {_key(key): _counts(counts) for key, counts in value.items()}
     # An empty bucket bills nothing and would only make equal cubes differ.
+    if all(counts.requests for counts in buckets.values()):
+        return FrozenDict(buckets)
     return FrozenDict({key: counts for key, counts in buckets.items() if counts.requests})
 
 

@@ -13,7 +13,7 @@ comparisons:
   the start of the seat span the event falls in (:func:`seat_spans`); for the
   others, nothing;
 * the **tier flags**: for each of :func:`tier_thresholds`, whether the event's
-  prompt is above it.
+  prompt is above it (always false for the models without such a tier: :func:`tier_models`).
 
 Within such a group the seat and the price version are the same for every
 event, so one instant of the group (its earliest) picks them, here, in
@@ -25,13 +25,14 @@ since the Unix epoch, UTC, so that every engine compares them alike.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Final, NamedTuple
 
 import attrs
 
+from usagebill._checks import COUNT, MAX_COUNT, TOO_MANY
 from usagebill.accounts.organization import Organization
 from usagebill.accounts.seats import SeatTimeline
 from usagebill.billing.cube import UsageCounts, UsageCube, UsageKey
@@ -56,6 +57,7 @@ __all__ = [
     "record_of_row",
     "seat_spans",
     "source_format",
+    "tier_models",
     "tier_thresholds",
 ]
 
@@ -129,13 +131,19 @@ def _blank(value: object) -> object:
     return None if value is None or value != value else value  # noqa: PLR0124
 
 
+_COUNT_DIGITS: Final = len(str(MAX_COUNT))
+
+
 def _cell_count(value: object, name: str) -> object:
     value = _blank(value)
     if value is None or value == "":
         return 0
     if isinstance(value, str):
-        if not value.isdigit():
-            raise InvalidValueError(f"usage.{name}", value, "must be a non-negative int")
+        # ASCII digits only: str.isdigit() also says yes to "²" (which int() refuses) and "٣".
+        if not (value.isascii() and value.isdigit()):
+            raise InvalidValueError(f"usage.{name}", value, COUNT)
+        if len(value) > _COUNT_DIGITS:  # int() refuses 4,300 digits; a count has at most 19
+            raise InvalidValueError(f"usage.{name}", value, TOO_MANY)
         return int(value)
     if isinstance(value, float) and value.is_integer():
         return int(value)
@@ -220,6 +228,21 @@ def tier_thresholds(prices: PriceTable) -> list[int]:
     )
 
 
+def tier_models(prices: PriceTable) -> dict[int, list[str]]:
+    """For each of :func:`tier_thresholds`, the model names (ids and aliases) with such a tier.
+
+    An engine need only flag the prompts of these models against that threshold:
+    for any other model the flag is never read, and a constant keeps groups whole.
+    """
+    names: dict[int, set[str]] = {threshold: set() for threshold in tier_thresholds(prices)}
+    for model_id, listing in prices.models.items():
+        for price in listing.prices:
+            for tier in (price.long_context, price.fast_long_context):
+                if tier is not None:
+                    names[tier.above_prompt_tokens].update((model_id, *listing.aliases))
+    return {threshold: sorted(found) for threshold, found in names.items()}
+
+
 def _span(
     seats: SeatTimeline, prices: PriceTable, group: EventGroup, at: datetime
 ) -> tuple[datetime, datetime, tuple[str, str, int, Any]]:
@@ -258,8 +281,8 @@ class EventGroup(NamedTuple):
     product: str
     modifiers: int  # the modifiers' bits, plus usagebill.events.FAILED (8) if it failed
     at_us: int
-    tiers: tuple[bool, ...]
-    counts: tuple[int, ...]
+    tiers: Sequence[bool]
+    counts: Sequence[int]
 
 
 def cube_from_groups(
@@ -282,44 +305,54 @@ def cube_from_groups(
     """
     seats = SeatTimeline(org.seat_history)
     thresholds = {threshold: position for position, threshold in enumerate(tier_thresholds(prices))}
-    start, end = period.start.astimezone(UTC), period.end.astimezone(UTC)
-    spans: dict[tuple[str, str, int], list[tuple[datetime, datetime, tuple[str, str, int, Any]]]]
-    spans = {}  # (user, model, modifiers) -> the spans of instants that share a seat and price
-    sums: dict[UsageKey, list[int]] = {}
+    start, end = epoch_us(period.start), epoch_us(period.end)
+    # (user, model, modifiers) -> the spans [from, to) of epoch microseconds that share a seat
+    # and a price, each with (seat type, model id, version, the position of its tier's flag).
+    spans: dict[tuple[str, str, int], list[tuple[int, int, tuple[str, str, int, int | None]]]]
+    spans = {}
+    sums: dict[tuple[Any, ...], list[int]] = {}
     for group in groups:
-        at = instant(group.at_us)
-        if not start <= at < end:
-            raise InvalidValueError("at", at, f"must fall in the period {period}")
-        known = spans.setdefault((group.user_id, group.model, group.modifiers), [])
-        found = next((span[2] for span in known if span[0] <= at < span[1]), None)
-        if found is None:
+        user_id, model, product, modifiers, at_us, tiers, counts = group
+        if not start <= at_us < end:
+            raise InvalidValueError("at", instant(at_us), f"must fall in the period {period}")
+        known = spans.get((user_id, model, modifiers))
+        if known is None:
+            known = spans[user_id, model, modifiers] = []
+        for low, high, found in known:  # noqa: B007  (found: used after the break)
+            if low <= at_us < high:
+                break
+        else:
             try:
-                span = _span(seats, prices, group, at)
+                lo, hi, (seat_type, model_id, version, tier) = _span(
+                    seats, prices, group, instant(at_us)
+                )
             except UsageBillError as error:
                 if first_event is not None:
                     error.add_note(f"in usage event {short_repr(first_event(group))}")
                 raise
-            known.append(span)
-            found = span[2]
-        seat_type, model_id, version, tier = found
-        in_tier = tier is not None and group.tiers[thresholds[tier]]
-        key = UsageKey(
-            group.user_id,
+            found = (seat_type, model_id, version, None if tier is None else thresholds[tier])
+            known.append((epoch_us(lo), epoch_us(hi), found))
+        seat_type, model_id, version, flag = found
+        key = (
+            user_id,
             seat_type,
             model_id,
-            _PRODUCTS[group.product],
+            product,
             version,
-            in_tier,
-            group.modifiers & 7,
-            bool(group.modifiers & FAILED),
+            flag is not None and tiers[flag],
+            modifiers & 7,
+            bool(modifiers & FAILED),
         )
         bucket = sums.get(key)
         if bucket is None:
-            sums[key] = list(group.counts)
+            sums[key] = list(counts)
         else:
-            for position, count in enumerate(group.counts):
+            for position, count in enumerate(counts):
                 bucket[position] += count
-    buckets = {key: UsageCounts(*counts) for key, counts in sums.items()}
+    buckets = {
+        UsageKey(user_id, seat_type, model_id, _PRODUCTS[product], *rest): UsageCounts(*counts)
+        for (user_id, seat_type, model_id, product, *rest), counts in sums.items()
+    }
     return UsageCube(
         org.name,
         period,

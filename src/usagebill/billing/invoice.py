@@ -212,7 +212,7 @@ class Invoice:
     @classmethod
     def from_json(cls, text: str | bytes) -> Invoice:
         """Read an invoice written by :meth:`to_json`."""
-        return serde.from_json(text, cls, source="invoice JSON")
+        return serde.from_json(text, cls, source="invoice JSON", computed=True)
 
     def to_report(self) -> reports.Report:
         """The invoice as a report: the document, summary, caps, subtotals, every line explained.
@@ -380,10 +380,18 @@ def _document(
     order: object = purchase_order
     if order is not None and (not isinstance(order, str) or not order):
         raise InvalidValueError("purchase_order", purchase_order, "must be a non-empty string")
+    try:
+        due_on = issued_on + timedelta(days=settings.net_days)
+    except OverflowError:  # 9999-12-31 plus 30 days
+        raise InvalidValueError(
+            "issued_on",
+            issued_on.isoformat(),
+            f"must leave room for the due date {settings.net_days} days later, before year 10000",
+        ) from None
     return {
         "number": settings.numbering.number(period),
         "issued_on": issued_on,
-        "due_on": issued_on + timedelta(days=settings.net_days),
+        "due_on": due_on,
         "terms": settings.terms,
         "seller": settings.seller,
         "bill_to": settings.bill_to or Party(org.name),

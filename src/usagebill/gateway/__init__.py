@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from usagebill.gateway.guard import (
     DEFAULT_WEB_SEARCHES,
     GuardedCall,
+    GuardLedger,
     RequestBound,
     RequestDeniedError,
     request_bound,
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_WEB_SEARCHES",
     "AsyncMemberClient",
+    "GuardLedger",
     "GuardedAnthropic",
     "GuardedAsyncAnthropic",
     "GuardedCall",

@@ -64,8 +64,7 @@ except ImportError as missing:  # pragma: no cover  (the SDK is installed wherev
     ) from missing
 
 from usagebill.errors import InvalidValueError
-from usagebill.gateway.guard import DEFAULT_WEB_SEARCHES, GuardedCall
-from usagebill.ledger.core import Ledger
+from usagebill.gateway.guard import DEFAULT_WEB_SEARCHES, GuardedCall, GuardLedger
 from usagebill.usage import Product
 
 __all__ = [
@@ -218,7 +217,7 @@ class GuardedAnthropic:
     def __init__(
         self,
         client: anthropic.Anthropic,
-        ledger: Ledger,
+        ledger: GuardLedger,
         *,
         web_searches: int = DEFAULT_WEB_SEARCHES,
     ) -> None:
@@ -456,7 +455,7 @@ class GuardedAsyncAnthropic:
     def __init__(
         self,
         client: anthropic.AsyncAnthropic,
-        ledger: Ledger,
+        ledger: GuardLedger,
         *,
         web_searches: int = DEFAULT_WEB_SEARCHES,
     ) -> None:

@@ -31,7 +31,7 @@ import time
 import uuid
 from collections.abc import Mapping
 from datetime import datetime, timedelta
-from typing import Any, Final
+from typing import Any, Final, TypeAlias
 
 import attrs
 
@@ -39,12 +39,14 @@ from usagebill.caps.decision import Binding, Decision
 from usagebill.errors import InvalidValueError, UnknownNameError, UsageBillError
 from usagebill.events import UsageEvent
 from usagebill.ledger.core import ChargeResult, Ledger, SettleResult
+from usagebill.ledger.leases import LeasedLedger
 from usagebill.money import Money
 from usagebill.pricing.prices import PriceTable
 from usagebill.usage import Modifiers, Product, TokenUsage
 
 __all__ = [
     "DEFAULT_WEB_SEARCHES",
+    "GuardLedger",
     "GuardedCall",
     "RequestBound",
     "RequestDeniedError",
@@ -53,6 +55,8 @@ __all__ = [
 
 DEFAULT_WEB_SEARCHES: Final = 10
 """Searches assumed for a web search tool that sets no ``max_uses``."""
+GuardLedger: TypeAlias = Ledger | LeasedLedger
+"""What a guard holds and settles on: a ledger, or a leased front of one (budget leases)."""
 _CACHE_KEYS: Final = ("cache_control", "system", "messages", "tools")
 _USAGE_KEYS: Final = (
     "input_tokens",
@@ -239,7 +243,7 @@ class GuardedCall:
 
     def __init__(
         self,
-        ledger: Ledger,
+        ledger: GuardLedger,
         request_id: str,
         user_id: str,
         product: Product,
@@ -265,7 +269,7 @@ class GuardedCall:
     @classmethod
     def open(
         cls,
-        ledger: Ledger,
+        ledger: GuardLedger,
         params: Mapping[str, Any],
         *,
         user_id: str,

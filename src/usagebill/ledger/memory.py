@@ -9,7 +9,6 @@ from __future__ import annotations
 import threading
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, Final
@@ -17,7 +16,14 @@ from typing import Any, Final
 from usagebill.accounts.limits import Spend
 from usagebill.accounts.organization import Organization
 from usagebill.caps.decision import UsedOnPath
-from usagebill.ledger.core import DEFAULT_HOLD_TTL, Hold, Ledger, spend_of
+from usagebill.ledger.core import (
+    DEFAULT_HOLD_TTL,
+    Hold,
+    Ledger,
+    Recorded,
+    spend_of,
+    usage_rows_of,
+)
 from usagebill.money import EXACT
 from usagebill.pricing.prices import PriceTable
 
@@ -77,11 +83,11 @@ class _MemoryTransaction:
             if held:
                 self._set(pending, key, EXACT.add(pending[key], held))
 
-    def event(self, event_id: str) -> tuple[str, str] | None:
+    def event(self, event_id: str) -> Recorded | None:
         return self._store.events.get(event_id)
 
-    def put_event(self, event_id: str, fingerprint: str, outcome: str) -> None:
-        self._set(self._store.events, event_id, (fingerprint, outcome))
+    def put_event(self, record: Recorded) -> None:
+        self._set(self._store.events, record.event.event_id, record)
 
     def hold(self, request_id: str) -> Hold | None:
         return self._store.holds.get(request_id)
@@ -93,35 +99,59 @@ class _MemoryTransaction:
         self._drop(self._store.holds, request_id)
 
     def expired(self, now: datetime) -> list[Hold]:
-        return [hold for hold in self._store.holds.values() if hold.expires_at <= now]
+        holds = self._store.holds
+        if not holds:
+            return []
+        return [hold for hold in holds.values() if hold.expires_at <= now]
 
     def count(self, name: str, period: str) -> None:
         counts = self._store.counts[period]
         self._set(counts, name, counts[name] + 1)
 
 
+class _Exclusive:
+    """The store's lock around one transaction, rolled back if the block raises."""
+
+    __slots__ = ("_store", "_tx")
+
+    def __init__(self, store: MemoryStore) -> None:
+        self._store = store
+
+    def __enter__(self) -> _MemoryTransaction:
+        self._store._lock.acquire()  # noqa: SLF001  (the store's own lock)
+        self._tx = _MemoryTransaction(self._store)
+        return self._tx
+
+    def __exit__(self, kind: type[BaseException] | None, error: object, trace: object) -> None:
+        try:
+            if kind is not None:
+                self._tx.rollback()
+        finally:
+            self._store._lock.release()  # noqa: SLF001
+
+
 class MemoryStore:
-    """Counters, events and holds in dicts, one lock around every transaction."""
+    """Counters, events and holds in dicts, one lock around every transaction.
+
+    >>> store = MemoryStore()
+    >>> with store.transaction() as tx:
+    ...     tx.apply("2026-10", "ada", "chat", Decimal("1.5"), Decimal(0))
+    >>> store.spend("2026-10", "USD").members
+    FrozenDict({'ada': Decimal('1.5')})
+    """
 
     def __init__(self, currency: str = "USD") -> None:
         self.currency = currency
         self.committed: defaultdict[_Key, Decimal] = defaultdict(Decimal)
         self.held: defaultdict[_Key, Decimal] = defaultdict(Decimal)
-        self.events: dict[str, tuple[str, str]] = {}
+        self.events: dict[str, Recorded] = {}
         self.holds: dict[str, Hold] = {}
         self.counts: defaultdict[str, Counter[str]] = defaultdict(Counter)
         self._lock = threading.Lock()
 
-    @contextmanager
-    def transaction(self) -> Iterator[_MemoryTransaction]:
+    def transaction(self) -> _Exclusive:
         """Hold the lock; undo every write if the operation raises."""
-        with self._lock:
-            tx = _MemoryTransaction(self)
-            try:
-                yield tx
-            except BaseException:
-                tx.rollback()
-                raise
+        return _Exclusive(self)
 
     def spend(self, period: str, currency: str) -> Spend:
         """Every counter of ``period``."""
@@ -139,6 +169,18 @@ class MemoryStore:
         """The statistics of ``period``."""
         with self._lock:
             return dict(self.counts[period])
+
+    def recorded(self, period: str | None = None) -> Iterator[Recorded]:
+        """The billed events of ``period`` (every period: ``None``), in the order recorded."""
+        with self._lock:
+            records = list(self.events.values())
+        for record in records:
+            if (period is None or record.period == period) and record.billed:
+                yield record
+
+    def usage_rows(self, period: str, unbilled: tuple[bool, ...]) -> list[tuple[Any, ...]]:
+        """The billed events of ``period`` summed per usage-cube bucket."""
+        return usage_rows_of(self.recorded(period), unbilled)
 
     def close(self) -> None:
         """Nothing to release."""

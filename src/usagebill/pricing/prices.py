@@ -92,13 +92,27 @@ def _optional_rate(value: object) -> Decimal | None:
     return None if value is None else _rate(value)
 
 
+# A billion per million tokens (a thousand per token) is far past any price, and keeps a rate
+# times the largest count (under 2**63) within the exact arithmetic's digits, rounded.
+_HIGHEST_RATE: Final = Decimal(10) ** 9
+_HIGHEST_MULTIPLIER: Final = Decimal(1000)
+
+
 def _non_negative(_instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
     # A validator, not the converter, so that the error names the field (e.g. output).
     if isinstance(value, Decimal) and value < 0:
         raise InvalidValueError(attribute.name, value, "must not be negative")
+    if isinstance(value, Decimal) and value >= _HIGHEST_RATE:
+        raise InvalidValueError(attribute.name, value, "must be less than 1,000,000,000")
 
 
 _rate_field = attrs.field(converter=_rate, validator=_non_negative)
+
+
+def _multiplier(_instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    # A surcharge factor (1.1): a large one would take derived rates far past listed ones.
+    if isinstance(value, Decimal) and value >= _HIGHEST_MULTIPLIER:
+        raise InvalidValueError(attribute.name, value, "must be less than 1,000")
 
 
 @attrs.frozen
@@ -117,8 +131,18 @@ cache_write_1h=Decimal('6'), cache_read=Decimal('0.30'))
     cache_read: Decimal = _rate_field
 
     def scaled(self, factor: Decimal) -> Rates:
-        """Every rate multiplied by ``factor``, exactly (e.g. x0.5 for batch)."""
-        return Rates(*(EXACT.multiply(rate, factor) for rate in attrs.astuple(self)))
+        """Every rate multiplied by ``factor``, exactly (e.g. x0.5 for batch).
+
+        Not checked again: checked rates times a checked factor may pass the bound on a
+        listed rate (999,999,999 x 1.1 US-only), and that is no fault of one request.
+        """
+        scaled = object.__new__(Rates)
+        for name, rate in zip(_RATE_NAMES, attrs.astuple(self), strict=True):
+            object.__setattr__(scaled, name, EXACT.multiply(rate, factor))
+        return scaled
+
+
+_RATE_NAMES: Final = tuple(field.name for field in attrs.fields(Rates))
 
 
 @attrs.frozen
@@ -183,7 +207,9 @@ def _derivations(value: object) -> FrozenDict[str, Derivation]:
                 "derived", name, "must name a figure: part.category, e.g. long_context.cache_read"
             )
         if not isinstance(derivation, Derivation):
-            raise InvalidValueError(f"derived[{name!r}]", derivation, "must be a Derivation")
+            raise InvalidValueError(
+                f"derived[{short_repr(name)}]", derivation, "must be a Derivation"
+            )
     return value if isinstance(value, FrozenDict) else FrozenDict(value)
 
 
@@ -220,7 +246,7 @@ class ModelPrice:
         default=Decimal(10), converter=_optional_rate, validator=_non_negative
     )
     us_only_multiplier: Decimal | None = attrs.field(
-        default=None, converter=_optional_rate, validator=_non_negative
+        default=None, converter=_optional_rate, validator=[_non_negative, _multiplier]
     )
     effective_from: datetime | None = attrs.field(default=None, validator=optional(aware))
     source: str = ""
@@ -245,12 +271,12 @@ class ModelPrice:
         if value is None or base is None:
             missing = name if value is None else derivation.of
             raise InvalidValueError(
-                f"derived[{name!r}]", missing, "names a figure this price lacks"
+                f"derived[{short_repr(name)}]", missing, "names a figure this price lacks"
             )
         expected = EXACT.multiply(base, derivation.times)
         if value != expected:
             raise InvalidValueError(
-                f"derived[{name!r}]",
+                f"derived[{short_repr(name)}]",
                 value,
                 f"must equal {derivation.describe()} = {expected}",
             )
@@ -553,6 +579,16 @@ class Quote:
     amount: Money
 
 
+@functools.lru_cache(maxsize=1024)
+def _close_matches(name: str, known: tuple[str, ...]) -> tuple[str, ...]:
+    """The known ids closest to ``name``, memoised.
+
+    A file that repeats an unknown model on every line (skipped with --skip-invalid)
+    asked difflib again for each line: 2 ms a line.
+    """
+    return tuple(difflib.get_close_matches(name, known, n=3, cutoff=0.6))
+
+
 @attrs.frozen
 class PriceTable:
     """Model ids and aliases to their prices, versioned by effective date.
@@ -616,13 +652,17 @@ class PriceTable:
 
     @classmethod
     def from_file(cls, path: str | Path) -> PriceTable:
-        """Load a table from a ``.toml`` file, or JSON (any other suffix); LoadError if bad."""
+        """Load a table from a ``.toml`` file, or JSON (any other suffix); LoadError if bad.
+
+        A file that cannot be opened raises :class:`OSError`, as ``open`` does.
+        """
+        from usagebill._documents import read_bytes  # noqa: PLC0415
         from usagebill.serde import from_json, read_toml  # noqa: PLC0415
 
         path = Path(path)
         if path.suffix == ".toml":
             return cls.from_dict(read_toml(path), source=str(path))
-        return from_json(path.read_bytes(), cls, source=str(path))
+        return from_json(read_bytes(path), cls, source=str(path))
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON-ready dict form of this table."""
@@ -642,11 +682,7 @@ class PriceTable:
             return self._index[model]
         except (KeyError, TypeError):
             name: object = model  # untyped callers pass anything: only a str has close matches
-            suggestions = (
-                difflib.get_close_matches(name, self._index, n=3, cutoff=0.6)
-                if isinstance(name, str)
-                else []
-            )
+            suggestions = _close_matches(name, tuple(self._index)) if isinstance(name, str) else ()
             raise UnknownModelError(name, suggestions) from None
 
     def price(self, model: str, at: datetime) -> ModelPrice:

@@ -16,7 +16,7 @@ from usagebill.accounts.limits import Level, Spend
 from usagebill.accounts.organization import Organization
 from usagebill.analysis.whatif.result import DenialReason, DeniedRequest
 from usagebill.caps.decision import Decision, UsedOnPath, decide
-from usagebill.errors import UsageBillError, short_repr
+from usagebill.errors import UsageBillError
 from usagebill.events import UsageEvent
 from usagebill.money import EXACT, Money, unchecked_money
 from usagebill.pricing.prices import PriceTable
@@ -49,7 +49,7 @@ def replay(
                 prices.amount(event.model, usage, event.at, event.modifiers), currency
             )
         except UsageBillError as error:
-            error.add_note(f"in usage event {short_repr(event.event_id)}")
+            error.in_event(event.event_id)
             raise
         user_id, seat_type = event.user_id, path.seat_type
         used = UsedOnPath(members.get(user_id, _ZERO), seat_types.get(seat_type, _ZERO), total)

@@ -24,7 +24,7 @@ import attrs
 from usagebill.accounts.organization_file import LimitsSpec
 from usagebill.analysis.whatif.changes import ChangeCaps, ChangeModelPrice, ChangePrices, MoveSeats
 from usagebill.analysis.whatif.flatplan import FlatPlan, Overage
-from usagebill.errors import LoadError, UsageBillError
+from usagebill.errors import LoadError, UsageBillError, short_repr
 from usagebill.money import Money
 from usagebill.pricing.prices import PriceTable, Rates
 from usagebill.serde import structure
@@ -97,7 +97,7 @@ def scenario_parts(data: object, *, source: str, currency: str, directory: Path)
     if spec.caps is not None:
         build("$.caps", functools.partial(_caps, spec.caps, currency))
     if spec.prices is not None:
-        table = functools.partial(PriceTable.from_file, directory / spec.prices.file)
+        table = functools.partial(_price_table, spec.prices, directory, source)
         build("$.prices.file", lambda: ChangePrices(table()))
     for position, model in enumerate(spec.model_prices):
         build(
@@ -109,6 +109,18 @@ def scenario_parts(data: object, *, source: str, currency: str, directory: Path)
     if spec.flat_plan is not None:
         build("$.flat_plan", functools.partial(_flat, spec.flat_plan, currency))
     return {"changes": tuple(changes), "name": spec.name, "replay_caps": spec.replay_caps}
+
+
+def _price_table(spec: _PricesSpec, directory: Path, source: str) -> PriceTable:
+    """The scenario's price file, relative to the scenario's directory; LoadError if unreadable."""
+    if not spec.file or "\x00" in spec.file:  # the directory itself; a name no system allows
+        problem = f"must name a file: not empty, no NUL character (got {short_repr(spec.file)})"
+        raise LoadError(source, [("$.prices.file", problem)])
+    try:
+        return PriceTable.from_file(directory / spec.file)
+    except OSError as error:  # missing, a directory, unreadable: named as the scenario wrote it
+        problem = f"cannot read {short_repr(spec.file)} in {directory}: {error.strerror}"
+        raise LoadError(source, [("$.prices.file", problem)]) from None
 
 
 def _flat(spec: _FlatSpec, currency: str) -> FlatPlan:

@@ -34,6 +34,8 @@ File formats (the format comes from the suffix: ``.jsonl``, ``.ndjson``,
 
 from __future__ import annotations
 
+import glob
+import gzip
 import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -42,6 +44,7 @@ from typing import Any, Final
 
 import duckdb
 
+from usagebill._documents import json_line
 from usagebill.accounts.organization import Organization
 from usagebill.billing.cube import UsageCube
 from usagebill.billing.dimensions import (
@@ -57,11 +60,11 @@ from usagebill.billing.dimensions import (
     price_changes,
     seat_spans,
     source_format,
-    tier_thresholds,
+    tier_models,
 )
 from usagebill.billing.engines.python import CubeBuilder, Outside
 from usagebill.billing.invoice import Invoice, price_cube
-from usagebill.errors import InvalidValueError, LoadError
+from usagebill.errors import InvalidValueError, LoadError, UsageBillError
 from usagebill.events import FAILED, UsageEvent
 from usagebill.periods import BillingPeriod
 from usagebill.pricing.prices import PriceTable
@@ -124,8 +127,31 @@ def cube(
         raise InvalidValueError("outside", outside, "must be 'exclude' or 'reject'")
     CubeBuilder(org, period, prices)  # the same checks of the arguments as the pure engine
     with _connection(memory_limit, threads, temp_directory) as con:
-        _load_events(con, source)
-        return _aggregate(con, org, period, prices, reject_outside=outside == "reject")
+        try:
+            _load_events(con, source)
+            return _aggregate(con, org, period, prices, reject_outside=outside == "reject")
+        except (duckdb.InvalidInputException, duckdb.ConversionException) as error:
+            raise _unreadable(_paths(source), error) from None
+
+
+def _unreadable(paths: list[str] | None, error: duckdb.Error) -> LoadError:
+    """DuckDB's refusal of a source, pinned to the ``file:line`` the strict reader refuses.
+
+    DuckDB names a byte offset at best; the pure engine's reader, run over the
+    files only once DuckDB has refused them, says which line and what is wrong.
+    """
+    files = {found for path in paths or () for found in glob.glob(path)}  # noqa: PTH207  (absolute)
+    for name in sorted(files):
+        if source_format(name) == "json":
+            with (gzip.open if name.endswith(".gz") else open)(name, "rb") as lines:
+                for number, line in enumerate(lines, start=1):
+                    try:
+                        if line.strip():
+                            json_line(line)
+                    except UsageBillError as problem:
+                        return LoadError(f"{name}:{number}", [("line", str(problem))])
+    where = ", ".join(paths) if paths else "events"
+    return LoadError(where, [("events", str(error).strip())])
 
 
 @contextmanager
@@ -364,7 +390,10 @@ def _aggregate(
 ) -> UsageCube:
     # Ids seen more than once, by the hash of the id (an integer key, no payload), and their rows.
     con.execute("CREATE TEMP TABLE rare AS SELECT h FROM ev GROUP BY h HAVING count(*) > 1")
-    con.execute("CREATE TEMP TABLE rare_rows AS SELECT * FROM ev SEMI JOIN rare USING (h)")
+    (repeated,) = con.execute("SELECT count(*) FROM rare").fetchone() or (0,)
+    # With no id seen twice (the common case) the events are summed as they are, in one scan.
+    rare = "SEMI JOIN rare USING (h)" if repeated else "LIMIT 0"
+    con.execute(f"CREATE TEMP TABLE rare_rows AS SELECT * FROM ev {rare}")  # noqa: S608
     con.execute(
         """
         CREATE TEMP TABLE rare_ids AS
@@ -386,7 +415,7 @@ def _aggregate(
     # Each event counted once: the rows of ids seen once, and one row of each repeated id.
     start, end = period_bounds(period)
     changes = price_changes(period, prices)
-    thresholds = tier_thresholds(prices)
+    thresholds = tier_models(prices)
     spans = seat_spans(org, period)
     if spans:
         con.execute("CREATE TEMP TABLE spans (user_id VARCHAR, from_us BIGINT, to_us BIGINT)")
@@ -395,7 +424,7 @@ def _aggregate(
             [list(column) for column in zip(*spans, strict=True)],
         )
     rows = []
-    for source in (_SINGLES, _REPEATED):
+    for source in (_SINGLES, _REPEATED) if repeated else ("ev",):
         query = _grouped(
             source,
             (start, end),
@@ -406,10 +435,10 @@ def _aggregate(
         )
         rows += con.execute(query).fetchall()
     repeated_bad = con.execute("SELECT bool_or(bad) FROM rare_rows").fetchone()
-    if any(row[4] for row in rows) or (repeated_bad is not None and repeated_bad[0]):
+    if any(row[8] for row in rows) or (repeated_bad is not None and repeated_bad[0]):
         _refuse_bad_rows(con)
-    inside = [row for row in rows if row[3] > 0]
-    excluded = sum(row[6] for row in rows) - sum(row[6] for row in inside)
+    inside = [row for row in rows if row[7] > 0]
+    excluded = sum(row[6][0] for row in rows if row[7] <= 0)
     if reject_outside and excluded:
         outside = f"at_us < {start} OR at_us >= {end}"
         first = con.execute(
@@ -426,11 +455,7 @@ def _aggregate(
         ).fetchone()
         return str(found[0]) if found else ""
 
-    # The counts come back as Python ints (BIGINT and HUGEINT sums): no conversion per row.
-    groups = (
-        EventGroup(row[0], row[1], row[2], row[7], row[5], row[14:], row[6:7] + row[8:14])
-        for row in inside
-    )
+    groups = (EventGroup._make(row[:7]) for row in inside)
     return cube_from_groups(
         org,
         period,
@@ -448,7 +473,7 @@ def _grouped(
     source: str,
     period: tuple[int, int],
     changes: dict[str, list[int]],
-    thresholds: list[int],
+    thresholds: dict[int, list[str]],
     billed: tuple[bool, ...],
     *,
     spans: bool,
@@ -471,21 +496,27 @@ def _grouped(
         f"b.c{i}" if kept else f"CASE WHEN b.bits >= {FAILED} THEN 0 ELSE b.c{i} END"
         for i, kept in enumerate(billed)
     ]
-    tiers = "".join(
-        f", {c[0]} + {c[2]} + {c[3]} + {c[4]} > {threshold}" for threshold in thresholds
-    )
+    # The comparison first: the names are looked at only for the few long prompts.
+    tiers = [
+        f"({c[0]} + {c[2]} + {c[3]} + {c[4]} > {threshold} "
+        f"AND b.model IN ({', '.join(map(_quote, names))}))"
+        for threshold, names in thresholds.items()
+    ]
     join = (
         "LEFT JOIN spans s ON b.user_id = s.user_id AND b.at_us >= s.from_us AND b.at_us < s.to_us"
         if spans
         else ""
     )
     seat = "s.from_us" if spans else "NULL::BIGINT"
+    # The columns of an EventGroup, in its order, then the segment and whether any row is bad.
     return f"""
-        SELECT b.user_id, b.model, b.product, {segment} AS segment, b.bad,
-               min(b.at_us), count(*), b.bits::INTEGER,
-               {", ".join(f"sum({count})" for count in c)}{tiers}
+        SELECT b.user_id, b.model, b.product, b.bits::INTEGER, min(b.at_us),
+               [{", ".join(tiers)}], [count(*), {", ".join(f"sum({count})" for count in c)}],
+               {segment} AS segment, b.bad
         FROM {source} b {join}
-        GROUP BY b.user_id, b.model, b.product, segment, b.bad, b.bits, {seat}{tiers}
+        GROUP BY b.user_id, b.model, b.product, segment, b.bad, b.bits, {seat}{
+        "".join(f", {tier}" for tier in tiers)
+    }
     """  # noqa: S608  (numbers and names of this module)
 
 

@@ -30,6 +30,7 @@ from typing import Any, Final, Literal, Self
 
 import attrs
 
+from usagebill._checks import MAX_COUNT
 from usagebill.accounts.organization import Organization
 from usagebill.accounts.seats import SeatTimeline
 from usagebill.billing.cube import UsageCounts, UsageCube, UsageKey
@@ -66,7 +67,6 @@ _MODIFIERS: Final = tuple(Modifiers.from_bits(bits) for bits in range(8))
 _MODIFIER_BITS: Final = 7
 """The modifiers' bits among an event's flags (:data:`usagebill.events.FAILED` is 8)."""
 _FAR_FUTURE: Final = datetime.max.replace(tzinfo=UTC)
-_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 _parse_instant = datetime.fromisoformat
 
 
@@ -77,9 +77,7 @@ def _code(user_id: str, model: str, product: str, bits: int) -> int:
 
 
 def _digest(code: int, counts: tuple[int, ...], at: datetime) -> int:
-    # The instant as its distance from the epoch: the same value, hashed far faster than an
-    # aware datetime (which normalizes its offset on every hash).
-    return hash((code, *counts, at - _EPOCH)) % _MASK
+    return hash((code, *counts, at)) % _MASK
 
 
 # Builders made by different interpreters may digest differently: they must not merge.
@@ -185,28 +183,75 @@ class CubeBuilder:
             self.add(event)
         return self
 
-    def add_record(self, data: Mapping[str, Any]) -> None:  # noqa: C901, PLR0912  (hot path)
+    def add_record(self, data: Mapping[str, Any]) -> None:  # noqa: C901, PLR0912, PLR0915
         """Count one event given as its JSON dict (the fast path for files), checked strictly.
 
-        The hot path of reading files, in one function: a plainly well-formed
-        dict is checked and counted here, by the steps of :meth:`_count`;
-        anything unusual goes the strict way, which says exactly what is wrong.
+        The common case — a plain dict of string fields, int counts and an aware
+        instant — is read and counted here, in one call: :meth:`_count` inlined
+        (the hot path of reading files; keep the two alike). Anything unusual goes
+        the strict way, which says exactly what is wrong.
         """
-        values = _plain(data) if type(data) is dict else None
-        if values is None:
+        try:
+            event_id = data["event_id"]
+            user_id = data["user_id"]
+            model = data["model"]
+            product = data["product"]
+            usage = data["usage"]
+            stamp = data["at"]
+            size = len(data)
+            if size == 6:
+                bits = 0
+            elif size == 7 and "modifiers" in data:
+                modifiers = data["modifiers"]
+                bits = (
+                    Modifiers.of(**modifiers).bits if type(modifiers) is dict and modifiers else -1
+                )
+            else:
+                bits = -1
+            get = usage.get
+            a = get("input_tokens", 0)
+            b = get("output_tokens", 0)
+            c = get("cache_write_5m_tokens", 0)
+            d = get("cache_write_1h_tokens", 0)
+            e = get("cache_read_tokens", 0)
+            f = get("web_search_requests", 0)
+            at = _parse_instant(stamp)
+        except (KeyError, TypeError, ValueError, AttributeError):
+            bits = -1
+        if (
+            bits < 0
+            or type(data) is not dict
+            or not (
+                # product too: a list there would make the set lookup below raise TypeError
+                type(event_id)
+                is type(user_id)
+                is type(model)
+                is type(stamp)
+                is type(product)
+                is str
+                and event_id
+                and user_id
+                and model
+            )
+            or product not in _PRODUCTS
+            or type(usage) is not dict
+            or not usage.keys() <= _USAGE_KEYS
+            or not (type(a) is type(b) is type(c) is type(d) is type(e) is type(f) is int)
+            or not 0 <= (a | b | c | d | e | f) <= MAX_COUNT  # as events._counts
+            or at.tzinfo is None
+        ):
             event_id, user_id, model, product, counts, at, bits = parse_record(data)
             a, b, c, d, e, f = counts
             self._count(event_id, user_id, model, product, a, b, c, d, e, f, at, bits)
             return
-        event_id, context, a, b, c, d, e, f, at = values
+        # _count, inlined (bits has no FAILED here: such records took the strict way).
+        context = (user_id, model, product, bits)
         entry = self._contexts.get(context)
         if entry is None:
             entry = self._contexts[context] = self._new_context(context)
         seen = self._seen
-        if seen is None:
-            digest = 0
-        else:
-            digest = hash((entry[0], a, b, c, d, e, f, at - _EPOCH)) % _MASK  # as _digest
+        if seen is not None:
+            digest = hash((entry[0], a, b, c, d, e, f, at)) % _MASK
             before = seen.get(event_id)
             if before is not None:
                 if before & _MASK == digest:
@@ -229,15 +274,10 @@ class CubeBuilder:
         bucket[0] += 1
         bucket[1] += a
         bucket[2] += b
-        if c | d | e | f:  # cache and web search counts: often all zero, each often zero
-            if c:
-                bucket[3] += c
-            if d:
-                bucket[4] += d
-            if e:
-                bucket[5] += e
-            if f:
-                bucket[6] += f
+        bucket[3] += c
+        bucket[4] += d
+        bucket[5] += e
+        bucket[6] += f
 
     def _count(  # noqa: PLR0917  (the hot path: plain values, no object per event)
         self,
@@ -260,7 +300,7 @@ class CubeBuilder:
             entry = self._contexts[context] = self._new_context(context)
         seen = self._seen
         if seen is not None:
-            digest = hash((entry[0], a, b, c, d, e, f, at - _EPOCH)) % _MASK  # as _digest
+            digest = hash((entry[0], a, b, c, d, e, f, at)) % _MASK
             before = seen.get(event_id)
             if before is not None:
                 if before & _MASK == digest:
@@ -515,59 +555,3 @@ class CubeBuilder:
             conflicts=self._conflicts,
             conflicting=self.conflicting,
         )
-
-
-def _plain(  # noqa: PLR0911  (the hot path: each refusal returns at once)
-    data: dict[str, Any],
-) -> tuple[str, tuple[str, str, str, int], int, int, int, int, int, int, datetime] | None:
-    """An event dict's id, context, counts and instant when it is plainly well formed.
-
-    ``None`` sends it the strict way (:func:`usagebill.events.parse_record`), which
-    refuses it with its own message or reads what this does not (``failed``). The
-    context is (user, model, product, modifier bits), as :meth:`CubeBuilder._count` keys it.
-    """
-    try:
-        event_id = data["event_id"]
-        user_id = data["user_id"]
-        model = data["model"]
-        product = data["product"]
-        usage = data["usage"]
-        stamp = data["at"]
-        size = len(data)
-        if size == 6:
-            bits = 0
-        elif size == 7 and "modifiers" in data:
-            modifiers = data["modifiers"]
-            if modifiers is None or type(modifiers) is not dict or not modifiers:
-                return None
-            bits = Modifiers.of(**modifiers).bits
-        else:
-            return None
-        if not (
-            type(event_id) is type(user_id) is type(model) is type(stamp) is str
-            and event_id
-            and user_id
-            and model
-            and product in _PRODUCTS
-            and type(usage) is dict
-            and usage.keys() <= _USAGE_KEYS
-        ):
-            return None
-        get = usage.get
-        a = get("input_tokens", 0)
-        b = get("output_tokens", 0)
-        c = get("cache_write_5m_tokens", 0)
-        d = get("cache_write_1h_tokens", 0)
-        e = get("cache_read_tokens", 0)
-        f = get("web_search_requests", 0)
-        if (
-            not (type(a) is type(b) is type(c) is type(d) is type(e) is type(f) is int)
-            or (a | b | c | d | e | f) < 0
-        ):
-            return None
-        at = _parse_instant(stamp)
-    except (KeyError, TypeError, ValueError):
-        return None
-    if at.tzinfo is None:
-        return None
-    return event_id, (user_id, model, product, bits), a, b, c, d, e, f, at
