@@ -17,11 +17,14 @@ the end (its charges recorded, its slack released), inside the timed run. The or
 pool cap is 90 % of what all the requests cost, the seat types' pools and the members'
 limits are set too: the last tenth of every run races at the caps.
 
-For each run it prints decisions per second (all requests over the wall time from the
-moment every worker is ready to the moment the last has finished), the requests denied,
-the **overshoot** (the most any level's committed + held passes its cap afterwards: must
-be 0), a check that the organization's total is the sum of the charges the workers were
-told were recorded, and the **denial quality**:
+Each case runs ``--repeats`` times (2), on a fresh store each time: the fastest run's
+figures are shown, with the worst overshoot and denial figures of all runs (the machine is
+shared; a run that others disturbed says little). For each case it prints decisions per
+second (all requests over the wall time from the moment every worker is ready to the moment
+the last has finished), the requests denied, the **overshoot** (the most any level's
+committed + held passes its cap afterwards: must be 0), a check that the organization's
+total is the sum of the charges the workers were told were recorded, and the **denial
+quality**:
 
 * ``bad``: denials while the caps, counted against what had been admitted so far, would
   have covered the request. Each request is stamped with a monotonic clock shared by the
@@ -34,8 +37,8 @@ told were recorded, and the **denial quality**:
 
 Then the guard's own overhead per call (:mod:`benchmarks.guard`'s create case: the real SDK
 against the in-process fake server) on the memory ledger, SQLite, and SQLite leased. The
-last line compares 4 processes with and without leases over SQLite (over PostgreSQL with
-``--headline postgres``).
+last line compares 4 processes with and without leases over PostgreSQL when it ran, else
+over SQLite (``--headline`` picks).
 """
 
 from __future__ import annotations
@@ -333,8 +336,11 @@ def main() -> int:
     parser.add_argument("--workers", default="1,2,4")
     parser.add_argument("--requests", type=int, default=0, help="per run (default per store)")
     parser.add_argument("--members", type=int, default=8)
+    parser.add_argument(
+        "--repeats", type=int, default=2, help="runs of each case: the fastest is shown"
+    )
     parser.add_argument("--dsn", default=os.environ.get(DSN_VARIABLE))
-    parser.add_argument("--headline", default="sqlite", choices=("sqlite", "postgres"))
+    parser.add_argument("--headline", choices=("sqlite", "postgres"))
     parser.add_argument("--quick", action="store_true", help="fewer requests: a smoke run")
     args = parser.parse_args()
     stores = [store for store in args.stores.split(",") if store]
@@ -342,7 +348,7 @@ def main() -> int:
         print(f"PostgreSQL SKIPPED: set {DSN_VARIABLE} or pass --dsn", file=sys.stderr)
         stores.remove("postgres")
     workers = [int(count) for count in args.workers.split(",")]
-    default = {"sqlite": 8_000, "postgres": 2_000}
+    default = {"sqlite": 8_000, "postgres": 1_500}
     tmp = tempfile.TemporaryDirectory()
     rows: dict[tuple[str, str, int], dict[str, Any]] = {}
     print(f"{'store':<9} {'mode':<7} {'procs':>5} {'decisions/s':>12} {'central':>8} "
@@ -351,10 +357,17 @@ def main() -> int:
         total = args.requests or default[store] // (4 if args.quick else 1)
         for count in workers:
             for mode in ("direct", "leases"):
-                target = str(Path(tmp.name) / f"{store}-{mode}-{count}.db")
-                if store == "postgres":
-                    target = args.dsn
-                row = measure(store, target, mode, count, total, args.members)
+                runs = []
+                for repeat in range(args.repeats):  # a fresh store each time
+                    target = str(Path(tmp.name) / f"{store}-{mode}-{count}-{repeat}.db")
+                    if store == "postgres":
+                        target = args.dsn
+                    runs.append(measure(store, target, mode, count, total, args.members))
+                row = max(runs, key=lambda run: run["rate"])
+                row |= {
+                    name: max(run[name] for run in runs) for name in ("bad", "left", "overshoot")
+                }
+                row["books"] = all(run["books"] for run in runs)
                 rows[store, mode, count] = row
                 print(
                     f"{store:<9} {mode:<7} {count:>5} {row['rate']:>12,.0f} "
@@ -366,7 +379,9 @@ def main() -> int:
         print(line)
     tmp.cleanup()
     most = max(workers)
-    store = args.headline if args.headline in stores else stores[0]
+    # The last line: the store asked for, else PostgreSQL when it ran (the store leases are for).
+    store = args.headline or ("postgres" if "postgres" in stores else "sqlite")
+    store = store if store in stores else stores[0]
     leased, direct = rows[store, "leases", most], rows[store, "direct", most]
     overshoot = max(row["overshoot"] for row in rows.values())
     wrong = [key for key, row in rows.items() if not row["books"]]

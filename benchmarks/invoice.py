@@ -153,11 +153,11 @@ def write_ledger(jsonl: Path, path: Path) -> None:
     from usagebill.caps.decision import Decision  # noqa: PLC0415
     from usagebill.events import UsageEvent  # noqa: PLC0415
     from usagebill.ledger import ChargeResult, Recorded, SqliteLedger  # noqa: PLC0415
-    from usagebill.ledger.sqlite import event_row  # noqa: PLC0415
+    from usagebill.ledger.sqlite import event_row, usage_row, usage_upsert  # noqa: PLC0415
 
     ledger = SqliteLedger(path, organization())
     connection = ledger.store._connection()  # noqa: SLF001  (a benchmark's bulk load)
-    rows = []
+    rows, usage = [], []
     with jsonl.open(encoding="utf-8") as lines:
         for line in lines:
             event = UsageEvent.from_dict(json.loads(line))
@@ -169,8 +169,10 @@ def write_ledger(jsonl: Path, path: Path) -> None:
                 event, None, seat, *rated[1:], rated.amount.amount, "2026-10", outcome
             )
             rows.append(event_row("bench", record))
+            usage.append(usage_row("bench", record))
     connection.execute("BEGIN")
     connection.executemany(f"INSERT INTO events VALUES ({', '.join('?' * 24)})", rows)  # noqa: S608
+    connection.executemany(usage_upsert("?", "usage"), usage)
     connection.execute("COMMIT")
     ledger.close()
 

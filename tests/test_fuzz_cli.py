@@ -11,6 +11,7 @@ import contextlib
 import functools
 import io
 import json
+import os
 import re
 import subprocess
 import sys
@@ -31,9 +32,12 @@ SCENARIO = EXAMPLES / "scenario-downgrade.toml"
 COMMANDS = ("invoice", "whatif", "forecast")
 
 # A CLI run reads files and bills a month: slower than hypothesis expects of one example, so
-# fewer of them than the profile's (the CI profile's 200 would take minutes).
+# fewer of them than the profile's (the CI profile's 200 would take minutes). A longer hunt:
+# USAGEBILL_FUZZ_CLI_EXAMPLES=1000.
 cli_fuzz = settings(
-    max_examples=min(settings.default.max_examples, 60),
+    max_examples=int(
+        os.environ.get("USAGEBILL_FUZZ_CLI_EXAMPLES", min(settings.default.max_examples, 60))
+    ),
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 
@@ -388,3 +392,58 @@ def test_option_messages_show_what_was_typed(tmp_path, option, value, message):
     status, _out, err = run(argv)
     assert status == 2
     assert err == f"usagebill: error: {message}\n"
+
+
+@pytest.mark.parametrize("product", [["claude_code"], {"chat": True}])
+@pytest.mark.parametrize("name", COMMANDS)
+def test_an_unhashable_product_is_named_by_its_line(tmp_path, name, product):
+    """Found by the fuzzing: the engine's fast path looked a list up in a set (TypeError)."""
+    event = json.loads(sample_lines()[0]) | {"product": product}
+    events = tmp_path / "usage.jsonl"
+    events.write_text(json.dumps(event) + "\n")
+    status, _out, err = run(command(name, events))
+    assert status == 2, err
+    assert err.startswith(f"usagebill: error: {events}:1: product must be one of"), err
+
+
+def test_the_largest_figures_allowed_still_bill(tmp_path):
+    """Found by the fuzzing: a listed rate under the bound, times US-only 1.1, was refused as a
+    derived rate, blamed on the event's line. The largest rates and counts allowed bill exactly."""
+    document = price_file_document()
+    model = document["models"]["claude-sonnet-4-6"]
+    largest = "999999999.99999999999999999999"  # below 10**9, 20 decimal places
+    prices = tmp_path / "prices.json"
+    prices.write_text(
+        json.dumps(
+            {
+                **document,
+                "models": {
+                    "claude-sonnet-4-6": {
+                        **model,
+                        "prices": [
+                            {**price, "rates": dict.fromkeys(price["rates"], largest)}
+                            for price in model["prices"]
+                        ],
+                    }
+                },
+            }
+        )
+    )
+    event = json.loads(sample_lines()[0]) | {"model": "claude-sonnet-4-6"}
+    event["at"] = "2026-10-05T12:00:00Z"
+    event["usage"] = dict.fromkeys(
+        ("input_tokens", "output_tokens", "cache_read_tokens"), 2**63 - 1
+    )
+    events = tmp_path / "usage.jsonl"
+    events.write_text(
+        "".join(
+            json.dumps(
+                event | {"event_id": f"e{n}", "modifiers": {"batch": n % 2 == 1, "us_only": n > 1}}
+            )
+            + "\n"
+            for n in range(4)
+        )
+    )
+    for name in COMMANDS:
+        status, _out, err = run([*command(name, events), "--prices", str(prices)])
+        assert status == 0, err

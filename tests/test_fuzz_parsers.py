@@ -14,6 +14,7 @@ import tomllib
 import warnings
 from collections.abc import Callable
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -331,3 +332,32 @@ def test_money(amount, currency):
     only_documented(lambda: Money(amount, currency))
     only_documented(lambda: Money(amount) + Money(amount))
     only_documented(lambda: Money(amount).rounded())
+
+
+@pytest.mark.parametrize("multiplier", ["1000", "1E+8"])
+def test_a_us_only_multiplier_is_a_small_factor(multiplier):
+    """A surcharge of 1,000 times or more would take derived rates far past any listed one."""
+    document = price_table_document()
+    model = next(iter(document["models"]))
+    price = document["models"][model]["prices"][0]
+    broken = {
+        **document,
+        "models": {
+            model: {
+                **document["models"][model],
+                "prices": [{**price, "us_only_multiplier": multiplier}],
+            }
+        },
+    }
+    with pytest.raises(UsageBillError, match="us_only_multiplier: must be less than 1,000"):
+        PriceTable.from_dict(broken)
+
+
+def test_a_rate_built_in_code_has_at_most_20_decimal_places():
+    """Found by the fuzzing: 55 decimal places passed, then rating raised decimal.Inexact."""
+    from usagebill.pricing.prices import Rates  # noqa: PLC0415  (only this test builds rates)
+
+    with pytest.raises(UsageBillError, match="input must have at most 20 decimal places"):
+        Rates("3." + "1" * 55, "15", "3.75", "6", "0.30")
+    finest = Rates("3." + "1" * 20, "15", "3.75", "6", "0.30")
+    assert finest.input == Decimal("3." + "1" * 20)

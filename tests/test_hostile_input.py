@@ -564,6 +564,7 @@ def test_money_text_is_ascii_digits_only(tmp_path, text):
     ("value", "words"),
     [
         ("9" * 80, "--input must be at most 2**63 - 1"),  # was decimal.Inexact, a traceback
+        ("1" * 5_000, "--input must be at most 2**63 - 1"),  # int() refuses to read it
         ("\uff12\uff10", "--input must be a count in digits 0-9"),  # int() reads these
         ("1_000", "--input must be a count in digits 0-9"),
         ("--5", "--input must be a count in digits 0-9"),
@@ -595,3 +596,128 @@ def test_a_literal_is_named_with_its_choices_not_python_typing():
     assert caught.value.problems == (
         ("$.flat_plan.overage", "must be one of ['priced', 'blocked'] (got 'sometimes')"),
     )
+
+
+def test_an_empty_events_file_warns_with_the_duckdb_engine_too(tmp_path):
+    pytest.importorskip("duckdb")
+    events = tmp_path / "usage.jsonl"
+    events.write_text(
+        json.dumps(event("a", at="2026-12-05T12:00:00Z")) + "\n"
+    )  # outside: no warning
+    status, _, err = run(*command("invoice", str(events), "--engine", "duckdb"))
+    assert (status, "warning" in err) == (0, False)
+    events.write_text("")
+    status, _, err = run(*command("invoice", str(events), "--engine", "duckdb"))
+    assert status == 0
+    assert f"usagebill: warning: no usage events in {events}" in err
+    status, _, err = run(*command("invoice", str(events), "--engine", "duckdb", "--strict"))
+    assert status == 2
+
+
+@pytest.mark.parametrize("engine", ["duckdb", "dask"])
+@pytest.mark.parametrize("line", [b'{"event_id": "caf\xe9"}', DEEP_JSON.encode()])
+def test_the_table_engines_name_a_hostile_line(tmp_path, engine, line):
+    """DuckDB and Dask refuse the file; the strict reader then says which line and why."""
+    pytest.importorskip(engine)
+    events = events_file(tmp_path, json.dumps(event("a")), line)
+    status, _, err = run(*command("invoice", events, "--engine", engine))
+    assert status == 2
+    assert err.startswith(f"usagebill: error: {events}:2 does not load")
+    assert "Traceback" not in err
+
+
+def test_an_unknown_key_of_a_seat_lists_from_among_the_known_ones(tmp_path):
+    org = tmp_path / "org.toml"
+    org.write_text(ORG.read_text().replace("seat_type = ", "seattype = ", 1))
+    with pytest.raises(LoadError, match=r"unknown keys \['seattype'\].*\(known: from, seat_type"):
+        Organization.from_file(org)
+
+
+def test_an_organization_file_needs_a_name(tmp_path):
+    """It heads every invoice: an empty one loaded (found by mutating the example file)."""
+    org = tmp_path / "org.toml"
+    org.write_text(ORG.read_text().replace('name = "Acme Health"', 'name = ""', 1))
+    with pytest.raises(LoadError) as caught:
+        Organization.from_file(org)
+    assert caught.value.problems == (("$.name", "must be a non-empty string (got '')"),)
+
+
+def test_a_member_listed_twice_is_named_not_merged(tmp_path):
+    """The second entry replaced the first, and the error blamed the missing primary owner."""
+    org = tmp_path / "org.toml"
+    org.write_text(ORG.read_text().replace('user_id = "u-001"', 'user_id = "u-002"', 1))
+    with pytest.raises(LoadError) as caught:
+        Organization.from_file(org)
+    assert caught.value.problems == (
+        ("$.members[1].user_id", "repeats the user_id of $.members[0] (got 'u-002')"),
+    )
+
+
+@pytest.mark.parametrize("at", ["9999-12-31T23:59:59-12:00", "0001-01-01T00:00:00+14:00"])
+def test_an_instant_outside_the_utc_years_is_a_typed_error(tmp_path, at):
+    """Its UTC time is in the year 10000 (or 0): every later comparison raised OverflowError."""
+    with pytest.raises(InvalidValueError, match="must fall within the years 1 to 9999 in UTC"):
+        UsageEvent.from_dict(event(at=at))
+    org = tmp_path / "org.toml"
+    org.write_text(ORG.read_text().replace("{ from = 2026-03-02T14:00:00Z", "{ from = " + at, 1))
+    events = events_file(tmp_path, json.dumps(event("a")))
+    status, _, err = run("invoice", "--org", str(org), "--events", events, "--period", "2026-10")
+    assert status == 2
+    assert "$.members[0].seats[0].from: must fall within the years 1 to 9999 in UTC" in err
+
+
+def test_a_json_document_names_the_line_of_a_byte_that_is_not_utf8(tmp_path):
+    path = tmp_path / "prices.json"
+    path.write_bytes(b'{\n  "version": "caf\xe9"\n}')
+    with pytest.raises(LoadError) as caught:
+        PriceTable.from_file(path)
+    assert caught.value.problems == (("line 2", "is not UTF-8 text: byte 0xe9 at column 18"),)
+
+
+@pytest.mark.parametrize("name", [*COMMANDS, "whatif-replay"])
+def test_a_conflict_names_both_lines_in_every_command(tmp_path, name):
+    """It named the id only; whatif blamed the scenario file."""
+    events = events_file(
+        tmp_path,
+        json.dumps(event("a")),
+        json.dumps(event("b")),
+        json.dumps(event("a", usage={"input_tokens": 1})),
+    )
+    argv = command(name.removesuffix("-replay"), events)
+    if name == "whatif-replay":
+        scenario = tmp_path / "replay.toml"
+        scenario.write_text(REPLAY_CAPS)
+        argv[argv.index("--scenario") + 1] = str(scenario)
+    status, _, err = run(*argv)
+    assert status == 2
+    assert err.startswith(f"usagebill: error: {events}:3: event_id 'a' was read at {events}:1 "), (
+        err
+    )
+
+
+def test_an_unknown_model_repeated_on_every_line_is_matched_once(monkeypatch):
+    """difflib took 2 ms a line: 500,000 lines of one typo under --skip-invalid took minutes."""
+    import difflib  # noqa: PLC0415  (the module prices calls, counted here)
+
+    calls = []
+    real = difflib.get_close_matches
+    monkeypatch.setattr(
+        difflib, "get_close_matches", lambda *a, **k: calls.append(1) or real(*a, **k)
+    )
+    table = PriceTable.builtin()
+    typo = "claude-sonet-4-6-" + str(id(calls))  # not asked before in this process
+    for _ in range(3):
+        with pytest.raises(UsageBillError, match="did you mean"):
+            table.resolve(typo)
+    assert len(calls) == 1
+
+
+def test_unknown_keys_of_mixed_types_are_listed_not_a_type_error():
+    """sorted() of {1, 'a'} raised TypeError while building the message (dicts from Python)."""
+    with pytest.raises(InvalidValueError, match=r"\(got \['b', 1\]\)"):
+        UsageEvent.from_dict({**event(), 1: "x", "b": 2})
+    with pytest.raises(InvalidValueError, match=r"usage has unknown keys"):
+        UsageEvent.from_dict(event(usage={1: 2, "x": 3}))
+    table = {"version": "x", "models": {}, "currency": "USD", "source": "s", 1: 2, "a": 3}
+    with pytest.raises(LoadError, match=r"unknown keys \['a', 1\]"):
+        PriceTable.from_dict(table)

@@ -207,10 +207,19 @@ def instant(value: object, field: str = "at") -> datetime:
         except ValueError:
             raise InvalidValueError(field, value, INSTANT) from None
         if at.tzinfo is not None:  # a parsed offset is fixed: no utcoffset() call needed
-            return at
+            return at if 1 < at.year < 9999 else _in_utc_range(at, field)
     elif isinstance(value, datetime) and value.utcoffset() is not None:
-        return value
+        return value if 1 < value.year < 9999 else _in_utc_range(value, field)
     raise InvalidValueError(field, value, INSTANT)
+
+
+def _in_utc_range(at: datetime, field: str) -> datetime:
+    """``at`` if it has a UTC time: 9999-12-31T23:00-05:00 is in the year 10000 in UTC."""
+    try:
+        at.astimezone(UTC)
+    except OverflowError:
+        raise InvalidValueError(field, at, "must fall within the years 1 to 9999 in UTC") from None
+    return at
 
 
 def local_instant(value: object, field: str, where: tzinfo) -> datetime:

@@ -85,7 +85,7 @@ def json_document(text: str | bytes, source: str) -> Any:  # noqa: ANN401  (any 
             text = text.decode("utf-8")
         value = _DECODER.decode(text.removeprefix(_BOM))
     except UnicodeDecodeError as error:
-        raise LoadError(source, [("$", _not_utf8(error, "byte"))]) from None
+        raise LoadError(source, [_not_utf8_at(error)]) from None
     except (ValueError, RecursionError) as error:
         line, column, message = _not_json(error)
         if isinstance(error, json.JSONDecodeError):
@@ -100,15 +100,15 @@ def json_line(line: bytes | str) -> Any:  # noqa: ANN401  (any JSON value)
     """The value of one line of a JSON Lines file; InvalidValueError says what and which column.
 
     The line's own number is the caller's to give (``file:line``): the message
-    names only the column. A UTF-8 byte-order mark at its start is skipped.
+    names only the column. A UTF-8 byte-order mark at its start is skipped. Its
+    depth is not walked (the hot path of reading files): the parser's own limit
+    holds, and the events parser refuses any nesting an event has no place for.
     """
     if isinstance(line, bytes):
         try:
             text = line.decode("utf-8")
         except UnicodeDecodeError as error:
-            raise InvalidValueError(
-                "line", line.rstrip(b"\r\n"), _not_utf8(error, "byte")
-            ) from None
+            raise InvalidValueError("line", line.rstrip(b"\r\n"), _not_utf8(error)) from None
     else:
         text = line
     try:
@@ -122,9 +122,18 @@ def json_line(line: bytes | str) -> Any:  # noqa: ANN401  (any JSON value)
         raise InvalidValueError("line", text.rstrip("\r\n"), f"is not JSON: {message}") from None
 
 
-def _not_utf8(error: UnicodeDecodeError, what: str) -> str:
+def _not_utf8_at(error: UnicodeDecodeError) -> tuple[str, str]:
+    """Where in a document (its line) and what: the first byte that is not UTF-8, and its column."""
+    data = error.object
+    line = data.count(b"\n", 0, error.start) + 1
+    column = error.start - (data.rfind(b"\n", 0, error.start) + 1) + 1
+    bad = data[error.start : error.start + 1].hex()
+    return f"line {line}", f"is not UTF-8 text: byte 0x{bad} at column {column}"
+
+
+def _not_utf8(error: UnicodeDecodeError) -> str:
     bad = error.object[error.start : error.start + 1]
-    return f"is not UTF-8 text: {what} 0x{bad.hex()} at column {error.start + 1}"
+    return f"is not UTF-8 text: byte 0x{bad.hex()} at column {error.start + 1}"
 
 
 def read_bytes(path: Path) -> bytes:
@@ -145,12 +154,7 @@ def toml_document(path: Path) -> dict[str, Any]:
         text = data.decode("utf-8").removeprefix(_BOM)
         value = tomllib.loads(text)
     except UnicodeDecodeError as error:
-        line = data.count(b"\n", 0, error.start) + 1
-        column = error.start - (data.rfind(b"\n", 0, error.start) + 1) + 1
-        bad = data[error.start : error.start + 1].hex()
-        raise LoadError(
-            source, [(f"line {line}", f"is not UTF-8 text: byte 0x{bad} at column {column}")]
-        ) from None
+        raise LoadError(source, [_not_utf8_at(error)]) from None
     except tomllib.TOMLDecodeError as error:
         raise LoadError(source, [("$", str(error))]) from None
     except RecursionError:

@@ -30,7 +30,7 @@ from typing import IO, TYPE_CHECKING, Any, Final
 
 import attrs
 
-from usagebill._checks import check_non_negative_int, local_instant
+from usagebill._checks import MAX_COUNT, TOO_MANY, check_non_negative_int, local_instant
 from usagebill._version import __version__
 from usagebill.accounts.organization import Organization
 from usagebill.analysis.forecast import forecast
@@ -39,7 +39,7 @@ from usagebill.billing.cube import UsageCube
 from usagebill.billing.engines.python import CubeBuilder, Outside
 from usagebill.billing.focus import DailyUsage, to_focus_csv
 from usagebill.billing.invoice import Invoice, price_cube
-from usagebill.errors import UnknownModelError, UsageBillError, short_repr
+from usagebill.errors import ConflictError, UnknownModelError, UsageBillError, short_repr
 from usagebill.events import UsageEvent
 from usagebill.io.event_files import STDIN, expand, read_events
 from usagebill.periods import BillingPeriod, zone
@@ -59,6 +59,7 @@ if TYPE_CHECKING:
 __all__ = ["main", "run"]
 
 _PROGRESS_EVERY: Final = 100_000
+_COUNT_DIGITS: Final = len(str(MAX_COUNT))
 _STRICT_HELP: Final = "stop (exit 2) if the events files hold no event at all"
 _EVENTS_HELP: Final = (
     "usage events: a file or a glob (.jsonl, .jsonl.gz, .parquet, .csv; '-': stdin)"
@@ -94,7 +95,7 @@ def _each_record(
                 raise line.error
             add(line.record)  # type: ignore[arg-type]  # no error: a record
         except UsageBillError as error:
-            reason = f"{line.where}: {_message(error)}"
+            reason = f"{line.where}: {_message(error, args.prices)}"
             if not args.skip_invalid:
                 raise _InputError(reason) from None
             skipped += 1
@@ -114,7 +115,7 @@ def _no_events(args: argparse.Namespace, files: Sequence[str], err: IO[str]) -> 
     message = f"no usage events in {names}"
     if args.strict:
         raise _InputError(f"{message} (--strict)")
-    print(f"usagebill: warning: {message}: the bill has fees only", file=err)
+    print(f"usagebill: warning: {message}: usage counts as zero", file=err)
 
 
 def _read_events(args: argparse.Namespace, builder: CubeBuilder, err: IO[str]) -> int:
@@ -168,6 +169,8 @@ def _cube(
     cube = engine.cube(files, org, period, prices, outside=outside, **options)
     if err.isatty():
         print(f" {cube.events:,} events billed in {time.monotonic() - started:.1f} s", file=err)
+    if not (cube.events or cube.duplicates or cube.excluded or cube.conflicting):
+        _no_events(args, files, err)
     return cube, 0
 
 
@@ -195,14 +198,17 @@ def _invoice(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
     prices = _prices(args.prices)
     cube, skipped = _cube(args, org, period, prices, err)
     # Conflicting ids are bad input too: --skip-invalid bills the rest and lists them.
-    invoice = price_cube(
-        cube,
-        org,
-        prices,
-        conflicts="set_aside" if args.skip_invalid else "raise",
-        issued_on=None if args.issued_on is None else _date(args.issued_on, "--issued-on"),
-        purchase_order=args.purchase_order,
-    )
+    try:
+        invoice = price_cube(
+            cube,
+            org,
+            prices,
+            conflicts="set_aside" if args.skip_invalid else "raise",
+            issued_on=None if args.issued_on is None else _date(args.issued_on, "--issued-on"),
+            purchase_order=args.purchase_order,
+        )
+    except ConflictError as error:
+        raise _conflict(error, [] if args.events is None else expand(args.events)) from None
     if args.format == "focus":  # the daily rows: a second, pure pass over the same events
         days = DailyUsage(org, period, prices, skip=cube.conflicts)
         if args.ledger is not None:
@@ -217,7 +223,13 @@ def _invoice(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
     if skipped:
         print(f"{skipped:,} invalid lines skipped", file=err)
     if cube.conflicts:
-        ids = ", ".join(sorted(cube.conflicts)[:20])
+        shown = sorted(cube.conflicts)[:20]
+        files = [] if args.events is None else expand(args.events)
+        places = _conflicting_lines(files, shown)
+        ids = ", ".join(
+            short_repr(id_) + (f" ({', '.join(places[id_])})" if id_ in places else "")
+            for id_ in shown
+        )
         more = f" and {len(cube.conflicts) - 20:,} more" if len(cube.conflicts) > 20 else ""
         print(
             f"{len(cube.conflicts):,} conflicting event ids ({cube.conflicting:,} events) not "
@@ -225,6 +237,41 @@ def _invoice(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
             file=err,
         )
     return 0
+
+
+def _conflicting_lines(files: Sequence[str], ids: Sequence[str]) -> dict[str, tuple[str, str]]:
+    """Where each of ``ids`` was first read, and where it was read with other content."""
+    if STDIN in files:  # read once, gone
+        return {}
+    wanted, first, found = set(ids), {}, {}
+    for line in read_events(files):
+        event_id = None if line.record is None else line.record.get("event_id")
+        if event_id not in wanted or event_id in found:
+            continue
+        try:
+            event = UsageEvent.from_dict(line.record)
+        except UsageBillError:
+            continue
+        if event_id not in first:
+            first[event_id] = (line.where, event)
+        elif first[event_id][1] != event:
+            found[event_id] = (first[event_id][0], line.where)
+    return found
+
+
+def _conflict(error: ConflictError, files: Sequence[str]) -> _InputError | ConflictError:
+    """A conflict named by the lines of its first id: where it was read, and read otherwise."""
+    value = error.value  # one id (deduplication), or the sorted ids of a cube
+    ids = sorted(map(str, value)) if isinstance(value, (list, tuple, frozenset)) else [str(value)]
+    places = _conflicting_lines(files, ids[:1])
+    if not ids or ids[0] not in places:
+        return error
+    first, other = places[ids[0]]
+    more = f" ({len(ids) - 1:,} more such ids)" if len(ids) > 1 else ""
+    return _InputError(
+        f"{other}: event_id {short_repr(ids[0])} was read at {first} with other content: "
+        f"neither is billed until the source is corrected (--skip-invalid bills the rest){more}"
+    )
 
 
 def _render(invoice: Invoice, fmt: str) -> str:
@@ -371,6 +418,8 @@ def _count(text: str, option: str) -> int:
     """A count option: digits 0-9 only (int() also reads other scripts' digits, ' 5', '1_000')."""
     if not (text.isascii() and text.removeprefix("-").isdigit()):
         raise _InputError(f"{option} must be a count in digits 0-9 (got {short_repr(text)})")
+    if len(text) > _COUNT_DIGITS:  # before int(): Python refuses to read 4,300 digits and more
+        raise _InputError(f"{option} {TOO_MANY} (got {len(text):,} digits)")
     return check_non_negative_int(int(text), option)
 
 
@@ -522,6 +571,8 @@ def _whatif(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
             events = _usage_events(args, again)
             _progress(err, f"re-billing {len(events):,} events under the scenario…")
             result = whatif(org, events, period, scenario, prices)
+    except ConflictError as error:  # two lines, not one event: both named
+        raise _conflict(error, expand(args.events)) from None
     except UsageBillError as error:
         raise _located(error, args, (org, period, prices), args.scenario) from None
     out.write(result.to_markdown() if args.format == "md" else result.to_text())
@@ -538,6 +589,8 @@ def _forecast(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
     _progress(err, f"forecasting from {len(events):,} events…")
     try:
         result = forecast(org, events, period, as_of, prices)
+    except ConflictError as error:  # two lines, not one event: both named
+        raise _conflict(error, expand(args.events)) from None
     except UsageBillError as error:
         raise _located(error, args, (org, period, prices)) from None
     out.write(result.to_text())

@@ -191,7 +191,7 @@ def parse_record(data: object) -> Record:
         raise InvalidValueError("event", data, "must be a JSON object")
     keys = data.keys()
     if not keys <= _EVENT_KEYS:
-        raise InvalidValueError("event", sorted(keys - _EVENT_KEYS), _UNKNOWN_EVENT_KEYS)
+        raise InvalidValueError("event", sorted(keys - _EVENT_KEYS, key=repr), _UNKNOWN_EVENT_KEYS)
     try:
         event_id = data["event_id"]
         user_id = data["user_id"]
@@ -223,7 +223,7 @@ def _counts(usage: object) -> tuple[int, ...]:
     if type(usage) is not dict and not isinstance(usage, Mapping):
         raise InvalidValueError("usage", usage, "must be a JSON object of token counts")
     if not usage.keys() <= _USAGE_FIELDS_SET:
-        unknown = sorted(set(usage) - _USAGE_FIELDS_SET)
+        unknown = sorted(set(usage) - _USAGE_FIELDS_SET, key=repr)
         raise InvalidValueError("usage", unknown, _UNKNOWN_USAGE_KEYS)
     counts = tuple(map(usage.get, _USAGE_FIELDS, _ZEROS))
     a, b, c, d, e, f = counts

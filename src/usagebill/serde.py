@@ -306,7 +306,7 @@ def from_json(
 
 def _message(error: BaseException) -> str:
     if isinstance(error, ForbiddenExtraKeysError):
-        unknown = short_repr(sorted(error.extra_fields))
+        unknown = short_repr(sorted(error.extra_fields, key=repr))
         fields = attrs.fields(error.cl) if attrs.has(error.cl) else ()
         known = ", ".join(field.name for field in fields if field.init)
         return f"unknown keys {unknown}: this format has no such field" + (

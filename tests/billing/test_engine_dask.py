@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from builders import event
 from usage_months import changing_month, months, write
-from usagebill import InvalidValueError, InvoiceBuilder
+from usagebill import InvalidValueError, InvoiceBuilder, LoadError
 from usagebill.billing.invoice import price_cube
 
 distributed = pytest.importorskip("distributed")
@@ -92,5 +92,5 @@ def test_bad_sources_are_refused(tmp_path):
     (tmp_path / "empty.jsonl").write_text("")
     assert engine.cube(tmp_path / "empty.jsonl", org, period).events == 0
     (tmp_path / "bad.jsonl").write_text("{not json\n")
-    with pytest.raises(InvalidValueError, match="is not JSON"):
+    with pytest.raises(LoadError, match=r"(?s)bad\.jsonl:1 does not load.*is not JSON"):
         engine.cube(tmp_path / "bad.jsonl", org, period)

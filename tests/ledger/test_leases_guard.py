@@ -7,6 +7,9 @@ counted, ``max_tokens=1_000``).
 
 from __future__ import annotations
 
+import asyncio
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -19,10 +22,15 @@ from usagebill.ledger import LeasedLedger, LeasePolicy, Ledger, MemoryLedger, Sq
 
 anthropic = pytest.importorskip("anthropic")
 
-from usagebill.gateway import GuardedAnthropic, RequestDeniedError  # noqa: E402
+from usagebill.gateway import (  # noqa: E402
+    GuardedAnthropic,
+    GuardedAsyncAnthropic,
+    RequestDeniedError,
+)
 from usagebill.gateway.testing import FakeMessagesAPI, Reply  # noqa: E402
 
 AT = datetime(2026, 10, 20, 9, tzinfo=UTC)
+RACERS = 30
 CALL = {
     "model": "claude-sonnet-4-6",
     "max_tokens": 1_000,
@@ -52,10 +60,11 @@ def test_guarded_requests_hold_from_the_lease_and_are_recorded_at_the_flush(
     guarded = GuardedAnthropic(api.client(), front)
     for _ in range(20):
         guarded.for_member("ada", input_tokens=1_000).messages.create(**CALL)
-    # the first request is held centrally (ada's room is unknown: $1), and recorded when the
-    # second asks for a lease: half the $0.982 left, $0.491, that holds the other 19
-    assert front.counts == {"local": 19, "central": 1, "leases": 1, "flushes": 1}
-    assert spent(central) == (Money("0.006"), Money("0.491"))
+    # the first request is held centrally (ada's room is unknown: $1) in a lease of just its
+    # $0.018, which settles at $0.006; the second tops that lease's $0.012 up to half the
+    # $0.982 left ($0.491, +0.479): one lease of $0.497 serves all 20
+    assert front.counts == {"local": 19, "central": 1, "leases": 1, "flushes": 0}
+    assert spent(central) == (Money(0), Money("0.497"))
     front.flush()
     assert spent(central) == (Money("0.12"), Money("0.377"))
     front.close()
@@ -122,3 +131,56 @@ def test_a_lease_that_ends_while_a_request_holds_stays_until_the_request_ends(
     front.close()
     assert spent(central) == (Money("0.018"), Money(0))
     assert central.stats(AT)["overruns"] == 0
+
+
+@pytest.mark.parametrize("kind", store_params(("memory", "sqlite")))
+@pytest.mark.parametrize(("cap", "winners"), [("0.018", 1), ("0.18", 10)])
+def test_threads_racing_through_a_leased_front_win_exactly_what_the_cap_allows(
+    kind: str, cap: str, winners: int, tmp_path: Path
+) -> None:
+    # each request's bound is its cost: 1,000 tokens in and out, $0.018
+    central = central_ledger(kind, cap, tmp_path)
+    front = LeasedLedger(central)
+    api = FakeMessagesAPI(input_tokens=1_000, output_tokens=1_000, latency=0.02)
+    guarded = GuardedAnthropic(api.client(max_retries=0), front)
+    start = threading.Barrier(RACERS)
+
+    def request(_index: int) -> bool:
+        ada = guarded.for_member("ada", input_tokens=1_000)
+        start.wait()
+        try:
+            ada.messages.create(**CALL)
+        except RequestDeniedError:
+            return False
+        return True
+
+    with ThreadPoolExecutor(RACERS) as pool:
+        admitted = list(pool.map(request, range(RACERS)))
+    front.close()
+    assert sum(admitted) == winners  # one front: its denials are the books', never its slack
+    assert api.calls == winners
+    assert spent(central) == (Money(cap), Money(0))
+
+
+def test_tasks_racing_through_a_leased_front_win_exactly_what_the_cap_allows(
+    tmp_path: Path,
+) -> None:
+    central = central_ledger("sqlite", "0.18", tmp_path)
+    front = LeasedLedger(central)
+    api = FakeMessagesAPI(input_tokens=1_000, output_tokens=1_000, latency=0.02)
+    guarded = GuardedAsyncAnthropic(api.async_client(max_retries=0), front)
+
+    async def request() -> bool:
+        try:
+            await guarded.for_member("ada", input_tokens=1_000).messages.create(**CALL)
+        except RequestDeniedError:
+            return False
+        return True
+
+    async def main() -> list[bool]:
+        return await asyncio.gather(*(request() for _ in range(RACERS)))
+
+    admitted = asyncio.run(main())
+    front.close()
+    assert sum(admitted) == 10
+    assert spent(central) == (Money("0.18"), Money(0))

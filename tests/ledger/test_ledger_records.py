@@ -37,11 +37,14 @@ from usagebill import (
     InvoiceBuilder,
     Money,
     Organization,
+    Product,
     UsageBillError,
     UsageEvent,
     build_invoice,
 )
-from usagebill.ledger import ChargeResult, Ledger, MemoryLedger, SqliteLedger
+from usagebill.billing.cube import UsageCube
+from usagebill.billing.dimensions import billed_columns
+from usagebill.ledger import ChargeResult, Hold, Ledger, MemoryLedger, SqliteLedger
 from usagebill.ledger.core import dump_json, legacy_fingerprint
 from usagebill.ledger.sqlite import SCHEMA_V1, SCHEMA_VERSION, SqliteStore
 
@@ -124,6 +127,10 @@ def check_agreement(ledger: Ledger, org: Organization, period: BillingPeriod,
     accepted = [usage for usage in accepted if period.start <= usage.at < period.end]
     expected = InvoiceBuilder(org, period).add_all(accepted).cube()
     assert ledger.cube(period) == expected
+    if not isinstance(ledger, MemoryLedger):  # the usage table agrees with its events
+        unbilled = tuple(not billed for billed in billed_columns(org.failure_policy))
+        rows = ledger.store.usage_rows(period.label, unbilled, from_events=True)  # type: ignore[call-arg]
+        assert UsageCube.from_rows(org.name, period, expected.price_table, rows) == expected
     invoice = ledger.invoice(period)
     assert invoice.to_json() == build_invoice(org, accepted, period).to_json()
     at = period.start + timedelta(days=1)
@@ -220,26 +227,34 @@ def test_one_sqlite_file_keeps_many_organizations_apart(tmp_path: Path) -> None:
 
 
 def test_a_version_1_sqlite_file_upgrades_with_its_data(tmp_path: Path) -> None:
-    """A file written by version 1 (counters, a charge's fingerprint and outcome, a hold,
-    a statistic) opens with this code: everything is kept under the organization that opens
-    it, a retry of the old charge replays, another version of it is a conflict."""
+    """A file written by version 1 (counters, a charge's fingerprint and outcome, a hold kept
+    as JSON, a statistic) opens with this code: everything is kept under the organization
+    that opens it (the hold, released, is the same), a retry of the old charge replays,
+    another version of it is a conflict."""
     org = organization()
     old = event("old-1", "ada", SONNET, input_tokens=1_000_000)
     outcome = MemoryLedger(org).charge(old)
+    held = Hold("old-r", "ada", CHAT_AND_CLAUDE_CODE, "2026-10", Money("1.25"), Product.CHAT,
+                datetime(2030, 1, 1, 0, 0, 0, 123_456, tzinfo=UTC))  # fmt: skip
     path = tmp_path / "v1.db"
     with sqlite3.connect(path) as connection:
         connection.executescript(SCHEMA_V1)
         connection.execute("INSERT INTO usagebill_meta VALUES ('schema_version', '1')")
         for level, key in (("user", "ada"), ("seat", CHAT_AND_CLAUDE_CODE), ("org", "")):
-            connection.execute("INSERT INTO counters VALUES ('2026-10', ?, ?, '3', '0')",
+            connection.execute("INSERT INTO counters VALUES ('2026-10', ?, ?, '3', '1.25')",
                                (level, key))  # fmt: skip
         connection.execute(
             "INSERT INTO events VALUES (?, ?, ?)",
             ("old-1", legacy_fingerprint(old), dump_json(outcome)),
         )
         connection.execute("INSERT INTO stats VALUES ('2026-10', 'overruns', 2)")
+        connection.execute(
+            "INSERT INTO holds VALUES (?, ?, ?)",
+            ("old-r", dump_json(held), held.expires_at.timestamp()),
+        )
     connection.close()
     ledger = SqliteLedger(path, org)
+    assert ledger.release("old-r") == held
     assert ledger.month_to_date(old.at).members == {"ada": Decimal(3)}
     assert ledger.stats(old.at)["overruns"] == 2
     assert ledger.charge(old) == attrs.evolve(outcome, replayed=True)

@@ -53,10 +53,11 @@ from typing import Any, TypeVar
 
 import attrs
 
+from usagebill._checks import non_empty_str
 from usagebill.accounts.invoicing import InvoiceSettings
 from usagebill.accounts.limits import DEFAULT_THRESHOLDS, PoolLimit, SpendLimits
 from usagebill.accounts.seats import AddOn, Member, Role, SeatCatalog, SeatChange, SeatType
-from usagebill.errors import LoadError
+from usagebill.errors import LoadError, short_repr
 from usagebill.money import Money
 from usagebill.serde import structure
 from usagebill.usage import FailurePolicy, Product
@@ -141,7 +142,7 @@ class _MemberSpec:
 
 @attrs.frozen
 class _OrgSpec:
-    name: str
+    name: str = attrs.field(validator=non_empty_str)  # it heads every invoice
     seat_types: dict[str, _SeatTypeSpec]
     members: tuple[_MemberSpec, ...]
     currency: str = "USD"
@@ -177,8 +178,13 @@ def organization_parts(data: object, source: str = "organization") -> dict[str, 
         }
     )
     members, history = [], []
+    first: dict[str, int] = {}
     for position, member in enumerate(spec.members):
         where = f"$.members[{position}]"
+        seen = first.setdefault(member.user_id, position)
+        if seen != position:  # a second entry would silently replace the first
+            problem = f"repeats the user_id of $.members[{seen}] (got {short_repr(member.user_id)})"
+            raise LoadError(source, [(f"{where}.user_id", problem)])
         changes = [
             _seat_change(member.user_id, seat, source, f"{where}.seats[{index}]")
             for index, seat in enumerate(member.seats)
@@ -214,7 +220,13 @@ def _seat_change(user_id: str, seat: dict[str, Any], source: str, where: str) ->
     if at is None:
         raise LoadError(source, [(where, "each seat needs 'from'")])
     when = _structure_at(at, datetime, source, f"{where}.from")
-    parsed = _structure_at(fields, _SeatSpec, source, where)
+    try:
+        parsed = _structure_at(fields, _SeatSpec, source, where)
+    except LoadError as error:  # "from" was read above: the known keys name it too
+        problems = [
+            (path, why.replace("(known: ", "(known: from, ")) for path, why in error.problems
+        ]
+        raise LoadError(source, problems) from None
     return SeatChange(user_id, when, parsed.seat_type, parsed.add_ons)
 
 

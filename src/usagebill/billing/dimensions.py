@@ -25,6 +25,8 @@ since the Unix epoch, UTC, so that every engine compares them alike.
 
 from __future__ import annotations
 
+import glob
+import gzip
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -33,10 +35,11 @@ from typing import Any, Final, NamedTuple
 import attrs
 
 from usagebill._checks import COUNT, MAX_COUNT, TOO_MANY
+from usagebill._documents import json_line
 from usagebill.accounts.organization import Organization
 from usagebill.accounts.seats import SeatTimeline
 from usagebill.billing.cube import UsageCounts, UsageCube, UsageKey
-from usagebill.errors import InvalidValueError, UsageBillError, short_repr
+from usagebill.errors import InvalidValueError, LoadError, UsageBillError, short_repr
 from usagebill.events import FAILED
 from usagebill.periods import BillingPeriod
 from usagebill.pricing.prices import PriceTable
@@ -59,6 +62,7 @@ __all__ = [
     "source_format",
     "tier_models",
     "tier_thresholds",
+    "unreadable_source",
 ]
 
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
@@ -103,6 +107,27 @@ def source_format(path: str | Path) -> str:
         Path(str(path)).name,  # the ending shows, however long the path
         f"must end in one of {sorted(SOURCE_FORMATS)} (the format comes from it)",
     )
+
+
+def unreadable_source(paths: Sequence[str] | None, error: Exception) -> LoadError:
+    """An engine's refusal of its files, pinned to the ``file:line`` the strict reader refuses.
+
+    A table engine names a byte offset at best, or nothing; the pure engine's
+    reader, run over the JSON Lines files only once the engine has refused them,
+    says which line and what is wrong. Otherwise the engine's own words.
+    """
+    files = {found for path in paths or () for found in glob.glob(path)}  # noqa: PTH207  (absolute)
+    for name in sorted(files):
+        if source_format(name) == "json":
+            with (gzip.open if name.endswith(".gz") else open)(name, "rb") as lines:
+                for number, line in enumerate(lines, start=1):
+                    try:
+                        if line.strip():
+                            json_line(line)
+                    except UsageBillError as problem:
+                        return LoadError(f"{name}:{number}", [("line", str(problem))])
+    where = ", ".join(paths) if paths else "events"
+    return LoadError(where, [("events", str(error).strip()[:300])])
 
 
 def record_of_row(row: Mapping[str, object]) -> dict[str, object]:

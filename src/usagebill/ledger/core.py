@@ -98,7 +98,15 @@ _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 
 @attrs.frozen
 class Hold:
-    """Money reserved on every level of a member's path until settled, released or expired."""
+    """Money reserved on every level of a member's path until settled, released or expired.
+
+    >>> from usagebill.ledger import MemoryLedger
+    >>> ledger = MemoryLedger(Organization.from_file("examples/org.toml"),
+    ...                       clock=lambda: datetime(2026, 10, 5, tzinfo=UTC))
+    >>> hold = ledger.hold("req-1", "u-007", Money("2"), at=datetime(2026, 10, 5, tzinfo=UTC)).hold
+    >>> hold.seat_type, hold.period, str(hold.amount), hold.expires_at.isoformat()
+    ('chat', '2026-10', '2.00 USD', '2026-10-05T00:10:00+00:00')
+    """
 
     request_id: str
     user_id: str
@@ -111,7 +119,18 @@ class Hold:
 
 @attrs.frozen
 class ChargeResult:
-    """The outcome of :meth:`Ledger.charge`; ``replayed`` when it answers a retry."""
+    """The outcome of :meth:`Ledger.charge`; ``replayed`` when it answers a retry.
+
+    >>> from usagebill.ledger import MemoryLedger
+    >>> ledger = MemoryLedger(Organization.from_file("examples/org.toml"))
+    >>> usage = UsageEvent("e1", "u-007", "claude-sonnet-4-6", Product.CHAT,
+    ...                    TokenUsage(input_tokens=1_000_000), datetime(2026, 10, 5, tzinfo=UTC))
+    >>> first = ledger.charge(usage)
+    >>> first.recorded, first.amount, first.decision.headroom   # u-007's own cap: 400
+    (True, Money('3', 'USD'), Money('400', 'USD'))
+    >>> ledger.charge(usage).replayed                          # a retry counts nothing
+    True
+    """
 
     event_id: str
     amount: Money
@@ -128,7 +147,14 @@ class ChargeResult:
 
 @attrs.frozen
 class HoldResult:
-    """The outcome of :meth:`Ledger.hold` or :meth:`Ledger.extend`."""
+    """The outcome of :meth:`Ledger.hold` or :meth:`Ledger.extend`.
+
+    >>> from usagebill.ledger import MemoryLedger
+    >>> ledger = MemoryLedger(Organization.from_file("examples/org.toml"))
+    >>> denied = ledger.hold("req-1", "u-007", Money("401"), at=datetime(2026, 10, 5, tzinfo=UTC))
+    >>> denied.decision.allowed, denied.hold is None
+    (False, True)
+    """
 
     request_id: str
     decision: Decision
@@ -137,7 +163,19 @@ class HoldResult:
 
 @attrs.frozen
 class SettleResult:
-    """The outcome of :meth:`Ledger.settle`: the cost recorded, and any overrun of the hold."""
+    """The outcome of :meth:`Ledger.settle`: the cost recorded, and any overrun of the hold.
+
+    >>> from usagebill.ledger import MemoryLedger
+    >>> ledger = MemoryLedger(Organization.from_file("examples/org.toml"),
+    ...                       clock=lambda: datetime(2026, 10, 5, tzinfo=UTC))
+    >>> at = datetime(2026, 10, 5, tzinfo=UTC)
+    >>> _ = ledger.hold("req-1", "u-007", Money("2"), at=at)
+    >>> usage = UsageEvent("msg-1", "u-007", "claude-sonnet-4-6", Product.CHAT,
+    ...                    TokenUsage(input_tokens=1_000_000), at)
+    >>> settled = ledger.settle("req-1", usage)          # 3.00 used of 2.00 held
+    >>> settled.amount, settled.held, settled.overrun
+    (Money('3', 'USD'), Money('2', 'USD'), Money('1', 'USD'))
+    """
 
     request_id: str
     event_id: str
@@ -159,6 +197,14 @@ class Recorded(NamedTuple):
     ``leased`` marks a settlement of :meth:`Ledger.settle_batch` (a retry of it
     replays under any hold). A denied charge is kept (a retry must be denied
     again) but bills nothing.
+
+    >>> from usagebill.ledger import MemoryLedger
+    >>> ledger = MemoryLedger(Organization.from_file("examples/org.toml"))
+    >>> usage = UsageEvent("e1", "u-007", "claude-sonnet-4-6", Product.CHAT,
+    ...                    TokenUsage(input_tokens=1_000), datetime(2026, 10, 10, tzinfo=UTC))
+    >>> _ = ledger.charge(usage)                    # u-007 moved up on October 14
+    >>> [(r.seat_type, r.price_version, str(r.amount)) for r in ledger.store.recorded()]
+    [('chat', 1, '0.00300000')]
     """
 
     event: UsageEvent
@@ -184,6 +230,11 @@ class Legacy(NamedTuple):
 
     Kept so that a retry of it still replays after the upgrade; the event itself
     was never stored, so it is in no invoice of the ledger.
+
+    >>> usage = UsageEvent("e1", "ada", "claude-sonnet-4-6", Product.CHAT,
+    ...                    TokenUsage(input_tokens=10), datetime(2026, 10, 10, tzinfo=UTC))
+    >>> len(Legacy(legacy_fingerprint(usage), "{}").fingerprint)   # a SHA-256, in hex
+    64
     """
 
     fingerprint: str
@@ -311,6 +362,11 @@ def epoch_us(at: datetime) -> int:
     return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
 
 
+def instant(at_us: int) -> datetime:
+    """The aware instant (UTC) of ``at_us`` microseconds since the Unix epoch."""
+    return _EPOCH + timedelta(microseconds=at_us)
+
+
 def event_of_row(  # noqa: PLR0917  (a stored row's columns, in order)
     event_id: str,
     user_id: str,
@@ -327,7 +383,7 @@ def event_of_row(  # noqa: PLR0917  (a stored row's columns, in order)
         model,
         Product(product),
         TokenUsage(*counts),
-        _EPOCH + timedelta(microseconds=at_us),
+        instant(at_us),
         _MODIFIERS[flags & 7],
         failed=bool(flags & FAILED),
     )
@@ -390,7 +446,11 @@ def legacy_fingerprint(event: UsageEvent, request_id: str | None = None) -> str:
 
 
 class Rating(NamedTuple):
-    """The exact cost of an event and the price it was rated with (what its record keeps)."""
+    """The exact cost of an event and the price it was rated with (what its record keeps).
+
+    >>> Rating(Money("0.003"), "claude-sonnet-4-6", 0, False).price_version
+    0
+    """
 
     amount: Money
     model_id: str
@@ -403,7 +463,20 @@ class Ledger:
 
     ``clock`` (UTC now by default) is read only to expire holds. Change the
     organization (caps, seats, members) with :meth:`set_organization`; the next
-    decision uses it.
+    decision uses it. Every event it charges or settles is recorded: it invoices
+    exactly those.
+
+    >>> from usagebill.billing.invoice import build_invoice
+    >>> from usagebill.ledger import MemoryLedger
+    >>> acme = Organization.from_file("examples/org.toml")
+    >>> ledger = MemoryLedger(acme)
+    >>> usage = UsageEvent("e1", "u-007", "claude-sonnet-4-6", Product.CHAT,
+    ...                    TokenUsage(input_tokens=1_000_000), datetime(2026, 10, 10, tzinfo=UTC))
+    >>> ledger.charge(usage).amount
+    Money('3', 'USD')
+    >>> october = ledger.billing_period("2026-10")
+    >>> ledger.invoice(october).to_json() == build_invoice(acme, [usage], october).to_json()
+    True
     """
 
     def __init__(

@@ -21,9 +21,11 @@ fills, expires or is flushed, returning what it did not use.
   :attr:`LeasePolicy.requests` charges like the one asking, but takes at most
   :attr:`LeasePolicy.share` of the room left on the path as last seen: small
   near a cap, so that little room sits idle in leases. A charge too large for
-  the slice ends the lease and asks the central store (a lease of just its
-  amount when the room is short): a denial is always a central decision, made
-  after this front's own leases on the denying pool gave their slack back.
+  what is left of the slice grows the lease, in one transaction on every level
+  (by just what is missing when the room is short): a denial is always a
+  central decision, made after this front's own leases on the denying pool gave
+  their slack back. A member's first charge in a period is decided centrally:
+  its decision tells the room.
 * **Crash safety.** A lease whose process died expires with its hold and its
   slack returns to the pool. Charges admitted under it are recorded when it is
   flushed: :meth:`LeasedLedger.flush` is the acknowledgment; what a crash
@@ -126,6 +128,11 @@ class LeasePolicy:
     charge must be recorded while its reservation still stands).
     ``flush_every``: how many charges a lease keeps before it records them
     (what a crash may lose).
+
+    >>> LeasePolicy(requests=8).size(room=Decimal("100"), amount=Decimal("1"))  # 8 requests
+    Decimal('8.000000')
+    >>> LeasePolicy(requests=8).size(room=Decimal("10"), amount=Decimal("1"))  # a quarter
+    Decimal('2.500000')
     """
 
     requests: int = attrs.field(default=32, validator=_positive)
@@ -193,12 +200,17 @@ class LeasedLedger:
     :class:`~usagebill.ledger.core.ChargeResult` carries no threshold
     notifications: the :class:`~usagebill.ledger.core.SettleResult` of the flush
     does. ``counts`` tells how decisions were made: ``local``, ``central``
-    (a charge the central store decided), ``leases`` taken, ``flushes``.
+    (a charge the central store decided), ``leases`` taken or grown, ``flushes``.
 
     ``hold``, ``extend``, ``settle`` and ``release`` reserve a request's upper
     bound from its member's lease the same way, so that the SDK guard
     (:mod:`usagebill.gateway`) can take a LeasedLedger for its ledger; a
     settlement is recorded at the next flush.
+
+    >>> with LeasedLedger(central).flushing() as front:  # a timer flushes, the end closes
+    ...     asked = UsageEvent("g1", "olga", "claude-sonnet-4-6", Product.CHAT, usage, at)
+    ...     front.charge(asked).recorded
+    True
     """
 
     def __init__(self, ledger: Ledger, policy: LeasePolicy | None = None) -> None:
@@ -254,10 +266,16 @@ class LeasedLedger:
                             "event_id", event.event_id, "was seen before with different content"
                         )
                     return attrs.evolve(known[1], replayed=True)
-                if self._fits(lease, amount.amount, period, event.product):
-                    self.counts["local"] += 1
-                    return self._admit(lease, event, amount, period)
-                self._end(lease)
+                if self._usable(lease, period, event.product):
+                    denied = None if amount.amount <= lease.left else self._grow(lease, amount)
+                    if denied is not None:
+                        self.counts["central"] += 1
+                        return ChargeResult(event.event_id, amount, denied, period)
+                    if lease.hold.user_id in self._leases:  # not ended for a lost hold
+                        self.counts["local"] += 1
+                        return self._admit(lease, event, amount, period)
+                else:
+                    self._end(lease)
             lease, decision = self._take(event.user_id, amount, event.at, event.product, period)
             if lease is None:
                 self.counts["central"] += 1
@@ -297,9 +315,15 @@ class LeasedLedger:
                 hold = attrs.evolve(known.hold, request_id=request_id, amount=amount)
                 return HoldResult(request_id, self._allowed(hold, _zero(amount), amount), hold)
             lease = self._leases.get(user_id)
-            if lease is not None and not self._fits(lease, amount.amount, period, product):
+            if lease is not None and not self._usable(lease, period, product):
                 self._end(lease)
                 lease = None
+            if lease is not None and amount.amount > lease.left:
+                denied = self._grow(lease, amount)
+                if denied is not None:
+                    self.counts["central"] += 1
+                    return HoldResult(request_id, denied, None)
+                lease = self._leases.get(user_id)  # None if it ended for a lost hold
             if lease is None:
                 lease, decision = self._take(user_id, amount, at, product, period)
                 if lease is None:
@@ -463,16 +487,54 @@ class LeasedLedger:
         usage = event.billed_usage(ledger.org.failure_policy)
         return ledger.prices.quote(event.model, usage, event.at, event.modifiers).amount
 
-    def _fits(self, lease: _Lease, amount: Decimal, period: str, product: Product) -> bool:
-        """Whether ``lease`` may admit ``amount`` for ``product`` now."""
+    def _usable(self, lease: _Lease, period: str, product: Product) -> bool:
+        """Whether ``lease`` may admit a charge of ``period`` for ``product`` now."""
         path = self.ledger.org.path(lease.hold.user_id)
         return (
-            amount <= lease.left
-            and lease.hold.period == period
+            lease.hold.period == period
             and lease.hold.seat_type == path.seat_type
             and product in path.includes
             and self.ledger.clock() < lease.deadline
         )
+
+    def _grow(self, lease: _Lease, amount: Money) -> Decision | None:
+        """Top ``lease`` up so that it covers ``amount``; the store's denial if it cannot.
+
+        All levels or none, in one transaction (:meth:`Ledger.extend`): by a new
+        lease's size if the room allows, else by just what is missing. Before a
+        pool denies that, this front's other leases on it give their slack back.
+        A lease whose hold the store no longer has cannot grow (None is returned
+        after it ends).
+        """
+        ledger, policy, hold = self.ledger, self.policy, lease.hold
+        known = (hold.user_id, hold.period)
+        need = EXACT.subtract(amount.amount, lease.left)
+        size = max(
+            EXACT.subtract(policy.size(self._room.get(known), amount.amount), lease.left), need
+        )
+        now = ledger.clock()
+        ttl = max(policy.ttl, hold.expires_at - now)  # never shortens what covers requests
+        while True:
+            try:
+                grown = ledger.extend(
+                    hold.request_id, unchecked_money(size, amount.currency), ttl=ttl
+                )
+            except UnknownNameError:  # expired under a stalled process: start afresh
+                self._end(lease)
+                return None
+            decision = grown.decision
+            room = None if decision.headroom is None else decision.headroom.amount
+            if decision.allowed and grown.hold is not None:
+                self._room[known] = None if room is None else EXACT.subtract(room, size)
+                self.counts["leases"] += 1
+                lease.hold = grown.hold
+                lease.left = EXACT.add(lease.left, size)
+                return None
+            self._room[known] = room
+            if size > need:
+                size = need
+            elif not self._give_back(decision, hold.period, keep=lease):
+                return attrs.evolve(decision, amount=amount)
 
     def _allowed(self, hold: Hold, amount: Money, headroom: Money) -> Decision:
         return Decision(
@@ -539,13 +601,14 @@ class LeasedLedger:
             elif not self._give_back(decision, period):  # each time one lease fewer
                 return None, attrs.evolve(decision, amount=amount)
 
-    def _give_back(self, denied: Decision, period: str) -> bool:
-        """End this front's leases on the pools that denied: True if there were any."""
+    def _give_back(self, denied: Decision, period: str, keep: _Lease | None = None) -> bool:
+        """End this front's leases (but ``keep``) on the pools that denied: True if any."""
         levels = {binding.level for binding in denied.bindings}
         ending = [
             lease
             for lease in self._leases.values()
-            if lease.hold.period == period
+            if lease is not keep
+            and lease.hold.period == period
             and (
                 Level.ORGANIZATION in levels
                 or (Level.SEAT_TYPE in levels and lease.hold.seat_type == denied.seat_type)

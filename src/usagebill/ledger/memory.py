@@ -131,7 +131,14 @@ class _Exclusive:
 
 
 class MemoryStore:
-    """Counters, events and holds in dicts, one lock around every transaction."""
+    """Counters, events and holds in dicts, one lock around every transaction.
+
+    >>> store = MemoryStore()
+    >>> with store.transaction() as tx:
+    ...     tx.apply("2026-10", "ada", "chat", Decimal("1.5"), Decimal(0))
+    >>> store.spend("2026-10", "USD").members
+    FrozenDict({'ada': Decimal('1.5')})
+    """
 
     def __init__(self, currency: str = "USD") -> None:
         self.currency = currency

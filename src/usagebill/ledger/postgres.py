@@ -2,7 +2,7 @@
 
 **Locking: the organization first.** Every operation is one ``READ COMMITTED``
 transaction whose first statement locks the organization's row
-(``SELECT … FOR UPDATE`` on the one row of ``usagebill_org_lock``). All the
+(``SELECT … FOR UPDATE`` on its row of ``usagebill_organizations``). All the
 rest — expiring old holds, the idempotency lookup, reading the counters of
 the member's path, the decision, the writes — runs while that lock is held,
 and each statement reads what the previous holder committed. The counters
@@ -26,14 +26,23 @@ one atomic step for every process on every host, and:
   cheaper, and never fails.
 * **No parallelism lost.** Every charge of an organization adds to its total,
   so any correct scheme applies an organization's writes one at a time.
-  Different organizations (stores in different schemas or databases) never
-  wait for each other, and readers (:meth:`PostgresStore.spend`,
+  Different organizations — each row is keyed by the organization's name,
+  and one database keeps any number — never wait for each other (each locks
+  only its own row), and readers (:meth:`PostgresStore.spend`,
   :meth:`~PostgresStore.stats`) take no lock: they read one consistent
   snapshot.
 
-To hold the lock briefly, a transaction runs in pipeline mode: ``BEGIN``, the
-lock and the first read share one round trip to the server, and so do the
-writes and ``COMMIT`` — four round trips for a charge instead of eight.
+**Round trips.** A charge, a hold and a settlement are one round trip each in
+the plain case: a server-side function (``usagebill_charge``, ``usagebill_hold``,
+``usagebill_settle``) takes the lock, checks that nothing expired and the id is
+new, decides on the caps it is given, checks that no notification threshold is
+crossed, writes everything and returns the counters it read, from which the
+ledger builds the very outcome :func:`~usagebill.caps.decision.decide` gives.
+Anything else — a denial, a threshold crossed, a retry, expired holds, an
+extension, a release — the function leaves untouched (it writes nothing) and
+the ledger runs the general transaction, in pipeline mode: ``BEGIN``, the lock
+and the first read share one round trip, and so do the writes and ``COMMIT``.
+The organization's lock serialises both kinds alike.
 
 Amounts are ``NUMERIC`` without precision or scale, added in SQL and read back
 as :class:`~decimal.Decimal`: exact, never floats.
@@ -51,10 +60,11 @@ PostgreSQL 15)::
 
     ledger = PostgresLedger("postgresql://billing@db.internal/billing", org)
 
-One store keeps one organization's ledger. To keep several in one database,
-give each its own schema through the connection string, e.g.
-``postgresql://billing@db/billing?options=-csearch_path%3Dacme``, which takes
-every libpq option (``connect_timeout``, ``sslmode``, …). Connections are
+One database keeps the ledgers of any number of organizations; a service
+opens one :class:`PostgresStore` and a ledger per organization on it
+(``PostgresLedger(store, org)``: one connection pool). The connection string
+takes every libpq option (``connect_timeout``, ``sslmode``, a
+``search_path``, …). Connections are
 opened lazily, one per thread, and again in a forked child (which leaves the
 parent's alone). For tests, ``scripts/with-postgres CMD`` runs ``CMD`` with a
 throwaway server and ``USAGEBILL_TEST_POSTGRES_DSN`` set; the PostgreSQL tests
@@ -67,19 +77,27 @@ the missing ones, in one transaction under ``pg_advisory_xact_lock``, so
 processes starting together do not race; a database migrated by newer code
 refuses to open. With ``migrate=False`` a store only checks the version (for a
 database user that may not create tables: migrate once as its owner).
-Migration 1 creates:
+After migration 2, every table is keyed by ``organization`` first:
 
-``usagebill_org_lock``
-    one row: the lock every operation takes first;
+``usagebill_organizations``
+    a row per organization: the lock its operations take first;
 ``usagebill_counters``
     ``(period, level, key) → committed, held``; level ``org`` (key ``''``),
     ``seat`` (key: the seat type) or ``user`` (key: the member);
 ``usagebill_events``
-    ``event_id`` (primary key) → fingerprint and outcome, for idempotency;
+    every event charged or settled (and every charge denied), by ``event_id``:
+    its fields, the seat and price it was charged under, its amount and outcome;
+``usagebill_usage``
+    the usage cube's rows of each period, added to by every billed event;
+``usagebill_legacy_events``
+    the ids a version-1 database saw (fingerprint and outcome), to replay them;
 ``usagebill_holds``
     live holds by ``request_id``, indexed by ``expires_at``;
 ``usagebill_stats``
     ``(period, name) → count``: overruns and expired holds.
+
+Migration 2 upgrades a version-1 database (one organization) in place: its rows
+become those of the organization of the store that opens it.
 """
 
 from __future__ import annotations
@@ -119,7 +137,13 @@ from usagebill.ledger.core import (
     load_json,
     spend_of,
 )
-from usagebill.ledger.sqlite import event_row, record_of_row, usage_query
+from usagebill.ledger.sqlite import (
+    event_row,
+    record_of_row,
+    usage_query,
+    usage_row,
+    usage_upsert,
+)
 from usagebill.money import Money, unchecked_money
 from usagebill.pricing.prices import PriceTable
 from usagebill.usage import Product
@@ -211,6 +235,20 @@ _INSERT_EVENT: Final = """
     VALUES (p_org, p_event_id, {request}, p_user, p_model, p_product, p_flags, p_counts[1],
         p_counts[2], p_counts[3], p_counts[4], p_counts[5], p_counts[6], p_at_us, p_period,
         p_seat, p_model_id, p_version, p_in_tier, p_amount, true, {figure}, NULL);
+    INSERT INTO usagebill_usage AS u (organization, period, user_id, seat_type, model_id,
+        product, price_version, in_tier, flags, requests, input_tokens, output_tokens,
+        cache_write_5m_tokens, cache_write_1h_tokens, cache_read_tokens, web_search_requests)
+    VALUES (p_org, p_period, p_user, p_seat, p_model_id, p_product, p_version, p_in_tier,
+        p_flags, 1, p_counts[1], p_counts[2], p_counts[3], p_counts[4], p_counts[5],
+        p_counts[6])
+    ON CONFLICT (organization, period, user_id, seat_type, model_id, product, price_version,
+        in_tier, flags) DO UPDATE
+    SET requests = u.requests + 1, input_tokens = u.input_tokens + excluded.input_tokens,
+        output_tokens = u.output_tokens + excluded.output_tokens,
+        cache_write_5m_tokens = u.cache_write_5m_tokens + excluded.cache_write_5m_tokens,
+        cache_write_1h_tokens = u.cache_write_1h_tokens + excluded.cache_write_1h_tokens,
+        cache_read_tokens = u.cache_read_tokens + excluded.cache_read_tokens,
+        web_search_requests = u.web_search_requests + excluded.web_search_requests;
 """
 _CHARGE_FUNCTION: Final = (
     "CREATE FUNCTION usagebill_charge(p_org text, p_now timestamptz, p_caps numeric[],"
@@ -422,6 +460,27 @@ MIGRATIONS: Final[tuple[tuple[int, str, tuple[LiteralString, ...]], ...]] = (
                 PRIMARY KEY (organization, event_id)
             )""",
             "CREATE INDEX usagebill_events_by_period ON usagebill_events (organization, period)",
+            """
+            CREATE TABLE usagebill_usage (
+                organization text NOT NULL,
+                period text NOT NULL,
+                user_id text NOT NULL,
+                seat_type text NOT NULL,
+                model_id text NOT NULL,
+                product text NOT NULL,
+                price_version integer NOT NULL,
+                in_tier boolean NOT NULL,
+                flags integer NOT NULL,
+                requests bigint NOT NULL,
+                input_tokens bigint NOT NULL,
+                output_tokens bigint NOT NULL,
+                cache_write_5m_tokens bigint NOT NULL,
+                cache_write_1h_tokens bigint NOT NULL,
+                cache_read_tokens bigint NOT NULL,
+                web_search_requests bigint NOT NULL,
+                PRIMARY KEY (organization, period, user_id, seat_type, model_id, product,
+                             price_version, in_tier, flags)
+            )""",
             # What a settlement reads of its hold, as columns (NULL in a hold of version 1).
             (
                 "ALTER TABLE usagebill_holds ADD COLUMN user_id text, ADD COLUMN seat_type text,"
@@ -452,6 +511,7 @@ _PUT_EVENT: Final = (
     + ", ".join(["%s"] * 24)
     + ")"
 )
+_ADD_USAGE: Final = usage_upsert("%s", "usagebill_usage")
 _ZERO: Final = Decimal(0)
 _IDLE: Final = psycopg.pq.TransactionStatus.IDLE
 
@@ -516,6 +576,8 @@ class _PostgresTransaction:
 
     def put_event(self, record: Recorded) -> None:
         self._db.execute(_PUT_EVENT, event_row(self._org, record))
+        if record.billed:
+            self._db.execute(_ADD_USAGE, usage_row(self._org, record))
 
     def hold(self, request_id: str) -> Hold | None:
         row = self._db.execute(
@@ -570,7 +632,12 @@ class PostgresStore:
     """Counters, events and holds in PostgreSQL; one connection per thread.
 
     ``dsn`` is a libpq connection string or URI. Opening applies any pending
-    migration (see the module docs), unless ``migrate`` is false.
+    migration (see the module docs), unless ``migrate`` is false; ``organization``
+    names its rows, and :meth:`for_organization` opens another organization's on
+    the same connections.
+
+    >>> [(version, description.split(":")[0]) for version, description, _ in MIGRATIONS]
+    [(1, 'organization lock, counters, events, holds, statistics'), (2, 'many organizations')]
     """
 
     def __init__(
@@ -735,9 +802,19 @@ class PostgresStore:
         finally:
             connection.close()
 
-    def usage_rows(self, period: str, unbilled: tuple[bool, ...]) -> list[tuple[Any, ...]]:
-        """The billed events of ``period`` summed per usage-cube bucket, by PostgreSQL."""
-        query = usage_query("%s").format(events="usagebill_events", true="true")
+    def usage_rows(
+        self, period: str, unbilled: tuple[bool, ...], *, from_events: bool = False
+    ) -> list[tuple[Any, ...]]:
+        """The billed events of ``period`` summed per usage-cube bucket, by PostgreSQL.
+
+        From the usage table the operations keep up to date; ``from_events`` sums the
+        events themselves instead (a GROUP BY of the month).
+        """
+        query = (
+            usage_query("%s", "usagebill_events", events=True)
+            if from_events
+            else usage_query("%s", "usagebill_usage", events=False)
+        )
         rows = (
             self._connection()
             .execute(query, (*map(int, unbilled), self.organization, period))
@@ -774,6 +851,7 @@ class PostgresStore:
             for table in (
                 "usagebill_counters",
                 "usagebill_events",
+                "usagebill_usage",
                 "usagebill_legacy_events",
                 "usagebill_holds",
                 "usagebill_stats",
@@ -813,7 +891,12 @@ class PostgresLedger(Ledger):
     """A ledger in the PostgreSQL database at ``dsn`` (tables created on first use).
 
     Any number of threads, processes and hosts may use the same database; each
-    operation is atomic across all of them (see the module docs).
+    operation is atomic across all of them (see the module docs). ``dsn`` may be
+    a :class:`PostgresStore` of another organization: the ledgers then share its
+    connections. Charge, hold and settle take one round trip when they are plain.
+
+    >>> SCHEMA_VERSION                  # what PostgresLedger("postgresql://…", org) opens
+    2
     """
 
     store: PostgresStore

@@ -50,16 +50,17 @@ from usagebill.ledger.core import (
     Ledger,
     Legacy,
     Recorded,
-    dump_json,
     epoch_us,
     event_of_row,
+    instant,
     load_json,
     outcome_columns,
     outcome_of_columns,
     spend_of,
 )
-from usagebill.money import EXACT
+from usagebill.money import EXACT, unchecked_money
 from usagebill.pricing.prices import PriceTable
+from usagebill.usage import Product
 
 __all__ = ["SCHEMA_V1", "SCHEMA_VERSION", "SqliteLedger", "SqliteStore"]
 
@@ -107,17 +108,28 @@ CREATE TABLE events (
     UNIQUE (organization, event_id)
 );
 CREATE INDEX events_by_period ON events (organization, period);
+CREATE TABLE usage (
+    organization TEXT NOT NULL, period TEXT NOT NULL, user_id TEXT NOT NULL,
+    seat_type TEXT NOT NULL, model_id TEXT NOT NULL, product TEXT NOT NULL,
+    price_version INTEGER NOT NULL, in_tier INTEGER NOT NULL, flags INTEGER NOT NULL,
+    requests INTEGER NOT NULL, input_tokens INTEGER NOT NULL, output_tokens INTEGER NOT NULL,
+    cache_write_5m_tokens INTEGER NOT NULL, cache_write_1h_tokens INTEGER NOT NULL,
+    cache_read_tokens INTEGER NOT NULL, web_search_requests INTEGER NOT NULL,
+    PRIMARY KEY (organization, period, user_id, seat_type, model_id, product, price_version,
+                 in_tier, flags)
+) WITHOUT ROWID;
 CREATE TABLE legacy_events (
     organization TEXT NOT NULL, event_id TEXT NOT NULL,
     fingerprint TEXT NOT NULL, outcome TEXT NOT NULL,
     PRIMARY KEY (organization, event_id)
 ) WITHOUT ROWID;
 CREATE TABLE holds (
-    organization TEXT NOT NULL, request_id TEXT NOT NULL, body TEXT NOT NULL,
-    expires_at REAL NOT NULL,
+    organization TEXT NOT NULL, request_id TEXT NOT NULL, user_id TEXT NOT NULL,
+    seat_type TEXT NOT NULL, period TEXT NOT NULL, amount TEXT NOT NULL, product TEXT NOT NULL,
+    expires_us INTEGER NOT NULL,
     PRIMARY KEY (organization, request_id)
 );
-CREATE INDEX holds_by_expiry ON holds (organization, expires_at);
+CREATE INDEX holds_by_expiry ON holds (organization, expires_us);
 CREATE TABLE stats (
     organization TEXT NOT NULL, period TEXT NOT NULL, name TEXT NOT NULL,
     count INTEGER NOT NULL,
@@ -126,7 +138,8 @@ CREATE TABLE stats (
 """
 
 # Version 1 -> 2: the old tables are renamed aside, the new ones created, the rows copied
-# under the organization that opens the file (?1), the old tables dropped.
+# under the organization that opens the file (?1) — the holds, kept as JSON, by
+# SqliteStore._migrate — and the old tables dropped.
 _UPGRADE_FROM_V1: Final = (
     "DROP INDEX IF EXISTS holds_by_expiry",
     *(
@@ -137,13 +150,13 @@ _UPGRADE_FROM_V1: Final = (
     "INSERT INTO usagebill_meta SELECT * FROM usagebill_meta_v1",
     "INSERT INTO counters SELECT ?1, * FROM counters_v1",
     "INSERT INTO legacy_events SELECT ?1, * FROM events_v1",
-    "INSERT INTO holds SELECT ?1, * FROM holds_v1",
     "INSERT INTO stats SELECT ?1, * FROM stats_v1",
-    *(
-        f"DROP TABLE {table}_v1"
-        for table in ("usagebill_meta", "counters", "events", "holds", "stats")
-    ),
+    # (here the holds are copied)
 )
+_DROP_V1: Final = tuple(
+    f"DROP TABLE {table}_v1" for table in ("usagebill_meta", "counters", "events", "holds", "stats")
+)
+_HOLD_COLUMNS: Final = "request_id, user_id, seat_type, period, amount, product, expires_us"
 
 _ZERO: Final = Decimal(0)
 _LEVELS: Final = ("user", "seat", "org")
@@ -242,30 +255,69 @@ def record_of_row(row: tuple[Any, ...], currency: str) -> Recorded:
     )
 
 
-def usage_query(placeholder: str) -> str:
-    """The GROUP BY of a period's billed events into usage-cube rows (SQLite and PostgreSQL).
+_COUNTS: Final = (
+    "input_tokens",
+    "output_tokens",
+    "cache_write_5m_tokens",
+    "cache_write_1h_tokens",
+    "cache_read_tokens",
+    "web_search_requests",
+)
+_KEY: Final = "user_id, seat_type, model_id, product, price_version, in_tier, flags"
 
-    Parameters: the six ``unbilled`` flags (1: a failed request's count is left
-    out), then the organization and the period.
+
+def usage_query(placeholder: str, table: str, *, events: bool) -> str:
+    """A period's usage-cube rows, summed from ``table`` (SQLite and PostgreSQL alike).
+
+    ``events``: a GROUP BY of the billed rows of the events table; otherwise the rows
+    of the usage table, which every billed charge and settlement adds to in its own
+    transaction (a few thousand rows a month: the invoice reads those). Parameters:
+    the six ``unbilled`` flags (1: a failed request's count is left out), then the
+    organization and the period.
     """
     p = placeholder
     sums = ", ".join(
-        f"sum(CASE WHEN flags >= 8 AND {p} = 1 THEN 0 ELSE {column} END)"
-        for column in (
-            "input_tokens",
-            "output_tokens",
-            "cache_write_5m_tokens",
-            "cache_write_1h_tokens",
-            "cache_read_tokens",
-            "web_search_requests",
-        )
+        f"sum(CASE WHEN flags >= 8 AND {p} = 1 THEN 0 ELSE {column} END)" for column in _COUNTS
     )
+    requests, billed = ("count(*)", " AND billed") if events else ("sum(requests)", "")
     return (
         "SELECT user_id, seat_type, model_id, product, price_version, in_tier, flags & 7,"  # noqa: S608  (fixed text)
-        f" flags >= 8, count(*), {sums}"
-        f" FROM {{events}} WHERE organization = {p} AND period = {p} AND billed = {{true}}"
-        " GROUP BY user_id, seat_type, model_id, product, price_version, in_tier, flags"
+        f" flags >= 8, {requests}, {sums}"
+        f" FROM {table} WHERE organization = {p} AND period = {p}{billed} GROUP BY {_KEY}"
     )
+
+
+def usage_upsert(placeholder: str, table: str) -> str:
+    """The statement that adds one billed event to its row of the usage table."""
+    values = ", ".join([placeholder] * 16)
+    added = ", ".join(f"{column} = u.{column} + excluded.{column}" for column in _COUNTS)
+    return (
+        f"INSERT INTO {table} AS u (organization, period, {_KEY}, requests,"  # noqa: S608
+        f" {', '.join(_COUNTS)}) VALUES ({values})"
+        f" ON CONFLICT (organization, period, {_KEY}) DO UPDATE"
+        f" SET requests = u.requests + 1, {added}"
+    )
+
+
+def usage_row(organization: str, record: Recorded) -> tuple[Any, ...]:
+    """The usage table's parameters of :func:`usage_upsert` for one billed event."""
+    event = record.event
+    return (
+        organization,
+        record.period,
+        event.user_id,
+        record.seat_type,
+        record.model_id,
+        event.product.value,
+        record.price_version,
+        record.in_tier,
+        event.modifiers.bits | FAILED * event.failed,
+        1,
+        *attrs.astuple(event.usage),
+    )
+
+
+_ADD_USAGE: Final = usage_upsert("?", "usage")
 
 
 class _SqliteTransaction:
@@ -328,18 +380,20 @@ class _SqliteTransaction:
 
     def put_event(self, record: Recorded) -> None:
         self._db.execute(_PUT_EVENT, event_row(self._org, record))
+        if record.billed:
+            self._db.execute(_ADD_USAGE, usage_row(self._org, record))
 
     def hold(self, request_id: str) -> Hold | None:
         row = self._db.execute(
-            "SELECT body FROM holds WHERE organization = ? AND request_id = ?",
+            f"SELECT {_HOLD_COLUMNS} FROM holds WHERE organization = ? AND request_id = ?",  # noqa: S608
             (self._org, request_id),
         ).fetchone()
-        return None if row is None else load_json(row[0], Hold)
+        return None if row is None else _hold_of_row(row, self._currency)
 
     def put_hold(self, hold: Hold) -> None:
         self._db.execute(
-            "INSERT OR REPLACE INTO holds VALUES (?, ?, ?, ?)",
-            (self._org, hold.request_id, dump_json(hold), hold.expires_at.timestamp()),
+            "INSERT OR REPLACE INTO holds VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (self._org, *_hold_row(hold)),
         )
 
     def drop_hold(self, request_id: str) -> None:
@@ -349,10 +403,11 @@ class _SqliteTransaction:
 
     def expired(self, now: datetime) -> list[Hold]:
         rows = self._db.execute(
-            "SELECT body FROM holds WHERE organization = ? AND expires_at <= ? ORDER BY expires_at",
-            (self._org, now.timestamp()),
+            f"SELECT {_HOLD_COLUMNS} FROM holds WHERE organization = ? AND expires_us <= ?"  # noqa: S608
+            " ORDER BY expires_us, request_id",
+            (self._org, epoch_us(now)),
         ).fetchall()
-        return [load_json(row[0], Hold) for row in rows]
+        return [_hold_of_row(row, self._currency) for row in rows]
 
     def count(self, name: str, period: str) -> None:
         self._db.execute(
@@ -360,6 +415,32 @@ class _SqliteTransaction:
             "ON CONFLICT (organization, period, name) DO UPDATE SET count = count + 1",
             (self._org, period, name),
         )
+
+
+def _hold_row(hold: Hold) -> tuple[Any, ...]:
+    """A hold's columns (its instant as integer microseconds: exact, and ordered)."""
+    return (
+        hold.request_id,
+        hold.user_id,
+        hold.seat_type,
+        hold.period,
+        str(hold.amount.amount),
+        hold.product.value,
+        epoch_us(hold.expires_at),
+    )
+
+
+def _hold_of_row(row: tuple[Any, ...], currency: str) -> Hold:
+    request_id, user_id, seat_type, period, amount, product, expires_us = row
+    return Hold(
+        request_id,
+        user_id,
+        seat_type,
+        period,
+        unchecked_money(Decimal(amount), currency),
+        Product(product),
+        instant(expires_us),
+    )
 
 
 def _check_version(path: str, found: str) -> None:
@@ -382,6 +463,16 @@ class SqliteStore:
 
     One connection per thread, fork-safe; ``organization`` names the rows
     (the ledger passes its organization's name).
+
+    >>> import tempfile
+    >>> path = Path(tempfile.mkdtemp()) / "ledger.db"
+    >>> acme = SqliteStore(path, organization="acme")
+    >>> with acme.transaction() as tx:
+    ...     tx.apply("2026-10", "ada", "chat", Decimal("1.5"), Decimal(0))
+    >>> globex = acme.for_organization("globex")        # the same file, other rows
+    >>> acme.spend("2026-10", "USD").total, globex.spend("2026-10", "USD").total
+    (Decimal('1.5'), Decimal('0'))
+    >>> acme.close()
     """
 
     def __init__(
@@ -463,6 +554,13 @@ class SqliteStore:
             elif int(found) == 1:
                 for statement in _UPGRADE_FROM_V1:
                     connection.execute(statement, (self.organization,) if "?1" in statement else ())
+                for (body,) in connection.execute("SELECT body FROM holds_v1").fetchall():
+                    connection.execute(
+                        "INSERT INTO holds VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                        (self.organization, *_hold_row(load_json(body, Hold))),
+                    )
+                for statement in _DROP_V1:
+                    connection.execute(statement)
             else:
                 _check_version(self.path, found)
             connection.execute(
@@ -533,9 +631,19 @@ class SqliteStore:
         finally:
             cursor.close()
 
-    def usage_rows(self, period: str, unbilled: tuple[bool, ...]) -> list[tuple[Any, ...]]:
-        """The billed events of ``period`` summed per usage-cube bucket, by SQLite."""
-        query = usage_query("?").format(events="events", true="1")
+    def usage_rows(
+        self, period: str, unbilled: tuple[bool, ...], *, from_events: bool = False
+    ) -> list[tuple[Any, ...]]:
+        """The billed events of ``period`` summed per usage-cube bucket, by SQLite.
+
+        From the usage table the charges keep up to date; ``from_events`` sums the
+        events themselves instead (a GROUP BY of the month: slower, and the same).
+        """
+        query = (
+            usage_query("?", "events", events=True)
+            if from_events
+            else usage_query("?", "usage", events=False)
+        )
         rows = (
             self._connection()
             .execute(query, (*map(int, unbilled), self.organization, period))
@@ -554,6 +662,22 @@ class SqliteLedger(Ledger):
     Any number of threads and processes may open the same file; each
     operation is atomic across all of them. The file may keep the ledgers of
     other organizations too.
+
+    >>> import tempfile
+    >>> from datetime import UTC
+    >>> from usagebill.events import UsageEvent
+    >>> from usagebill.usage import Product, TokenUsage
+    >>> path = Path(tempfile.mkdtemp()) / "ledger.db"
+    >>> ledger = SqliteLedger(path, Organization.from_file("examples/org.toml"))
+    >>> usage = UsageEvent("e1", "u-007", "claude-sonnet-4-6", Product.CHAT,
+    ...                    TokenUsage(input_tokens=1_000_000), datetime(2026, 10, 10, tzinfo=UTC))
+    >>> ledger.charge(usage).recorded
+    True
+    >>> ledger.close()
+    >>> reopened = SqliteLedger(path, Organization.from_file("examples/org.toml"))
+    >>> reopened.charge(usage).replayed, reopened.invoice("2026-10").events
+    (True, 1)
+    >>> reopened.close()
     """
 
     store: SqliteStore

@@ -30,10 +30,10 @@ from dask.delayed import delayed
 
 from usagebill.accounts.organization import Organization
 from usagebill.billing.cube import UsageCube
-from usagebill.billing.dimensions import record_of_row, source_format
+from usagebill.billing.dimensions import record_of_row, source_format, unreadable_source
 from usagebill.billing.engines.python import CubeBuilder, Outside
 from usagebill.billing.invoice import Invoice, price_cube
-from usagebill.errors import InvalidValueError, LoadError
+from usagebill.errors import InvalidValueError, LoadError, UsageBillError
 from usagebill.periods import BillingPeriod
 from usagebill.pricing.prices import PriceTable
 
@@ -71,24 +71,34 @@ def cube(
     """
     prices = prices if prices is not None else PriceTable.builtin()
     CubeBuilder(org, period, prices, outside=outside)  # the same checks of the arguments
-    frame = _read(source)
+    names = _names(source)
+    frame = _read(source, names)
     shuffled = frame.shuffle(on="event_id", npartitions=partitions or frame.npartitions)
     parts = [
         delayed(_partial_cube)(part, org, period, prices, outside) for part in shuffled.to_delayed()
     ]
     total = _tree_merge(parts)
+    try:
+        result = _compute(total, scheduler)
+    except UsageBillError:
+        raise
+    except (UnicodeDecodeError, RecursionError, ValueError) as error:  # a line of the files
+        raise unreadable_source(names, error) from None
+    if result is None:  # no partition at all
+        return UsageCube(org.name, period, prices.version)
+    assert isinstance(result, UsageCube)  # noqa: S101  (what _partial_cube returns)
+    return result
+
+
+def _compute(total: Any, scheduler: Any) -> Any:  # noqa: ANN401  (a Delayed; what it computes)
     if isinstance(scheduler, str):
         from distributed import Client  # noqa: PLC0415  (only a cluster needs it)
 
         with Client(scheduler) as client:
-            result = client.compute(total).result()
-    elif scheduler is not None:
-        result = scheduler.compute(total).result()
-    else:
-        (result,) = compute(total)
-    if result is None:  # no partition at all
-        return UsageCube(org.name, period, prices.version)
-    assert isinstance(result, UsageCube)  # noqa: S101  (what _partial_cube returns)
+            return client.compute(total).result()
+    if scheduler is not None:
+        return scheduler.compute(total).result()
+    (result,) = compute(total)
     return result
 
 
@@ -105,12 +115,10 @@ def _tree_merge(parts: list[Any]) -> Any:  # noqa: ANN401  (a Delayed of a cube)
 # --- reading --------------------------------------------------------------------------------
 
 
-def _read(source: Any) -> dd.DataFrame:  # noqa: ANN401
-    """The events as a Dask DataFrame with an ``event_id`` column (and the rest as read)."""
-    if isinstance(source, dd.DataFrame):
-        return source
-    if isinstance(source, pd.DataFrame):
-        return dd.from_pandas(source, npartitions=max(1, len(source) // 1_000_000 + 1))
+def _names(source: Any) -> list[str] | None:  # noqa: ANN401
+    """The paths or globs of ``source``; None for a DataFrame, an error for anything else."""
+    if isinstance(source, (dd.DataFrame, pd.DataFrame)):
+        return None
     paths = [source] if isinstance(source, (str, Path)) else source
     if not (
         isinstance(paths, Sequence) and paths and all(isinstance(p, (str, Path)) for p in paths)
@@ -118,7 +126,16 @@ def _read(source: Any) -> dd.DataFrame:  # noqa: ANN401
         raise InvalidValueError(
             "events", type(source).__name__, "must be paths or globs, or a pandas or Dask DataFrame"
         )
-    names = [str(path) for path in paths]
+    return [str(path) for path in paths]
+
+
+def _read(source: Any, names: list[str] | None) -> dd.DataFrame:  # noqa: ANN401
+    """The events as a Dask DataFrame with an ``event_id`` column (and the rest as read)."""
+    if isinstance(source, dd.DataFrame):
+        return source
+    if isinstance(source, pd.DataFrame):
+        return dd.from_pandas(source, npartitions=max(1, len(source) // 1_000_000 + 1))
+    assert names is not None  # noqa: S101  (paths, by _names)
     formats = {source_format(name) for name in names}
     if len(formats) > 1:
         raise InvalidValueError("events", names, "must all be of one format")
@@ -149,10 +166,7 @@ def _line_row(line: str) -> dict[str, Any] | None:
     """A JSON line as its ``event_id`` and the line (parsed again, strictly, after the shuffle)."""
     if not line.strip():
         return None
-    try:
-        data = json.loads(line)
-    except json.JSONDecodeError as error:
-        raise InvalidValueError("event", line.strip()[:200], f"is not JSON ({error})") from None
+    data = json.loads(line)  # a ValueError here: cube() names the file and line
     event_id = data.get("event_id") if isinstance(data, dict) else None
     return {"event_id": event_id if isinstance(event_id, str) else "", "line": line}
 

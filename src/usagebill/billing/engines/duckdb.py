@@ -58,6 +58,7 @@ from usagebill.billing.dimensions import (
     seat_spans,
     source_format,
     tier_models,
+    unreadable_source,
 )
 from usagebill.billing.engines.python import CubeBuilder, Outside
 from usagebill.billing.invoice import Invoice, price_cube
@@ -124,8 +125,11 @@ def cube(
         raise InvalidValueError("outside", outside, "must be 'exclude' or 'reject'")
     CubeBuilder(org, period, prices)  # the same checks of the arguments as the pure engine
     with _connection(memory_limit, threads, temp_directory) as con:
-        _load_events(con, source)
-        return _aggregate(con, org, period, prices, reject_outside=outside == "reject")
+        try:
+            _load_events(con, source)
+            return _aggregate(con, org, period, prices, reject_outside=outside == "reject")
+        except (duckdb.InvalidInputException, duckdb.ConversionException) as error:
+            raise unreadable_source(_paths(source), error) from None
 
 
 @contextmanager

@@ -222,7 +222,13 @@ class CubeBuilder:
             bits < 0
             or type(data) is not dict
             or not (
-                type(event_id) is type(user_id) is type(model) is type(stamp) is str
+                # product too: a list there would make the set lookup below raise TypeError
+                type(event_id)
+                is type(user_id)
+                is type(model)
+                is type(stamp)
+                is type(product)
+                is str
                 and event_id
                 and user_id
                 and model
