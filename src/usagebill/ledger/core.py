@@ -610,13 +610,17 @@ class Ledger:
         construction: both are written by the same transactions.
         """
         period = self.period_of(at or self.clock()).label
-        spend = Spend(currency=self.org.currency)
-        currency = self.org.currency
+        members: dict[str, Decimal] = {}
+        seat_types: dict[str, Decimal] = {}
+        total = _ZERO
         for record in self.store.recorded(period):
-            spend = spend.record(
-                record.event.user_id, record.seat_type, unchecked_money(record.amount, currency)
-            )
-        return spend
+            user_id, seat_type, amount = record.event.user_id, record.seat_type, record.amount
+            members[user_id] = EXACT.add(members.get(user_id, _ZERO), amount)
+            seat_types[seat_type] = EXACT.add(seat_types.get(seat_type, _ZERO), amount)
+            total = EXACT.add(total, amount)
+        return Spend(
+            currency=self.org.currency, members=members, seat_types=seat_types, total=total
+        )
 
     def events(self, period: BillingPeriod | str | None = None) -> Iterator[UsageEvent]:
         """The events the ledger billed, of ``period`` (default: all), in the order recorded."""
