@@ -190,8 +190,8 @@ VALUES = st.recursive(
 
 @given(VALUES)
 def test_short_repr_never_fails_and_stays_short(value):
-    """Any value: at most 60 characters and '…'; a value that fits is its repr exactly."""
+    """Any value: at most 60 characters and "…"; a value shown whole is its repr exactly."""
     shown = short_repr(value)
     assert len(shown) <= 61
-    if not shown.endswith("…") and "<" not in shown:
+    if "…" not in shown and "<" not in shown:  # nothing cut nor described
         assert shown == repr(value)
