@@ -626,6 +626,24 @@ def test_the_table_engines_name_a_hostile_line(tmp_path, engine, line):
     assert "Traceback" not in err
 
 
+@pytest.mark.parametrize("engine", ["duckdb", "dask"])
+@pytest.mark.parametrize(
+    ("bad", "says"),
+    [
+        (event("e2", model="claude-nope"), "unknown model 'claude-nope'"),
+        ({k: v for k, v in event("e2").items() if k != "user_id"}, "needs this key"),
+    ],
+)
+def test_the_table_engines_name_the_line_of_an_event_they_refuse(tmp_path, engine, bad, says):
+    """The pure engine, run again only when a table engine refuses, says which line it was."""
+    pytest.importorskip(engine)
+    events = events_file(tmp_path, json.dumps(event("e1")), json.dumps(bad))
+    status, _, err = run(*command("invoice", events, "--engine", engine))
+    assert status == 2
+    assert err.startswith(f"usagebill: error: {events}:2: ")
+    assert says in err
+
+
 def test_an_unknown_key_of_a_seat_lists_from_among_the_known_ones(tmp_path):
     org = tmp_path / "org.toml"
     org.write_text(ORG.read_text().replace("seat_type = ", "seattype = ", 1))

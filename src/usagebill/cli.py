@@ -39,7 +39,13 @@ from usagebill.billing.cube import UsageCube
 from usagebill.billing.engines.python import CubeBuilder, Outside
 from usagebill.billing.focus import DailyUsage, to_focus_csv
 from usagebill.billing.invoice import Invoice, price_cube
-from usagebill.errors import ConflictError, UnknownModelError, UsageBillError, short_repr
+from usagebill.errors import (
+    ConflictError,
+    LoadError,
+    UnknownModelError,
+    UsageBillError,
+    short_repr,
+)
 from usagebill.events import UsageEvent
 from usagebill.io.event_files import STDIN, expand, read_events
 from usagebill.periods import BillingPeriod, zone
@@ -146,11 +152,26 @@ def _cube(
     if args.ledger is not None:
         with contextlib.closing(_open_ledger(args.ledger, org, prices)) as ledger:
             return ledger.cube(period), 0
-    outside: Outside = "reject" if args.reject_outside else "exclude"
     if args.engine == "python":
-        builder = CubeBuilder(org, period, prices, outside=outside)
+        builder = CubeBuilder(org, period, prices, outside=_outside(args))
         skipped = _read_events(args, builder, err)
         return builder.cube(), skipped
+    return _table_engine_cube(args, org, period, prices, err), 0
+
+
+def _outside(args: argparse.Namespace) -> Outside:
+    return "reject" if args.reject_outside else "exclude"
+
+
+def _table_engine_cube(
+    args: argparse.Namespace,
+    org: Organization,
+    period: BillingPeriod,
+    prices: PriceTable,
+    err: IO[str],
+) -> UsageCube:
+    """The usage cube of the events files by DuckDB or Dask (``--engine``)."""
+    outside = _outside(args)
     try:
         engine = importlib.import_module(f"usagebill.billing.engines.{args.engine}")
     except ModuleNotFoundError as missing:
@@ -166,12 +187,20 @@ def _cube(
     if err.isatty():
         print(f"summing {len(files):,} files with {args.engine}…", end="", file=err, flush=True)
     started = time.monotonic()
-    cube = engine.cube(files, org, period, prices, outside=outside, **options)
+    try:
+        cube: UsageCube = engine.cube(files, org, period, prices, outside=outside, **options)
+    except LoadError:
+        raise  # it names the file, and the line if there is one
+    except UsageBillError:
+        # A table engine refuses an event as the pure engine does, but cannot say on which
+        # line; the pure engine, reading line by line, can: its error names file:line.
+        _read_events(args, CubeBuilder(org, period, prices, outside=outside), err)
+        raise
     if err.isatty():
         print(f" {cube.events:,} events billed in {time.monotonic() - started:.1f} s", file=err)
     if not (cube.events or cube.duplicates or cube.excluded or cube.conflicting):
         _no_events(args, files, err)
-    return cube, 0
+    return cube
 
 
 def _open_ledger(url: str, org: Organization, prices: PriceTable) -> Ledger:
