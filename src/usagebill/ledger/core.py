@@ -59,6 +59,7 @@ from usagebill._checks import check_aware
 from usagebill.accounts.limits import LimitSource, Spend
 from usagebill.accounts.organization import MemberPath, Organization
 from usagebill.accounts.seats import SeatTimeline
+from usagebill.billing.dimensions import instant
 from usagebill.caps.alerts import Notification, path_notifications
 from usagebill.caps.decision import Decision, UsedOnPath, decide
 from usagebill.errors import ConflictError, InvalidValueError, UnknownNameError, short_repr
@@ -93,7 +94,6 @@ DEFAULT_HOLD_TTL: Final = timedelta(minutes=10)
 _ZERO: Final = Decimal(0)
 _STATS: Final = ("overruns", "expired_holds")
 _MODIFIERS: Final = tuple(Modifiers.from_bits(bits) for bits in range(8))
-_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @attrs.frozen
@@ -354,17 +354,6 @@ def usage_rows_of(records: Iterable[Recorded], unbilled: tuple[bool, ...]) -> li
             for position, count in enumerate(counts, start=1):
                 bucket[position] += count
     return [(*key, *counts) for key, counts in sums.items()]
-
-
-def epoch_us(at: datetime) -> int:
-    """An aware instant as integer microseconds since the Unix epoch (how SQL stores keep it)."""
-    delta = at - _EPOCH
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
-
-
-def instant(at_us: int) -> datetime:
-    """The aware instant (UTC) of ``at_us`` microseconds since the Unix epoch."""
-    return _EPOCH + timedelta(microseconds=at_us)
 
 
 def event_of_row(  # noqa: PLR0917  (a stored row's columns, in order)

@@ -118,6 +118,7 @@ except ImportError as error:  # pragma: no cover  (the dev extra always installs
 
 from usagebill.accounts.limits import Spend
 from usagebill.accounts.organization import MemberPath, Organization
+from usagebill.billing.dimensions import epoch_us
 from usagebill.caps.decision import UsedOnPath, decide
 from usagebill.errors import InvalidValueError
 from usagebill.events import FAILED, UsageEvent
@@ -133,7 +134,6 @@ from usagebill.ledger.core import (
     Recorded,
     SettleResult,
     dump_json,
-    epoch_us,
     load_json,
     spend_of,
 )

@@ -40,6 +40,7 @@ import attrs
 
 from usagebill.accounts.limits import Spend
 from usagebill.accounts.organization import Organization
+from usagebill.billing.dimensions import epoch_us, instant
 from usagebill.caps.decision import UsedOnPath
 from usagebill.errors import InvalidValueError
 from usagebill.events import FAILED
@@ -50,9 +51,7 @@ from usagebill.ledger.core import (
     Ledger,
     Legacy,
     Recorded,
-    epoch_us,
     event_of_row,
-    instant,
     load_json,
     outcome_columns,
     outcome_of_columns,
