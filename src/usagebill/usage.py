@@ -80,6 +80,22 @@ cache_write_1h_tokens=0, cache_read_tokens=5000, web_search_requests=0)
             + self.cache_read_tokens
         )
 
+    @property
+    def counts(self) -> tuple[int, int, int, int, int, int]:
+        """The six counts in field order: how the usage cube, the engines and the stores keep them.
+
+        >>> TokenUsage(input_tokens=3, web_search_requests=1).counts
+        (3, 0, 0, 0, 0, 1)
+        """
+        return (
+            self.input_tokens,
+            self.output_tokens,
+            self.cache_write_5m_tokens,
+            self.cache_write_1h_tokens,
+            self.cache_read_tokens,
+            self.web_search_requests,
+        )
+
     def __add__(self, other: TokenUsage) -> TokenUsage:
         if not isinstance(other, TokenUsage):
             return NotImplemented
@@ -93,7 +109,7 @@ cache_write_1h_tokens=0, cache_read_tokens=5000, web_search_requests=0)
         )
 
     def __bool__(self) -> bool:
-        return any(attrs.astuple(self))
+        return any(self.counts)
 
     @classmethod
     def from_anthropic(cls, usage: object) -> TokenUsage:

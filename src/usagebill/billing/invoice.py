@@ -763,15 +763,7 @@ class _UsageLineJSON:
     def text(self, line: UsageLine) -> str:
         """The line's JSON, byte for byte ``json.dumps(serde.unstructure(line))``."""
         usage, exact, amount = line.usage, line.exact, line.amount
-        counts = (
-            line.requests,
-            usage.input_tokens,
-            usage.output_tokens,
-            usage.cache_write_5m_tokens,
-            usage.cache_write_1h_tokens,
-            usage.cache_read_tokens,
-            usage.web_search_requests,
-        )
+        counts = (line.requests, *usage.counts)
         if not (
             type(usage) is TokenUsage
             and type(exact) is type(amount) is Money

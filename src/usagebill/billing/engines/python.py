@@ -167,12 +167,7 @@ class CubeBuilder:
             event.user_id,
             event.model,
             event.product,
-            event.usage.input_tokens,
-            event.usage.output_tokens,
-            event.usage.cache_write_5m_tokens,
-            event.usage.cache_write_1h_tokens,
-            event.usage.cache_read_tokens,
-            event.usage.web_search_requests,
+            *event.usage.counts,
             event.at,
             event.modifiers.bits | FAILED * event.failed,
         )
@@ -428,14 +423,7 @@ class CubeBuilder:
                         event.product,
                         event.modifiers.bits | FAILED * event.failed,
                     ),
-                    (
-                        usage.input_tokens,
-                        usage.output_tokens,
-                        usage.cache_write_5m_tokens,
-                        usage.cache_write_1h_tokens,
-                        usage.cache_read_tokens,
-                        usage.web_search_requests,
-                    ),
+                    usage.counts,
                     event.at,
                 )
         return self
