@@ -348,7 +348,7 @@ def main() -> int:
         print(f"PostgreSQL SKIPPED: set {DSN_VARIABLE} or pass --dsn", file=sys.stderr)
         stores.remove("postgres")
     workers = [int(count) for count in args.workers.split(",")]
-    default = {"sqlite": 8_000, "postgres": 1_500}
+    default = {"sqlite": 8_000, "postgres": 8_000}
     tmp = tempfile.TemporaryDirectory()
     rows: dict[tuple[str, str, int], dict[str, Any]] = {}
     print(f"{'store':<9} {'mode':<7} {'procs':>5} {'decisions/s':>12} {'central':>8} "
